@@ -1,0 +1,130 @@
+import type { JwsAlgorithm, KeystoreType } from '../keystore/types.ts';
+
+/** Provider presets (README "Providers"). */
+export type ProviderName =
+  | 'docusign'
+  | 'docusign-demo'
+  | 'salesforce'
+  | 'salesforce-sandbox'
+  | 'google'
+  | 'entra'
+  | 'okta'
+  | 'generic';
+
+/** RFC 7523 §2.1 authorization grant, or §2.2 client authentication. */
+export type GrantMode = 'jwt-bearer' | 'client-assertion';
+
+/** The token endpoint with its HTTP method (the `GET `/`POST ` prefix; none means POST). */
+export interface TokenEndpoint {
+  readonly method: 'GET' | 'POST';
+  readonly url: string;
+}
+
+/** A provider answer that means "the user has not consented yet". */
+export interface ConsentErrorMatcher {
+  /** RFC 6749 `error` value, e.g. `consent_required`, `invalid_grant`. */
+  readonly error: string;
+  /** When set, `error_description` must contain this text (case-insensitive). */
+  readonly descriptionIncludes?: string;
+}
+
+/** Assertion options of a profile. */
+export interface AssertionOptions {
+  /** Assertion lifetime in seconds (already capped by the preset). */
+  readonly lifetime: number;
+  /** Seconds `iat`/`nbf` are backdated to absorb clock skew. */
+  readonly skew: number;
+  readonly algorithm: 'auto' | JwsAlgorithm;
+  /** Put `x5t` (SHA-1 thumbprint) in the header. */
+  readonly x5t: boolean;
+  /** Put `x5t#S256` in the header. */
+  readonly x5tS256: boolean;
+  /** Put the certificate chain as `x5c` in the header. */
+  readonly x5c: boolean;
+  /** `kid` header: a literal value, or true to use the key's own id (JWK kid, Google private_key_id). */
+  readonly kid: string | boolean;
+  /** Extra claims; may not override iss, sub, aud, iat, nbf, exp, jti, scope. */
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/** A validated, frozen profile: DESIGN.md's keys with preset values and defaults applied. */
+export interface Profile {
+  readonly name: string;
+  readonly provider: ProviderName;
+  /** ClaimsIssuer: client id / consumer key. */
+  readonly issuer: string;
+  /** Client id for the consent step; default: issuer. */
+  readonly clientId: string;
+  /** ClaimsSubject: the default subject. */
+  readonly subject: string | undefined;
+  /** Subject patterns (`*` wildcard) a caller may ask for; default `[subject]`. */
+  readonly subjects: readonly string[];
+  readonly tokenUri: TokenEndpoint;
+  /** Assertion `aud`; default: the token URI without its prefix. */
+  readonly audience: string | readonly string[];
+  /** Scopes (the `scope` key split on spaces); empty when none. */
+  readonly scopes: readonly string[];
+  /** Where scope goes: in the assertion's `scope` claim, or as a form parameter. From the preset. */
+  readonly scopeIn: 'assertion' | 'form';
+  /** JWTCertStore: secret reference to the key material. */
+  readonly certStore: string;
+  readonly certStoreType: KeystoreType;
+  /** Secret reference to the store password, if any. */
+  readonly certPassword: string | undefined;
+  readonly certAlias: string | undefined;
+  /** Secret reference to the key password, when it differs from the store password. */
+  readonly keyPassword: string | undefined;
+  /** Secret reference to a certificate kept beside a PEM key, if any. */
+  readonly certificate: string | undefined;
+  /** RedirectURI for consent; absolute with an explicit port. */
+  readonly redirectUri: string | undefined;
+  /** Where consent is asked (profile or preset). */
+  readonly authUri: string | undefined;
+  /** Secret reference to the client secret used only for the consent code exchange. */
+  readonly clientSecret: string | undefined;
+  /** Extra headers sent to the token endpoint (AuthHeader=SecurityToken and more). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly grant: GrantMode;
+  readonly assertion: AssertionOptions;
+  /** IAM principal / caller patterns allowed to use the profile; empty = nobody. */
+  readonly callers: readonly string[];
+  /** Scheduled refresh, when configured. */
+  readonly refresh: { readonly subjects: readonly string[]; readonly before: number } | undefined;
+  /** Provider answers that mean consent is needed (from the preset, extendable). */
+  readonly consentErrors: readonly ConsentErrorMatcher[];
+  /** Scope asked for on the consent page (DocuSign: `signature impersonation`). */
+  readonly consentScopes: readonly string[];
+  /** Whether the consent step uses PKCE S256. */
+  readonly pkce: boolean;
+}
+
+/** Shared cache settings (DESIGN.md "Top-level settings"). */
+export interface CacheSettings {
+  readonly store: 'memory' | 'dynamodb';
+  readonly table: string;
+  /** Local DynamoDB endpoint (dynalite); with one set, a missing table is created. */
+  readonly endpoint: string | undefined;
+  readonly region: string | undefined;
+  /** Secret reference to the AES-256 key sealing cached tokens. */
+  readonly sealKey: string | undefined;
+  /** Seconds before expiry a token counts as stale. */
+  readonly refreshMargin: number;
+}
+
+/** The whole validated configuration. */
+export interface BrokerConfig {
+  readonly profiles: Readonly<Record<string, Profile>>;
+  readonly cache: CacheSettings;
+  readonly consent: {
+    /** Secret reference to the HMAC key signing consent `state`. */
+    readonly stateKey: string | undefined;
+    /** Public base URL of the broker, used to build consent URLs (default: derived from redirectUri). */
+    readonly baseUrl: string | undefined;
+  };
+  readonly server: {
+    /** `sha256:<hex>` of an API key -> caller name. Local server only. */
+    readonly apiKeys: Readonly<Record<string, string>>;
+  };
+  /** Where the config came from (file path), for messages. */
+  readonly source: string;
+}

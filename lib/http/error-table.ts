@@ -1,0 +1,55 @@
+import type { ErrorCode } from '../errors.ts';
+
+/** How one error code is shown to an HTTP caller. */
+export interface HttpErrorMapping {
+  /** HTTP status code. */
+  readonly status: number;
+  /** The API's stable `error` value (DESIGN.md, "HTTP API"). */
+  readonly error: string;
+  /** Whether the message and details may be shown to the caller; when false the body is generic. */
+  readonly expose: boolean;
+}
+
+const map = (status: number, error: string, expose = true): HttpErrorMapping => ({ status, error, expose });
+
+/**
+ * The one `code -> {status, error, expose}` table. Every HTTP response for an error is
+ * derived from it; 5xx other than the documented upstream/secret codes carry no details.
+ */
+export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
+  ERR_INVALID_REQUEST: map(400, 'invalid_request'),
+  ERR_BODY_TOO_LARGE: map(413, 'invalid_request'),
+  ERR_UNAUTHENTICATED: map(403, 'forbidden'),
+  ERR_FORBIDDEN: map(403, 'forbidden'),
+  ERR_SUBJECT_NOT_ALLOWED: map(403, 'forbidden'),
+  ERR_SCOPE_NOT_ALLOWED: map(403, 'forbidden'),
+  ERR_UNKNOWN_PROFILE: map(404, 'unknown_profile'),
+  ERR_CONSENT_REQUIRED: map(409, 'consent_required'),
+  ERR_UPSTREAM_REJECTED: map(502, 'upstream_rejected'),
+  ERR_UPSTREAM_INVALID_RESPONSE: map(502, 'upstream_rejected'),
+  ERR_UPSTREAM_UNAVAILABLE: map(503, 'upstream_unavailable'),
+  ERR_UPSTREAM_TIMEOUT: map(503, 'upstream_unavailable'),
+  ERR_SECRET_UNAVAILABLE: map(503, 'secret_unavailable', false),
+  ERR_SECRET_NOT_FOUND: map(503, 'secret_unavailable', false),
+  ERR_SECRET_ACCESS_DENIED: map(503, 'secret_unavailable', false),
+  ERR_SECRET_FIELD: map(503, 'secret_unavailable', false),
+  ERR_SECRET_REFERENCE: map(503, 'secret_unavailable', false),
+  ERR_CACHE_UNAVAILABLE: map(503, 'upstream_unavailable', false),
+  ERR_CONSENT_STATE: map(400, 'invalid_request'),
+  ERR_CONSENT_DENIED: map(400, 'invalid_request'),
+  // Key material and configuration problems are operator errors: the caller learns nothing of them.
+  ERR_KEYSTORE_FORMAT: map(500, 'internal', false),
+  ERR_KEYSTORE_PASSWORD: map(500, 'internal', false),
+  ERR_KEY_PASSWORD: map(500, 'internal', false),
+  ERR_KEYSTORE_INTEGRITY: map(500, 'internal', false),
+  ERR_KEYSTORE_TOO_LARGE: map(500, 'internal', false),
+  ERR_ALIAS_NOT_FOUND: map(500, 'internal', false),
+  ERR_ALIAS_REQUIRED: map(500, 'internal', false),
+  ERR_UNSUPPORTED_KEY: map(500, 'internal', false),
+  ERR_KEY_CERT_MISMATCH: map(500, 'internal', false),
+  ERR_CONFIG: map(500, 'internal', false),
+  ERR_CONFIG_NOT_FOUND: map(500, 'internal', false),
+  ERR_CONNECTION_STRING: map(400, 'invalid_request'),
+  ERR_AUTH_METHOD: map(400, 'invalid_request'),
+  ERR_INTERNAL: map(500, 'internal', false),
+};
