@@ -36,3 +36,53 @@ export interface IssuedToken {
 
 /** Injected clock: epoch milliseconds. */
 export type Clock = () => number;
+
+/** The broker's one operation, as the handlers, the CLI and the schedule see it. */
+export interface Broker {
+  /**
+   * Authorizes the caller, then serves the token from cache or obtains a new one.
+   * @throws BrokerError with codes ERR_UNKNOWN_PROFILE, ERR_FORBIDDEN, ERR_SUBJECT_NOT_ALLOWED,
+   * ERR_SCOPE_NOT_ALLOWED, ERR_CONSENT_REQUIRED, ERR_UPSTREAM_*, ERR_SECRET_*, ERR_KEYSTORE_*.
+   */
+  issue(request: IssueRequest): Promise<IssuedToken>;
+}
+
+/** Structured fields of a log line. Never put a secret in one: use a fingerprint. */
+export type LogFields = Readonly<Record<string, string | number | boolean | undefined | null>>;
+
+/** Minimal structured logger, injected into lib/ (Powertools Logger under Lambda). */
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+/** Metric names the broker emits (EMF under Lambda). */
+export type MetricName =
+  | 'TokensIssued'
+  | 'CacheHits'
+  | 'CacheMisses'
+  | 'UpstreamLatency'
+  | 'UpstreamErrors'
+  | 'SharedCacheFallbacks'
+  | 'RefreshFailures';
+
+/** Minimal metrics sink, injected into lib/. */
+export interface Metrics {
+  /** Adds `value` (default 1) to a counter; `dimension` e.g. `{ code: 'ERR_UPSTREAM_TIMEOUT' }`. */
+  count(name: MetricName, value?: number, dimension?: Readonly<Record<string, string>>): void;
+  /** Records a duration in milliseconds. */
+  timing(name: MetricName, milliseconds: number): void;
+}
+
+/** A logger that drops everything (tests, CLI). */
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/** A metrics sink that drops everything. */
+export const noMetrics: Metrics = { count: () => undefined, timing: () => undefined };
