@@ -124,6 +124,19 @@ export interface BrokerConfig {
   readonly server: {
     /** `sha256:<hex>` of an API key -> caller name. Local server only. */
     readonly apiKeys: Readonly<Record<string, string>>;
+    /**
+     * Local SigV4 verification (tests of the caller client): access key id -> the secret
+     * reference of its secret access key and the caller identity (an IAM ARN) it stands for.
+     * When set, the local server requires a valid SigV4 signature for `execute-api`.
+     */
+    readonly sigv4:
+      | {
+          readonly region: string;
+          readonly credentials: Readonly<
+            Record<string, { readonly secret: string; readonly caller: string }>
+          >;
+        }
+      | undefined;
   };
   /** Where the config came from (file path), for messages. */
   readonly source: string;
