@@ -115,6 +115,8 @@ export interface RawEntry {
   readonly clientEmail?: string;
   /** For secret-key entries: the algorithm name, when the store records it. */
   readonly secretAlgorithm?: string;
+  /** JWS algorithm the source names for the key (JWK `alg`), used when the caller asks for `auto`. */
+  readonly algorithm?: JwsAlgorithm;
 }
 
 /** Opens one private key from a store. */

@@ -1,0 +1,159 @@
+/**
+ * The keystore front door: detects the format, loads only that format's parser, and opens
+ * or lists the store. The rest of the broker sees a Node `KeyObject`, the certificate chain
+ * and thumbprints, never a format library.
+ */
+import { KeystoreError } from '../errors.ts';
+import { looksLikePfx } from './der.ts';
+import type {
+  KeystoreFormat,
+  KeystoreType,
+  ListKeystore,
+  OpenKeystore,
+  OpenKeystoreOptions,
+  RawStore,
+} from './types.ts';
+
+/** Largest keystore accepted; real stores are a few kilobytes. */
+export const MAX_KEYSTORE_BYTES = 1024 * 1024;
+
+const FORMAT_NAMES: Readonly<Record<KeystoreFormat, string>> = {
+  jks: 'JKS',
+  jceks: 'JCEKS',
+  pkcs12: 'PKCS#12',
+  pem: 'PEM',
+  jwk: 'JWK',
+  'google-json': 'Google service-account JSON',
+};
+
+const NOT_A_KEYSTORE =
+  'not a keystore: expected JKS, JCEKS, PKCS#12, PEM, JWK or Google service-account JSON';
+
+/**
+ * Tells the format from the bytes: JKS (magic FEEDFEED), JCEKS (CECECECE), PKCS#12 (a DER
+ * PFX, version 3), PEM (`-----BEGIN` after whitespace or a BOM), a JWK or JWK Set (JSON with
+ * `kty` or `keys`), or a Google service-account file (JSON with `type: "service_account"`,
+ * or `private_key` and `client_email`).
+ *
+ * @throws KeystoreError `ERR_KEYSTORE_FORMAT` when the bytes are empty or none of these.
+ * @see https://www.rfc-editor.org/rfc/rfc7292#section-4
+ */
+export function detectFormat(bytes: Uint8Array): KeystoreFormat {
+  if (bytes.length === 0)
+    throw new KeystoreError(
+      'ERR_KEYSTORE_FORMAT',
+      'the keystore is empty; check the file or secret it comes from',
+    );
+  if (startsWith(bytes, [0xfe, 0xed, 0xfe, 0xed])) return 'jks';
+  if (startsWith(bytes, [0xce, 0xce, 0xce, 0xce])) return 'jceks';
+  if (looksLikePfx(bytes)) return 'pkcs12';
+  let start = startsWith(bytes, [0xef, 0xbb, 0xbf]) ? 3 : 0;
+  while (start < bytes.length && isSpace(bytes[start]!)) start++;
+  const head = Buffer.from(bytes.subarray(start, start + 10)).toString('latin1');
+  if (head === '-----BEGIN') return 'pem';
+  if (head.startsWith('{')) {
+    const json = jsonObject(bytes.subarray(start));
+    if (json) {
+      if (typeof json['kty'] === 'string' || Array.isArray(json['keys'])) return 'jwk';
+      if (json['type'] === 'service_account' || ('private_key' in json && 'client_email' in json))
+        return 'google-json';
+    }
+  }
+  throw new KeystoreError('ERR_KEYSTORE_FORMAT', NOT_A_KEYSTORE);
+}
+
+function startsWith(bytes: Uint8Array, magic: readonly number[]): boolean {
+  return magic.every((byte, index) => bytes[index] === byte);
+}
+
+function isSpace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
+}
+
+function jsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The format to parse with: detected for `auto`, else the one asked for if the bytes agree. */
+function resolveFormat(bytes: Uint8Array, type: KeystoreType): KeystoreFormat {
+  if (type === 'auto') return detectFormat(bytes);
+  let detected: KeystoreFormat | undefined;
+  try {
+    detected = detectFormat(bytes);
+  } catch {
+    // Unrecognised bytes go to the named parser, which says precisely what is wrong.
+  }
+  if (detected !== undefined && detected !== type)
+    throw new KeystoreError(
+      'ERR_KEYSTORE_FORMAT',
+      `the keystore is ${FORMAT_NAMES[detected]}, not ${FORMAT_NAMES[type]}; set the type to '${detected}' or 'auto'`,
+    );
+  return type;
+}
+
+/** Parses with the format's own module, imported only when the format is met. */
+async function parseStore(bytes: Uint8Array, options: OpenKeystoreOptions): Promise<RawStore> {
+  if (bytes.length > MAX_KEYSTORE_BYTES)
+    throw new KeystoreError(
+      'ERR_KEYSTORE_TOO_LARGE',
+      `the keystore is ${bytes.length} bytes, over the ${MAX_KEYSTORE_BYTES}-byte limit; give the keystore itself`,
+    );
+  const type = options.type ?? 'auto';
+  if (!(type in FORMAT_NAMES) && type !== 'auto')
+    throw new TypeError(`unknown keystore type '${String(type)}'`);
+  const format = resolveFormat(bytes, type);
+  switch (format) {
+    case 'jks':
+      return (await import('./jks.ts')).parseJks(bytes, options.password);
+    case 'jceks':
+      return (await import('./jceks.ts')).parseJceks(bytes, options.password);
+    case 'pkcs12':
+      return (await import('./pkcs12.ts')).parsePkcs12(bytes, options.password);
+    case 'pem':
+      return (await import('./pem.ts')).parsePem(bytes);
+    case 'jwk':
+      return (await import('./jwk.ts')).parseJwk(bytes);
+    case 'google-json':
+      return (await import('./jwk.ts')).parseGoogleJson(bytes);
+  }
+}
+
+/**
+ * Opens one private key from keystore bytes, ready to sign.
+ *
+ * @throws KeystoreError `ERR_KEYSTORE_FORMAT`, `ERR_KEYSTORE_TOO_LARGE`,
+ *   `ERR_KEYSTORE_PASSWORD`, `ERR_KEYSTORE_INTEGRITY`, `ERR_KEY_PASSWORD`,
+ *   `ERR_ALIAS_REQUIRED`, `ERR_ALIAS_NOT_FOUND`, `ERR_UNSUPPORTED_KEY`, `ERR_KEY_CERT_MISMATCH`.
+ * @see https://www.rfc-editor.org/rfc/rfc7515#section-4.1
+ */
+export const openKeystore: OpenKeystore = async (bytes, options = {}) => {
+  const store = await parseStore(bytes, options);
+  return (await import('./open.ts')).openRawStore(store, options);
+};
+
+/**
+ * Lists every entry of a keystore (alias, kind, key type and size, certificate details).
+ *
+ * @throws KeystoreError `ERR_KEYSTORE_FORMAT`, `ERR_KEYSTORE_TOO_LARGE`,
+ *   `ERR_KEYSTORE_PASSWORD`, `ERR_KEYSTORE_INTEGRITY`.
+ */
+export const listKeystore: ListKeystore = async (bytes, options = {}) => {
+  const store = await parseStore(bytes, options);
+  return (await import('./list.ts')).listRawStore(store, options);
+};
+
+export type {
+  KeyMaterial,
+  KeystoreEntry,
+  KeystoreFormat,
+  KeystoreListing,
+  KeystoreType,
+  OpenKeystoreOptions,
+} from './types.ts';

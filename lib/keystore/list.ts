@@ -1,0 +1,70 @@
+import type { KeyObject } from 'node:crypto';
+import { BrokerError } from '../errors.ts';
+import { algorithmsFor, describeKey, keyPhrase, SUPPORTED_KEYS, type KeyDescription } from './algorithm.ts';
+import { certifiesKey, spkiOf, thumbprints, validityWarnings } from './certificates.ts';
+import { decryptEntry, entryChain, oneLine, printable } from './open.ts';
+import type { KeystoreEntry, KeystoreListing, OpenKeystoreOptions, RawEntry, RawStore } from './types.ts';
+
+/**
+ * Lists every entry of a parsed store with what can be said about it without a secret:
+ * key type and size, default JWS algorithm, certificate subject, issuer, validity and
+ * `x5t#S256`. Private keys are decrypted to describe them; when that fails (no or wrong
+ * key password) the certificate's public key describes the entry and a warning says so.
+ *
+ * @throws KeystoreError `ERR_KEYSTORE_FORMAT` for a damaged certificate.
+ */
+export function listRawStore(store: RawStore, options: OpenKeystoreOptions = {}): KeystoreListing {
+  const warnings = [...store.warnings];
+  const now = options.now ?? new Date();
+  const entries = store.entries.map((entry) => listEntry(store, entry, options, now, warnings));
+  return { format: store.format, entries, warnings };
+}
+
+function listEntry(
+  store: RawStore,
+  entry: RawEntry,
+  options: OpenKeystoreOptions,
+  now: Date,
+  warnings: string[],
+): KeystoreEntry {
+  const alias = printable(entry.alias);
+  let privateKey: KeyObject | undefined;
+  if (entry.kind === 'private-key') {
+    try {
+      privateKey = decryptEntry(entry, options);
+    } catch (err) {
+      if (!(err instanceof BrokerError) || err.code !== 'ERR_KEY_PASSWORD') throw err;
+      warnings.push(`key of '${alias}' not decrypted (${err.message})`);
+    }
+  }
+  const spki = privateKey ? spkiOf(privateKey) : undefined;
+  const chain = entryChain(store, entry, options, spki);
+  const leaf = chain[0];
+  if (leaf) warnings.push(...validityWarnings(leaf, alias, now));
+  if (leaf && spki && !certifiesKey(leaf, spki))
+    warnings.push(`the private key of '${alias}' does not match its certificate`);
+
+  let description: KeyDescription | undefined;
+  const publicSource = privateKey ?? leaf?.publicKey;
+  if (publicSource) description = describeKey(publicSource);
+  const algorithms = description ? algorithmsFor(description) : [];
+  if (entry.kind === 'private-key' && description && algorithms.length === 0)
+    warnings.push(
+      `'${alias}' holds an ${keyPhrase(description)}, which is not supported; use ${SUPPORTED_KEYS}`,
+    );
+  const preferred = entry.algorithm && algorithms.includes(entry.algorithm) ? entry.algorithm : algorithms[0];
+
+  return {
+    alias: entry.alias,
+    kind: entry.kind,
+    keyAlgorithm: entry.kind === 'secret-key' ? entry.secretAlgorithm : description?.keyAlgorithm,
+    keySize: entry.kind === 'secret-key' ? undefined : description?.keySize,
+    curve: entry.kind === 'secret-key' ? undefined : description?.curve,
+    jwsAlgorithm: entry.kind === 'private-key' ? preferred : undefined,
+    subject: leaf ? oneLine(leaf.subject) : undefined,
+    issuer: leaf ? oneLine(leaf.issuer) : undefined,
+    notBefore: leaf ? new Date(leaf.validFrom) : undefined,
+    notAfter: leaf ? new Date(leaf.validTo) : undefined,
+    x5tS256: leaf ? thumbprints(leaf.raw).x5tS256 : undefined,
+  };
+}

@@ -1,0 +1,159 @@
+import type { KeyObject, X509Certificate } from 'node:crypto';
+import { BrokerError, KeystoreError } from '../errors.ts';
+import { chooseAlgorithm, describeKey } from './algorithm.ts';
+import {
+  certifiesKey,
+  orderChain,
+  parseCertificates,
+  spkiOf,
+  thumbprints,
+  validityWarnings,
+} from './certificates.ts';
+import { certificateInput } from './pem-blocks.ts';
+import type { KeyMaterial, KeystoreFormat, OpenKeystoreOptions, RawEntry, RawStore } from './types.ts';
+
+/** Formats whose certificates come loose (any order), so the chain is ordered from the key. */
+const LOOSE_CHAIN_FORMATS: ReadonlySet<KeystoreFormat> = new Set(['pem', 'jwk', 'google-json']);
+
+/** An alias made safe for a one-line message (no control characters, bounded length). */
+export function printable(alias: string): string {
+  const clean = alias.replace(/[\p{Cc}\p{Cf}]/gu, '?');
+  return clean.length > 80 ? `${clean.slice(0, 77)}...` : clean;
+}
+
+function aliasList(entries: readonly RawEntry[]): string {
+  return entries.map((entry) => printable(entry.alias)).join(', ');
+}
+
+/**
+ * Picks the entry to open: the named alias (exact match first, then case-insensitive, as
+ * keytool lower-cases aliases), or the only private-key entry when no alias is given.
+ *
+ * @throws KeystoreError `ERR_ALIAS_REQUIRED` when no alias is given and there are several
+ *   private keys; `ERR_ALIAS_NOT_FOUND` when the alias is unknown, is not a private-key
+ *   entry, or the store holds no private key at all.
+ */
+export function selectEntry(store: RawStore, alias: string | undefined): RawEntry {
+  const keys = store.entries.filter((entry) => entry.kind === 'private-key');
+  if (alias === undefined || alias === '') {
+    if (keys.length === 1) return keys[0]!;
+    if (keys.length > 1)
+      throw new KeystoreError(
+        'ERR_ALIAS_REQUIRED',
+        `the keystore holds ${keys.length} private keys; choose one with the alias option: ${aliasList(keys)}`,
+      );
+    throw noPrivateKey(store);
+  }
+  const wanted = alias.toLowerCase();
+  const found =
+    store.entries.find((entry) => entry.alias === alias) ??
+    store.entries.find((entry) => entry.alias.toLowerCase() === wanted && entry.kind === 'private-key') ??
+    store.entries.find((entry) => entry.alias.toLowerCase() === wanted);
+  if (!found) {
+    const all = store.entries.length > 0 ? aliasList(store.entries) : '(none)';
+    throw new KeystoreError('ERR_ALIAS_NOT_FOUND', `alias '${printable(alias)}' not found; aliases: ${all}`);
+  }
+  if (found.kind !== 'private-key') {
+    const choices = keys.length > 0 ? `private-key aliases: ${aliasList(keys)}` : 'the keystore holds none';
+    throw new KeystoreError(
+      'ERR_ALIAS_NOT_FOUND',
+      `alias '${printable(found.alias)}' is a ${found.kind} entry, not a private key entry; ${choices}`,
+    );
+  }
+  return found;
+}
+
+function noPrivateKey(store: RawStore): KeystoreError {
+  const listed = store.entries.map((entry) => `${printable(entry.alias)} (${entry.kind})`).join(', ');
+  return new KeystoreError(
+    'ERR_ALIAS_NOT_FOUND',
+    `the keystore holds no private-key entry; entries: ${listed || '(none)'}; add the key to the store`,
+  );
+}
+
+/**
+ * Decrypts an entry's key with the key password, falling back to the store password.
+ *
+ * @throws KeystoreError `ERR_KEY_PASSWORD` when the password is wrong or missing.
+ */
+export function decryptEntry(entry: RawEntry, options: OpenKeystoreOptions): KeyObject {
+  if (!entry.decryptKey)
+    throw new KeystoreError('ERR_ALIAS_NOT_FOUND', `entry '${printable(entry.alias)}' holds no private key`);
+  let key: KeyObject;
+  try {
+    key = entry.decryptKey(options.keyPassword ?? options.password);
+  } catch (cause) {
+    if (cause instanceof BrokerError) throw cause;
+    throw new KeystoreError(
+      'ERR_KEY_PASSWORD',
+      `the key of '${printable(entry.alias)}' could not be decrypted; check the key password`,
+      { cause },
+    );
+  }
+  if (key.type !== 'private')
+    throw new KeystoreError('ERR_UNSUPPORTED_KEY', `entry '${printable(entry.alias)}' holds no private key`);
+  return key;
+}
+
+/**
+ * The entry's certificate chain, leaf first: the store's own, else the one given in
+ * `options.certificate`. Loose certificates are ordered so the one matching `spki` leads.
+ */
+export function entryChain(
+  store: RawStore,
+  entry: RawEntry,
+  options: OpenKeystoreOptions,
+  spki: Buffer | undefined,
+): X509Certificate[] {
+  const own = entry.certificates.length > 0;
+  const ders = own ? entry.certificates : options.certificate ? certificateInput(options.certificate) : [];
+  const chain = parseCertificates(ders, printable(entry.alias));
+  return spki && (!own || LOOSE_CHAIN_FORMATS.has(store.format)) ? orderChain(chain, spki) : chain;
+}
+
+/**
+ * Opens one private key of a parsed store: picks the alias, decrypts the key, checks its
+ * type and that it matches the leaf certificate, and computes the thumbprints.
+ *
+ * @throws KeystoreError `ERR_ALIAS_REQUIRED`, `ERR_ALIAS_NOT_FOUND`, `ERR_KEY_PASSWORD`,
+ *   `ERR_UNSUPPORTED_KEY`, `ERR_KEY_CERT_MISMATCH`, `ERR_KEYSTORE_FORMAT` (damaged certificate).
+ * @see https://www.rfc-editor.org/rfc/rfc7515#section-4.1.8
+ */
+export function openRawStore(store: RawStore, options: OpenKeystoreOptions = {}): KeyMaterial {
+  const entry = selectEntry(store, options.alias);
+  const privateKey = decryptEntry(entry, options);
+  const jwsAlgorithm = chooseAlgorithm(describeKey(privateKey), options.algorithm, entry.algorithm);
+  const spki = spkiOf(privateKey);
+  const certificates = entryChain(store, entry, options, spki);
+  const alias = printable(entry.alias);
+  const leaf = certificates[0];
+  const warnings = [...store.warnings];
+  if (leaf) {
+    if (!certifiesKey(leaf, spki))
+      throw new KeystoreError(
+        'ERR_KEY_CERT_MISMATCH',
+        `the private key of '${alias}' does not match its certificate (${oneLine(leaf.subject)}); ` +
+          'store the key together with its own certificate',
+      );
+    warnings.push(...validityWarnings(leaf, alias, options.now ?? new Date()));
+  }
+  const prints = leaf ? thumbprints(leaf.raw) : undefined;
+  return {
+    alias: entry.alias,
+    format: store.format,
+    privateKey,
+    certificates,
+    jwsAlgorithm,
+    x5t: prints?.x5t,
+    x5tS256: prints?.x5tS256,
+    notAfter: leaf ? new Date(leaf.validTo) : undefined,
+    kid: entry.kid,
+    clientEmail: entry.clientEmail,
+    warnings,
+  };
+}
+
+/** A distinguished name as Node prints it (one RDN per line), on one line. */
+export function oneLine(name: string): string {
+  return name.split('\n').filter(Boolean).join(', ');
+}
