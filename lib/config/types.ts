@@ -140,4 +140,9 @@ export interface BrokerConfig {
   };
   /** Where the config came from (file path), for messages. */
   readonly source: string;
+  /**
+   * Things the loader changed or doubts, as complete lines (e.g. an assertion lifetime
+   * clamped to the provider's limit). `check` prints them.
+   */
+  readonly warnings?: readonly string[];
 }

@@ -1,0 +1,149 @@
+import { parseDocument } from 'yaml';
+import type { ZodError } from 'zod';
+import { closest, problem, throwProblems, unknownKeyMessage } from './messages.ts';
+import { normaliseProfile, referenceProblem, type Findings } from './profile.ts';
+import { configSchema, knownKeysAt, type RawConfig } from './schema.ts';
+import type { BrokerConfig, Profile } from './types.ts';
+import { parseSecureUrl, UriProblem } from './uri.ts';
+import { PROVIDER_NAMES } from './presets.ts';
+
+/** Default DynamoDB table of the shared cache. */
+export const DEFAULT_CACHE_TABLE = 'token-broker-cache';
+/** Default seconds before expiry a cached token counts as stale. */
+export const DEFAULT_REFRESH_MARGIN = 300;
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node = root;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
+/** Zod issues as complete lines naming the profile and key. */
+function zodProblems(error: ZodError, input: unknown): string[] {
+  const lines: string[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const known = knownKeysAt(issue.path);
+      for (const key of issue.keys) lines.push(problem([...issue.path, key], unknownKeyMessage(key, known)));
+    } else if (issue.code === 'invalid_value') {
+      const got = valueAt(input, issue.path);
+      const options = issue.values.map((v) => `"${String(v)}"`).join(', ');
+      const guess = typeof got === 'string' ? closest(got, issue.values.map(String)) : undefined;
+      const hint = guess ? `; did you mean "${guess}"?` : '';
+      lines.push(problem(issue.path, `must be one of ${options}, got ${JSON.stringify(got)}${hint}`));
+    } else if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) {
+      lines.push(problem(issue.path, 'required'));
+    } else if (issue.code === 'invalid_type') {
+      const got = valueAt(input, issue.path);
+      const kind = Array.isArray(got) ? 'a list' : got === null ? 'null' : `a ${typeof got}`;
+      lines.push(
+        problem(
+          issue.path,
+          `expected ${issue.expected === 'object' ? 'a mapping' : issue.expected}, got ${kind}`,
+        ),
+      );
+    } else if (issue.code === 'invalid_key') {
+      lines.push(problem(issue.path, issue.issues.map((i) => i.message).join('; ')));
+    } else {
+      lines.push(problem(issue.path, issue.message.replace(/^Invalid input: /, '')));
+    }
+  }
+  return lines;
+}
+
+function topLevel(
+  raw: RawConfig,
+  findings: Findings,
+): Omit<BrokerConfig, 'profiles' | 'source' | 'warnings'> {
+  const add = (key: string, msg: string) => findings.problems.push(`${key}: ${msg}`);
+  const secret = (key: string, value: string | undefined) => {
+    const p = value === undefined ? undefined : referenceProblem(value);
+    if (p) add(key, p);
+  };
+  const url = (key: string, value: string | undefined) => {
+    if (value === undefined) return;
+    try {
+      parseSecureUrl(value);
+    } catch (err) {
+      if (err instanceof UriProblem) add(key, err.message);
+      else throw err;
+    }
+  };
+  const cache = raw.cache ?? {};
+  secret('cache.sealKey', cache.sealKey);
+  url('cache.endpoint', cache.endpoint);
+  secret('consent.stateKey', raw.consent?.stateKey);
+  url('consent.baseUrl', raw.consent?.baseUrl);
+  for (const [id, cred] of Object.entries(raw.server?.sigv4?.credentials ?? {})) {
+    secret(`server.sigv4.credentials.${id}.secret`, cred.secret);
+  }
+  return {
+    cache: {
+      store: cache.store ?? 'memory',
+      table: cache.table ?? DEFAULT_CACHE_TABLE,
+      endpoint: cache.endpoint,
+      region: cache.region,
+      sealKey: cache.sealKey,
+      refreshMargin: cache.refreshMargin ?? DEFAULT_REFRESH_MARGIN,
+    },
+    consent: { stateKey: raw.consent?.stateKey, baseUrl: raw.consent?.baseUrl },
+    server: { apiKeys: raw.server?.apiKeys ?? {}, sigv4: raw.server?.sigv4 },
+  };
+}
+
+/**
+ * Parses and validates a configuration (YAML, or JSON which is YAML too) into a deeply
+ * frozen {@link BrokerConfig}: every profile with its preset and defaults applied.
+ * Capped assertion lifetimes are reported in `warnings`.
+ *
+ * @param source where the text came from (a path), used in messages.
+ * @throws ConfigError `ERR_CONFIG` listing every problem, one complete message per line.
+ * @see https://www.rfc-editor.org/rfc/rfc7523 (assertion rules), RFC 6749 §3.2 (token endpoint)
+ */
+export function parseConfig(text: string, source: string): BrokerConfig {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throwProblems(
+      source,
+      doc.errors.map((e) => {
+        const before = text.slice(0, e.pos[0]).split(/\r?\n/);
+        const at = ` (line ${before.length}, column ${before.at(-1)!.length + 1})`;
+        if (e.code === 'DUPLICATE_KEY') {
+          const key = /^["']?([^:"'{},\n]+?)["']?\s*:/.exec(text.slice(e.pos[0], e.pos[0] + 200))?.[1];
+          const name = key ? ` "${key}"` : '';
+          return `${source}: duplicate key${name}${at}: each profile and key may appear only once`;
+        }
+        return `${source}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}${at}`;
+      }),
+    );
+  }
+  const input: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (input === null || input === undefined)
+    throwProblems(source, [`${source}: the file is empty; it needs a "profiles:" mapping`]);
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) throwProblems(source, zodProblems(parsed.error, input));
+  const raw = parsed.data;
+  const findings: Findings = { problems: [], warnings: [] };
+  const profiles: Record<string, Profile> = {};
+  for (const [name, rawProfile] of Object.entries(raw.profiles)) {
+    const profile = normaliseProfile(name, rawProfile, findings);
+    if (profile) profiles[name] = profile;
+  }
+  const rest = topLevel(raw, findings);
+  if (findings.problems.length > 0) throwProblems(source, findings.problems);
+  return deepFreeze({ profiles, ...rest, source, warnings: findings.warnings });
+}
+
+/** Provider names accepted by `provider:`. */
+export { PROVIDER_NAMES };

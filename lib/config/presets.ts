@@ -1,0 +1,159 @@
+import type { ConsentErrorMatcher, GrantMode, ProviderName } from './types.ts';
+
+/** What a provider preset fills in. Every value can be overridden by the profile's own keys. */
+export interface ProviderPreset {
+  readonly name: ProviderName;
+  /** Token URI; `{tenant}` is replaced by the profile's `tenant`. Undefined: the profile must give one. */
+  readonly tokenUri: string | undefined;
+  /** The assertion `aud` this provider expects, given the (final) token URI. */
+  readonly audience: (tokenUrl: URL) => string;
+  /** Whether an audience (the profile's) is one this provider accepts. */
+  readonly audienceFits: (audience: string, tokenUrl: URL) => boolean;
+  /** Human-readable form of the expected audience, for `check`. */
+  readonly audienceForm: string;
+  readonly scopeIn: 'assertion' | 'form';
+  /** Longest assertion lifetime the provider accepts, in seconds; undefined when not documented. */
+  readonly lifetimeCap: number | undefined;
+  readonly grant: GrantMode;
+  /** Header thumbprint the provider wants (Entra: x5t#S256). */
+  readonly x5tS256: boolean;
+  /** Consent page, given the token URI; undefined when the provider has no user consent page. */
+  readonly authUri: (tokenUrl: URL) => string | undefined;
+  /** Scopes asked for on the consent page, given the profile's scopes. */
+  readonly consentScopes: (scopes: readonly string[]) => readonly string[];
+  readonly consentErrors: readonly ConsentErrorMatcher[];
+  readonly pkce: boolean;
+  /** Where the facts come from (README "Providers"). */
+  readonly source: string;
+}
+
+const tokenUriAudience = (url: URL): string => url.href;
+const sameAsTokenUri = (audience: string, url: URL): boolean => audience === url.href;
+const sibling = (path: string) => (url: URL) => new URL(path, url.origin).href;
+/** `…/token` -> `…/authorize` (Entra v2.0 and Okta put both endpoints side by side). */
+const authorizeBesideToken = (url: URL): string | undefined =>
+  /\/token$/.test(url.pathname)
+    ? new URL(url.pathname.replace(/\/token$/, '/authorize'), url.origin).href
+    : undefined;
+const profileScopes = (scopes: readonly string[]): readonly string[] => scopes;
+
+function docusign(name: 'docusign' | 'docusign-demo', host: string): ProviderPreset {
+  return {
+    name,
+    tokenUri: `https://${host}/oauth/token`,
+    audience: (url) => url.host,
+    audienceFits: (audience) => audience === host,
+    audienceForm: `the host alone, "${host}" (no scheme, no path)`,
+    scopeIn: 'assertion',
+    lifetimeCap: 3600,
+    grant: 'jwt-bearer',
+    x5tS256: false,
+    authUri: sibling('/oauth/auth'),
+    // JWT grant consent must include `impersonation` besides the API scopes.
+    consentScopes: (scopes) => [
+      ...new Set([...(scopes.length > 0 ? scopes : ['signature']), 'impersonation']),
+    ],
+    consentErrors: [{ error: 'consent_required' }],
+    pkce: true,
+    source: 'https://developers.docusign.com/platform/auth/jwt/jwt-get-token/',
+  };
+}
+
+function salesforce(name: 'salesforce' | 'salesforce-sandbox', origin: string): ProviderPreset {
+  return {
+    name,
+    tokenUri: `${origin}/services/oauth2/token`,
+    // The login origin even when the token is fetched from a My Domain host.
+    audience: () => origin,
+    audienceFits: (audience) =>
+      audience === origin ||
+      /^https:\/\/[a-z0-9-]+(\.[a-z0-9-]+)*\.(force|site)\.com(\/\S*)?$/i.test(audience),
+    audienceForm: `the login origin "${origin}" (or an Experience Cloud site URL)`,
+    scopeIn: 'form',
+    lifetimeCap: 180,
+    grant: 'jwt-bearer',
+    x5tS256: false,
+    authUri: sibling('/services/oauth2/authorize'),
+    consentScopes: profileScopes,
+    consentErrors: [{ error: 'invalid_grant', descriptionIncludes: "user hasn't approved this consumer" }],
+    pkce: true,
+    source: 'https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm',
+  };
+}
+
+/** Every preset, by name. */
+export const PRESETS: Readonly<Record<ProviderName, ProviderPreset>> = {
+  docusign: docusign('docusign', 'account.docusign.com'),
+  'docusign-demo': docusign('docusign-demo', 'account-d.docusign.com'),
+  salesforce: salesforce('salesforce', 'https://login.salesforce.com'),
+  'salesforce-sandbox': salesforce('salesforce-sandbox', 'https://test.salesforce.com'),
+  google: {
+    name: 'google',
+    tokenUri: 'https://oauth2.googleapis.com/token',
+    audience: tokenUriAudience,
+    audienceFits: (audience) => audience === 'https://oauth2.googleapis.com/token',
+    audienceForm: 'the token URI "https://oauth2.googleapis.com/token"',
+    scopeIn: 'assertion',
+    lifetimeCap: 3600,
+    grant: 'jwt-bearer',
+    x5tS256: false,
+    // Domain-wide delegation is granted by a Workspace admin, not on a user consent page.
+    authUri: () => undefined,
+    consentScopes: profileScopes,
+    consentErrors: [],
+    pkce: false,
+    source: 'https://developers.google.com/identity/protocols/oauth2/service-account',
+  },
+  entra: {
+    name: 'entra',
+    tokenUri: 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token',
+    audience: tokenUriAudience,
+    audienceFits: sameAsTokenUri,
+    audienceForm: 'the token URI',
+    scopeIn: 'form',
+    lifetimeCap: undefined,
+    grant: 'client-assertion',
+    x5tS256: true,
+    authUri: authorizeBesideToken,
+    consentScopes: profileScopes,
+    consentErrors: [{ error: 'invalid_grant', descriptionIncludes: 'AADSTS65001' }],
+    pkce: true,
+    source: 'https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials',
+  },
+  okta: {
+    name: 'okta',
+    tokenUri: undefined,
+    audience: tokenUriAudience,
+    audienceFits: sameAsTokenUri,
+    audienceForm: 'the token URI',
+    scopeIn: 'form',
+    lifetimeCap: 3600,
+    grant: 'client-assertion',
+    x5tS256: false,
+    authUri: authorizeBesideToken,
+    consentScopes: profileScopes,
+    // Service apps use client credentials: no user consent.
+    consentErrors: [],
+    pkce: true,
+    source: 'https://developer.okta.com/docs/guides/implement-oauth-for-okta-serviceapp/main/',
+  },
+  generic: {
+    name: 'generic',
+    tokenUri: undefined,
+    audience: tokenUriAudience,
+    audienceFits: () => true,
+    audienceForm: 'any (default: the token URI)',
+    scopeIn: 'form',
+    lifetimeCap: undefined,
+    grant: 'jwt-bearer',
+    x5tS256: false,
+    authUri: () => undefined,
+    consentScopes: profileScopes,
+    consentErrors: [],
+    pkce: true,
+    source: 'RFC 7523',
+  },
+};
+
+/** Preset names, for messages. */
+export const PROVIDER_NAMES = Object.keys(PRESETS) as ProviderName[];

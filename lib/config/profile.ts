@@ -1,0 +1,196 @@
+import { BrokerError } from '../errors.ts';
+import { parseReference } from '../secrets/reference.ts';
+import { PRESETS } from './presets.ts';
+import type { RawProfile } from './schema.ts';
+import type { AssertionOptions, Profile, ProviderName, TokenEndpoint } from './types.ts';
+import { checkRedirectUri, parseSecureUrl, parseTokenUri, UriProblem } from './uri.ts';
+
+/** Assertion lifetime when the profile gives none (seconds), before the preset's cap. */
+export const DEFAULT_ASSERTION_LIFETIME = 300;
+/** Seconds `iat`/`nbf` are backdated by default. */
+export const DEFAULT_ASSERTION_SKEW = 30;
+/** Default `refresh.before` (seconds before expiry a scheduled refresh happens). */
+export const DEFAULT_REFRESH_BEFORE = 300;
+/** Claims the broker sets itself; `assertion.claims` may not override them. */
+export const RESERVED_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti', 'scope'] as const;
+
+/** Problems and warnings found while normalising, as complete lines. */
+export interface Findings {
+  readonly problems: string[];
+  readonly warnings: string[];
+}
+
+const SECRET_KEYS = ['certStore', 'certPassword', 'keyPassword', 'certificate', 'clientSecret'] as const;
+
+function splitSpaces(value: string | readonly string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const parts = typeof value === 'string' ? value.split(/\s+/) : value.flatMap((v) => v.split(/\s+/));
+  return [...new Set(parts.filter((p) => p !== ''))];
+}
+
+/**
+ * Checks a secret reference's syntax (not its value).
+ * @returns the problem, or undefined.
+ */
+export function referenceProblem(value: string): string | undefined {
+  try {
+    parseReference(value);
+    return undefined;
+  } catch (err) {
+    return err instanceof BrokerError ? err.message : 'is not a secret reference';
+  }
+}
+
+function tokenEndpoint(raw: RawProfile, provider: ProviderName, add: (key: string, msg: string) => void) {
+  const preset = PRESETS[provider];
+  let written = raw.tokenUri;
+  if (written === undefined && preset.tokenUri !== undefined) {
+    if (preset.tokenUri.includes('{tenant}')) {
+      if (raw.tenant === undefined) {
+        add('tenant', `the ${provider} preset needs "tenant" (directory id or domain) or a full tokenUri`);
+        return undefined;
+      }
+      written = preset.tokenUri.replace('{tenant}', raw.tenant);
+    } else {
+      written = preset.tokenUri;
+    }
+  }
+  if (written === undefined) {
+    add(
+      'tokenUri',
+      provider === 'okta'
+        ? `the okta preset needs the org's token URI, e.g. https://example.okta.com/oauth2/v1/token`
+        : 'required (the token endpoint, optionally prefixed with "GET " or "POST ")',
+    );
+    return undefined;
+  }
+  try {
+    return parseTokenUri(written);
+  } catch (err) {
+    if (err instanceof UriProblem) add('tokenUri', err.message);
+    else throw err;
+    return undefined;
+  }
+}
+
+function assertionOptions(
+  raw: RawProfile,
+  provider: ProviderName,
+  add: (key: string, msg: string) => void,
+  warn: (key: string, msg: string) => void,
+): AssertionOptions {
+  const preset = PRESETS[provider];
+  const given = raw.assertion ?? {};
+  const cap = preset.lifetimeCap;
+  let lifetime = given.lifetime ?? DEFAULT_ASSERTION_LIFETIME;
+  if (cap !== undefined && lifetime > cap) {
+    if (given.lifetime !== undefined) {
+      warn('assertion.lifetime', `${lifetime} s is above the ${provider} limit of ${cap} s; using ${cap}`);
+    }
+    lifetime = cap;
+  }
+  const claims = given.claims ?? {};
+  for (const claim of Object.keys(claims)) {
+    if ((RESERVED_CLAIMS as readonly string[]).includes(claim)) {
+      add(`assertion.claims.${claim}`, `"${claim}" is set by the broker and cannot be overridden; remove it`);
+    }
+  }
+  return {
+    lifetime,
+    skew: given.skew ?? DEFAULT_ASSERTION_SKEW,
+    algorithm: given.algorithm ?? 'auto',
+    x5t: given.x5t ?? false,
+    x5tS256: given.x5tS256 ?? preset.x5tS256,
+    x5c: given.x5c ?? false,
+    kid: given.kid ?? false,
+    claims,
+  };
+}
+
+function optionalUrl(
+  key: string,
+  value: string | undefined,
+  add: (key: string, msg: string) => void,
+  check: (v: string) => unknown,
+) {
+  if (value === undefined) return undefined;
+  try {
+    check(value);
+    return value.trim();
+  } catch (err) {
+    if (err instanceof UriProblem) add(key, err.message);
+    else throw err;
+    return undefined;
+  }
+}
+
+/**
+ * Turns one written profile into a {@link Profile}: the preset's values, then the profile's
+ * own keys, then defaults. Problems and warnings are added to `findings` as complete lines.
+ *
+ * @returns the profile, or undefined when it has problems.
+ */
+export function normaliseProfile(name: string, raw: RawProfile, findings: Findings): Profile | undefined {
+  const before = findings.problems.length;
+  const add = (key: string, msg: string) => findings.problems.push(`profile "${name}": ${key}: ${msg}`);
+  const warn = (key: string, msg: string) => findings.warnings.push(`profile "${name}": ${key}: ${msg}`);
+  const provider = (raw.provider ?? 'generic') as ProviderName;
+  const preset = PRESETS[provider];
+
+  if (raw.tenant !== undefined && provider !== 'entra') add('tenant', 'only the entra preset uses "tenant"');
+  const endpoint: TokenEndpoint | undefined = tokenEndpoint(raw, provider, add);
+  const tokenUrl = endpoint ? new URL(endpoint.url) : undefined;
+
+  for (const key of SECRET_KEYS) {
+    const value = raw[key];
+    const problem = value === undefined ? undefined : referenceProblem(value);
+    if (problem) add(key, problem);
+  }
+
+  const redirectUri = optionalUrl('redirectUri', raw.redirectUri, add, checkRedirectUri);
+  const authUri =
+    optionalUrl('authUri', raw.authUri, add, parseSecureUrl) ??
+    (raw.authUri === undefined && tokenUrl ? preset.authUri(tokenUrl) : undefined);
+  const assertion = assertionOptions(raw, provider, add, warn);
+
+  const subjects = raw.subjects ?? (raw.subject !== undefined ? [raw.subject] : []);
+  let refresh: Profile['refresh'];
+  if (raw.refresh) {
+    const refreshSubjects = raw.refresh.subjects ?? (raw.subject !== undefined ? [raw.subject] : []);
+    if (refreshSubjects.length === 0) add('refresh.subjects', 'required when the profile has no subject');
+    refresh = { subjects: refreshSubjects, before: raw.refresh.before ?? DEFAULT_REFRESH_BEFORE };
+  }
+  const scopes = splitSpaces(raw.scope);
+
+  if (findings.problems.length > before || !endpoint || !tokenUrl) return undefined;
+  return {
+    name,
+    provider,
+    issuer: raw.issuer,
+    clientId: raw.clientId ?? raw.issuer,
+    subject: raw.subject,
+    subjects,
+    tokenUri: endpoint,
+    audience: raw.audience ?? preset.audience(tokenUrl),
+    scopes,
+    scopeIn: raw.scopeIn ?? preset.scopeIn,
+    certStore: raw.certStore,
+    certStoreType: raw.certStoreType ?? 'auto',
+    certPassword: raw.certPassword,
+    certAlias: raw.certAlias,
+    keyPassword: raw.keyPassword,
+    certificate: raw.certificate,
+    redirectUri,
+    authUri,
+    clientSecret: raw.clientSecret,
+    headers: raw.headers ?? {},
+    grant: raw.grant ?? preset.grant,
+    assertion,
+    callers: raw.callers ?? [],
+    refresh,
+    consentErrors: [...preset.consentErrors, ...(raw.consentErrors ?? [])],
+    consentScopes:
+      raw.consentScopes !== undefined ? splitSpaces(raw.consentScopes) : preset.consentScopes(scopes),
+    pkce: raw.pkce ?? preset.pkce,
+  };
+}

@@ -1,0 +1,172 @@
+import * as z from 'zod';
+import { PROVIDER_NAMES } from './presets.ts';
+
+const text = z.string().trim().min(1, 'must not be empty');
+const textList = z.array(text);
+/** Space-separated in YAML (`scope: a b`), or a list. */
+const spaceList = z.union([z.string(), textList]);
+
+const ALGORITHMS = [
+  'auto',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+const KEYSTORE_TYPES = ['auto', 'jks', 'jceks', 'pkcs12', 'pem', 'jwk', 'google-json'] as const;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+const seconds = z.number().int('must be a whole number of seconds');
+
+export const assertionSchema = z.strictObject({
+  lifetime: seconds.positive('must be above 0').optional(),
+  skew: seconds.min(0, 'must be 0 or more').max(600, 'must be at most 600').optional(),
+  algorithm: z.enum(ALGORITHMS).optional(),
+  x5t: z.boolean().optional(),
+  x5tS256: z.boolean().optional(),
+  x5c: z.boolean().optional(),
+  kid: z.union([text, z.boolean()]).optional(),
+  claims: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const refreshSchema = z.strictObject({
+  subjects: textList.optional(),
+  before: seconds.positive('must be above 0').optional(),
+});
+
+export const consentErrorSchema = z.strictObject({
+  error: text,
+  descriptionIncludes: text.optional(),
+});
+
+/** One profile as written (DESIGN.md "Profile"), before presets and defaults. */
+export const profileSchema = z.strictObject({
+  provider: z.enum(PROVIDER_NAMES as [string, ...string[]]).optional(),
+  issuer: text,
+  clientId: text.optional(),
+  subject: text.optional(),
+  subjects: textList.optional(),
+  tokenUri: text.optional(),
+  /** Entra directory (tenant id or domain) for the preset's token URI. */
+  tenant: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9.-]+$/, 'must be a tenant id or domain')
+    .optional(),
+  audience: z.union([text, z.array(text).min(1, 'must not be empty')]).optional(),
+  scope: spaceList.optional(),
+  scopeIn: z.enum(['assertion', 'form']).optional(),
+  certStore: text,
+  certStoreType: z.enum(KEYSTORE_TYPES).optional(),
+  certPassword: text.optional(),
+  certAlias: text.optional(),
+  keyPassword: text.optional(),
+  certificate: text.optional(),
+  redirectUri: text.optional(),
+  authUri: text.optional(),
+  clientSecret: text.optional(),
+  headers: z
+    .record(
+      z.string().regex(HEADER_NAME, 'header names are HTTP tokens'),
+      z.string().regex(/^[^\r\n]*$/, 'must be one line'),
+    )
+    .optional(),
+  grant: z.enum(['jwt-bearer', 'client-assertion']).optional(),
+  assertion: assertionSchema.optional(),
+  callers: textList.optional(),
+  refresh: refreshSchema.optional(),
+  consentScopes: spaceList.optional(),
+  consentErrors: z.array(consentErrorSchema).optional(),
+  pkce: z.boolean().optional(),
+});
+
+export const cacheSchema = z.strictObject({
+  store: z.enum(['memory', 'dynamodb']).optional(),
+  table: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name')
+    .optional(),
+  endpoint: text.optional(),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as eu-west-1')
+    .optional(),
+  sealKey: text.optional(),
+  refreshMargin: seconds.min(0, 'must be 0 or more').optional(),
+});
+
+export const consentSchema = z.strictObject({
+  stateKey: text.optional(),
+  baseUrl: text.optional(),
+});
+
+export const serverSchema = z.strictObject({
+  apiKeys: z
+    .record(z.string().regex(/^sha256:[0-9a-f]{64}$/, 'keys are "sha256:<64 lower-case hex>"'), text)
+    .optional(),
+  sigv4: z
+    .strictObject({
+      region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as eu-west-1'),
+      credentials: z.record(
+        z.string().regex(/^[A-Z0-9]{16,128}$/, 'access key ids are upper-case letters and digits'),
+        z.strictObject({ secret: text, caller: text }),
+      ),
+    })
+    .optional(),
+});
+
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** The whole file as written. */
+export const configSchema = z.strictObject({
+  profiles: z.record(
+    z.string().regex(PROFILE_NAME, 'profile names are letters, digits, "_", "." and "-" (at most 64)'),
+    profileSchema,
+  ),
+  cache: cacheSchema.optional(),
+  consent: consentSchema.optional(),
+  server: serverSchema.optional(),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type RawProfile = z.infer<typeof profileSchema>;
+
+/** Known keys of each object, for "did you mean". Indexed by the object's path pattern. */
+export const KNOWN_KEYS = {
+  root: Object.keys(configSchema.shape),
+  profile: Object.keys(profileSchema.shape),
+  assertion: Object.keys(assertionSchema.shape),
+  refresh: Object.keys(refreshSchema.shape),
+  consentError: Object.keys(consentErrorSchema.shape),
+  cache: Object.keys(cacheSchema.shape),
+  consent: Object.keys(consentSchema.shape),
+  server: Object.keys(serverSchema.shape),
+  sigv4: ['region', 'credentials'],
+  sigv4Credential: ['secret', 'caller'],
+} as const;
+
+/** Known keys of the object at `path` (a zod issue path). */
+export function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
+  const p = path.map(String);
+  if (p.length === 0) return KNOWN_KEYS.root;
+  if (p[0] === 'profiles') {
+    if (p.length === 2) return KNOWN_KEYS.profile;
+    if (p[2] === 'assertion') return KNOWN_KEYS.assertion;
+    if (p[2] === 'refresh') return KNOWN_KEYS.refresh;
+    if (p[2] === 'consentErrors') return KNOWN_KEYS.consentError;
+  }
+  if (p[0] === 'cache') return KNOWN_KEYS.cache;
+  if (p[0] === 'consent') return KNOWN_KEYS.consent;
+  if (p[0] === 'server') {
+    if (p.length === 1) return KNOWN_KEYS.server;
+    if (p.length === 2) return KNOWN_KEYS.sigv4;
+    return KNOWN_KEYS.sigv4Credential;
+  }
+  return [];
+}
