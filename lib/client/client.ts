@@ -1,0 +1,230 @@
+/**
+ * The caller's half of the broker: a SigV4-signing client for `POST /token` that keeps
+ * tokens in memory and shares one request per key among concurrent callers.
+ */
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { cacheKey, normalizeScope, TokenMemo, type HeldToken } from './cache.ts';
+import { errorFromResponse, TokenBrokerError } from './errors.ts';
+import { createSigner, regionFromEndpoint, type RequestSigner } from './sign.ts';
+
+/** Remaining lifetime, in seconds, a token must have to be handed out; the broker's default too. */
+export const DEFAULT_MIN_TTL = 60;
+/** How long one request to the broker may take, in milliseconds. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** Options of {@link TokenBrokerClient}. */
+export interface TokenBrokerClientOptions {
+  /** Base URL of the broker API, e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com`. */
+  readonly endpoint: string | URL;
+  /** Signing region; default: taken from an `execute-api` endpoint host (required for others). */
+  readonly region?: string | undefined;
+  /** AWS credentials; default: the Node.js default chain (env, SSO, ini, web identity, ECS/EC2). */
+  readonly credentials?: AwsCredentialIdentityProvider | undefined;
+  /** The fetch to use; default: the global fetch. */
+  readonly fetch?: typeof fetch | undefined;
+  /** Epoch milliseconds, for token expiry and the signing date; default `Date.now`. */
+  readonly clock?: (() => number) | undefined;
+  /** Per-request deadline in milliseconds; default {@link DEFAULT_TIMEOUT_MS}. */
+  readonly timeoutMs?: number | undefined;
+}
+
+/** A token request (DESIGN.md `POST /token`). */
+export interface GetTokenRequest {
+  readonly profile: string;
+  /** Subject; default: the profile's subject. */
+  readonly subject?: string | undefined;
+  /** Space-separated scope; default: the profile's scope. */
+  readonly scope?: string | undefined;
+  /** Seconds of life the token must have left; default {@link DEFAULT_MIN_TTL}. */
+  readonly minTtl?: number | undefined;
+}
+
+/** A token handed to the caller. */
+export interface BrokerToken {
+  readonly accessToken: string;
+  /** Usually `Bearer`. */
+  readonly tokenType: string;
+  /** Expiry, epoch milliseconds on the client's clock. */
+  readonly expiresAt: number;
+  /** Whole seconds left now. */
+  readonly expiresIn: number;
+  readonly scope?: string;
+}
+
+function defaultCredentials(): AwsCredentialIdentityProvider {
+  // Loaded on first use: callers passing their own credentials never pay for the chain.
+  let provider: Promise<AwsCredentialIdentityProvider> | undefined;
+  return async (): Promise<AwsCredentialIdentity> => {
+    provider ??= import('@aws-sdk/credential-provider-node').then((m) => m.defaultProvider());
+    return (await provider)();
+  };
+}
+
+function describeFailure(err: unknown): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'timed out';
+  const cause = err instanceof Error ? err.cause : undefined;
+  const code = typeof cause === 'object' && cause !== null && 'code' in cause ? cause.code : undefined;
+  return typeof code === 'string' ? code : err instanceof Error ? err.name : 'failed';
+}
+
+/**
+ * Client of the broker's `POST /token`.
+ *
+ * @example
+ * const broker = new TokenBrokerClient({ endpoint: 'https://abc123.execute-api.eu-west-1.amazonaws.com' });
+ * const { accessToken } = await broker.getToken({ profile: 'docusign' });
+ */
+export class TokenBrokerClient {
+  readonly #url: URL;
+  readonly #sign: RequestSigner;
+  readonly #fetch: typeof fetch;
+  readonly #clock: () => number;
+  readonly #timeoutMs: number;
+  readonly #memo = new TokenMemo();
+
+  /** @throws TypeError when the endpoint is not an http(s) URL or no region can be found. */
+  constructor(options: TokenBrokerClientOptions) {
+    const endpoint = new URL(options.endpoint);
+    if (endpoint.protocol !== 'https:' && endpoint.protocol !== 'http:')
+      throw new TypeError(`endpoint must be an https URL, got ${endpoint.protocol}`);
+    const region = options.region ?? regionFromEndpoint(endpoint);
+    if (!region)
+      throw new TypeError(`pass a region: it cannot be read from the endpoint host ${endpoint.hostname}`);
+    const base = endpoint.pathname.endsWith('/') ? endpoint : new URL(`${endpoint.pathname}/`, endpoint);
+    this.#url = new URL('token', base);
+    this.#sign = createSigner(region, options.credentials ?? defaultCredentials());
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#clock = options.clock ?? Date.now;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /**
+   * A token for `profile` with at least `minTtl` seconds left: from memory when one is,
+   * else from the broker, sharing one request among concurrent calls for the same
+   * profile, subject and scope set.
+   *
+   * @throws TokenBrokerError with code `consent_required` (see `consentUrl`), `forbidden`,
+   * `unknown_profile`, `invalid_request`, `upstream_rejected` (see `upstreamError`),
+   * `upstream_unavailable`, `secret_unavailable`, `internal`, `network`, `credentials`
+   * or `invalid_response`.
+   * @throws TypeError when `profile` is empty or `minTtl` is not a non-negative number.
+   */
+  async getToken(request: GetTokenRequest): Promise<BrokerToken> {
+    if (typeof request.profile !== 'string' || request.profile === '')
+      throw new TypeError('getToken: profile must be a non-empty string');
+    const minTtl = request.minTtl ?? DEFAULT_MIN_TTL;
+    if (typeof minTtl !== 'number' || !Number.isFinite(minTtl) || minTtl < 0)
+      throw new TypeError('getToken: minTtl must be a non-negative number of seconds');
+    const minTtlMs = minTtl * 1000;
+    const scopes = normalizeScope(request.scope);
+    const key = cacheKey(request.profile, request.subject, scopes);
+
+    const held = this.#memo.fresh(key, this.#clock(), minTtlMs);
+    if (held) return this.#view(held);
+    const flight = this.#memo.inFlight(key);
+    if (flight) {
+      const shared = await flight;
+      if (shared.expiresAt - this.#clock() >= minTtlMs) return this.#view(shared);
+    }
+    const body = JSON.stringify({
+      profile: request.profile,
+      ...(request.subject === undefined ? {} : { subject: request.subject }),
+      ...(scopes.length === 0 ? {} : { scope: scopes.join(' ') }),
+      ...(request.minTtl === undefined ? {} : { minTtl: request.minTtl }),
+    });
+    return this.#view(await this.#memo.start(key, this.#clock, () => this.#post(body)));
+  }
+
+  /** Forgets every token held in memory. */
+  clear(): void {
+    this.#memo.clear();
+  }
+
+  async #post(body: string): Promise<HeldToken> {
+    const startedAt = this.#clock();
+    let signed;
+    try {
+      signed = await this.#sign(
+        this.#url,
+        'POST',
+        { 'content-type': 'application/json', accept: 'application/json' },
+        body,
+        new Date(startedAt),
+      );
+    } catch (err) {
+      const reason = err instanceof Error ? err.message.split('\n')[0] : 'unknown error';
+      throw new TokenBrokerError('credentials', `no AWS credentials to sign the request: ${reason}`, {
+        cause: err,
+      });
+    }
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.#fetch(signed.url, {
+        method: signed.method,
+        headers: signed.headers,
+        body: signed.body,
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      text = await response.text();
+    } catch (err) {
+      throw new TokenBrokerError(
+        'network',
+        `could not reach the token broker at ${this.#url.origin} (${describeFailure(err)}); check the endpoint and the network`,
+        { cause: err },
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (!response.ok) throw errorFromResponse(response.status, json);
+    return parseToken(json, response.status, startedAt);
+  }
+
+  #view(token: HeldToken): BrokerToken {
+    const expiresIn = Math.max(0, Math.floor((token.expiresAt - this.#clock()) / 1000));
+    return {
+      accessToken: token.accessToken,
+      tokenType: token.tokenType,
+      expiresAt: token.expiresAt,
+      expiresIn,
+      ...(token.scope === undefined ? {} : { scope: token.scope }),
+    };
+  }
+}
+
+/**
+ * Validates a 200 body field by field. Expiry is counted from when the request was
+ * sent, on the client's clock, so clock skew with the broker does not matter.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ */
+function parseToken(json: unknown, status: number, startedAt: number): HeldToken {
+  const fields = typeof json === 'object' && json !== null ? (json as Record<string, unknown>) : {};
+  const { access_token: accessToken, token_type: tokenType, expires_in: expiresIn, scope } = fields;
+  const problem =
+    typeof accessToken !== 'string' || accessToken === ''
+      ? 'no access_token'
+      : typeof tokenType !== 'string' || tokenType === ''
+        ? 'no token_type'
+        : typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn < 0
+          ? 'no numeric expires_in'
+          : scope !== undefined && typeof scope !== 'string'
+            ? 'a scope that is not a string'
+            : undefined;
+  if (problem !== undefined)
+    throw new TokenBrokerError(
+      'invalid_response',
+      `the broker's HTTP ${status} answer has ${problem}; check the endpoint points at the broker`,
+      { status },
+    );
+  return {
+    accessToken: accessToken as string,
+    tokenType: tokenType as string,
+    expiresAt: startedAt + (expiresIn as number) * 1000,
+    scope: scope as string | undefined,
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * Errors the broker client raises. The broker answers errors as JSON `{error, message}`
+ * with a stable `error` value (DESIGN.md "HTTP API"); the client turns each into a
+ * {@link TokenBrokerError} whose `code` is that value, so callers can `switch (err.code)`.
+ */
+
+/** The broker's stable `error` values (DESIGN.md "HTTP API"). */
+export type BrokerErrorCode =
+  | 'consent_required'
+  | 'forbidden'
+  | 'unknown_profile'
+  | 'invalid_request'
+  | 'upstream_rejected'
+  | 'upstream_unavailable'
+  | 'secret_unavailable'
+  | 'internal';
+
+/**
+ * Every code a {@link TokenBrokerError} can carry: the broker's own, plus `network` (the
+ * broker could not be reached or did not answer in time), `credentials` (no AWS
+ * credentials to sign with) and `invalid_response` (an answer that is neither a token nor
+ * a broker error, e.g. from a wrong endpoint).
+ */
+export type TokenBrokerErrorCode = BrokerErrorCode | 'network' | 'credentials' | 'invalid_response';
+
+const BROKER_CODES: ReadonlySet<string> = new Set<BrokerErrorCode>([
+  'consent_required',
+  'forbidden',
+  'unknown_profile',
+  'invalid_request',
+  'upstream_rejected',
+  'upstream_unavailable',
+  'secret_unavailable',
+  'internal',
+]);
+
+/** Fields of a {@link TokenBrokerError} besides its code and message. */
+export interface TokenBrokerErrorFields {
+  /** HTTP status of the broker's answer; undefined for `network`. */
+  readonly status?: number | undefined;
+  /** For `consent_required`: the broker URL a user opens once to grant consent. */
+  readonly consentUrl?: string | undefined;
+  /** For `upstream_rejected`: the provider's RFC 6749 `error`, e.g. `invalid_grant`. */
+  readonly upstreamError?: string | undefined;
+  /** For `upstream_rejected`: the provider's `error_description`, when it sent one. */
+  readonly upstreamErrorDescription?: string | undefined;
+  readonly cause?: unknown;
+}
+
+/** A token request failed. `code` is stable; `message` says what to do and carries no secret. */
+export class TokenBrokerError extends Error {
+  override readonly name = 'TokenBrokerError';
+  readonly code: TokenBrokerErrorCode;
+  readonly status: number | undefined;
+  readonly consentUrl: string | undefined;
+  readonly upstreamError: string | undefined;
+  readonly upstreamErrorDescription: string | undefined;
+
+  constructor(code: TokenBrokerErrorCode, message: string, fields: TokenBrokerErrorFields = {}) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.code = code;
+    this.status = fields.status;
+    this.consentUrl = fields.consentUrl;
+    this.upstreamError = fields.upstreamError;
+    this.upstreamErrorDescription = fields.upstreamErrorDescription;
+  }
+}
+
+const MAX_TEXT = 300;
+
+/** One line, bounded: broker and gateway messages are shown, never trusted to be short. */
+function oneLine(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const line = value.replace(/\s+/g, ' ').trim();
+  return line.length > MAX_TEXT ? `${line.slice(0, MAX_TEXT)}…` : line;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The code for an error answer that carries no broker `error` value: API Gateway's own
+ * answers (`{"message":"Forbidden"}` when IAM authorization fails, 503 when the function
+ * times out) or anything else in front of the broker.
+ */
+function codeForStatus(status: number): TokenBrokerErrorCode {
+  if (status === 401 || status === 403) return 'forbidden';
+  if (status === 400 || status === 413) return 'invalid_request';
+  if (status === 503 || status === 504) return 'upstream_unavailable';
+  if (status >= 500) return 'internal';
+  return 'invalid_response';
+}
+
+/**
+ * Builds the error for a non-2xx answer from its status and parsed JSON body (or
+ * undefined when the body was not JSON).
+ */
+export function errorFromResponse(status: number, body: unknown): TokenBrokerError {
+  const fields = isRecord(body) ? body : {};
+  const error = typeof fields['error'] === 'string' ? fields['error'] : undefined;
+  const message = oneLine(fields['message']);
+
+  if (error !== undefined && BROKER_CODES.has(error)) {
+    const code = error as BrokerErrorCode;
+    const consentUrl = code === 'consent_required' ? oneLine(fields['consent_url']) : undefined;
+    const upstream = code === 'upstream_rejected';
+    return new TokenBrokerError(code, message ?? `the broker answered HTTP ${status} ${code}`, {
+      status,
+      consentUrl,
+      upstreamError: upstream ? oneLine(fields['upstream_error']) : undefined,
+      upstreamErrorDescription: upstream ? oneLine(fields['error_description']) : undefined,
+    });
+  }
+  // A 502 whose `error` is not one of the broker's values carries the provider's own
+  // RFC 6749 §5.2 `error` in that field.
+  if (error !== undefined && status === 502) {
+    return new TokenBrokerError(
+      'upstream_rejected',
+      message ?? `the token endpoint refused the request: ${oneLine(error) ?? 'unknown error'}`,
+      {
+        status,
+        upstreamError: oneLine(error),
+        upstreamErrorDescription: oneLine(fields['error_description']),
+      },
+    );
+  }
+  const code = codeForStatus(status);
+  const said = message ? `: ${message}` : '';
+  const hint =
+    code === 'forbidden'
+      ? '; check the IAM credentials and that the caller may invoke the API'
+      : code === 'invalid_response'
+        ? '; check the endpoint points at the broker'
+        : '';
+  return new TokenBrokerError(code, `the broker endpoint answered HTTP ${status}${said}${hint}`, {
+    status,
+  });
+}

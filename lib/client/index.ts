@@ -1,0 +1,19 @@
+/**
+ * `token-broker/client`: the caller's half of the broker. Signs `POST /token` with SigV4
+ * for `execute-api`, keeps tokens in memory and raises {@link TokenBrokerError}s with the
+ * broker's stable codes.
+ */
+export {
+  DEFAULT_MIN_TTL,
+  DEFAULT_TIMEOUT_MS,
+  TokenBrokerClient,
+  type BrokerToken,
+  type GetTokenRequest,
+  type TokenBrokerClientOptions,
+} from './client.ts';
+export {
+  TokenBrokerError,
+  type BrokerErrorCode,
+  type TokenBrokerErrorCode,
+  type TokenBrokerErrorFields,
+} from './errors.ts';
