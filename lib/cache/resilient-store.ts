@@ -1,0 +1,126 @@
+/**
+ * Keeps the shared store from ever failing a request: when DynamoDB is unavailable,
+ * throttling or slow, each operation answers as if the shared cache were absent and the
+ * broker carries on with its in-process cache and the upstream.
+ */
+import type { Clock, Logger, Metrics } from '../types.ts';
+import { noMetrics, silentLogger } from '../types.ts';
+import type { SharedTokenStore } from './types.ts';
+
+/** At most one warning per this period, however many operations fall back. */
+export const FALLBACK_WARNING_PERIOD_MS = 60_000;
+
+/** An operation slower than this is abandoned and falls back (a dead endpoint must not stall requests). */
+export const SHARED_CALL_TIMEOUT_MS = 1_000;
+
+/** After this many consecutive failures the store is skipped for {@link CIRCUIT_COOL_DOWN_MS}. */
+export const CIRCUIT_FAILURE_THRESHOLD = 5;
+
+/** How long the store is skipped once the circuit opens; then one call tries again. */
+export const CIRCUIT_COOL_DOWN_MS = 30_000;
+
+/** Options of {@link createResilientStore}; every limit defaults to the constant of the same name. */
+export interface ResilientStoreOptions {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly metrics?: Metrics;
+  readonly timeoutMs?: number;
+  readonly warningPeriodMs?: number;
+  readonly failureThreshold?: number;
+  readonly coolDownMs?: number;
+}
+
+class SharedCallTimeout extends Error {
+  override readonly name = 'SharedCallTimeout';
+}
+
+function withTimeout<T>(promise: Promise<T>, milliseconds: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new SharedCallTimeout(`no answer within ${milliseconds} ms`)),
+      milliseconds,
+    );
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function describe(error: unknown): { error: string; message: string } {
+  if (error instanceof Error) return { error: error.name, message: error.message.slice(0, 200) };
+  return { error: typeof error, message: '' };
+}
+
+/**
+ * Wraps `inner` so that its failures never reach the caller: `get` answers undefined,
+ * `listExpiring` an empty list, `acquireLease` true (this instance refreshes on its own;
+ * the broker's in-process single-flight still holds), `put`, `releaseLease` and `touch`
+ * do nothing. Each fallback counts `SharedCacheFallbacks`; at most one warning is logged
+ * per period. After consecutive failures the store is skipped for a cool-down.
+ *
+ * Never throws.
+ */
+export function createResilientStore(
+  inner: SharedTokenStore,
+  options: ResilientStoreOptions = {},
+): SharedTokenStore {
+  const clock = options.clock ?? Date.now;
+  const logger = options.logger ?? silentLogger;
+  const metrics = options.metrics ?? noMetrics;
+  const timeoutMs = options.timeoutMs ?? SHARED_CALL_TIMEOUT_MS;
+  const warningPeriodMs = options.warningPeriodMs ?? FALLBACK_WARNING_PERIOD_MS;
+  const failureThreshold = options.failureThreshold ?? CIRCUIT_FAILURE_THRESHOLD;
+  const coolDownMs = options.coolDownMs ?? CIRCUIT_COOL_DOWN_MS;
+
+  let consecutiveFailures = 0;
+  let openUntil = Number.NEGATIVE_INFINITY;
+  let lastWarningAt: number | undefined;
+  let suppressed = 0;
+
+  function fellBack(operation: string, error: unknown): void {
+    metrics.count('SharedCacheFallbacks', 1, { operation });
+    const now = clock();
+    if (lastWarningAt !== undefined && now - lastWarningAt < warningPeriodMs) {
+      suppressed++;
+      return;
+    }
+    logger.warn('shared token cache unavailable; serving from the in-process cache and the upstream', {
+      operation,
+      ...(error === undefined
+        ? { error: 'CircuitOpen', message: 'skipped during cool-down' }
+        : describe(error)),
+      circuit: openUntil > now ? 'open' : 'closed',
+      suppressedSinceLastWarning: suppressed,
+    });
+    lastWarningAt = now;
+    suppressed = 0;
+  }
+
+  async function guarded<T>(operation: string, call: () => Promise<T>, fallback: T): Promise<T> {
+    if (openUntil > clock()) {
+      fellBack(operation, undefined);
+      return fallback;
+    }
+    try {
+      const value = await withTimeout(call(), timeoutMs);
+      consecutiveFailures = 0;
+      return value;
+    } catch (error) {
+      consecutiveFailures++;
+      if (consecutiveFailures >= failureThreshold) openUntil = clock() + coolDownMs;
+      fellBack(operation, error);
+      return fallback;
+    }
+  }
+
+  return {
+    get: (key) => guarded('get', () => inner.get(key), undefined),
+    put: (key, descriptor, token, holder) =>
+      guarded('put', () => inner.put(key, descriptor, token, holder), undefined),
+    acquireLease: (key, descriptor, holder, leaseMs) =>
+      guarded('acquireLease', () => inner.acquireLease(key, descriptor, holder, leaseMs), true),
+    releaseLease: (key, holder) => guarded('releaseLease', () => inner.releaseLease(key, holder), undefined),
+    touch: (key) => guarded('touch', () => inner.touch(key), undefined),
+    listExpiring: (usedSince, expiringBefore) =>
+      guarded('listExpiring', () => inner.listExpiring(usedSince, expiringBefore), []),
+  };
+}
