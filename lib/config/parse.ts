@@ -44,6 +44,8 @@ function zodProblems(error: ZodError, input: unknown): string[] {
       lines.push(problem(issue.path, `must be one of ${options}, got ${JSON.stringify(got)}${hint}`));
     } else if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) {
       lines.push(problem(issue.path, 'required'));
+    } else if (issue.code === 'invalid_type' && !issue.message.startsWith('Invalid input')) {
+      lines.push(problem(issue.path, issue.message));
     } else if (issue.code === 'invalid_type') {
       const got = valueAt(input, issue.path);
       const kind = Array.isArray(got) ? 'a list' : got === null ? 'null' : `a ${typeof got}`;
