@@ -6,7 +6,7 @@ export function thrown(fn: () => unknown): BrokerError {
     fn();
   } catch (err) {
     if (err instanceof BrokerError) return err;
-    throw new Error(`expected a BrokerError, got ${String(err)}`);
+    throw new Error(`expected a BrokerError, got ${String(err)}`, { cause: err });
   }
   throw new Error('expected a BrokerError, nothing was thrown');
 }
