@@ -1,0 +1,54 @@
+/**
+ * `POST /token` (DESIGN.md "HTTP API"): the caller, the validated body, one
+ * `broker.issue()`, the token as JSON with `Cache-Control: no-store`.
+ */
+import { callerFromEvent } from '../lib/auth/identity.ts';
+import { jsonResult } from '../lib/http/event.ts';
+import { httpHandler, type FlushableMetrics, type HttpHandler } from '../lib/http/stack.ts';
+import { parseTokenRequest } from '../lib/http/token-request.ts';
+import { getRuntime, runtimeLogger, runtimeMetrics } from '../lib/runtime.ts';
+import type { Broker, Logger } from '../lib/types.ts';
+
+/** What the token handler needs; `broker` may be built lazily (cold start). */
+export interface TokenHandlerDeps {
+  readonly broker: Broker | (() => Promise<Broker>);
+  readonly logger: Logger;
+  readonly metrics?: FlushableMetrics | undefined;
+  readonly maxBodyBytes?: number | undefined;
+}
+
+/**
+ * Builds the `POST /token` handler.
+ * @throws nothing itself; errors become responses through the stack's error handler
+ */
+export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
+  const broker = deps.broker;
+  return httpHandler(
+    { logger: deps.logger, metrics: deps.metrics, body: parseTokenRequest, maxBodyBytes: deps.maxBodyBytes },
+    async (event) => {
+      const caller = callerFromEvent(event);
+      const { profile, subject, scope, minTtl } = event.body;
+      const issued = await (typeof broker === 'function' ? await broker() : broker).issue({
+        profile,
+        subject,
+        scope,
+        minTtl,
+        caller,
+      });
+      return jsonResult(200, {
+        access_token: issued.access_token,
+        token_type: issued.token_type,
+        expires_in: issued.expires_in,
+        expires_at: issued.expires_at,
+        ...(issued.scope === undefined ? {} : { scope: issued.scope }),
+      });
+    },
+  );
+}
+
+/** The Lambda entry point (serverless.yml `functions.token`). */
+export const handler: HttpHandler = createTokenHandler({
+  broker: async () => (await getRuntime()).broker,
+  logger: runtimeLogger,
+  metrics: runtimeMetrics,
+});

@@ -1,0 +1,90 @@
+/**
+ * The one middleware stack every HTTP handler runs in (functions/*): header
+ * normalizer, security headers, `Cache-Control: no-store`, the error handler and,
+ * for routes with a body, the size-limited JSON parser and a validator.
+ */
+import middy, { type MiddlewareObj } from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import httpSecurityHeaders from '@middy/http-security-headers';
+import type { Context } from 'aws-lambda';
+import { UpstreamError } from '../errors.ts';
+import type { Logger, Metrics } from '../types.ts';
+import { errorHandler } from './error-handler.ts';
+import type { HttpEvent, HttpResult } from './event.ts';
+import { jsonBody, MAX_BODY_BYTES } from './json-body.ts';
+
+/** A metrics sink that buffers and is flushed once per invocation (Powertools EMF). */
+export interface FlushableMetrics extends Metrics {
+  flush?(): void;
+}
+
+/** Headers on every response: tokens and errors about them are never cached anywhere. */
+export const NO_STORE_HEADERS: Readonly<Record<string, string>> = {
+  'Cache-Control': 'no-store',
+  Pragma: 'no-cache',
+};
+
+/** Milliseconds before the Lambda deadline at which a request is answered 503 instead. */
+export const TIMEOUT_EARLY_MS = 1000;
+
+/** Options of {@link httpHandler}. */
+export interface HttpStackOptions<B> {
+  readonly logger: Logger;
+  readonly metrics?: FlushableMetrics | undefined;
+  /** Validates the parsed JSON body; when set, the route requires a JSON body. */
+  readonly body?: ((value: unknown) => B) | undefined;
+  /** Body size limit in bytes; default {@link MAX_BODY_BYTES}. */
+  readonly maxBodyBytes?: number | undefined;
+}
+
+/** The event a handler sees: `body` already parsed and validated when the route has one. */
+export type HandlerEvent<B> = Omit<HttpEvent, 'body'> & { body: B };
+
+/** A handler wrapped in the stack, callable as a Lambda handler. */
+export type HttpHandler = (event: HttpEvent, context: Context) => Promise<HttpResult>;
+
+function noStore(): MiddlewareObj<HttpEvent, HttpResult> {
+  const add = (request: { response: HttpResult | null | undefined }): void => {
+    if (request.response) request.response.headers = { ...request.response.headers, ...NO_STORE_HEADERS };
+  };
+  return { after: add, onError: add };
+}
+
+function flushMetrics(metrics: FlushableMetrics | undefined): MiddlewareObj<HttpEvent> {
+  const flush = (): void => metrics?.flush?.();
+  return { after: flush, onError: flush };
+}
+
+function validate<B>(parse: (value: unknown) => B): MiddlewareObj<HttpEvent> {
+  return {
+    before: (request) => {
+      (request.event as unknown as HandlerEvent<B>).body = parse(request.event.body);
+    },
+  };
+}
+
+/**
+ * Wraps `handler` in the shared stack.
+ * @throws TypeError when the options are invalid
+ */
+export function httpHandler<B = undefined>(
+  options: HttpStackOptions<B>,
+  handler: (event: HandlerEvent<B>, context: Context) => Promise<HttpResult>,
+): HttpHandler {
+  const stack = middy<HttpEvent, HttpResult>({
+    timeoutEarlyInMillis: TIMEOUT_EARLY_MS,
+    timeoutEarlyResponse: () => {
+      throw new UpstreamError('ERR_UPSTREAM_TIMEOUT', 'the token request did not finish in time; retry');
+    },
+  })
+    .use(httpHeaderNormalizer())
+    .use(httpSecurityHeaders())
+    .use(noStore())
+    .use(flushMetrics(options.metrics))
+    .use(errorHandler(options.logger));
+  if (options.body) {
+    stack.use(jsonBody({ maxBytes: options.maxBodyBytes ?? MAX_BODY_BYTES })).use(validate(options.body));
+  }
+  const wrapped = stack.handler((event, context) => handler(event as unknown as HandlerEvent<B>, context));
+  return (event, context) => wrapped(event, context) as Promise<HttpResult>;
+}

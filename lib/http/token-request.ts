@@ -1,0 +1,55 @@
+/**
+ * The `POST /token` body (DESIGN.md "HTTP API"), validated with zod at the edge.
+ */
+import { z } from 'zod';
+import { RequestError } from '../errors.ts';
+
+/** Largest `minTtl` a caller may ask for, in seconds. */
+export const MAX_MIN_TTL = 3600;
+
+/** Body of `POST /token`: unknown fields are refused. */
+export const tokenRequestSchema = z.strictObject({
+  profile: z.string().min(1).max(128),
+  subject: z.string().min(1).max(512).optional(),
+  scope: z.string().min(1).max(2048).optional(),
+  minTtl: z.number().int().min(0).max(MAX_MIN_TTL).optional(),
+});
+
+/** A validated token request body. */
+export type TokenRequestBody = z.infer<typeof tokenRequestSchema>;
+
+const FIELDS = Object.keys(tokenRequestSchema.shape).join(', ');
+
+/**
+ * Validates a parsed body.
+ * @throws RequestError ERR_INVALID_REQUEST naming the first offending field
+ */
+export function parseTokenRequest(body: unknown): TokenRequestBody {
+  const result = tokenRequestSchema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (issue === undefined) throw new RequestError('ERR_INVALID_REQUEST', `the body must be {${FIELDS}}`);
+  if (issue.code === 'unrecognized_keys') {
+    throw new RequestError(
+      'ERR_INVALID_REQUEST',
+      `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; allowed fields: ${FIELDS}`,
+    );
+  }
+  const where = issue.path.length > 0 ? issue.path.join('.') : 'body';
+  throw new RequestError('ERR_INVALID_REQUEST', `${where}: ${describe(where)}`);
+}
+
+function describe(field: string): string {
+  switch (field) {
+    case 'profile':
+      return 'required, a profile name (1 to 128 characters)';
+    case 'subject':
+      return 'must be a non-empty string of at most 512 characters';
+    case 'scope':
+      return 'must be a non-empty, space-separated string';
+    case 'minTtl':
+      return `must be an integer number of seconds from 0 to ${MAX_MIN_TTL}`;
+    default:
+      return `must be a JSON object {${FIELDS}}`;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * A small structured logger for the local server and CLI: one JSON object per line,
+ * written through an injected function (no console, no global state).
+ */
+import type { LogFields, Logger } from '../types.ts';
+import type { LogLevelName } from './powertools.ts';
+
+const RANK: Readonly<Record<LogLevelName, number>> = {
+  DEBUG: 10,
+  INFO: 20,
+  WARN: 30,
+  ERROR: 40,
+  SILENT: 100,
+};
+
+/** Options of {@link createJsonLogger}. */
+export interface JsonLoggerOptions {
+  /** Receives each line, newline included (e.g. `(l) => process.stderr.write(l)`). */
+  readonly write: (line: string) => void;
+  /** Lowest level written; default INFO. */
+  readonly level?: LogLevelName;
+  readonly service?: string;
+  /** Epoch milliseconds; default `Date.now`. */
+  readonly clock?: () => number;
+}
+
+/**
+ * A {@link Logger} writing `{"level","message","service","timestamp",...fields}` lines.
+ * Fields cannot overwrite the four base keys.
+ */
+export function createJsonLogger(options: JsonLoggerOptions): Logger {
+  const threshold = RANK[options.level ?? 'INFO'];
+  const clock = options.clock ?? Date.now;
+  const service = options.service ?? 'token-broker';
+  const log =
+    (level: Exclude<LogLevelName, 'SILENT'>) =>
+    (message: string, fields?: LogFields): void => {
+      if (RANK[level] < threshold) return;
+      const line = {
+        ...fields,
+        level,
+        message,
+        service,
+        timestamp: new Date(clock()).toISOString(),
+      };
+      options.write(`${JSON.stringify(line)}\n`);
+    };
+  return { debug: log('DEBUG'), info: log('INFO'), warn: log('WARN'), error: log('ERROR') };
+}

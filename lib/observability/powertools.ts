@@ -1,0 +1,86 @@
+/**
+ * Powertools for AWS Lambda adapters implementing the broker's {@link Logger} and
+ * {@link Metrics}: structured JSON logs and CloudWatch EMF metrics in namespace
+ * `TokenBroker`. Used by the Lambda functions; the local server uses `json-logger.ts`.
+ *
+ * @see https://docs.powertools.aws.dev/lambda/typescript/latest/core/logger/
+ * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+ */
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { Metrics as PowertoolsMetrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { FlushableMetrics } from '../http/stack.ts';
+import type { LogFields, Logger, MetricName } from '../types.ts';
+
+/** CloudWatch namespace of every broker metric. */
+export const METRICS_NAMESPACE = 'TokenBroker';
+
+/** Default service name in logs and metrics. */
+export const SERVICE_NAME = 'token-broker';
+
+/** Log levels the adapters accept. */
+export type LogLevelName = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+
+/** Options of {@link createPowertoolsLogger}. */
+export interface PowertoolsLoggerOptions {
+  readonly serviceName?: string;
+  readonly logLevel?: LogLevelName;
+  /** An existing Powertools logger (tests); default: a new one. */
+  readonly logger?: PowertoolsLogger;
+}
+
+/** A {@link Logger} writing Powertools structured JSON lines. */
+export function createPowertoolsLogger(options: PowertoolsLoggerOptions = {}): Logger {
+  const logger =
+    options.logger ??
+    new PowertoolsLogger({
+      serviceName: options.serviceName ?? SERVICE_NAME,
+      logLevel: options.logLevel ?? 'INFO',
+    });
+  const extra = (fields: LogFields | undefined): Record<string, unknown>[] => (fields ? [{ ...fields }] : []);
+  return {
+    debug: (message, fields) => logger.debug(message, ...extra(fields)),
+    info: (message, fields) => logger.info(message, ...extra(fields)),
+    warn: (message, fields) => logger.warn(message, ...extra(fields)),
+    error: (message, fields) => logger.error(message, ...extra(fields)),
+  };
+}
+
+/** Options of {@link createPowertoolsMetrics}. */
+export interface PowertoolsMetricsOptions {
+  readonly serviceName?: string;
+  /** An existing Powertools metrics instance (tests); default: a new one in {@link METRICS_NAMESPACE}. */
+  readonly metrics?: PowertoolsMetrics;
+}
+
+/**
+ * A {@link Metrics} sink emitting EMF. Counters without a dimension are buffered and
+ * written by `flush()` (the HTTP stack calls it once per invocation); a counter with a
+ * dimension (UpstreamErrors by `code`) is written at once as its own EMF record.
+ */
+export function createPowertoolsMetrics(options: PowertoolsMetricsOptions = {}): FlushableMetrics {
+  const metrics =
+    options.metrics ??
+    new PowertoolsMetrics({ namespace: METRICS_NAMESPACE, serviceName: options.serviceName ?? SERVICE_NAME });
+  let pending = false;
+  return {
+    count: (name: MetricName, value = 1, dimension?: Readonly<Record<string, string>>) => {
+      if (dimension && Object.keys(dimension).length > 0) {
+        const single = metrics.singleMetric();
+        for (const [key, val] of Object.entries(dimension)) single.addDimension(key, val);
+        single.addMetric(name, MetricUnit.Count, value);
+        return;
+      }
+      metrics.addMetric(name, MetricUnit.Count, value);
+      pending = true;
+    },
+    timing: (name: MetricName, milliseconds: number) => {
+      metrics.addMetric(name, MetricUnit.Milliseconds, milliseconds);
+      pending = true;
+    },
+    flush: () => {
+      if (!pending) return;
+      pending = false;
+      metrics.publishStoredMetrics();
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * The Lambda runtime: the one module that reads `process.env`. It loads the profiles
+ * file packaged with the code, builds the secret resolver (its Secrets Manager client is
+ * created on first use) and the broker once per container, so warm invocations reuse
+ * them. On Lambda the work starts at module load, during the (CPU-boosted) init phase.
+ *
+ * Environment: `TOKEN_BROKER_CONFIG` (profiles file, relative to the package root),
+ * `AWS_REGION` (set by Lambda), `POWERTOOLS_LOG_LEVEL` / `POWERTOOLS_SERVICE_NAME` (read by
+ * Powertools itself).
+ */
+import { dirname } from 'node:path';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createBroker } from './broker.ts';
+import { loadConfig } from './config/index.ts';
+import type { BrokerConfig } from './config/types.ts';
+import { createPowertoolsLogger, createPowertoolsMetrics } from './observability/powertools.ts';
+import { createSecretResolver } from './secrets/index.ts';
+import type { Broker } from './types.ts';
+
+/** What a warm container keeps between invocations. */
+export interface Runtime {
+  readonly config: BrokerConfig;
+  readonly broker: Broker;
+}
+
+const env: Readonly<Record<string, string | undefined>> = { ...process.env };
+
+/** The functions' logger (Powertools, structured JSON). */
+export const runtimeLogger = createPowertoolsLogger();
+
+/** The functions' metrics (Powertools EMF, namespace TokenBroker). */
+export const runtimeMetrics = createPowertoolsMetrics();
+
+/** Built on first use: the SDK client costs ~100 ms to load, and profiles with `file:` keys never need it. */
+async function secretsManagerClient(): Promise<SecretsManagerClient> {
+  const { SecretsManagerClient: Client } = await import('@aws-sdk/client-secrets-manager');
+  // The resolver retries with its own backoff, so the SDK makes one attempt per call.
+  return new Client({ region: env['AWS_REGION'], maxAttempts: 1 });
+}
+
+async function build(): Promise<Runtime> {
+  const cwd = env['LAMBDA_TASK_ROOT'] ?? process.cwd();
+  const config = await loadConfig({ env, cwd });
+  const secrets = createSecretResolver({
+    secretsManager: secretsManagerClient,
+    env,
+    // Relative `file:` references resolve against the profiles file's folder.
+    cwd: dirname(config.source),
+  });
+  const broker = createBroker({ config, secrets, logger: runtimeLogger, metrics: runtimeMetrics });
+  return { config, broker };
+}
+
+let current: Promise<Runtime> | undefined;
+
+/**
+ * The container's runtime, built once. A failed build is not kept, so the next
+ * invocation tries again (and logs the same clear error).
+ * @throws ConfigError ERR_CONFIG_NOT_FOUND, ERR_CONFIG
+ */
+export function getRuntime(): Promise<Runtime> {
+  current ??= build().catch((err: unknown) => {
+    current = undefined;
+    throw err;
+  });
+  return current;
+}
+
+if (env['AWS_LAMBDA_FUNCTION_NAME'] !== undefined) {
+  // Start during init; an error surfaces (and is logged) on the first invocation.
+  getRuntime().catch(() => undefined);
+}

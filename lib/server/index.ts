@@ -1,0 +1,199 @@
+/**
+ * The local HTTP server (`token-broker serve`, `npm start`): DESIGN.md's HTTP API on
+ * this machine, 127.0.0.1 by default. Each request becomes an API Gateway v2 event for
+ * the very handlers the Lambda functions run; the caller is identified by SigV4, an API
+ * key or the loopback rule (see `caller.ts`) and the profiles' `callers` policy applies.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
+import { createHealthHandler } from '../../functions/health.ts';
+import { createTokenHandler } from '../../functions/token.ts';
+import { createBroker } from '../broker.ts';
+import type { BrokerConfig } from '../config/types.ts';
+import { errorResult } from '../http/error-response.ts';
+import { jsonResult } from '../http/event.ts';
+import { NO_STORE_HEADERS } from '../http/stack.ts';
+import { createSecretResolver } from '../secrets/index.ts';
+import type { SecretResolver } from '../secrets/types.ts';
+import { noMetrics, silentLogger, type Broker, type Clock, type Logger, type Metrics } from '../types.ts';
+import { identifyCaller } from './caller.ts';
+import { flattenHeaders, localContext, queryParameters, toEvent, writeResult } from './event.ts';
+import { matchRoute, type Route } from './routes.ts';
+
+/** Default port of `token-broker serve`. */
+export const DEFAULT_PORT = 8787;
+/** Default host: loopback only. */
+export const DEFAULT_HOST = '127.0.0.1';
+/**
+ * Most request bytes the server reads. Larger than any handler's own limit (16 KiB for
+ * `POST /token`), so oversized bodies reach the handler and get its 413; the rest is dropped.
+ */
+export const MAX_REQUEST_BYTES = 1024 * 1024;
+
+/** Options of {@link startServer}. */
+export interface StartServerOptions {
+  readonly config: BrokerConfig;
+  /** The broker; default: one built from `config` with `secrets`, `fetch`, `clock`. */
+  readonly broker?: Broker | undefined;
+  /** Default {@link DEFAULT_PORT}; 0 picks a free port. */
+  readonly port?: number | undefined;
+  /** Default {@link DEFAULT_HOST}. */
+  readonly host?: string | undefined;
+  readonly logger?: Logger | undefined;
+  readonly metrics?: Metrics | undefined;
+  /** Resolves secret references; default a resolver over `env`, relative `file:` paths from the config's folder. */
+  readonly secrets?: SecretResolver | undefined;
+  /** Environment for `env:` references when `secrets` is not given. */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined;
+  readonly fetch?: typeof fetch | undefined;
+  readonly clock?: Clock | undefined;
+  /** Routes beside `POST /token` and `GET /health` (e.g. the consent routes). */
+  readonly routes?: readonly LocalRoute[] | undefined;
+}
+
+/** A route of the local server; `public` routes (browser-facing) skip caller identification. */
+export interface LocalRoute extends Route {
+  readonly public?: boolean;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** Base URL, e.g. `http://127.0.0.1:8787`. */
+  readonly url: string;
+  readonly port: number;
+  readonly broker: Broker;
+  /** Stops accepting connections, ends open ones and resolves when closed. */
+  close(): Promise<void>;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<{ bytes: Buffer; truncated: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        resolve({ bytes: Buffer.concat(chunks).subarray(0, limit + 1), truncated: true });
+      }
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve({ bytes: Buffer.concat(chunks), truncated: false }));
+    req.once('error', reject);
+  });
+}
+
+/**
+ * Starts the local server.
+ * @throws Error when the port cannot be bound (EADDRINUSE, EACCES)
+ */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const { config } = options;
+  const logger = options.logger ?? silentLogger;
+  const metrics = options.metrics ?? noMetrics;
+  const clock = options.clock ?? Date.now;
+  const secrets =
+    options.secrets ?? createSecretResolver({ env: options.env ?? {}, cwd: dirname(config.source), clock });
+  const broker =
+    options.broker ??
+    createBroker({ config, secrets, logger, metrics, clock, fetch: options.fetch ?? fetch });
+  const routes: LocalRoute[] = [
+    { key: 'POST /token', handler: createTokenHandler({ broker, logger, metrics }) },
+    {
+      key: 'GET /health',
+      handler: createHealthHandler({ profiles: Object.keys(config.profiles), logger, metrics }),
+    },
+    ...(options.routes ?? []),
+  ];
+  const routeList = routes.map((r) => r.key).join(', ');
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = clock();
+    const method = (req.method ?? 'GET').toUpperCase();
+    const rawUrl = req.url ?? '/';
+    const url = new URL(rawUrl, 'http://localhost');
+    const match = matchRoute(routes, method, url.pathname);
+    if (!match) {
+      req.resume();
+      const message = `no route ${method} ${url.pathname}; routes: ${routeList}`;
+      writeResult(res, jsonResult(404, { error: 'not_found', message }, { ...NO_STORE_HEADERS }));
+      logger.info('request', { method, path: url.pathname, status: 404, ms: clock() - started });
+      return;
+    }
+    const { bytes, truncated } = await readBody(req, MAX_REQUEST_BYTES);
+    if (truncated) res.setHeader('Connection', 'close');
+    const headers = flattenHeaders(req.headers);
+    const route = match.route as LocalRoute;
+    let authorizer;
+    if (!route.public) {
+      const identified = await identifyCaller(
+        {
+          method,
+          path: rawUrl.split('?')[0] ?? '/',
+          query: queryParameters(url.searchParams),
+          headers,
+          body: bytes.toString('utf8'),
+          remoteAddress: req.socket.remoteAddress,
+        },
+        { server: config.server, secrets, now: clock },
+      );
+      authorizer = identified.authorizer;
+      if (!identified.authorizer)
+        logger.warn('caller not identified', { route: route.key, reason: identified.reason });
+    }
+    const event = toEvent({
+      method,
+      url,
+      headers,
+      body: bytes,
+      routeKey: route.key,
+      pathParameters: match.pathParameters,
+      sourceIp: req.socket.remoteAddress ?? '',
+      authorizer,
+      now: clock(),
+    });
+    const result = await route.handler(event, localContext(event.requestContext.requestId, clock));
+    writeResult(res, result);
+    if (truncated) req.destroy();
+    logger.info('request', {
+      method,
+      route: route.key,
+      status: result.statusCode,
+      caller: authorizer?.lambda?.callerId ?? authorizer?.iam?.userArn ?? undefined,
+      ms: clock() - started,
+    });
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      logger.error('request failed outside the handler', {
+        errorName: err instanceof Error ? err.name : typeof err,
+      });
+      if (!res.headersSent) writeResult(res, errorResult(err));
+      else res.destroy();
+    });
+  });
+  const host = options.host ?? DEFAULT_HOST;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? DEFAULT_PORT, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    broker,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
