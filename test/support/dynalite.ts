@@ -22,6 +22,11 @@ const dynalite = createRequire(import.meta.url)('dynalite') as DynaliteFactory;
 /** Fixed fake credentials: dynalite accepts any signature. */
 export const FAKE_CREDENTIALS = { accessKeyId: 'AKIDTESTTEST', secretAccessKey: 'test-secret-not-real' };
 
+/** A real DynamoDBClient for `endpoint` with the fake credentials. */
+export function clientFor(endpoint: string, overrides: Partial<DynamoDBClientConfig> = {}): DynamoDBClient {
+  return new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: FAKE_CREDENTIALS, ...overrides });
+}
+
 export interface Dynalite {
   readonly endpoint: string;
   /** A client for this endpoint; `overrides` e.g. `{ maxAttempts: 1 }`. */
