@@ -1,0 +1,186 @@
+import { describe, expect, it } from 'vitest';
+import { parseJks } from '../../lib/keystore/jks.ts';
+import {
+  certificateDer,
+  expectedMessage,
+  fixture,
+  flipped,
+  keyTypeOf,
+  keystoreErrorOf,
+  manifest,
+  standalone,
+  throwsOnlyKeystoreErrors,
+  verifiesWithExportedCertificate,
+  withDigest,
+} from './java-fixtures.ts';
+
+const rows = manifest.filter((row) => row.type === 'jks');
+const UNICODE = 'pâss wörd ✓ 🔑';
+
+/** Java's modified UTF-8 (DataOutput.writeUTF), code unit by code unit. */
+function modifiedUtf8(text: string): Buffer {
+  const out: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 1 && c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
+    else out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+  }
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(out.length);
+  return Buffer.concat([len, Buffer.from(out)]);
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+/** The encrypted key (EncryptedPrivateKeyInfo DER) of a single-entry keytool store. */
+function onlyEncryptedKey(bytes: Uint8Array): Uint8Array {
+  const b = Buffer.from(bytes);
+  const start = 16 + 2 + b.readUInt16BE(16) + 8 + 4;
+  return b.subarray(start, start + b.readUInt32BE(start - 4));
+}
+
+describe('parseJks', () => {
+  describe.each(rows.filter((row) => !row.expectError))('$file (alias $alias)', (row) => {
+    it('decrypts a key that signs for the certificate keytool exported', () => {
+      const store = parseJks(fixture(row.file), row.password);
+      const alias = (row.alias ?? 'signer').toLowerCase();
+      const entry = store.entries.find((e) => e.alias === alias)!;
+
+      const key = entry.decryptKey!(row.keyPassword ?? row.password);
+
+      expect(store.format).toBe('jks');
+      expect(store.warnings).toEqual([]);
+      expect(entry.kind).toBe('private-key');
+      expect(keyTypeOf(key)).toBe(row.keyType);
+      expect(Buffer.from(entry.certificates[0]!)).toEqual(certificateDer(row.cert));
+      expect(verifiesWithExportedCertificate(key, row.cert)).toBe(true);
+    });
+  });
+
+  it.each(rows.filter((row) => row.expectError))('rejects $file with $expectError', (row) => {
+    const err = keystoreErrorOf(() => {
+      const store = parseJks(fixture(row.file), row.password);
+      store.entries[0]!.decryptKey!(row.keyPassword ?? row.password);
+    });
+
+    expect(err.code).toBe(row.expectError);
+    expect(err.message).toMatch(expectedMessage(row));
+    expect(err.message).not.toMatch(standalone(row.password));
+  });
+
+  it('lists private keys and the trusted certificate under the lower-case aliases keytool stores', () => {
+    const store = parseJks(fixture('java-multi.jks'), 'changeit');
+
+    const listing = store.entries.map((e) => [e.alias, e.kind, e.certificates.length, typeof e.decryptKey]);
+    expect(listing.sort()).toEqual([
+      ['first', 'private-key', 1, 'function'],
+      ['fixture ca', 'trusted-cert', 1, 'undefined'],
+      ['second', 'private-key', 1, 'function'],
+    ]);
+  });
+
+  it('fails with ERR_KEY_PASSWORD on the store password when the key password differs, and opens with the key password', () => {
+    const [entry] = parseJks(fixture('java-keypass.jks'), 'store pass').entries;
+
+    const err = keystoreErrorOf(() => entry!.decryptKey!('store pass'));
+    expect(err.code).toBe('ERR_KEY_PASSWORD');
+    expect(err.message).toBe(
+      'wrong key password for alias "signer"; set keyPassword when it differs from the store password',
+    );
+    expect(
+      verifiesWithExportedCertificate(entry!.decryptKey!('key pass'), 'java-keypass.jks.signer.cert.pem'),
+    ).toBe(true);
+  });
+
+  it('hashes a non-ASCII password as Java chars, including a surrogate pair beyond the BMP', () => {
+    const bytes = fixture('java-unicode.jks');
+
+    const [entry] = parseJks(bytes, UNICODE).entries;
+
+    expect(
+      verifiesWithExportedCertificate(entry!.decryptKey!(UNICODE), 'java-unicode.jks.signer.cert.pem'),
+    ).toBe(true);
+    // The same text decomposed (a + combining circumflex) is a different Java char sequence.
+    const decomposed = UNICODE.normalize('NFD');
+    expect(keystoreErrorOf(() => parseJks(bytes, decomposed)).code).toBe('ERR_KEYSTORE_PASSWORD');
+  });
+
+  it('rejects a store whose key still decrypts but one certificate byte is flipped with ERR_KEYSTORE_INTEGRITY', () => {
+    const bytes = fixture('java-multi.jks');
+    const cert = certificateDer('java-multi.jks.second.cert.pem');
+    const at = Buffer.from(bytes).indexOf(cert) + (cert.length >> 1);
+
+    const err = keystoreErrorOf(() => parseJks(flipped(bytes, at), 'changeit'));
+
+    expect(err.code).toBe('ERR_KEYSTORE_INTEGRITY');
+    expect(err.message).toMatch(/^keystore integrity check failed although the password is right/);
+  });
+
+  it('says a JCEKS file is not JKS and names the type to set', () => {
+    const err = keystoreErrorOf(() => parseJks(fixture('java-rsa2048.jceks'), 'changeit'));
+
+    expect(err.code).toBe('ERR_KEYSTORE_FORMAT');
+    expect(err.message).toBe('this is a JCEKS keystore, not JKS; set certStoreType to jceks (or auto)');
+  });
+
+  it('lists entries without a password, warns that integrity was not checked, and asks for a key password', () => {
+    const store = parseJks(fixture('java-cert-flipped.jks'), undefined);
+
+    expect(store.warnings).toEqual(['JKS keystore integrity not checked: no store password was given']);
+    const err = keystoreErrorOf(() => store.entries[0]!.decryptKey!(undefined));
+    expect(err.code).toBe('ERR_KEY_PASSWORD');
+    expect(err.message).toBe(
+      'the private key of alias "signer" needs a password; set certPassword (and keyPassword when it differs)',
+    );
+  });
+
+  it('reads version 1 stores (no certificate types) and modified UTF-8 aliases beyond the BMP', () => {
+    const source = fixture('java-ec256.jks');
+    const alias = 'clé 🔑\u0000x';
+    const key = onlyEncryptedKey(source);
+    const cert = certificateDer('java-ec256.jks.signer.cert.pem');
+    const body = Buffer.concat([
+      Buffer.from([0xfe, 0xed, 0xfe, 0xed]),
+      u32(1),
+      u32(2),
+      ...[u32(1), modifiedUtf8(alias), Buffer.alloc(8), u32(key.length), key, u32(1), u32(cert.length), cert],
+      ...[u32(2), modifiedUtf8('ca'), Buffer.alloc(8), u32(cert.length), cert],
+    ]);
+
+    const store = parseJks(withDigest(body, 'changeit'), 'changeit');
+
+    expect(store.entries.map((e) => [e.alias, e.kind])).toEqual([
+      [alias, 'private-key'],
+      ['ca', 'trusted-cert'],
+    ]);
+    expect(
+      verifiesWithExportedCertificate(
+        store.entries[0]!.decryptKey!('changeit'),
+        'java-ec256.jks.signer.cert.pem',
+      ),
+    ).toBe(true);
+  });
+
+  it('reports every truncation of a store as ERR_KEYSTORE_FORMAT', () => {
+    const bytes = fixture('java-multi.jks');
+    for (let len = 0; len < bytes.length; len++) {
+      const err = keystoreErrorOf(() => parseJks(bytes.subarray(0, len), 'changeit'));
+      expect(err.code, `truncated to ${len} bytes`).toBe('ERR_KEYSTORE_FORMAT');
+    }
+  });
+
+  it('throws nothing but KeystoreErrors for a flipped byte anywhere in a store', () => {
+    const bytes = fixture('java-ec256.jks');
+    for (let at = 0; at < bytes.length; at++) {
+      throwsOnlyKeystoreErrors(() => {
+        const store = parseJks(flipped(bytes, at), 'changeit');
+        for (const entry of store.entries) entry.decryptKey?.('changeit');
+      });
+    }
+  });
+});
