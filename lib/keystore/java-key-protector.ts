@@ -27,6 +27,7 @@ export const PBE_MD5_TRIPLE_DES_OID = '1.3.6.1.4.1.42.2.19.1';
 /** The JDK refuses JCEKS iteration counts above this (`KeyProtector.MAX_ITERATION_COUNT`). */
 const MAX_ITERATIONS = 5_000_000;
 const SHA1_LEN = 20;
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** A Java `char[]` password as the JDK hashes it: each UTF-16 code unit, big-endian. */
 export function javaPasswordBytes(password: string): Buffer {
@@ -77,7 +78,7 @@ function recoverPbeMd5TripleDes(
   if (data.length === 0 || data.length % 8 !== 0)
     throw formatError(alias, 'the ciphertext is not whole blocks');
   // The JDK's PBEKey accepts printable ASCII only, so no other password can have been used.
-  if (!/^[\x20-\x7e]*$/.test(password)) return undefined;
+  if (!PRINTABLE_ASCII.test(password)) return undefined;
 
   const halves = [Uint8Array.from(salt.subarray(0, 4)), Uint8Array.from(salt.subarray(4, 8))] as const;
   if (halves[0].every((b, i) => b === halves[1][i])) halves[0].reverse();
@@ -147,9 +148,13 @@ export function decryptJavaKey(
   }
   const der = recoverPkcs8(alias, info, password);
   if (der === undefined) {
+    const asciiOnly =
+      info.algorithm === PBE_MD5_TRIPLE_DES_OID && !PRINTABLE_ASCII.test(password)
+        ? ' (JCEKS key passwords are printable ASCII only)'
+        : '';
     throw new KeystoreError(
       'ERR_KEY_PASSWORD',
-      `wrong key password for alias "${alias}"; set keyPassword when it differs from the store password`,
+      `wrong key password for alias "${alias}"${asciiOnly}; set keyPassword when it differs from the store password`,
     );
   }
   try {

@@ -78,7 +78,8 @@ describe('parseJceks', () => {
 
     expect(err.code).toBe('ERR_KEY_PASSWORD');
     expect(err.message).toBe(
-      'wrong key password for alias "signer"; set keyPassword when it differs from the store password',
+      'wrong key password for alias "signer" (JCEKS key passwords are printable ASCII only); ' +
+        'set keyPassword when it differs from the store password',
     );
     expect(
       verifiesWithExportedCertificate(entry!.decryptKey!('key pass'), 'java-unicode.jceks.signer.cert.pem'),
