@@ -1,0 +1,215 @@
+import { BrokerError, ConsentRequired, UpstreamError, UpstreamRejected } from '../errors.ts';
+import type { ConsentErrorMatcher, Profile } from '../config/types.ts';
+import type { Clock } from '../types.ts';
+import { sendTokenRequest, tokenRequestParameters } from './request.ts';
+import { processTokenResponse, type TokenResponse } from './response.ts';
+import {
+  ATTEMPT_TIMEOUT_MS,
+  DEADLINE_MS,
+  MAX_ATTEMPTS,
+  MAX_RETRY_DELAY_MS,
+  backoffMs,
+  isRetryableStatus,
+  retryAfterMs,
+  sleep as realSleep,
+} from './retry.ts';
+
+/** Difference between the provider's `Date` and our clock above which a skew retry is made. */
+export const SKEW_THRESHOLD_MS = 30_000;
+
+const SKEW_WORDS = /\b(iat|nbf|exp|expired|not yet valid|not valid yet|clock|future|skew|issued)\b/i;
+
+/** Timing and retry settings; every field has a documented default. */
+export interface ExchangeSettings {
+  /** Per attempt, default {@link ATTEMPT_TIMEOUT_MS}. */
+  readonly attemptTimeoutMs?: number;
+  /** All attempts together, default {@link DEADLINE_MS}. */
+  readonly deadlineMs?: number;
+  /** Default {@link MAX_ATTEMPTS}. */
+  readonly maxAttempts?: number;
+  /** Waits between attempts; injected by tests so they need not wait. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Jitter source in [0, 1); default `Math.random`. */
+  readonly random?: () => number;
+}
+
+/** What {@link exchangeToken} needs. */
+export interface ExchangeInput extends ExchangeSettings {
+  readonly profile: Pick<Profile, 'name' | 'tokenUri' | 'headers' | 'grant' | 'scopeIn' | 'consentErrors'>;
+  readonly subject: string | undefined;
+  readonly scopes: readonly string[];
+  /** Signs a fresh assertion (new `jti`), with `clockOffset` ms added to our clock. */
+  readonly sign: (clockOffset: number) => Promise<string>;
+  readonly fetch?: typeof fetch;
+  /** Our clock, compared with the provider's `Date` header; default `Date.now`. */
+  readonly clock?: Clock;
+  /** The broker's consent URL for this profile and subject, put in {@link ConsentRequired}. */
+  readonly consentUrl?: () => string | undefined;
+}
+
+/** A token obtained from the endpoint. */
+export interface ExchangeResult {
+  readonly token: TokenResponse;
+  /** Our clock when the answer arrived, epoch milliseconds. */
+  readonly receivedAt: number;
+  readonly attempts: number;
+  /** The provider's clock offset used for the last assertion (0 unless a skew retry happened). */
+  readonly clockOffset: number;
+}
+
+/** True when `matchers` say this rejection means "the user has not consented". */
+export function isConsentError(err: UpstreamRejected, matchers: readonly ConsentErrorMatcher[]): boolean {
+  return matchers.some(
+    (m) =>
+      m.error === err.error &&
+      (m.descriptionIncludes === undefined ||
+        (err.errorDescription ?? '').toLowerCase().includes(m.descriptionIncludes.toLowerCase())),
+  );
+}
+
+function isSkewRejection(err: UpstreamRejected): boolean {
+  return (
+    (err.error === 'invalid_grant' || err.error === 'invalid_client') &&
+    SKEW_WORDS.test(err.errorDescription ?? '')
+  );
+}
+
+class AttemptTimeout extends Error {
+  override readonly name = 'AttemptTimeout';
+}
+
+type Failure =
+  | { kind: 'timeout' }
+  | { kind: 'network'; cause: unknown }
+  | { kind: 'status'; status: number; retryAfter: number | undefined };
+
+function endpointName(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+}
+
+function finalError(
+  failure: Failure,
+  attempts: number,
+  input: ExchangeInput,
+  timeoutMs: number,
+): BrokerError {
+  const where = endpointName(input.profile.tokenUri.url);
+  const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
+  switch (failure.kind) {
+    case 'timeout':
+      return new UpstreamError(
+        'ERR_UPSTREAM_TIMEOUT',
+        `the token endpoint ${where} did not answer within ${timeoutMs} ms (${tries}); check that it is reachable`,
+      );
+    case 'network': {
+      const cause = failure.cause instanceof Error ? failure.cause.cause : undefined;
+      const code = cause instanceof Error && 'code' in cause ? ` (${String(cause.code)})` : '';
+      return new UpstreamError(
+        'ERR_UPSTREAM_UNAVAILABLE',
+        `could not reach the token endpoint ${where}${code} (${tries}); check the URL and the network`,
+        { cause: failure.cause },
+      );
+    }
+    case 'status':
+      return new UpstreamError(
+        'ERR_UPSTREAM_UNAVAILABLE',
+        `the token endpoint ${where} answered HTTP ${failure.status} (${tries}); retry later`,
+        { details: { status: failure.status } },
+      );
+  }
+}
+
+/**
+ * Obtains a token: signs an assertion, sends it, validates the answer, and retries as
+ * RFC 6749 clients should — only network errors, timeouts, 5xx and 429, at most
+ * `maxAttempts` times within `deadlineMs`, with exponential backoff and jitter, honouring
+ * `Retry-After` up to {@link MAX_RETRY_DELAY_MS}, and a fresh assertion (new `jti`) each
+ * time. A 4xx other than 429 is never retried.
+ *
+ * When the provider rejects the assertion as expired or not yet valid and its `Date`
+ * header is more than {@link SKEW_THRESHOLD_MS} from our clock, one more assertion is
+ * signed on the provider's clock.
+ *
+ * @throws ConsentRequired `ERR_CONSENT_REQUIRED` when the rejection matches `consentErrors`.
+ * @throws UpstreamRejected `ERR_UPSTREAM_REJECTED` for other OAuth errors (RFC 6749 §5.2).
+ * @throws UpstreamError `ERR_UPSTREAM_UNAVAILABLE`, `ERR_UPSTREAM_TIMEOUT`, `ERR_UPSTREAM_INVALID_RESPONSE`.
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-3.1
+ */
+export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResult> {
+  const clock = input.clock ?? Date.now;
+  const wait = input.sleep ?? realSleep;
+  const random = input.random ?? Math.random;
+  const attemptTimeout = input.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS;
+  const maxAttempts = Math.max(1, input.maxAttempts ?? MAX_ATTEMPTS);
+  const started = performance.now();
+  const deadline = started + (input.deadlineMs ?? DEADLINE_MS);
+  let clockOffset = 0;
+  let skewRetried = false;
+  let attempts = 0;
+
+  for (;;) {
+    attempts += 1;
+    const assertion = await input.sign(clockOffset);
+    const params = tokenRequestParameters({
+      grant: input.profile.grant,
+      assertion,
+      scopes: input.scopes,
+      scopeIn: input.profile.scopeIn,
+    });
+    const remaining = Math.max(1, deadline - performance.now());
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new AttemptTimeout()),
+      Math.min(attemptTimeout, remaining),
+    );
+    let failure: Failure;
+    try {
+      const response = await sendTokenRequest(input.profile.tokenUri, params, {
+        headers: input.profile.headers,
+        fetch: input.fetch,
+        signal: controller.signal,
+      });
+      const receivedAt = clock();
+      if (isRetryableStatus(response.status)) {
+        await response.body?.cancel().catch(() => undefined);
+        failure = {
+          kind: 'status',
+          status: response.status,
+          retryAfter: retryAfterMs(response.headers.get('retry-after'), receivedAt),
+        };
+      } else {
+        try {
+          const token = await processTokenResponse(response);
+          return { token, receivedAt, attempts, clockOffset };
+        } catch (err) {
+          if (!(err instanceof UpstreamRejected)) throw err;
+          const providerDate = Date.parse(response.headers.get('date') ?? '');
+          const offset = Number.isNaN(providerDate) ? 0 : providerDate - receivedAt;
+          if (!skewRetried && isSkewRejection(err) && Math.abs(offset) > SKEW_THRESHOLD_MS) {
+            skewRetried = true;
+            clockOffset = offset;
+            attempts -= 1; // a skew retry does not use up a network attempt
+            continue;
+          }
+          if (isConsentError(err, input.profile.consentErrors))
+            throw new ConsentRequired(
+              { profile: input.profile.name, subject: input.subject, consentUrl: input.consentUrl?.() },
+              { cause: err, details: { error: err.error, error_description: err.errorDescription } },
+            );
+          throw err;
+        }
+      }
+    } catch (err) {
+      if (err instanceof BrokerError) throw err;
+      failure = controller.signal.aborted ? { kind: 'timeout' } : { kind: 'network', cause: err };
+    } finally {
+      clearTimeout(timer);
+    }
+    if (attempts >= maxAttempts) throw finalError(failure, attempts, input, attemptTimeout);
+    const requested = failure.kind === 'status' ? failure.retryAfter : undefined;
+    const delay = Math.min(requested ?? backoffMs(attempts, random), MAX_RETRY_DELAY_MS);
+    if (performance.now() + delay >= deadline) throw finalError(failure, attempts, input, attemptTimeout);
+    await wait(delay);
+  }
+}

@@ -1,0 +1,235 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { exchangeToken, type ExchangeInput } from '../../lib/exchange/index.ts';
+import { ConsentRequired, UpstreamError, UpstreamRejected } from '../../lib/errors.ts';
+import type { Profile } from '../../lib/config/types.ts';
+import { hang, json, raw, startFaultServer, tokenAnswer, type FaultServer } from '../support/fault-server.ts';
+import { tokenProfile } from '../support/token-profile.ts';
+
+let server: FaultServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+function input(
+  url: string,
+  extra: Partial<Omit<ExchangeInput, 'profile'>> & { profile?: Partial<Profile> } = {},
+) {
+  const { profile, ...rest } = extra;
+  const waits: number[] = [];
+  let n = 0;
+  const value: ExchangeInput = {
+    profile: tokenProfile({ tokenUri: { method: 'POST', url }, ...profile }),
+    subject: 'alice@example.com',
+    scopes: ['read'],
+    sign: async (offset) => `assertion-${++n}-${offset}`,
+    sleep: async (ms) => void waits.push(ms),
+    random: () => 0.5,
+    attemptTimeoutMs: 3_000,
+    deadlineMs: 5_000,
+    ...rest,
+  };
+  return { value, waits };
+}
+
+describe('exchangeToken', () => {
+  it('sends a form-encoded jwt-bearer request with Accept and the profile headers', async () => {
+    server = await startFaultServer([tokenAnswer('tok-a', { scope: 'read' })]);
+    const { value } = input(server.url, { profile: { headers: { SecurityToken: 'st-1' } } });
+    const result = await exchangeToken(value);
+    expect(result.token).toEqual({
+      accessToken: 'tok-a',
+      tokenType: 'Bearer',
+      expiresIn: 3600,
+      scope: 'read',
+    });
+    expect(server.methods).toEqual(['POST']);
+    expect(server.headers[0]!['accept']).toBe('application/json');
+    expect(server.headers[0]!['securitytoken']).toBe('st-1');
+    expect(server.headers[0]!['content-type']).toMatch(/^application\/x-www-form-urlencoded/);
+    expect(Object.fromEntries(new URLSearchParams(server.bodies[0]))).toEqual({
+      grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      assertion: 'assertion-1-0',
+      scope: 'read',
+    });
+  });
+
+  it('sends client_credentials with a client assertion in client-assertion mode', async () => {
+    server = await startFaultServer([tokenAnswer()]);
+    const { value } = input(server.url, { profile: { grant: 'client-assertion', scopeIn: 'assertion' } });
+    await exchangeToken(value);
+    expect(Object.fromEntries(new URLSearchParams(server.bodies[0]))).toEqual({
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: 'assertion-1-0',
+      scope: 'read',
+    });
+  });
+
+  it('puts the parameters in the query string for a GET endpoint', async () => {
+    server = await startFaultServer([tokenAnswer()]);
+    let url = '';
+    const { value } = input(server.url, {
+      profile: { tokenUri: { method: 'GET', url: server.url } },
+      fetch: async (target, init) => {
+        url = String(target);
+        return fetch(target, init);
+      },
+    });
+    await exchangeToken(value);
+    expect(server.methods).toEqual(['GET']);
+    expect(new URL(url).searchParams.get('grant_type')).toBe('urn:ietf:params:oauth:grant-type:jwt-bearer');
+    expect(server.bodies[0]).toBe('');
+  });
+
+  it('retries 503 twice and serves the third answer, each with a fresh assertion', async () => {
+    server = await startFaultServer([json(503, {}), json(503, {}), tokenAnswer('tok-3')]);
+    const { value, waits } = input(server.url);
+    const result = await exchangeToken(value);
+    expect(result.token.accessToken).toBe('tok-3');
+    expect(result.attempts).toBe(3);
+    expect(server.count()).toBe(3);
+    expect(server.bodies.map((b) => new URLSearchParams(b).get('assertion'))).toEqual([
+      'assertion-1-0',
+      'assertion-2-0',
+      'assertion-3-0',
+    ]);
+    expect(waits).toEqual([150, 300]);
+  });
+
+  it('gives up after 3 attempts with ERR_UPSTREAM_UNAVAILABLE naming the status', async () => {
+    server = await startFaultServer([json(503, { error: 'temporarily_unavailable' })]);
+    const err = await exchangeToken(input(server.url).value).catch((e) => e);
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
+    expect(err.message).toBe(`the token endpoint ${server.url} answered HTTP 503 (3 attempts); retry later`);
+    expect(server.count()).toBe(3);
+  });
+
+  it('honours Retry-After seconds on 429, capped at 5 s', async () => {
+    server = await startFaultServer([
+      json(429, {}, { 'retry-after': '2' }),
+      json(429, {}, { 'retry-after': '120' }),
+      tokenAnswer(),
+    ]);
+    const { value, waits } = input(server.url, { deadlineMs: 60_000 });
+    await exchangeToken(value);
+    expect(waits).toEqual([2000, 5000]);
+  });
+
+  it('honours a Retry-After HTTP date', async () => {
+    const now = Date.now();
+    server = await startFaultServer([
+      json(429, {}, { 'retry-after': new Date(now + 3000).toUTCString() }),
+      tokenAnswer(),
+    ]);
+    const { value, waits } = input(server.url, { clock: () => now });
+    await exchangeToken(value);
+    expect(waits[0]).toBeGreaterThan(1000);
+    expect(waits[0]).toBeLessThanOrEqual(3000);
+  });
+
+  it('stops retrying when the wait would pass the deadline', async () => {
+    server = await startFaultServer([json(429, {}, { 'retry-after': '4' })]);
+    const { value, waits } = input(server.url, { deadlineMs: 1000 });
+    const err = await exchangeToken(value).catch((e) => e);
+    expect(err.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
+    expect(err.message).toBe(`the token endpoint ${server.url} answered HTTP 429 (1 attempt); retry later`);
+    expect(waits).toEqual([]);
+  });
+
+  it('times out a hanging endpoint per attempt and reports ERR_UPSTREAM_TIMEOUT', async () => {
+    server = await startFaultServer([hang]);
+    const { value } = input(server.url, { attemptTimeoutMs: 100 });
+    const err = await exchangeToken(value).catch((e) => e);
+    expect(err).toMatchObject({
+      code: 'ERR_UPSTREAM_TIMEOUT',
+      message: `the token endpoint ${server.url} did not answer within 100 ms (3 attempts); check that it is reachable`,
+    });
+    expect(server.count()).toBe(3);
+  });
+
+  it('reports a refused connection as ERR_UPSTREAM_UNAVAILABLE after retries', async () => {
+    server = await startFaultServer([tokenAnswer()]);
+    const url = server.url;
+    await server.close();
+    server = undefined;
+    const err = await exchangeToken(input(url).value).catch((e) => e);
+    expect(err.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
+    expect(err.message).toBe(
+      `could not reach the token endpoint ${url} (ECONNREFUSED) (3 attempts); check the URL and the network`,
+    );
+  });
+
+  it('never retries a 400 and maps it to UpstreamRejected', async () => {
+    server = await startFaultServer([json(400, { error: 'invalid_grant', error_description: 'bad sub' })]);
+    const err = await exchangeToken(input(server.url).value).catch((e) => e);
+    expect(err).toBeInstanceOf(UpstreamRejected);
+    expect(err).toMatchObject({ code: 'ERR_UPSTREAM_REJECTED', status: 400, error: 'invalid_grant' });
+    expect(err.message).toBe('the token endpoint refused the request (HTTP 400): invalid_grant (bad sub)');
+    expect(server.count()).toBe(1);
+  });
+
+  it('maps a consent error to ConsentRequired with the consent URL', async () => {
+    server = await startFaultServer([json(400, { error: 'consent_required' })]);
+    const { value } = input(server.url, { consentUrl: () => 'https://broker.example.com/consent/demo' });
+    const err = await exchangeToken(value).catch((e) => e);
+    expect(err).toBeInstanceOf(ConsentRequired);
+    expect(err).toMatchObject({
+      code: 'ERR_CONSENT_REQUIRED',
+      consentUrl: 'https://broker.example.com/consent/demo',
+      message:
+        'profile "demo" needs the user\'s consent for subject "alice@example.com"; open the consent URL once, then retry',
+    });
+  });
+
+  it('matches consent errors by description when the preset says so', async () => {
+    server = await startFaultServer([
+      json(400, { error: 'invalid_grant', error_description: "user hasn't approved this consumer" }),
+    ]);
+    const { value } = input(server.url, {
+      profile: { consentErrors: [{ error: 'invalid_grant', descriptionIncludes: "HASN'T APPROVED" }] },
+    });
+    await expect(exchangeToken(value)).rejects.toBeInstanceOf(ConsentRequired);
+  });
+
+  it('re-signs once on the provider clock when it rejects a skewed assertion', async () => {
+    const providerNow = Date.now();
+    server = await startFaultServer([
+      json(
+        400,
+        { error: 'invalid_grant', error_description: 'assertion not yet valid (nbf)' },
+        {
+          date: new Date(providerNow).toUTCString(),
+        },
+      ),
+      tokenAnswer('tok-skew'),
+    ]);
+    const { value } = input(server.url, { clock: () => providerNow + 10 * 60_000 });
+    const result = await exchangeToken(value);
+    expect(result.token.accessToken).toBe('tok-skew');
+    expect(result.clockOffset).toBeGreaterThan(-601_000);
+    expect(result.clockOffset).toBeLessThan(-599_000);
+    expect(new URLSearchParams(server.bodies[1]).get('assertion')).toBe(`assertion-2-${result.clockOffset}`);
+  });
+
+  it('does not re-sign when the provider clock agrees with ours', async () => {
+    server = await startFaultServer([
+      json(400, { error: 'invalid_grant', error_description: 'token expired' }),
+    ]);
+    const err = await exchangeToken(input(server.url).value).catch((e) => e);
+    expect(err.code).toBe('ERR_UPSTREAM_REJECTED');
+    expect(server.count()).toBe(1);
+  });
+
+  it('refuses a redirect without following it', async () => {
+    server = await startFaultServer([raw(302, 'text/html', '', { location: 'https://evil.example.com/' })]);
+    const err = await exchangeToken(input(server.url).value).catch((e) => e);
+    expect(err).toMatchObject({
+      code: 'ERR_UPSTREAM_INVALID_RESPONSE',
+      message:
+        "the token endpoint answered a redirect, which is not followed (HTTP 302, text/html); check the profile's tokenUri",
+    });
+    expect(server.count()).toBe(1);
+  });
+});
