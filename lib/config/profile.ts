@@ -1,5 +1,5 @@
 import { BrokerError } from '../errors.ts';
-import { parseReference } from '../secrets/reference.ts';
+import { isSecretReference, parseReference } from '../secrets/reference.ts';
 import { PRESETS } from './presets.ts';
 import type { RawProfile } from './schema.ts';
 import type { AssertionOptions, Profile, ProviderName, TokenEndpoint } from './types.ts';
@@ -145,6 +145,11 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     const value = raw[key];
     const problem = value === undefined ? undefined : referenceProblem(value);
     if (problem) add(key, problem);
+  }
+
+  for (const [header, value] of Object.entries(raw.headers ?? {})) {
+    const problem = isSecretReference(value) ? referenceProblem(value) : undefined;
+    if (problem) add(`headers.${header}`, problem);
   }
 
   const redirectUri = optionalUrl('redirectUri', raw.redirectUri, add, checkRedirectUri);

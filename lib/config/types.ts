@@ -82,7 +82,11 @@ export interface Profile {
   readonly authUri: string | undefined;
   /** Secret reference to the client secret used only for the consent code exchange. */
   readonly clientSecret: string | undefined;
-  /** Extra headers sent to the token endpoint (AuthHeader=SecurityToken and more). */
+  /**
+   * Extra headers sent to the token endpoint (AuthHeader=SecurityToken and more). A value
+   * written as a secret reference (`env:`, `file:`, `secretsmanager:`, `plain:`; test with
+   * `isSecretReference` from lib/secrets) is resolved before sending; others are literal.
+   */
   readonly headers: Readonly<Record<string, string>>;
   readonly grant: GrantMode;
   readonly assertion: AssertionOptions;
