@@ -56,6 +56,7 @@ function shown(alias: string): string {
 /** PFX (RFC 7292 §4): the authenticated content and the optional MacData. */
 function readPfx(bytes: Uint8Array): { authSafe: Uint8Array; macData: Asn1 | undefined } {
   if (bytes.length === 0) throw formatError('the file is empty');
+  if (bytes[0] !== 0x30) throw formatError('it does not start with an ASN.1 SEQUENCE');
   const [version, authSafe, macData] = sequence(readElement(bytes, 'PKCS#12 PFX', true), 'PKCS#12 PFX');
   const number = smallInt(version, 'PKCS#12 version');
   if (number !== 3) throw formatError(`PFX version ${number} is not 3`);
