@@ -42,9 +42,16 @@ export function spkiOf(key: KeyObject): Buffer {
   return publicKey.export({ type: 'spki', format: 'der' });
 }
 
+const certificateSpki = new WeakMap<X509Certificate, Buffer>();
+
 /** True when the certificate certifies the public key whose SPKI DER is given. */
 export function certifiesKey(certificate: X509Certificate, spki: Buffer): boolean {
-  return spkiOf(certificate.publicKey).equals(spki);
+  let own = certificateSpki.get(certificate);
+  if (own === undefined) {
+    own = spkiOf(certificate.publicKey);
+    certificateSpki.set(certificate, own);
+  }
+  return own.equals(spki);
 }
 
 /**
@@ -69,10 +76,20 @@ export function orderChain(certificates: readonly X509Certificate[], spki: Buffe
   return [...chain, ...rest];
 }
 
+/** A certificate's validity period (RFC 5280 §4.1.2.5), read once. */
+export interface Validity {
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/** Reads a certificate's validity period. */
+export function validityOf(certificate: X509Certificate): Validity {
+  return { notBefore: new Date(certificate.validFrom), notAfter: new Date(certificate.validTo) };
+}
+
 /** Warnings for a certificate outside its validity period at `now` (RFC 5280 §4.1.2.5). */
-export function validityWarnings(certificate: X509Certificate, alias: string, now: Date): string[] {
-  const notBefore = new Date(certificate.validFrom);
-  const notAfter = new Date(certificate.validTo);
+export function validityWarnings(validity: Validity, alias: string, now: Date): string[] {
+  const { notBefore, notAfter } = validity;
   if (now.getTime() > notAfter.getTime())
     return [`certificate of '${alias}' expired on ${notAfter.toISOString()}; providers may reject it`];
   if (now.getTime() < notBefore.getTime())

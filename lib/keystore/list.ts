@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { BrokerError } from '../errors.ts';
 import { algorithmsFor, describeKey, keyPhrase, SUPPORTED_KEYS, type KeyDescription } from './algorithm.ts';
-import { certifiesKey, spkiOf, thumbprints, validityWarnings } from './certificates.ts';
+import { certifiesKey, spkiOf, thumbprints, validityOf, validityWarnings } from './certificates.ts';
 import { decryptEntry, entryChain, oneLine, printable } from './open.ts';
 import type { KeystoreEntry, KeystoreListing, OpenKeystoreOptions, RawEntry, RawStore } from './types.ts';
 
@@ -40,7 +40,8 @@ function listEntry(
   const spki = privateKey ? spkiOf(privateKey) : undefined;
   const chain = entryChain(store, entry, options, spki);
   const leaf = chain[0];
-  if (leaf) warnings.push(...validityWarnings(leaf, alias, now));
+  const validity = leaf ? validityOf(leaf) : undefined;
+  if (validity) warnings.push(...validityWarnings(validity, alias, now));
   if (leaf && spki && !certifiesKey(leaf, spki))
     warnings.push(`the private key of '${alias}' does not match its certificate`);
 
@@ -63,8 +64,8 @@ function listEntry(
     jwsAlgorithm: entry.kind === 'private-key' ? preferred : undefined,
     subject: leaf ? oneLine(leaf.subject) : undefined,
     issuer: leaf ? oneLine(leaf.issuer) : undefined,
-    notBefore: leaf ? new Date(leaf.validFrom) : undefined,
-    notAfter: leaf ? new Date(leaf.validTo) : undefined,
+    notBefore: validity?.notBefore,
+    notAfter: validity?.notAfter,
     x5tS256: leaf ? thumbprints(leaf.raw).x5tS256 : undefined,
   };
 }

@@ -7,6 +7,7 @@ import {
   parseCertificates,
   spkiOf,
   thumbprints,
+  validityOf,
   validityWarnings,
 } from './certificates.ts';
 import { certificateInput } from './pem-blocks.ts';
@@ -128,15 +129,14 @@ export function openRawStore(store: RawStore, options: OpenKeystoreOptions = {})
   const alias = printable(entry.alias);
   const leaf = certificates[0];
   const warnings = [...store.warnings];
-  if (leaf) {
-    if (!certifiesKey(leaf, spki))
-      throw new KeystoreError(
-        'ERR_KEY_CERT_MISMATCH',
-        `the private key of '${alias}' does not match its certificate (${oneLine(leaf.subject)}); ` +
-          'store the key together with its own certificate',
-      );
-    warnings.push(...validityWarnings(leaf, alias, options.now ?? new Date()));
-  }
+  if (leaf && !certifiesKey(leaf, spki))
+    throw new KeystoreError(
+      'ERR_KEY_CERT_MISMATCH',
+      `the private key of '${alias}' does not match its certificate (${oneLine(leaf.subject)}); ` +
+        'store the key together with its own certificate',
+    );
+  const validity = leaf ? validityOf(leaf) : undefined;
+  if (validity) warnings.push(...validityWarnings(validity, alias, options.now ?? new Date()));
   const prints = leaf ? thumbprints(leaf.raw) : undefined;
   return {
     alias: entry.alias,
@@ -146,7 +146,7 @@ export function openRawStore(store: RawStore, options: OpenKeystoreOptions = {})
     jwsAlgorithm,
     x5t: prints?.x5t,
     x5tS256: prints?.x5tS256,
-    notAfter: leaf ? new Date(leaf.validTo) : undefined,
+    notAfter: validity?.notAfter,
     kid: entry.kid,
     clientEmail: entry.clientEmail,
     warnings,

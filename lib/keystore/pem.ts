@@ -12,6 +12,12 @@ const KEY_LABELS = new Set([
   'DSA PRIVATE KEY',
 ]);
 const CERT_LABELS = new Set(['CERTIFICATE', 'X509 CERTIFICATE', 'TRUSTED CERTIFICATE']);
+/** Decoding DER with its declared type skips OpenSSL's trial of every decoder. */
+const DER_TYPES: Readonly<Record<string, 'pkcs8' | 'pkcs1' | 'sec1'>> = {
+  'PRIVATE KEY': 'pkcs8',
+  'RSA PRIVATE KEY': 'pkcs1',
+  'EC PRIVATE KEY': 'sec1',
+};
 const PUBLIC_LABELS = new Set(['PUBLIC KEY', 'RSA PUBLIC KEY']);
 
 /**
@@ -91,7 +97,10 @@ function keyDecrypter(block: PemBlock, alias: string): (password: string | undef
   if (!encrypted) {
     return () => {
       try {
-        return createPrivateKey({ key: block.text, format: 'pem' });
+        const type = DER_TYPES[block.label];
+        return type
+          ? createPrivateKey({ key: Buffer.from(block.der), format: 'der', type })
+          : createPrivateKey({ key: block.text, format: 'pem' });
       } catch (cause) {
         throw new KeystoreError(
           'ERR_KEYSTORE_FORMAT',
@@ -108,7 +117,14 @@ function keyDecrypter(block: PemBlock, alias: string): (password: string | undef
         `PEM key '${alias}' is encrypted and needs a password; give the key password`,
       );
     try {
-      return createPrivateKey({ key: block.text, format: 'pem', passphrase: password });
+      return legacyEncrypted
+        ? createPrivateKey({ key: block.text, format: 'pem', passphrase: password })
+        : createPrivateKey({
+            key: Buffer.from(block.der),
+            format: 'der',
+            type: 'pkcs8',
+            passphrase: password,
+          });
     } catch (cause) {
       throw new KeystoreError(
         'ERR_KEY_PASSWORD',
