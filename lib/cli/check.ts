@@ -1,0 +1,106 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../config/index.ts';
+import { inspectProfile, inspectSettings, type ProfileReport } from '../config/inspect.ts';
+import { ConfigError } from '../errors.ts';
+import type { KeyMaterial, OpenKeystoreOptions } from '../keystore/types.ts';
+import { createSecretResolver } from '../secrets/index.ts';
+import type { SecretResolver } from '../secrets/types.ts';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, reportError, UsageError, type CliIo } from './io.ts';
+
+/** Replaceable parts, for tests. */
+export interface CheckDeps {
+  readonly secrets?: SecretResolver;
+  readonly openKeystore?: (bytes: Uint8Array, options: OpenKeystoreOptions) => Promise<KeyMaterial>;
+  readonly now?: Date;
+}
+
+interface CheckArgs {
+  profile: string | undefined;
+  config: string | undefined;
+  live: boolean;
+}
+
+function parseArgs(argv: readonly string[]): CheckArgs {
+  const args: CheckArgs = { profile: undefined, config: undefined, live: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--config') {
+      args.config = argv[++i];
+      if (args.config === undefined) throw new UsageError('--config needs a file');
+    } else if (arg === '--live') args.live = true;
+    else if (arg.startsWith('--'))
+      throw new UsageError(
+        `unknown option ${arg}; usage: token-broker check [profile] [--config F] [--live]`,
+      );
+    else if (args.profile === undefined) args.profile = arg;
+    else throw new UsageError('check takes at most one profile name');
+  }
+  return args;
+}
+
+const MARK: Record<string, string> = { info: '  ', warning: '  warning: ', error: '  error: ' };
+
+function print(report: ProfileReport, io: CliIo): void {
+  const title = report.name === 'settings' ? 'settings' : `profile ${report.name} (${report.provider})`;
+  io.stdout(`${title}: ${report.ok ? 'ok' : 'FAILED'}\n`);
+  for (const line of report.lines) io.stdout(`${MARK[line.level]}${line.text}\n`);
+}
+
+/** Whether this build carries the broker that `--live` needs. */
+function brokerAvailable(): boolean {
+  return existsSync(fileURLToPath(new URL('../broker.ts', import.meta.url)));
+}
+
+/**
+ * `token-broker check [profile] [--config F] [--live]`: validates the config, resolves every
+ * secret reference, opens every keystore and reports per profile. Exit 0 when all is well,
+ * 1 when any profile (or top-level secret) is bad, 2 when the config itself is invalid.
+ */
+export async function check(argv: readonly string[], io: CliIo, deps: CheckDeps = {}): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.live && !brokerAvailable()) {
+    io.stderr('token-broker: check --live is not available in this build\n');
+    return EXIT_USAGE;
+  }
+  let config;
+  try {
+    config = await loadConfig({ path: args.config, env: io.env, cwd: io.cwd });
+  } catch (err) {
+    if (err instanceof ConfigError) return reportError(err, io);
+    throw err;
+  }
+  const names = Object.keys(config.profiles);
+  if (args.profile !== undefined && !names.includes(args.profile)) {
+    io.stderr(`token-broker: unknown profile "${args.profile}"; profiles: ${names.join(', ') || 'none'}\n`);
+    return EXIT_USAGE;
+  }
+  const secrets = deps.secrets ?? createSecretResolver({ env: io.env, cwd: io.cwd });
+  const open =
+    deps.openKeystore ??
+    (async (bytes, options) => (await import('../keystore/index.ts')).openKeystore(bytes, options));
+  const now = deps.now ?? new Date();
+
+  io.stdout(`config ${config.source}: ${names.length} profile${names.length === 1 ? '' : 's'}\n`);
+  const reports: ProfileReport[] = [];
+  for (const name of args.profile !== undefined ? [args.profile] : names) {
+    reports.push(
+      await inspectProfile(config.profiles[name]!, config.warnings ?? [], {
+        secrets,
+        openKeystore: open,
+        now,
+      }),
+    );
+  }
+  if (args.profile === undefined) {
+    const settings = await inspectSettings(config, secrets);
+    if (settings.lines.length > 0) reports.push(settings);
+  }
+  for (const report of reports) print(report, io);
+  if (args.live) {
+    // The broker is loaded only here, so check works in builds without it.
+    io.stderr('token-broker: check --live is not available in this build\n');
+    return EXIT_USAGE;
+  }
+  return reports.every((r) => r.ok) ? EXIT_OK : EXIT_FAILURE;
+}
