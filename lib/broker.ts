@@ -1,0 +1,239 @@
+import { authorizeCaller } from './auth/policy.ts';
+import { signAssertion } from './assertion/sign.ts';
+import { KeyMaterialCache } from './cache/key-material.ts';
+import { cacheKey } from './cache/key.ts';
+import { TokenCache } from './cache/token-cache.ts';
+import type { CachedToken, SharedTokenStore, TokenDescriptor } from './cache/types.ts';
+import { resolveRequest, type ResolvedRequest } from './broker/request.ts';
+import { tokenFingerprint } from './broker/fingerprint.ts';
+import { BrokerError, RequestError, UpstreamRejected } from './errors.ts';
+import { exchangeToken, type ExchangeSettings } from './exchange/exchange.ts';
+import type { BrokerConfig, Profile } from './config/types.ts';
+import type { OpenKeystore } from './keystore/types.ts';
+import type { SecretResolver } from './secrets/types.ts';
+import {
+  noMetrics,
+  silentLogger,
+  type Broker,
+  type Caller,
+  type Clock,
+  type IssueRequest,
+  type IssuedToken,
+  type Logger,
+  type Metrics,
+} from './types.ts';
+
+export { tokenDescriptor } from './broker/request.ts';
+export { tokenFingerprint } from './broker/fingerprint.ts';
+
+/** What {@link createBroker} needs; everything but config and secrets has a default. */
+export interface BrokerDeps {
+  readonly config: BrokerConfig;
+  readonly secrets: SecretResolver;
+  /** Default: `openKeystore` of lib/keystore, loaded on first use. */
+  readonly openKeystore?: OpenKeystore;
+  readonly fetch?: typeof fetch;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly metrics?: Metrics;
+  /** Shared cache across instances (DynamoDB); the in-process cache stays in front of it. */
+  readonly sharedStore?: SharedTokenStore | undefined;
+  /** The broker's consent-start URL for a profile and subject, put in `ERR_CONSENT_REQUIRED`. */
+  readonly consentUrl?: (profile: string, subject: string) => string | undefined;
+  /** Jitter source in [0, 1) for retries; default `Math.random`. */
+  readonly random?: () => number;
+  /** Token endpoint timeouts and retries (defaults in lib/exchange). */
+  readonly exchange?: ExchangeSettings;
+  /** Shared-store lease length, milliseconds. */
+  readonly leaseMs?: number;
+  /** In-process cache size. */
+  readonly maxEntries?: number;
+  /** Waits while polling the shared store; injected by tests. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Caller kinds that bypass the profiles' `callers` policy. Only the CLI sets this, to
+   * `['cli']`: it runs as the operator, who already holds the configuration and its
+   * secrets. Services never set it, so every caller they pass is checked.
+   */
+  readonly trustedCallerKinds?: readonly Caller['kind'][];
+}
+
+/** A request of the scheduled refresher. */
+export interface RefreshRequest {
+  readonly profile: string;
+  readonly subject?: string | undefined;
+  readonly scope?: string | undefined;
+  /** Refresh even when the token held is not yet stale. */
+  readonly force?: boolean;
+}
+
+/** The broker with the entry points of the schedule and the consent flow. */
+export interface TokenBroker extends Broker {
+  /**
+   * Refreshes the token of a (profile, subject, scope) when it is missing or inside the
+   * refresh margin (always with `force`), ignoring a remembered `consent_required`. No
+   * caller policy: this is for the broker's own schedule and consent callback, never
+   * for requests from outside.
+   */
+  refresh(request: RefreshRequest): Promise<IssuedToken>;
+  /** Forgets the token and remembered consent answer of a (profile, subject, scope). */
+  invalidate(request: Omit<RefreshRequest, 'force'>): void;
+  /** The cache key and descriptor of a request, as the shared store knows it. */
+  describe(request: Omit<RefreshRequest, 'force'>): { key: string; descriptor: TokenDescriptor };
+}
+
+/**
+ * Creates the broker: caller policy, request checks, cache, key material, assertion and
+ * exchange, with one audit log line per issued token (by fingerprint, never the token).
+ *
+ * @throws TypeError for a malformed `deps` (a programming error).
+ */
+export function createBroker(deps: BrokerDeps): TokenBroker {
+  const { config, secrets } = deps;
+  const clock = deps.clock ?? Date.now;
+  const logger = deps.logger ?? silentLogger;
+  const metrics = deps.metrics ?? noMetrics;
+  const trusted = new Set(deps.trustedCallerKinds ?? []);
+  const keys = new KeyMaterialCache({
+    secrets,
+    logger,
+    openKeystore: async () => deps.openKeystore ?? (await import('./keystore/index.ts')).openKeystore,
+  });
+  const cache = new TokenCache({
+    clock,
+    logger,
+    refreshMargin: config.cache.refreshMargin,
+    sharedStore: deps.sharedStore,
+    ...(deps.leaseMs !== undefined && { leaseMs: deps.leaseMs }),
+    ...(deps.maxEntries !== undefined && { maxEntries: deps.maxEntries }),
+    ...(deps.sleep !== undefined && { sleep: deps.sleep }),
+  });
+
+  function profileOf(name: unknown): Profile {
+    const profile =
+      typeof name === 'string' && Object.hasOwn(config.profiles, name) ? config.profiles[name] : undefined;
+    if (!profile)
+      throw new RequestError(
+        'ERR_UNKNOWN_PROFILE',
+        `unknown profile "${String(name)}"; ask for a profile the broker's configuration defines`,
+      );
+    return profile;
+  }
+
+  async function obtain(
+    profile: Profile,
+    resolved: ResolvedRequest,
+    retryInvalidClient: boolean,
+  ): Promise<CachedToken> {
+    const key = await keys.get(profile);
+    const { subject, scopes } = resolved;
+    const started = performance.now();
+    try {
+      const result = await exchangeToken({
+        ...deps.exchange,
+        profile,
+        subject,
+        scopes,
+        sign: async (clockOffset) =>
+          (await signAssertion({ profile, key, subject, scopes, now: clock(), clockOffset })).jwt,
+        ...(deps.fetch && { fetch: deps.fetch }),
+        clock,
+        ...(deps.random && { random: deps.random }),
+        consentUrl: () => deps.consentUrl?.(profile.name, subject),
+      });
+      metrics.timing('UpstreamLatency', performance.now() - started);
+      const { token, receivedAt } = result;
+      return {
+        accessToken: token.accessToken,
+        tokenType: token.tokenType,
+        expiresAt: receivedAt + token.expiresIn * 1000,
+        scope: token.scope,
+        obtainedAt: receivedAt,
+      };
+    } catch (err) {
+      if (err instanceof BrokerError) metrics.count('UpstreamErrors', 1, { code: err.code });
+      if (retryInvalidClient && err instanceof UpstreamRejected && err.error === 'invalid_client') {
+        // Often a rotated key or certificate: open the key material afresh, once.
+        logger.warn('token endpoint answered invalid_client; reopening the key material once', {
+          profile: profile.name,
+        });
+        keys.drop(profile);
+        return obtain(profile, resolved, false);
+      }
+      throw err;
+    }
+  }
+
+  function answer(token: CachedToken, resolved: ResolvedRequest, cached: boolean): IssuedToken {
+    const now = clock();
+    const scope = token.scope ?? (resolved.scopes.length > 0 ? resolved.scopes.join(' ') : undefined);
+    return {
+      access_token: token.accessToken,
+      token_type: token.tokenType,
+      expires_in: Math.max(0, Math.floor((token.expiresAt - now) / 1000)),
+      expires_at: Math.floor(token.expiresAt / 1000),
+      ...(scope !== undefined && { scope }),
+      cached,
+    };
+  }
+
+  function describe(request: Omit<RefreshRequest, 'force'>) {
+    const resolved = resolveRequest(profileOf(request.profile), request);
+    return { key: cacheKey(resolved.descriptor), descriptor: resolved.descriptor, resolved };
+  }
+
+  return {
+    async issue(request: IssueRequest): Promise<IssuedToken> {
+      const profile = profileOf(request.profile);
+      if (trusted.has(request.caller.kind)) {
+        logger.debug('caller policy bypassed for a trusted caller kind', { kind: request.caller.kind });
+      } else {
+        authorizeCaller(profile, request.caller);
+      }
+      const resolved = resolveRequest(profile, request);
+      const key = cacheKey(resolved.descriptor);
+      const { token, cached } = await cache.get(key, resolved.descriptor, resolved.minTtlMs, () =>
+        obtain(profile, resolved, true),
+      );
+      const issued = answer(token, resolved, cached);
+      metrics.count('TokensIssued');
+      metrics.count(cached ? 'CacheHits' : 'CacheMisses');
+      logger.info('token issued', {
+        caller: request.caller.id,
+        profile: profile.name,
+        subject: resolved.subject,
+        scope: issued.scope,
+        cached,
+        fingerprint: tokenFingerprint(token.accessToken),
+      });
+      return issued;
+    },
+
+    async refresh(request: RefreshRequest): Promise<IssuedToken> {
+      const profile = profileOf(request.profile);
+      const { key, descriptor, resolved } = describe(request);
+      const { token, cached } = await cache.refresh(
+        key,
+        descriptor,
+        () => obtain(profile, resolved, true),
+        request.force ?? false,
+      );
+      if (!cached)
+        logger.info('token refreshed', {
+          profile: profile.name,
+          subject: resolved.subject,
+          fingerprint: tokenFingerprint(token.accessToken),
+        });
+      return answer(token, resolved, cached);
+    },
+
+    invalidate(request) {
+      cache.delete(describe(request).key);
+    },
+
+    describe(request) {
+      const { key, descriptor } = describe(request);
+      return { key, descriptor };
+    },
+  };
+}

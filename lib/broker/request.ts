@@ -1,0 +1,93 @@
+import { subjectAllowed } from '../auth/policy.ts';
+import { assertionAudience } from '../assertion/claims.ts';
+import { RequestError } from '../errors.ts';
+import type { Profile } from '../config/types.ts';
+import type { TokenDescriptor } from '../cache/types.ts';
+import { DEFAULT_MIN_TTL } from '../cache/token-cache.ts';
+
+/** Largest accepted `minTtl`, seconds (one day). */
+export const MAX_MIN_TTL = 86_400;
+/** Longest accepted subject, characters. */
+const MAX_SUBJECT = 512;
+
+/** A request checked against its profile. */
+export interface ResolvedRequest {
+  /** The assertion subject (for client-assertion: the client id). */
+  readonly subject: string;
+  /** Requested scopes, sorted and without duplicates. */
+  readonly scopes: readonly string[];
+  readonly minTtlMs: number;
+  readonly descriptor: TokenDescriptor;
+}
+
+function invalid(message: string): RequestError {
+  return new RequestError('ERR_INVALID_REQUEST', message);
+}
+
+/** What the cache key of a token for `profile` is made of. */
+export function tokenDescriptor(
+  profile: Profile,
+  subject: string,
+  scopes: readonly string[],
+): TokenDescriptor {
+  const audience = assertionAudience(profile);
+  return {
+    profile: profile.name,
+    issuer: profile.issuer,
+    subject,
+    audience: typeof audience === 'string' ? audience : audience.join(' '),
+    grant: profile.grant,
+    scopes,
+  };
+}
+
+/**
+ * Checks subject, scope and `minTtl` of a request against its profile: the subject
+ * defaults to the profile's and must match its `subjects` patterns (the profile's own
+ * default subject is always allowed); the scope (space-separated) defaults to the
+ * profile's and must be a subset of it.
+ *
+ * @throws RequestError `ERR_INVALID_REQUEST`, `ERR_SUBJECT_NOT_ALLOWED`, `ERR_SCOPE_NOT_ALLOWED`.
+ */
+export function resolveRequest(
+  profile: Profile,
+  request: { readonly subject?: unknown; readonly scope?: unknown; readonly minTtl?: unknown },
+): ResolvedRequest {
+  if (
+    request.subject !== undefined &&
+    (typeof request.subject !== 'string' || request.subject.length > MAX_SUBJECT)
+  )
+    throw invalid(`subject must be a string of at most ${MAX_SUBJECT} characters`);
+  let subject: string;
+  if (profile.grant === 'client-assertion') {
+    if (request.subject !== undefined && request.subject !== '' && request.subject !== profile.issuer)
+      throw invalid(`profile "${profile.name}" authenticates as its client; it takes no subject`);
+    subject = profile.issuer;
+  } else {
+    const asked = request.subject === undefined || request.subject === '' ? profile.subject : request.subject;
+    if (!asked) throw invalid(`profile "${profile.name}" has no default subject; pass "subject"`);
+    if (asked !== profile.subject && !subjectAllowed(profile, asked))
+      throw new RequestError(
+        'ERR_SUBJECT_NOT_ALLOWED',
+        `subject "${asked}" is not allowed for profile "${profile.name}"; ask for one its subjects patterns match`,
+      );
+    subject = asked;
+  }
+
+  if (request.scope !== undefined && typeof request.scope !== 'string')
+    throw invalid('scope must be a space-separated string');
+  const asked = (request.scope ?? '').split(/\s+/).filter(Boolean);
+  const scopes = [...new Set(asked.length > 0 ? asked : profile.scopes)].sort();
+  const extra = scopes.filter((s) => !profile.scopes.includes(s));
+  if (extra.length > 0)
+    throw new RequestError(
+      'ERR_SCOPE_NOT_ALLOWED',
+      `scope "${extra.join(' ')}" is not allowed for profile "${profile.name}"; ask within "${profile.scopes.join(' ')}"`,
+    );
+
+  const minTtl = request.minTtl ?? DEFAULT_MIN_TTL;
+  if (typeof minTtl !== 'number' || !Number.isInteger(minTtl) || minTtl < 0 || minTtl > MAX_MIN_TTL)
+    throw invalid(`minTtl must be a whole number of seconds from 0 to ${MAX_MIN_TTL}`);
+
+  return { subject, scopes, minTtlMs: minTtl * 1000, descriptor: tokenDescriptor(profile, subject, scopes) };
+}

@@ -1,0 +1,21 @@
+import { createHash } from 'node:crypto';
+import type { TokenDescriptor } from './types.ts';
+
+/**
+ * The cache key of a token: SHA-256 (hex) over profile, issuer, subject, audience, grant
+ * and the sorted scopes. The in-process cache and the shared store use the same key, so
+ * it must stay stable across versions; it carries no secret and reveals no subject.
+ */
+export function cacheKey(descriptor: TokenDescriptor): string {
+  const scopes = [...new Set(descriptor.scopes)].sort();
+  const material = JSON.stringify([
+    'v1',
+    descriptor.profile,
+    descriptor.issuer,
+    descriptor.subject,
+    descriptor.audience,
+    descriptor.grant,
+    scopes,
+  ]);
+  return createHash('sha256').update(material).digest('hex');
+}
