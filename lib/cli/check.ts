@@ -1,9 +1,7 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../config/index.ts';
+import { loadConfig, type BrokerConfig } from '../config/index.ts';
 import { inspectProfile, inspectSettings, type ProfileReport } from '../config/inspect.ts';
-import { ConfigError } from '../errors.ts';
-import type { KeyMaterial, OpenKeystoreOptions } from '../keystore/types.ts';
+import { BrokerError, ConfigError } from '../errors.ts';
+import type { OpenKeystore } from '../keystore/types.ts';
 import { createSecretResolver } from '../secrets/index.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, reportError, UsageError, type CliIo } from './io.ts';
@@ -11,8 +9,10 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, reportError, UsageError, type CliIo 
 /** Replaceable parts, for tests. */
 export interface CheckDeps {
   readonly secrets?: SecretResolver;
-  readonly openKeystore?: (bytes: Uint8Array, options: OpenKeystoreOptions) => Promise<KeyMaterial>;
+  readonly openKeystore?: OpenKeystore;
   readonly now?: Date;
+  /** Token endpoint client for `--live`; default the global fetch. */
+  readonly fetch?: typeof fetch;
 }
 
 interface CheckArgs {
@@ -47,22 +47,58 @@ function print(report: ProfileReport, io: CliIo): void {
   for (const line of report.lines) io.stdout(`${MARK[line.level]}${line.text}\n`);
 }
 
-/** Whether this build carries the broker that `--live` needs. */
-function brokerAvailable(): boolean {
-  return existsSync(fileURLToPath(new URL('../broker.ts', import.meta.url)));
+/**
+ * Fetches one token per healthy profile through the broker (its default subject, as the
+ * CLI caller) and adds a line: the token's fingerprint and lifetime, or the error.
+ */
+async function liveCheck(
+  config: BrokerConfig,
+  reports: ProfileReport[],
+  secrets: SecretResolver,
+  deps: CheckDeps,
+): Promise<ProfileReport[]> {
+  // Loaded only here, so a plain check pays nothing for the broker's modules.
+  const { createBroker, tokenFingerprint } = await import('../broker.ts');
+  const broker = createBroker({
+    config,
+    secrets,
+    ...(deps.openKeystore ? { openKeystore: deps.openKeystore } : {}),
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    trustedCallerKinds: ['cli'],
+  });
+  const out: ProfileReport[] = [];
+  for (const report of reports) {
+    if (report.name === 'settings' || !report.ok) {
+      out.push(report);
+      continue;
+    }
+    let line: ProfileReport['lines'][number];
+    try {
+      const token = await broker.issue({ profile: report.name, caller: { id: 'cli', kind: 'cli' } });
+      line = {
+        level: 'info',
+        text: `live: token ${tokenFingerprint(token.access_token)} (${token.token_type}, expires in ${token.expires_in} s)`,
+      };
+    } catch (err) {
+      const text =
+        err instanceof BrokerError
+          ? `${err.code}: ${err.message}`
+          : `unexpected ${err instanceof Error ? err.name : typeof err}`;
+      line = { level: 'error', text: `live: ${text}` };
+    }
+    out.push({ ...report, ok: line.level !== 'error', lines: [...report.lines, line] });
+  }
+  return out;
 }
 
 /**
  * `token-broker check [profile] [--config F] [--live]`: validates the config, resolves every
- * secret reference, opens every keystore and reports per profile. Exit 0 when all is well,
+ * secret reference, opens every keystore and reports per profile; with `--live` it also
+ * fetches a token for each healthy profile (shown by fingerprint only). Exit 0 when all is well,
  * 1 when any profile (or top-level secret) is bad, 2 when the config itself is invalid.
  */
 export async function check(argv: readonly string[], io: CliIo, deps: CheckDeps = {}): Promise<number> {
   const args = parseArgs(argv);
-  if (args.live && !brokerAvailable()) {
-    io.stderr('token-broker: check --live is not available in this build\n');
-    return EXIT_USAGE;
-  }
   let config;
   try {
     config = await loadConfig({ path: args.config, env: io.env, cwd: io.cwd });
@@ -82,7 +118,7 @@ export async function check(argv: readonly string[], io: CliIo, deps: CheckDeps 
   const now = deps.now ?? new Date();
 
   io.stdout(`config ${config.source}: ${names.length} profile${names.length === 1 ? '' : 's'}\n`);
-  const reports: ProfileReport[] = [];
+  let reports: ProfileReport[] = [];
   for (const name of args.profile !== undefined ? [args.profile] : names) {
     reports.push(
       await inspectProfile(config.profiles[name]!, config.warnings ?? [], {
@@ -96,11 +132,7 @@ export async function check(argv: readonly string[], io: CliIo, deps: CheckDeps 
     const settings = await inspectSettings(config, secrets);
     if (settings.lines.length > 0) reports.push(settings);
   }
+  if (args.live) reports = await liveCheck(config, reports, secrets, deps);
   for (const report of reports) print(report, io);
-  if (args.live) {
-    // The broker is loaded only here, so check works in builds without it.
-    io.stderr('token-broker: check --live is not available in this build\n');
-    return EXIT_USAGE;
-  }
   return reports.every((r) => r.ok) ? EXIT_OK : EXIT_FAILURE;
 }

@@ -1,5 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,5 +173,78 @@ describe('token-broker check', () => {
     expect(await main(['check', 'java', '--config', 'good.yaml'], c.io)).toBe(0);
     expect(c.stdout()).toContain('profile java (generic): ok\n');
     expect(c.stdout()).not.toContain('profile docusign');
+  });
+});
+
+describe('token-broker check --live', () => {
+  let server: Server;
+  let port: number;
+  const forms: URLSearchParams[] = [];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+        forms.push(form);
+        res.setHeader('content-type', 'application/json');
+        res.setHeader('cache-control', 'no-store');
+        if (form.get('assertion')?.split('.').length !== 3) {
+          res.statusCode = 400;
+          res.end(JSON.stringify({ error: 'invalid_grant', error_description: 'bad assertion' }));
+          return;
+        }
+        const subject = JSON.parse(
+          Buffer.from(form.get('assertion')!.split('.')[1]!, 'base64url').toString('utf8'),
+        ).sub;
+        if (subject === 'refused@example.com') {
+          res.statusCode = 400;
+          res.end(JSON.stringify({ error: 'invalid_grant', error_description: 'user not known' }));
+          return;
+        }
+        res.end(
+          JSON.stringify({ access_token: 'live-access-token-1', token_type: 'Bearer', expires_in: 3600 }),
+        );
+      });
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    port = (server.address() as AddressInfo).port;
+    await writeFile(
+      join(dir, 'live.yaml'),
+      `profiles:
+  ok:
+    tokenUri: http://127.0.0.1:${port}/oauth/token
+    issuer: client-live
+    subject: jsmith@example.com
+    certStore: file:${fixture('pem-rsa2048-with-cert.pem')}
+  refused:
+    tokenUri: http://127.0.0.1:${port}/oauth/token
+    issuer: client-live
+    subject: refused@example.com
+    certStore: file:${fixture('pem-rsa2048-with-cert.pem')}
+`,
+    );
+  });
+  afterAll(async () => new Promise<void>((done) => server.close(() => done())));
+
+  it('fetches a token per profile through the broker, shown by fingerprint only; exit 1 when one fails', async () => {
+    const c = capture();
+    const code = await check(['--config', 'live.yaml', '--live'], c.io);
+    const out = c.stdout();
+    expect(out).toContain('profile ok (generic): ok\n');
+    expect(out).toMatch(/ {2}live: token [0-9a-f]{8} \(Bearer, expires in \d+ s\)\n/);
+    expect(out).not.toContain('live-access-token-1');
+    expect(out).toContain('profile refused (generic): FAILED\n');
+    expect(out).toMatch(/ {2}error: live: ERR_UPSTREAM_REJECTED: .*invalid_grant.*\n/);
+    expect(code).toBe(1);
+    expect(forms.length).toBeGreaterThanOrEqual(2);
+    expect(forms[0]!.get('grant_type')).toBe('urn:ietf:params:oauth:grant-type:jwt-bearer');
+  });
+
+  it('with a profile name, checks only that profile live and exits 0', async () => {
+    const c = capture();
+    expect(await check(['ok', '--config', 'live.yaml', '--live'], c.io)).toBe(0);
+    expect(c.stdout()).toMatch(/live: token [0-9a-f]{8}/);
   });
 });
