@@ -79,6 +79,8 @@ export interface AuthorizationServer {
   /** Number of token requests seen since start or {@link AuthorizationServer.resetRequests}. */
   requestCount(): number;
   resetRequests(): void;
+  /** Registers a client, replacing any with the same id (a rotated certificate, say). */
+  setClient(client: DevClient): void;
   /** Records that `subject` consented to `clientId`. */
   grantConsent(clientId: string, subject: string): void;
   revokeConsent(clientId: string, subject: string): void;
@@ -331,6 +333,7 @@ export async function startAuthorizationServer(
       count = 0;
       log.length = 0;
     },
+    setClient: (client) => void clients.set(client.clientId, register(client)),
     grantConsent: (clientId, subject) => void consents.add(consentKey(clientId, subject)),
     revokeConsent: (clientId, subject) => void consents.delete(consentKey(clientId, subject)),
     hasConsent: (clientId, subject) => consents.has(consentKey(clientId, subject)),

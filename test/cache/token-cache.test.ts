@@ -1,0 +1,286 @@
+import { describe, expect, it } from 'vitest';
+import { cacheKey } from '../../lib/cache/key.ts';
+import { Lru } from '../../lib/cache/lru.ts';
+import { CONSENT_REQUIRED_CACHE_MS, TokenCache } from '../../lib/cache/token-cache.ts';
+import type { CachedToken, TokenDescriptor } from '../../lib/cache/types.ts';
+import { ConsentRequired, UpstreamError } from '../../lib/errors.ts';
+import { memorySharedStore } from '../support/memory-shared-store.ts';
+import { manualClock, recordingLogger } from '../support/shared-cache-fixtures.ts';
+
+const descriptor: TokenDescriptor = {
+  profile: 'p',
+  issuer: 'i',
+  subject: 's',
+  audience: 'a',
+  grant: 'jwt-bearer',
+  scopes: ['read'],
+};
+const KEY = cacheKey(descriptor);
+const HOUR = 3_600_000;
+
+function loaderAt(clock: { now: () => number }, lifeMs = HOUR) {
+  let calls = 0;
+  const load = async (): Promise<CachedToken> => {
+    calls += 1;
+    await new Promise((r) => setImmediate(r));
+    const now = clock.now();
+    return {
+      accessToken: `tok-${calls}`,
+      tokenType: 'Bearer',
+      expiresAt: now + lifeMs,
+      scope: undefined,
+      obtainedAt: now,
+    };
+  };
+  return { load, calls: () => calls };
+}
+
+describe('cacheKey', () => {
+  it('ignores scope order and duplicates, and differs by every part', () => {
+    expect(cacheKey({ ...descriptor, scopes: ['b', 'a', 'a'] })).toBe(
+      cacheKey({ ...descriptor, scopes: ['a', 'b'] }),
+    );
+    expect(KEY).toMatch(/^[0-9a-f]{64}$/);
+    for (const part of ['profile', 'issuer', 'subject', 'audience', 'grant'] as const)
+      expect(cacheKey({ ...descriptor, [part]: 'other' })).not.toBe(KEY);
+    expect(cacheKey({ ...descriptor, scopes: [] })).not.toBe(KEY);
+  });
+});
+
+describe('Lru', () => {
+  it('forgets the least recently used entry when full', () => {
+    const lru = new Lru<number>(2);
+    lru.set('a', 1);
+    lru.set('b', 2);
+    lru.get('a');
+    lru.set('c', 3);
+    expect([lru.get('a'), lru.get('b'), lru.get('c')]).toEqual([1, undefined, 3]);
+  });
+});
+
+describe('TokenCache', () => {
+  it('serves a second request from memory', async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now });
+    const { load, calls } = loaderAt(clock);
+    const first = await cache.get(KEY, descriptor, 60_000, load);
+    const second = await cache.get(KEY, descriptor, 60_000, load);
+    expect(first.cached).toBe(false);
+    expect(second).toEqual({ token: first.token, cached: true });
+    expect(calls()).toBe(1);
+  });
+
+  it('makes one upstream request for 100 concurrent callers', async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now });
+    const { load, calls } = loaderAt(clock);
+    const results = await Promise.all(
+      Array.from({ length: 100 }, () => cache.get(KEY, descriptor, 60_000, load)),
+    );
+    expect(calls()).toBe(1);
+    expect(new Set(results.map((r) => r.token.accessToken))).toEqual(new Set(['tok-1']));
+  });
+
+  it('shares a failure with the waiters but does not cache it', async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now });
+    let calls = 0;
+    const failing = async (): Promise<CachedToken> => {
+      calls += 1;
+      await new Promise((r) => setImmediate(r));
+      throw new UpstreamError('ERR_UPSTREAM_UNAVAILABLE', 'down');
+    };
+    const results = await Promise.allSettled([1, 2, 3].map(() => cache.get(KEY, descriptor, 0, failing)));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(calls).toBe(1);
+    await expect(cache.get(KEY, descriptor, 0, failing)).rejects.toMatchObject({
+      code: 'ERR_UPSTREAM_UNAVAILABLE',
+    });
+    expect(calls).toBe(2);
+  });
+
+  it('serves a stale token at once and refreshes it in the background, once', async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now, refreshMargin: 300 });
+    const { load, calls } = loaderAt(clock);
+    await cache.get(KEY, descriptor, 60_000, load);
+    clock.advance(HOUR - 200_000); // 200 s left: stale, still above minTtl
+    const served = await Promise.all([1, 2, 3].map(() => cache.get(KEY, descriptor, 60_000, load)));
+    expect(served.map((r) => [r.token.accessToken, r.cached])).toEqual([
+      ['tok-1', true],
+      ['tok-1', true],
+      ['tok-1', true],
+    ]);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(calls()).toBe(2);
+    expect((await cache.get(KEY, descriptor, 60_000, load)).token.accessToken).toBe('tok-2');
+  });
+
+  it('makes the caller wait when the token has less than minTtl left', async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now });
+    const { load, calls } = loaderAt(clock);
+    await cache.get(KEY, descriptor, 60_000, load);
+    clock.advance(HOUR - 30_000);
+    const result = await cache.get(KEY, descriptor, 60_000, load);
+    expect(result).toMatchObject({ cached: false, token: { accessToken: 'tok-2' } });
+    expect(calls()).toBe(2);
+  });
+
+  it('never asks a token for more than half its life, so a large minTtl does not hammer upstream', async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now });
+    const { load, calls } = loaderAt(clock, 600_000); // 10-minute tokens
+    await cache.get(KEY, descriptor, 3_600_000, load);
+    const again = await cache.get(KEY, descriptor, 3_600_000, load);
+    expect(again.cached).toBe(true);
+    expect(calls()).toBe(1);
+  });
+
+  it(`remembers consent_required for ${CONSENT_REQUIRED_CACHE_MS / 1000} s`, async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now });
+    let calls = 0;
+    const needsConsent = async (): Promise<CachedToken> => {
+      calls += 1;
+      throw new ConsentRequired({ profile: 'p', subject: 's', consentUrl: 'https://b/consent' });
+    };
+    await expect(cache.get(KEY, descriptor, 0, needsConsent)).rejects.toBeInstanceOf(ConsentRequired);
+    clock.advance(CONSENT_REQUIRED_CACHE_MS - 1);
+    await expect(cache.get(KEY, descriptor, 0, needsConsent)).rejects.toMatchObject({
+      code: 'ERR_CONSENT_REQUIRED',
+      consentUrl: 'https://b/consent',
+    });
+    expect(calls).toBe(1);
+    clock.advance(1);
+    await expect(cache.get(KEY, descriptor, 0, needsConsent)).rejects.toBeInstanceOf(ConsentRequired);
+    expect(calls).toBe(2);
+  });
+
+  it('refresh() ignores remembered consent and only refreshes when stale unless forced', async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now });
+    const { load, calls } = loaderAt(clock);
+    await cache.get(KEY, descriptor, 0, load);
+    expect((await cache.refresh(KEY, descriptor, load)).cached).toBe(true);
+    expect(calls()).toBe(1);
+    expect((await cache.refresh(KEY, descriptor, load, true)).cached).toBe(false);
+    clock.advance(HOUR - 100_000);
+    expect((await cache.refresh(KEY, descriptor, load)).token.accessToken).toBe('tok-3');
+  });
+
+  it('keeps at most maxEntries tokens', async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now, maxEntries: 2 });
+    const { load } = loaderAt(clock);
+    for (const subject of ['a', 'b', 'c']) await cache.get(subject, { ...descriptor, subject }, 0, load);
+    expect(cache.peek('a')).toBeUndefined();
+    expect(cache.peek('c')).toBeDefined();
+  });
+});
+
+describe('TokenCache with a shared store', () => {
+  it('takes a fresh token from the shared store on a local miss', async () => {
+    const clock = manualClock();
+    const shared = memorySharedStore(clock.now);
+    shared.tokens.set(KEY, {
+      accessToken: 'shared',
+      tokenType: 'Bearer',
+      expiresAt: clock.now() + HOUR,
+      scope: undefined,
+      obtainedAt: clock.now(),
+    });
+    const cache = new TokenCache({ clock: clock.now, sharedStore: shared });
+    const { load, calls } = loaderAt(clock);
+    const result = await cache.get(KEY, descriptor, 60_000, load);
+    expect(result).toMatchObject({ cached: true, token: { accessToken: 'shared' } });
+    expect(calls()).toBe(0);
+    await cache.get(KEY, descriptor, 60_000, load);
+    expect(shared.calls).toEqual(['get', 'touch']);
+  });
+
+  it('takes the lease, loads, and puts the token', async () => {
+    const clock = manualClock();
+    const shared = memorySharedStore(clock.now);
+    const cache = new TokenCache({ clock: clock.now, sharedStore: shared, holder: 'me' });
+    const { load } = loaderAt(clock);
+    await cache.get(KEY, descriptor, 60_000, load);
+    expect(shared.calls).toEqual(['get', 'acquireLease', 'put']);
+    expect(shared.tokens.get(KEY)?.accessToken).toBe('tok-1');
+    expect(shared.leases.size).toBe(0);
+  });
+
+  it("waits for the lease holder's token instead of calling upstream", async () => {
+    const clock = manualClock();
+    const shared = memorySharedStore(clock.now);
+    shared.leases.set(KEY, { holder: 'other', until: clock.now() + 10_000 });
+    const waits: number[] = [];
+    const sleep = async (ms: number) => {
+      waits.push(ms);
+      clock.advance(ms);
+      if (waits.length === 3)
+        shared.tokens.set(KEY, {
+          accessToken: 'theirs',
+          tokenType: 'Bearer',
+          expiresAt: clock.now() + HOUR,
+          scope: undefined,
+          obtainedAt: clock.now(),
+        });
+    };
+    const cache = new TokenCache({ clock: clock.now, sharedStore: shared, sleep });
+    const { load, calls } = loaderAt(clock);
+    const result = await cache.get(KEY, descriptor, 60_000, load);
+    expect(result).toMatchObject({ cached: true, token: { accessToken: 'theirs' } });
+    expect(calls()).toBe(0);
+    expect(waits).toEqual([25, 50, 100]);
+  });
+
+  it('takes over when the holder’s lease lapses', async () => {
+    const clock = manualClock();
+    const shared = memorySharedStore(clock.now);
+    shared.leases.set(KEY, { holder: 'crashed', until: clock.now() + 1_000 });
+    const sleep = async (ms: number) => clock.advance(ms);
+    const cache = new TokenCache({
+      clock: clock.now,
+      sharedStore: shared,
+      sleep,
+      holder: 'me',
+      leaseMs: 1_000,
+    });
+    const { load, calls } = loaderAt(clock);
+    const result = await cache.get(KEY, descriptor, 60_000, load);
+    expect(result).toMatchObject({ cached: false, token: { accessToken: 'tok-1' } });
+    expect(calls()).toBe(1);
+    expect(shared.tokens.get(KEY)?.accessToken).toBe('tok-1');
+  });
+
+  it('releases the lease when loading fails', async () => {
+    const clock = manualClock();
+    const shared = memorySharedStore(clock.now);
+    const cache = new TokenCache({ clock: clock.now, sharedStore: shared, holder: 'me' });
+    const fail = async (): Promise<CachedToken> => {
+      throw new UpstreamError('ERR_UPSTREAM_TIMEOUT', 'slow');
+    };
+    await expect(cache.get(KEY, descriptor, 0, fail)).rejects.toMatchObject({ code: 'ERR_UPSTREAM_TIMEOUT' });
+    expect(shared.calls).toEqual(['get', 'acquireLease', 'releaseLease']);
+    expect(shared.leases.size).toBe(0);
+  });
+
+  it('still serves when the shared store fails', async () => {
+    const clock = manualClock();
+    const logger = recordingLogger();
+    const broken = memorySharedStore(clock.now);
+    const boom = async () => {
+      throw new Error('dynamodb down');
+    };
+    Object.assign(broken, { get: boom, acquireLease: boom, put: boom, touch: boom });
+    const cache = new TokenCache({ clock: clock.now, sharedStore: broken, logger });
+    const { load, calls } = loaderAt(clock);
+    expect((await cache.get(KEY, descriptor, 0, load)).token.accessToken).toBe('tok-1');
+    expect((await cache.get(KEY, descriptor, 0, load)).cached).toBe(true);
+    expect(calls()).toBe(1);
+    expect(logger.warnings().map((l) => l.message)).toEqual([
+      'could not store the token in the shared cache',
+    ]);
+  });
+});

@@ -1,0 +1,55 @@
+import type { CachedToken, SharedEntry, SharedTokenStore, TokenDescriptor } from '../../lib/cache/types.ts';
+
+/** An in-memory SharedTokenStore with a real lease, for tests of the cache's use of it. */
+export function memorySharedStore(clock: () => number): SharedTokenStore & {
+  readonly calls: string[];
+  tokens: Map<string, CachedToken>;
+  leases: Map<string, { holder: string; until: number }>;
+} {
+  const tokens = new Map<string, CachedToken>();
+  const leases = new Map<string, { holder: string; until: number }>();
+  const descriptors = new Map<string, TokenDescriptor>();
+  const used = new Map<string, number>();
+  const calls: string[] = [];
+  return {
+    calls,
+    tokens,
+    leases,
+    async get(key) {
+      calls.push('get');
+      return tokens.get(key);
+    },
+    async put(key, descriptor, token, holder) {
+      calls.push('put');
+      tokens.set(key, token);
+      descriptors.set(key, descriptor);
+      if (holder !== undefined && leases.get(key)?.holder === holder) leases.delete(key);
+    },
+    async acquireLease(key, descriptor, holder, leaseMs) {
+      calls.push('acquireLease');
+      const lease = leases.get(key);
+      if (lease && lease.until > clock() && lease.holder !== holder) return false;
+      leases.set(key, { holder, until: clock() + leaseMs });
+      descriptors.set(key, descriptor);
+      return true;
+    },
+    async releaseLease(key, holder) {
+      calls.push('releaseLease');
+      if (leases.get(key)?.holder === holder) leases.delete(key);
+    },
+    async touch(key) {
+      calls.push('touch');
+      used.set(key, clock());
+    },
+    async listExpiring(usedSince, expiringBefore) {
+      const out: SharedEntry[] = [];
+      for (const [key, descriptor] of descriptors) {
+        const token = tokens.get(key);
+        const last = used.get(key);
+        if (last !== undefined && last >= usedSince && (!token || token.expiresAt < expiringBefore))
+          out.push({ key, descriptor, token, lastUsedAt: last });
+      }
+      return out;
+    },
+  };
+}
