@@ -1,0 +1,102 @@
+/**
+ * `token-broker demo [--port N] [--host H] [--auth-port N] [--config F]` (what `npm start`
+ * runs): the local authorization server plus the broker on the demo config, then a ready
+ * `curl` line. No AWS account or credentials are involved.
+ *
+ * How the two meet: the demo config's `tokenUri` names 127.0.0.1:8788, the authorization
+ * server's default port here. `demo` registers each profile's `issuer` as a client with
+ * the certificate `demo-cert.pem` beside the config, starts the server (on `--auth-port`,
+ * 0 for any free port) and points every profile of the config at its token URL. The
+ * profiles' `audience` is a literal the server is told to accept, so it needs no rewrite.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../config/index.ts';
+import type { BrokerConfig, Profile } from '../config/types.ts';
+import { startAuthorizationServer } from '../dev/authorization-server.ts';
+import { createJsonLogger } from '../observability/json-logger.ts';
+import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/index.ts';
+import { EXIT_OK, type CliIo } from './io.ts';
+import { parseCliArgs, parsePort, untilSignal } from './serve.ts';
+
+/** The demo config shipped in the repository. */
+export const DEMO_CONFIG = fileURLToPath(new URL('../../examples/local/token-broker.yaml', import.meta.url));
+/** Default port of the demo's authorization server (the one the demo config names). */
+export const DEFAULT_AUTH_PORT = 8788;
+/** The certificate file, beside the config, the authorization server verifies assertions with. */
+export const DEMO_CERTIFICATE = 'demo-cert.pem';
+
+/** `config` with every profile's token endpoint replaced by `tokenUrl` (POST). */
+export function pointProfilesAt(config: BrokerConfig, tokenUrl: string): BrokerConfig {
+  const profiles: Record<string, Profile> = {};
+  for (const [name, profile] of Object.entries(config.profiles)) {
+    profiles[name] = Object.freeze({
+      ...profile,
+      tokenUri: Object.freeze({ method: 'POST' as const, url: tokenUrl }),
+    });
+  }
+  return Object.freeze({ ...config, profiles: Object.freeze(profiles) });
+}
+
+/** The curl command that asks the demo broker for a token. */
+export function curlLine(brokerUrl: string, profile: string): string {
+  return `curl -s -X POST ${brokerUrl}/token -H 'Content-Type: application/json' -d '{"profile":"${profile}"}'`;
+}
+
+/**
+ * Runs the demo until SIGINT/SIGTERM.
+ * @throws UsageError for bad flags; ConfigError ERR_CONFIG_NOT_FOUND, ERR_CONFIG
+ */
+export async function demo(argv: readonly string[], io: CliIo): Promise<number> {
+  const args = parseCliArgs(argv, {
+    config: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'auth-port': { type: 'string' },
+  });
+  const port = parsePort(args.port, DEFAULT_PORT);
+  const authPort = parsePort(args['auth-port'], DEFAULT_AUTH_PORT, '--auth-port');
+  const host = args.host ?? DEFAULT_HOST;
+  const loaded = await loadConfig({ path: args.config ?? DEMO_CONFIG, env: io.env, cwd: io.cwd });
+  const certificatePem = await readFile(join(dirname(loaded.source), DEMO_CERTIFICATE), 'utf8');
+  const audiences = new Set<string>(['token-url']);
+  for (const profile of Object.values(loaded.profiles)) {
+    for (const aud of [profile.audience].flat()) audiences.add(aud);
+  }
+  const authorization = await startAuthorizationServer({
+    port: authPort,
+    host: '127.0.0.1',
+    clients: [...new Set(Object.values(loaded.profiles).map((p) => p.issuer))].map((clientId) => ({
+      clientId,
+      certificatePem,
+    })),
+    audience: [...audiences],
+  });
+  const config = pointProfilesAt(loaded, authorization.tokenUrl);
+  const logger = createJsonLogger({ write: io.stderr });
+  let broker;
+  try {
+    broker = await startServer({ config, port, host, env: io.env, logger });
+  } catch (err) {
+    await authorization.close();
+    throw err;
+  }
+  const first = Object.keys(config.profiles)[0] ?? 'demo';
+  io.stdout(
+    [
+      'token-broker demo',
+      `  authorization server  ${authorization.url}  (verifies RFC 7523 assertions against ${DEMO_CERTIFICATE})`,
+      `  broker                ${broker.url}  (config ${loaded.source})`,
+      '',
+      'Get a token (logs are JSON lines on stderr; Ctrl-C stops both servers):',
+      `  ${curlLine(broker.url, first)}`,
+      '',
+    ].join('\n'),
+  );
+  const signal = await untilSignal();
+  await broker.close();
+  await authorization.close();
+  io.stdout(`token-broker: stopped (${signal})\n`);
+  return EXIT_OK;
+}

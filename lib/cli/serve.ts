@@ -1,0 +1,82 @@
+/**
+ * `token-broker serve [--config F] [--port N] [--host H]`: DESIGN.md's HTTP API on this
+ * machine (127.0.0.1:8787 by default), running the Lambda handlers unchanged. Logs are
+ * JSON lines on stderr; stdout gets the listening URL. SIGINT/SIGTERM close it cleanly.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/index.ts';
+import { createJsonLogger } from '../observability/json-logger.ts';
+import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/index.ts';
+import { isLoopback } from '../server/caller.ts';
+import { EXIT_OK, UsageError, type CliIo } from './io.ts';
+
+/** Parses `--port`: an integer 0..65535 (0 picks a free port). */
+export function parsePort(value: string | undefined, fallback: number, flag = '--port'): number {
+  if (value === undefined) return fallback;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535)
+    throw new UsageError(`${flag} must be a port number from 0 to 65535, got "${value}"`);
+  return port;
+}
+
+/** Parses argv with node:util, turning its errors into usage errors. */
+export function parseCliArgs<T extends Record<string, { type: 'string' | 'boolean' }>>(
+  argv: readonly string[],
+  options: T,
+): ReturnType<
+  typeof parseArgs<{ args: string[]; options: T; allowPositionals: false; strict: true }>
+>['values'] {
+  try {
+    return parseArgs({ args: [...argv], options, allowPositionals: false, strict: true }).values;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message.split('\n')[0]! : 'invalid arguments');
+  }
+}
+
+/** Resolves when the process receives SIGINT or SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+/**
+ * Runs the local server until SIGINT/SIGTERM.
+ * @throws UsageError for bad flags; ConfigError ERR_CONFIG_NOT_FOUND, ERR_CONFIG
+ */
+export async function serve(argv: readonly string[], io: CliIo): Promise<number> {
+  const args = parseCliArgs(argv, {
+    config: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+  });
+  const port = parsePort(args.port, DEFAULT_PORT);
+  const host = args.host ?? DEFAULT_HOST;
+  const config = await loadConfig({ path: args.config, env: io.env, cwd: io.cwd });
+  const logger = createJsonLogger({ write: io.stderr });
+  if (
+    !isLoopback(host) &&
+    host !== 'localhost' &&
+    Object.keys(config.server.apiKeys).length === 0 &&
+    !config.server.sigv4
+  ) {
+    io.stderr(
+      `token-broker: listening on ${host} without server.apiKeys: only loopback callers are served; add API keys to accept others\n`,
+    );
+  }
+  const server = await startServer({ config, port, host, env: io.env, logger });
+  io.stdout(
+    `token-broker: serving ${Object.keys(config.profiles).length} profile(s) from ${config.source}\n`,
+  );
+  io.stdout(`token-broker: listening on ${server.url}\n`);
+  const signal = await untilSignal();
+  await server.close();
+  io.stdout(`token-broker: stopped (${signal})\n`);
+  return EXIT_OK;
+}
