@@ -35,7 +35,7 @@ export interface GetTokenRequest {
   readonly subject?: string | undefined;
   /** Space-separated scope; default: the profile's scope. */
   readonly scope?: string | undefined;
-  /** Seconds of life the token must have left; default {@link DEFAULT_MIN_TTL}. */
+  /** Whole seconds of life the token must have left; default {@link DEFAULT_MIN_TTL}. */
   readonly minTtl?: number | undefined;
 }
 
@@ -107,14 +107,14 @@ export class TokenBrokerClient {
    * `unknown_profile`, `invalid_request`, `upstream_rejected` (see `upstreamError`),
    * `upstream_unavailable`, `secret_unavailable`, `internal`, `network`, `credentials`
    * or `invalid_response`.
-   * @throws TypeError when `profile` is empty or `minTtl` is not a non-negative number.
+   * @throws TypeError when `profile` is empty or `minTtl` is not a non-negative integer.
    */
   async getToken(request: GetTokenRequest): Promise<BrokerToken> {
     if (typeof request.profile !== 'string' || request.profile === '')
       throw new TypeError('getToken: profile must be a non-empty string');
     const minTtl = request.minTtl ?? DEFAULT_MIN_TTL;
-    if (typeof minTtl !== 'number' || !Number.isFinite(minTtl) || minTtl < 0)
-      throw new TypeError('getToken: minTtl must be a non-negative number of seconds');
+    if (!Number.isSafeInteger(minTtl) || minTtl < 0)
+      throw new TypeError('getToken: minTtl must be a non-negative integer number of seconds');
     const minTtlMs = minTtl * 1000;
     const scopes = normalizeScope(request.scope);
     const key = cacheKey(request.profile, request.subject, scopes);

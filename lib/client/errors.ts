@@ -40,7 +40,7 @@ export interface TokenBrokerErrorFields {
   readonly status?: number | undefined;
   /** For `consent_required`: the broker URL a user opens once to grant consent. */
   readonly consentUrl?: string | undefined;
-  /** For `upstream_rejected`: the provider's RFC 6749 `error`, e.g. `invalid_grant`. */
+  /** For `upstream_rejected`: the provider's RFC 6749 `error` (body field `provider_error`), e.g. `invalid_grant`. */
   readonly upstreamError?: string | undefined;
   /** For `upstream_rejected`: the provider's `error_description`, when it sent one. */
   readonly upstreamErrorDescription?: string | undefined;
@@ -108,12 +108,12 @@ export function errorFromResponse(status: number, body: unknown): TokenBrokerErr
     return new TokenBrokerError(code, message ?? `the broker answered HTTP ${status} ${code}`, {
       status,
       consentUrl,
-      upstreamError: upstream ? oneLine(fields['upstream_error']) : undefined,
+      upstreamError: upstream ? oneLine(fields['provider_error']) : undefined,
       upstreamErrorDescription: upstream ? oneLine(fields['error_description']) : undefined,
     });
   }
-  // A 502 whose `error` is not one of the broker's values carries the provider's own
-  // RFC 6749 §5.2 `error` in that field.
+  // A 502 whose `error` is not one of the broker's values (a gateway in front of the
+  // broker, or an older broker) carries the provider's own RFC 6749 §5.2 `error` there.
   if (error !== undefined && status === 502) {
     return new TokenBrokerError(
       'upstream_rejected',
