@@ -11,6 +11,9 @@
 import { dirname } from 'node:path';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createBroker } from './broker.ts';
+import { consentUrlBuilder } from './consent/base-url.ts';
+import type { ConsentFlow } from './consent/flow.ts';
+import { setupConsent } from './consent/setup.ts';
 import { loadConfig } from './config/index.ts';
 import type { BrokerConfig } from './config/types.ts';
 import { createPowertoolsLogger, createPowertoolsMetrics } from './observability/powertools.ts';
@@ -21,6 +24,8 @@ import type { Broker } from './types.ts';
 export interface Runtime {
   readonly config: BrokerConfig;
   readonly broker: Broker;
+  /** The consent routes' flow (state key from `consent.stateKey`, store from `cache.store`). */
+  readonly consent: ConsentFlow;
 }
 
 const env: Readonly<Record<string, string | undefined>> = { ...process.env };
@@ -47,8 +52,16 @@ async function build(): Promise<Runtime> {
     // Relative `file:` references resolve against the profiles file's folder.
     cwd: dirname(config.source),
   });
-  const broker = createBroker({ config, secrets, logger: runtimeLogger, metrics: runtimeMetrics });
-  return { config, broker };
+  const broker = createBroker({
+    config,
+    secrets,
+    logger: runtimeLogger,
+    metrics: runtimeMetrics,
+    consentUrl: consentUrlBuilder(config),
+  });
+  // Start and callback run in different functions, so a per-process state key cannot work here.
+  const consent = setupConsent({ config, broker, secrets, ephemeralStateKey: false, logger: runtimeLogger });
+  return { config, broker, consent };
 }
 
 let current: Promise<Runtime> | undefined;

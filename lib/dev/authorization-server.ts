@@ -2,6 +2,7 @@ import { createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'n
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, type JWTPayload } from 'jose';
+import { createConsentEndpoints } from './consent-authorize.ts';
 import { OAuthFailure } from './oauth-failure.ts';
 import { verifyAssertion } from './verify-assertion.ts';
 
@@ -27,6 +28,10 @@ export interface DevClient {
   readonly requiredHeaders?: Readonly<Record<string, string>>;
   /** Accept GET token requests (parameters in the query); default POST only. */
   readonly allowGet?: boolean;
+  /** Redirect URIs of the consent step (`/authorize`), matched exactly. */
+  readonly redirectUris?: readonly string[];
+  /** Client secret for the `authorization_code` grant (`client_secret_basic`). */
+  readonly clientSecret?: string;
 }
 
 /** Audience forms the server accepts: its token URL, its issuer URL, its `host:port`, or a literal. */
@@ -74,6 +79,8 @@ export interface AuthorizationServer {
   readonly url: string;
   /** Token endpoint, `${url}/token`. */
   readonly tokenUrl: string;
+  /** Consent page (RFC 6749 §4.1 authorization endpoint), `${url}/authorize`. */
+  readonly authorizeUrl: string;
   /** Token requests seen, oldest first (the last 10 000). */
   readonly requests: readonly RequestRecord[];
   /** Number of token requests seen since start or {@link AuthorizationServer.resetRequests}. */
@@ -144,6 +151,12 @@ export async function startAuthorizationServer(
   let count = 0;
   let url = '';
   let tokenUrl = '';
+  const consentEndpoints = createConsentEndpoints({
+    clients,
+    grantConsent: (clientId, subject) => void consents.add(consentKey(clientId, subject)),
+    clock,
+    tokenTtl,
+  });
 
   const audiences = (): string[] =>
     (options.audience ?? ['token-url']).map((form) =>
@@ -189,6 +202,8 @@ export async function startAuthorizationServer(
       jwt = params.get('client_assertion') ?? '';
       error = 'invalid_client';
       if (!jwt) throw new OAuthFailure('invalid_client', 'the client_assertion parameter is missing');
+    } else if (grant === 'authorization_code') {
+      return consentEndpoints.redeem(headers, params, seen);
     } else {
       throw new OAuthFailure('unsupported_grant_type', `grant_type "${grant ?? ''}" is not supported`);
     }
@@ -272,6 +287,7 @@ export async function startAuthorizationServer(
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = new URL(req.url ?? '/', url);
+    if (target.pathname === '/authorize') return consentEndpoints.handle(req, res, target);
     if (target.pathname !== '/token') return send(res, 404, { error: 'not_found' });
     const method = req.method ?? 'GET';
     const seen: { grant?: string; clientId?: string; subject?: string } = {};
@@ -325,6 +341,7 @@ export async function startAuthorizationServer(
   return {
     url,
     tokenUrl,
+    authorizeUrl: `${url}/authorize`,
     get requests() {
       return log;
     },

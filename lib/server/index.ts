@@ -7,10 +7,15 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
+import { createConsentCallbackHandler } from '../../functions/consent-callback.ts';
+import { createConsentStartHandler } from '../../functions/consent-start.ts';
 import { createHealthHandler } from '../../functions/health.ts';
 import { createTokenHandler } from '../../functions/token.ts';
 import { createBroker } from '../broker.ts';
 import type { BrokerConfig } from '../config/types.ts';
+import { consentUrlBuilder } from '../consent/base-url.ts';
+import { setupConsent } from '../consent/setup.ts';
+import type { ConsentStore } from '../consent/store.ts';
 import { errorResult } from '../http/error-response.ts';
 import { jsonResult } from '../http/event.ts';
 import { NO_STORE_HEADERS } from '../http/stack.ts';
@@ -48,7 +53,9 @@ export interface StartServerOptions {
   readonly env?: Readonly<Record<string, string | undefined>> | undefined;
   readonly fetch?: typeof fetch | undefined;
   readonly clock?: Clock | undefined;
-  /** Routes beside `POST /token` and `GET /health` (e.g. the consent routes). */
+  /** Consent nonces and outcomes; default per `cache.store` (memory, or the DynamoDB table). */
+  readonly consentStore?: ConsentStore | undefined;
+  /** Routes beside `POST /token`, `GET /health` and the consent routes. */
   readonly routes?: readonly LocalRoute[] | undefined;
 }
 
@@ -97,15 +104,52 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const clock = options.clock ?? Date.now;
   const secrets =
     options.secrets ?? createSecretResolver({ env: options.env ?? {}, cwd: dirname(config.source), clock });
-  const broker =
-    options.broker ??
-    createBroker({ config, secrets, logger, metrics, clock, fetch: options.fetch ?? fetch });
+  // Consent links point at this server unless consent.baseUrl or a redirectUri says otherwise.
+  let selfUrl: string | undefined;
+  const built = options.broker
+    ? undefined
+    : createBroker({
+        config,
+        secrets,
+        logger,
+        metrics,
+        clock,
+        fetch: options.fetch ?? fetch,
+        consentUrl: consentUrlBuilder(config, () => selfUrl),
+      });
+  const broker = options.broker ?? built!;
+  const consent =
+    built &&
+    setupConsent({
+      config,
+      broker: built,
+      secrets,
+      ephemeralStateKey: true,
+      store: options.consentStore,
+      fetch: options.fetch,
+      clock,
+      logger,
+    });
   const routes: LocalRoute[] = [
     { key: 'POST /token', handler: createTokenHandler({ broker, logger, metrics }) },
     {
       key: 'GET /health',
       handler: createHealthHandler({ profiles: Object.keys(config.profiles), logger, metrics }),
     },
+    ...(consent
+      ? [
+          {
+            key: 'GET /consent/callback',
+            handler: createConsentCallbackHandler({ flow: consent, logger, metrics }),
+            public: true,
+          },
+          {
+            key: 'GET /consent/{profile}',
+            handler: createConsentStartHandler({ flow: consent, logger, metrics }),
+            public: true,
+          },
+        ]
+      : []),
     ...(options.routes ?? []),
   ];
   const routeList = routes.map((r) => r.key).join(', ');
@@ -186,8 +230,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   });
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
+  selfUrl = `http://${urlHost}:${port}`;
   return {
-    url: `http://${urlHost}:${port}`,
+    url: selfUrl,
     port,
     broker,
     close: () =>

@@ -1,0 +1,35 @@
+/**
+ * `GET /consent/callback?code&state` (DESIGN.md "HTTP API", the path of the profiles'
+ * RedirectURI): completes the consent and answers a small HTML page saying what happened.
+ * Opened by a person in a browser, so it is one of the two routes without IAM auth.
+ */
+import { callbackInput, outcomeResult, withPageCsp } from '../lib/consent/http.ts';
+import type { ConsentFlow } from '../lib/consent/flow.ts';
+import { httpHandler, type FlushableMetrics, type HttpHandler } from '../lib/http/stack.ts';
+import { getRuntime, runtimeLogger, runtimeMetrics } from '../lib/runtime.ts';
+import type { Logger } from '../lib/types.ts';
+
+/** What the handler needs; `flow` may be built lazily (cold start). */
+export interface ConsentCallbackHandlerDeps {
+  readonly flow: ConsentFlow | (() => Promise<ConsentFlow>);
+  readonly logger: Logger;
+  readonly metrics?: FlushableMetrics | undefined;
+}
+
+/** Builds the `GET /consent/callback` handler. */
+export function createConsentCallbackHandler(deps: ConsentCallbackHandlerDeps): HttpHandler {
+  const { flow } = deps;
+  return withPageCsp(
+    httpHandler({ logger: deps.logger, metrics: deps.metrics }, async (event) => {
+      const outcome = await (typeof flow === 'function' ? await flow() : flow).complete(callbackInput(event));
+      return outcomeResult(outcome, event.rawPath);
+    }),
+  );
+}
+
+/** The Lambda entry point (serverless.yml `functions.consentCallback`). */
+export const handler: HttpHandler = createConsentCallbackHandler({
+  flow: async () => (await getRuntime()).consent,
+  logger: runtimeLogger,
+  metrics: runtimeMetrics,
+});

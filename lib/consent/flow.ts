@@ -1,0 +1,188 @@
+/**
+ * The consent flow (DESIGN.md `GET /consent/{profile}` and `GET /consent/callback`):
+ * start sends the browser to the provider's consent page with a signed, cookie-bound
+ * `state`; completion verifies that state, consumes its nonce, confirms the consent with
+ * the provider (code exchange, when a client secret is configured), proves it with one
+ * JWT grant through the broker, records the outcome and says what happened.
+ */
+import type { TokenBroker } from '../broker.ts';
+import { resolveRequest } from '../broker/request.ts';
+import type { BrokerConfig, Profile } from '../config/types.ts';
+import { BrokerError, ConsentError, RequestError } from '../errors.ts';
+import { silentLogger, type Clock, type Logger } from '../types.ts';
+import type { SecretResolver } from '../secrets/types.ts';
+import { providerConsentUrl } from './authorize-url.ts';
+import { exchangeConsentCode } from './code-exchange.ts';
+import { failurePage, grantedPage, type ConsentOutcome } from './outcome.ts';
+import {
+  CONSENT_COOKIE_NAME,
+  consentCookie,
+  mintConsentState,
+  pkceVerifier,
+  readCookie,
+  verifyConsentState,
+} from './state.ts';
+import type { ConsentStore } from './store.ts';
+
+/** What the flow needs; clients, clock and fetch are injected. */
+export interface ConsentFlowDeps {
+  readonly config: BrokerConfig;
+  /** Only `refresh` is used: one JWT grant that ignores a remembered `consent_required`. */
+  readonly broker: Pick<TokenBroker, 'refresh'>;
+  readonly store: ConsentStore;
+  /** The HMAC key of `state` (see `stateKeySource`). */
+  readonly stateKey: () => Promise<Uint8Array>;
+  /** Resolves the profiles' `clientSecret`. */
+  readonly secrets: SecretResolver;
+  readonly fetch?: typeof fetch;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+/** A consent start request: the path's profile and the query's subject. */
+export interface ConsentStartInput {
+  readonly profile: string | undefined;
+  readonly subject: string | undefined;
+}
+
+/** Where to send the browser, and the cookie that binds the state to it. */
+export interface ConsentStart {
+  /** The provider's consent URL: always the profile's configured authUri. */
+  readonly location: string;
+  /** `Set-Cookie` value. */
+  readonly cookie: string;
+}
+
+/** The callback request: its query parameters and the cookies the browser sent. */
+export interface ConsentCallbackInput {
+  readonly query: Readonly<Record<string, string | undefined>>;
+  readonly cookies: string | readonly string[] | undefined;
+}
+
+/** The two steps of the consent flow. */
+export interface ConsentFlow {
+  /**
+   * @throws RequestError `ERR_UNKNOWN_PROFILE`, `ERR_SUBJECT_NOT_ALLOWED`, `ERR_INVALID_REQUEST`;
+   * ConfigError `ERR_CONFIG` / SecretError `ERR_SECRET_*` for the state key.
+   * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+   */
+  start(input: ConsentStartInput): Promise<ConsentStart>;
+  /**
+   * Never throws: every failure becomes an outcome with its HTTP status and page.
+   * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+   */
+  complete(input: ConsentCallbackInput): Promise<ConsentOutcome>;
+}
+
+/** Longest provider `error_description` shown. */
+const MAX_DESCRIPTION = 300;
+
+function clean(text: string, max: number): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, max);
+}
+
+/** Creates the consent flow over its dependencies. */
+export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
+  const clock = deps.clock ?? Date.now;
+  const logger = deps.logger ?? silentLogger;
+
+  function profileOf(name: string | undefined): Profile {
+    const profiles = deps.config.profiles;
+    const profile = name !== undefined && Object.hasOwn(profiles, name) ? profiles[name] : undefined;
+    if (!profile)
+      throw new RequestError(
+        'ERR_UNKNOWN_PROFILE',
+        `unknown profile "${String(name)}"; ask for a profile the broker's configuration defines`,
+      );
+    return profile;
+  }
+
+  function consentStep(profile: Profile): { authUri: string; redirectUri: string } {
+    if (profile.authUri === undefined || profile.redirectUri === undefined)
+      throw new RequestError(
+        'ERR_INVALID_REQUEST',
+        `profile "${profile.name}" has no consent step: it needs authUri (or a provider preset with one) and redirectUri`,
+      );
+    return { authUri: profile.authUri, redirectUri: profile.redirectUri };
+  }
+
+  async function start(input: ConsentStartInput): Promise<ConsentStart> {
+    const profile = profileOf(input.profile);
+    const { redirectUri } = consentStep(profile);
+    const { subject } = resolveRequest(profile, { subject: input.subject });
+    const key = await deps.stateKey();
+    const minted = mintConsentState(key, { profile: profile.name, subject }, clock());
+    const location = providerConsentUrl(profile, minted.state, minted.claims.nonce, key);
+    logger.info('consent started', { profile: profile.name, subject });
+    return { location, cookie: consentCookie(minted.cookieValue, new URL(redirectUri).pathname) };
+  }
+
+  async function confirm(profile: Profile, code: string, nonce: string, key: Uint8Array): Promise<void> {
+    if (profile.clientSecret === undefined) return;
+    await exchangeConsentCode({
+      profile,
+      code,
+      clientSecret: await deps.secrets.resolveText(profile.clientSecret),
+      codeVerifier: profile.pkce ? pkceVerifier(key, nonce) : undefined,
+      ...(deps.fetch && { fetch: deps.fetch }),
+    });
+  }
+
+  async function complete(input: ConsentCallbackInput): Promise<ConsentOutcome> {
+    const { query } = input;
+    let known: { profile: string; subject: string } | undefined;
+    try {
+      const key = await deps.stateKey();
+      const claims = verifyConsentState(
+        key,
+        query['state'],
+        readCookie(input.cookies, CONSENT_COOKIE_NAME),
+        clock(),
+      );
+      if (!(await deps.store.useNonce(claims.nonce, claims.expiresAt)))
+        throw new ConsentError(
+          'ERR_CONSENT_STATE',
+          'consent link is not valid: it was already used; start the consent again',
+        );
+      const profile = profileOf(claims.profile);
+      known = { profile: profile.name, subject: claims.subject };
+      const providerError = query['error'];
+      if (providerError !== undefined && providerError !== '') {
+        const description = query['error_description'];
+        throw new ConsentError(
+          'ERR_CONSENT_DENIED',
+          `the provider answered "${clean(providerError, 100)}"` +
+            (description ? `: ${clean(description, MAX_DESCRIPTION)}` : ''),
+          { details: { error: clean(providerError, 100) } },
+        );
+      }
+      const code = query['code'];
+      if (code === undefined || code === '')
+        throw new RequestError(
+          'ERR_INVALID_REQUEST',
+          'the provider sent no authorization code; start the consent again',
+        );
+      await confirm(profile, code, claims.nonce, key);
+      await deps.broker.refresh({ profile: profile.name, subject: claims.subject, force: true });
+      await deps.store.record({ ...known, at: clock(), outcome: 'granted' });
+      logger.info('consent granted', known);
+      return grantedPage(known);
+    } catch (err) {
+      const outcome = failurePage(err, known);
+      const code = err instanceof BrokerError ? err.code : 'ERR_INTERNAL';
+      if (known) {
+        await deps.store
+          .record({ ...known, at: clock(), outcome: code })
+          .catch(() => logger.warn('could not record the consent outcome', { ...known, code }));
+      }
+      const fields = { ...known, code, status: outcome.status };
+      if (outcome.status >= 500)
+        logger.error('consent failed', { ...fields, errorName: err instanceof Error ? err.name : typeof err });
+      else logger.warn('consent failed', fields);
+      return outcome;
+    }
+  }
+
+  return { start, complete };
+}
