@@ -1,0 +1,84 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBroker } from '../lib/broker.ts';
+import { startAuthorizationServer, type AuthorizationServer } from '../lib/dev/authorization-server.ts';
+import { configFrom, fileSecrets, profileYaml } from './support/broker-env.ts';
+import { KEYSTORE_FIXTURES } from './support/keys.ts';
+
+/** One entry of a `manifest.*.json` keystore fixture list. */
+interface FixtureEntry {
+  readonly file: string;
+  readonly type: string;
+  readonly password?: string;
+  readonly keyPassword?: string;
+  readonly alias?: string;
+  readonly cert?: string;
+  readonly certBeside?: string;
+  readonly keyType: string;
+  readonly expectError?: string;
+}
+
+// Read at run time, so fixtures added later (other formats) are covered without edits here.
+const entries: (FixtureEntry & { manifest: string })[] = readdirSync(KEYSTORE_FIXTURES)
+  .filter((name) => /^manifest\..+\.json$/.test(name))
+  .sort()
+  .flatMap((manifest) =>
+    (JSON.parse(readFileSync(join(KEYSTORE_FIXTURES, manifest), 'utf8')) as FixtureEntry[]).map((entry) => ({
+      ...entry,
+      manifest,
+    })),
+  )
+  .filter((entry) => entry.expectError === undefined && entry.cert !== undefined);
+
+const CALLER = { id: 'fixture-runner', kind: 'api-key' } as const;
+let server: AuthorizationServer;
+
+beforeAll(async () => {
+  server = await startAuthorizationServer({
+    clients: entries.map((entry, i) => ({
+      clientId: `client-${i}`,
+      // Verified with the certificate exported by openssl/keytool, not the key the broker opened.
+      certificatePem: readFileSync(join(KEYSTORE_FIXTURES, entry.cert!), 'utf8'),
+      subjects: ['fixture-user'],
+    })),
+  });
+});
+afterAll(() => server.close());
+
+describe('a token for every keystore fixture', () => {
+  it('finds fixtures to run', () => {
+    expect(entries.length).toBeGreaterThan(10);
+  });
+
+  it.each(
+    entries.map(
+      (entry, i) =>
+        [`${entry.manifest} ${entry.file} ${entry.alias ?? ''} (${entry.keyType})`, entry, i] as const,
+    ),
+  )('%s', async (_name, entry, i) => {
+    const env: Record<string, string> = {};
+    if (entry.password !== undefined) env['FIXTURE_PASSWORD'] = entry.password;
+    if (entry.keyPassword !== undefined) env['FIXTURE_KEY_PASSWORD'] = entry.keyPassword;
+    const config = configFrom(
+      profileYaml('fixture', {
+        issuer: `client-${i}`,
+        subject: 'fixture-user',
+        tokenUri: `POST ${server.tokenUrl}`,
+        certStore: `file:${join(KEYSTORE_FIXTURES, entry.file)}`,
+        certStoreType: entry.type,
+        certPassword: entry.password !== undefined ? 'env:FIXTURE_PASSWORD' : undefined,
+        keyPassword: entry.keyPassword !== undefined ? 'env:FIXTURE_KEY_PASSWORD' : undefined,
+        certAlias: entry.alias,
+        certificate: entry.certBeside ? `file:${join(KEYSTORE_FIXTURES, entry.certBeside)}` : undefined,
+        callers: [CALLER.id],
+      }),
+    );
+    const broker = createBroker({ config, secrets: fileSecrets(env) });
+    const token = await broker.issue({ profile: 'fixture', caller: CALLER });
+    expect(server.introspect(token.access_token)).toMatchObject({
+      clientId: `client-${i}`,
+      subject: 'fixture-user',
+    });
+  });
+});
