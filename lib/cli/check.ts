@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { loadConfig, type BrokerConfig } from '../config/index.ts';
 import { inspectProfile, inspectSettings, type ProfileReport } from '../config/inspect.ts';
 import { BrokerError, ConfigError } from '../errors.ts';
@@ -111,7 +112,8 @@ export async function check(argv: readonly string[], io: CliIo, deps: CheckDeps 
     io.stderr(`token-broker: unknown profile "${args.profile}"; profiles: ${names.join(', ') || 'none'}\n`);
     return EXIT_USAGE;
   }
-  const secrets = deps.secrets ?? createSecretResolver({ env: io.env, cwd: io.cwd });
+  // Relative `file:` references resolve against the config file's folder, as in the service.
+  const secrets = deps.secrets ?? createSecretResolver({ env: io.env, cwd: dirname(config.source) });
   const open =
     deps.openKeystore ??
     (async (bytes, options) => (await import('../keystore/index.ts')).openKeystore(bytes, options));

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -166,6 +166,20 @@ describe('token-broker check', () => {
     const c = capture({ TOKEN_BROKER_CONFIG: join(dir, 'good.yaml') });
     expect(await check(['nope'], c.io)).toBe(2);
     expect(c.stderr()).toBe('token-broker: unknown profile "nope"; profiles: docusign, java, encrypted\n');
+  });
+
+  it("resolves relative file: references against the config file's folder", async () => {
+    await mkdir(join(dir, 'sub'), { recursive: true });
+    await copyFile(fixture('pem-rsa2048-with-cert.pem'), join(dir, 'sub', 'key.pem'));
+    await writeFile(
+      join(dir, 'sub', 'relative.yaml'),
+      'profiles:\n  rel:\n    tokenUri: https://auth.example.com/token\n    issuer: c\n    certStore: file:key.pem\n    callers: [cli]\n',
+    );
+    const c = capture();
+    expect(
+      await check(['--config', 'sub/relative.yaml'], c.io, { now: new Date('2027-01-01T00:00:00Z') }),
+    ).toBe(0);
+    expect(c.stdout()).toContain('profile rel (generic): ok\n');
   });
 
   it('runs through main with the profile filter', async () => {
