@@ -1,0 +1,75 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createJsonLogger } from '../../lib/observability/json-logger.ts';
+import { createPowertoolsLogger, createPowertoolsMetrics } from '../../lib/observability/powertools.ts';
+
+const captured: string[] = [];
+function captureStdout(): void {
+  captured.length = 0;
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+    captured.push(String(chunk));
+    return true;
+  });
+}
+afterEach(() => vi.restoreAllMocks());
+
+const records = (): Record<string, any>[] =>
+  captured
+    .join('')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, any>);
+
+describe('Powertools metrics adapter', () => {
+  it('writes EMF in namespace TokenBroker: counters and latency on flush, UpstreamErrors per code at once', () => {
+    captureStdout();
+    const metrics = createPowertoolsMetrics();
+    metrics.count('TokensIssued');
+    metrics.count('CacheHits');
+    metrics.timing('UpstreamLatency', 42);
+    metrics.count('UpstreamErrors', 1, { code: 'ERR_UPSTREAM_TIMEOUT' });
+    const single = records();
+    expect(single).toHaveLength(1);
+    expect(single[0]!['_aws'].CloudWatchMetrics[0]).toMatchObject({
+      Namespace: 'TokenBroker',
+      Dimensions: [expect.arrayContaining(['code'])],
+      Metrics: [{ Name: 'UpstreamErrors', Unit: 'Count' }],
+    });
+    expect(single[0]!['code']).toBe('ERR_UPSTREAM_TIMEOUT');
+    metrics.flush!();
+    const all = records();
+    expect(all).toHaveLength(2);
+    expect(all[1]).toMatchObject({ TokensIssued: 1, CacheHits: 1, UpstreamLatency: 42 });
+    expect(all[1]!['_aws'].CloudWatchMetrics[0].Metrics).toEqual(
+      expect.arrayContaining([{ Name: 'UpstreamLatency', Unit: 'Milliseconds' }]),
+    );
+    metrics.flush!();
+    expect(records()).toHaveLength(2);
+  });
+});
+
+describe('loggers', () => {
+  it('Powertools logger writes one structured JSON line with the fields', () => {
+    captureStdout();
+    createPowertoolsLogger({ serviceName: 'token-broker-test' }).info('token issued', {
+      profile: 'billing',
+      cached: true,
+    });
+    expect(records()[0]).toMatchObject({
+      level: 'INFO',
+      message: 'token issued',
+      service: 'token-broker-test',
+      profile: 'billing',
+      cached: true,
+    });
+  });
+
+  it('JSON logger writes through the injected function, honours the level, and keeps its base keys', () => {
+    const lines: string[] = [];
+    const logger = createJsonLogger({ write: (l) => lines.push(l), level: 'WARN', clock: () => 0 });
+    logger.info('dropped');
+    logger.warn('kept', { message: 'spoofed', level: 'DEBUG', profile: 'p' });
+    expect(lines).toEqual([
+      '{"message":"kept","level":"WARN","profile":"p","service":"token-broker","timestamp":"1970-01-01T00:00:00.000Z"}\n',
+    ]);
+  });
+});
