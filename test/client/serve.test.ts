@@ -1,0 +1,143 @@
+/**
+ * End to end: the client against `token-broker serve` configured to require SigV4
+ * (`server.sigv4`), in front of the development authorization server. The server checks
+ * signatures with fixed test credentials and never calls AWS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenBrokerClient, TokenBrokerError } from '../../lib/client/index.ts';
+import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
+import { ACCESS_KEY_ID, CALLER_ARN, credentials, REGION } from './sigv4-fixtures.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const DEMO = join(ROOT, 'examples/local');
+const SECRET_ENV = 'TEST_BROKER_SIGV4_SECRET';
+
+let authorization: AuthorizationServer;
+let dir: string;
+let serve: ChildProcess;
+let endpoint: string;
+let stderr = '';
+
+function config(tokenUrl: string): string {
+  return `profiles:
+  demo:
+    provider: generic
+    issuer: demo-client
+    subject: demo-user@example.com
+    subjects: ['*@example.com']
+    tokenUri: POST ${tokenUrl}
+    audience: token-broker-demo
+    scope: read write
+    certStore: file:${join(DEMO, 'demo-keystore.jks')}
+    certStoreType: jks
+    certPassword: file:${join(DEMO, 'demo-keystore.password')}
+    certAlias: demo
+    callers: ['arn:aws:iam::123456789012:role/billing-*']
+server:
+  sigv4:
+    region: ${REGION}
+    credentials:
+      ${ACCESS_KEY_ID}: { secret: 'env:${SECRET_ENV}', caller: '${CALLER_ARN}' }
+`;
+}
+
+/** Resolves with the URL `serve` prints once it listens. */
+function listening(child: ChildProcess): Promise<string> {
+  return new Promise((resolveUrl, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 15_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+      if (url) {
+        clearTimeout(timer);
+        resolveUrl(url);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}: ${stderr}`));
+    });
+  });
+}
+
+beforeAll(async () => {
+  authorization = await startAuthorizationServer({
+    clients: [
+      { clientId: 'demo-client', certificatePem: await readFile(join(DEMO, 'demo-cert.pem'), 'utf8') },
+    ],
+    audience: ['token-broker-demo'],
+    tokenTtl: 600,
+  });
+  dir = await mkdtemp(join(tmpdir(), 'token-broker-client-'));
+  const file = join(dir, 'token-broker.yaml');
+  await writeFile(file, config(authorization.tokenUrl));
+  serve = spawn(
+    process.execPath,
+    [join(ROOT, 'bin/token-broker.js'), 'serve', '--config', file, '--port', '0'],
+    {
+      cwd: dir,
+      env: {
+        PATH: process.env['PATH'],
+        TOKEN_BROKER_DEBUG: '1',
+        [SECRET_ENV]: (await credentials()()).secretAccessKey,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  serve.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  endpoint = await listening(serve);
+});
+
+afterAll(async () => {
+  if (serve?.exitCode === null) {
+    const exited = new Promise((done) => serve.once('exit', done));
+    serve.kill('SIGTERM');
+    await exited;
+  }
+  await authorization?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('TokenBrokerClient against token-broker serve with server.sigv4', () => {
+  it('is refused with 403 forbidden when signing with a wrong secret', async () => {
+    const client = new TokenBrokerClient({
+      endpoint,
+      region: REGION,
+      credentials: credentials('wrong-secret'),
+    });
+    const err: unknown = await client.getToken({ profile: 'demo' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TokenBrokerError);
+    expect(err).toMatchObject({ code: 'forbidden', status: 403 });
+    expect((err as Error).message).toBe(
+      'the request carries no caller identity; sign it with IAM credentials (SigV4), or send an API key to the local server',
+    );
+    expect(authorization.requestCount()).toBe(0);
+  });
+
+  it('gets a real token with the right secret, and serves the second call from memory', async () => {
+    const client = new TokenBrokerClient({ endpoint, region: REGION, credentials: credentials() });
+    const token = await client.getToken({ profile: 'demo', scope: 'read' });
+    expect(token).toMatchObject({ tokenType: 'Bearer', scope: 'read' });
+    expect(token.expiresIn).toBeGreaterThan(500);
+    expect(authorization.introspect(token.accessToken)).toMatchObject({
+      clientId: 'demo-client',
+      subject: 'demo-user@example.com',
+    });
+    await expect(client.getToken({ profile: 'demo', scope: 'read' })).resolves.toEqual(
+      expect.objectContaining({ accessToken: token.accessToken }),
+    );
+    expect(authorization.requestCount()).toBe(1);
+  });
+
+  it('gets unknown_profile for a profile the server does not have', async () => {
+    const client = new TokenBrokerClient({ endpoint, region: REGION, credentials: credentials() });
+    const err: unknown = await client.getToken({ profile: 'nope' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'unknown_profile', status: 404 });
+    expect((err as Error).message).toMatch(/nope/);
+  });
+});
