@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/index.ts';
 import type { BrokerConfig, Profile } from '../config/types.ts';
 import { startAuthorizationServer } from '../dev/authorization-server.ts';
+import { consentClientFields, consentProfiles, pointConsentAt } from '../dev/consent-demo.ts';
+import { createSecretResolver } from '../secrets/index.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/index.ts';
 import { EXIT_OK, type CliIo } from './io.ts';
@@ -64,16 +66,28 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
   for (const profile of Object.values(loaded.profiles)) {
     for (const aud of [profile.audience].flat()) audiences.add(aud);
   }
+  // Consent redirects come back to the broker, so its URL must be known before it starts.
+  const brokerUrl = port === 0 ? undefined : `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const authorizeUrl = `http://127.0.0.1:${authPort}/authorize`;
+  const consentFields = await consentClientFields(
+    pointConsentAt(loaded, authorizeUrl, brokerUrl),
+    createSecretResolver({ env: io.env, cwd: dirname(loaded.source) }),
+  );
   const authorization = await startAuthorizationServer({
     port: authPort,
     host: '127.0.0.1',
     clients: [...new Set(Object.values(loaded.profiles).map((p) => p.issuer))].map((clientId) => ({
       clientId,
       certificatePem,
+      ...consentFields.get(clientId),
     })),
     audience: [...audiences],
   });
-  const config = pointProfilesAt(loaded, authorization.tokenUrl);
+  const config = pointConsentAt(
+    pointProfilesAt(loaded, authorization.tokenUrl),
+    authorization.authorizeUrl,
+    brokerUrl,
+  );
   const logger = createJsonLogger({ write: io.stderr });
   let broker;
   try {
@@ -92,6 +106,13 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
       'Get a token (logs are JSON lines on stderr; Ctrl-C stops both servers):',
       `  ${curlLine(broker.url, first)}`,
       '',
+      ...consentProfiles(config).flatMap((p) => [
+        `Try the consent flow with profile "${p.name}" (the provider wants the user's consent first):`,
+        `  ${curlLine(broker.url, p.name)}`,
+        '  answers 409 consent_required with a consent_url; open that URL in a browser, type the subject',
+        `  (${p.subject ?? 'the subject'}) and Approve; the page says "Consent recorded"; the curl then returns a token.`,
+        '',
+      ]),
     ].join('\n'),
   );
   const signal = await untilSignal();
