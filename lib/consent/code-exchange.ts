@@ -36,7 +36,8 @@ function basicCredentials(clientId: string, secret: string): string {
  */
 export async function exchangeConsentCode(input: CodeExchangeInput): Promise<void> {
   const { profile } = input;
-  if (profile.redirectUri === undefined) throw new TypeError('exchangeConsentCode: profile has no redirectUri');
+  if (profile.redirectUri === undefined)
+    throw new TypeError('exchangeConsentCode: profile has no redirectUri');
   const form = new URLSearchParams({
     grant_type: 'authorization_code',
     code: input.code,

@@ -178,7 +178,10 @@ export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
       }
       const fields = { ...known, code, status: outcome.status };
       if (outcome.status >= 500)
-        logger.error('consent failed', { ...fields, errorName: err instanceof Error ? err.name : typeof err });
+        logger.error('consent failed', {
+          ...fields,
+          errorName: err instanceof Error ? err.name : typeof err,
+        });
       else logger.warn('consent failed', fields);
       return outcome;
     }

@@ -13,7 +13,9 @@ import { CONSENT_COOKIE_NAME } from './state.ts';
 export const HTML_CONTENT_TYPE = 'text/html; charset=utf-8';
 
 /** The start route's request: `{profile}` from the path, `subject` from the query. */
-export function startInput(event: Pick<HttpEvent, 'pathParameters' | 'queryStringParameters'>): ConsentStartInput {
+export function startInput(
+  event: Pick<HttpEvent, 'pathParameters' | 'queryStringParameters'>,
+): ConsentStartInput {
   return { profile: event.pathParameters?.['profile'], subject: event.queryStringParameters?.['subject'] };
 }
 

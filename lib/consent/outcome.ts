@@ -88,7 +88,13 @@ export function failurePage(err: unknown, who: Who | undefined): ConsentOutcome 
           'Try again later; if it keeps failing, ask the broker’s operator to look at its logs.',
           who,
         );
-      return failed(status, 'The consent could not be completed', `${capital(err.message)}.`, START_AGAIN, who);
+      return failed(
+        status,
+        'The consent could not be completed',
+        `${capital(err.message)}.`,
+        START_AGAIN,
+        who,
+      );
   }
 }
 

@@ -81,7 +81,12 @@ function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${PAGE_STYLE}</style></head><body><h1>${esc(title)}</h1>${body}</body></html>\n`;
 }
 
-function sendHtml(res: ServerResponse, status: number, html: string, formOrigins: readonly string[] = []): void {
+function sendHtml(
+  res: ServerResponse,
+  status: number,
+  html: string,
+  formOrigins: readonly string[] = [],
+): void {
   res.writeHead(status, {
     'content-type': 'text/html; charset=utf-8',
     'content-length': Buffer.byteLength(html),
@@ -158,7 +163,8 @@ export function createConsentEndpoints(options: ConsentEndpointOptions): Consent
 
   function back(redirectUri: string, fields: Record<string, string | undefined>): string {
     const url = new URL(redirectUri);
-    for (const [name, value] of Object.entries(fields)) if (value !== undefined) url.searchParams.set(name, value);
+    for (const [name, value] of Object.entries(fields))
+      if (value !== undefined) url.searchParams.set(name, value);
     return url.href;
   }
 
@@ -199,7 +205,11 @@ export function createConsentEndpoints(options: ConsentEndpointOptions): Consent
       try {
         params = await readForm(req);
       } catch {
-        return sendHtml(res, 400, page('Invalid authorization request', '<p id="error">The form could not be read.</p>'));
+        return sendHtml(
+          res,
+          400,
+          page('Invalid authorization request', '<p id="error">The form could not be read.</p>'),
+        );
       }
     } else return sendHtml(res, 405, page('Method not allowed', '<p>Use GET or POST.</p>'));
     const checked = client(params);
@@ -209,13 +219,20 @@ export function createConsentEndpoints(options: ConsentEndpointOptions): Consent
     const state = params.get('state') ?? undefined;
     const problem = requestProblem(params);
     if (problem)
-      return redirect(res, back(redirectUri, { error: problem.error, error_description: problem.description, state }));
+      return redirect(
+        res,
+        back(redirectUri, { error: problem.error, error_description: problem.description, state }),
+      );
     if (method === 'GET') return consentScreen(res, params, redirectUri);
 
     if (params.get('decision') !== 'approve')
       return redirect(
         res,
-        back(redirectUri, { error: 'access_denied', error_description: 'the user declined the request', state }),
+        back(redirectUri, {
+          error: 'access_denied',
+          error_description: 'the user declined the request',
+          state,
+        }),
       );
     const subject = (params.get('login') ?? '').trim();
     if (subject === '') return consentScreen(res, params, redirectUri, 'Type the subject you sign in as.');
@@ -241,7 +258,8 @@ export function createConsentEndpoints(options: ConsentEndpointOptions): Consent
     seen: { clientId?: string; subject?: string },
   ): Record<string, string | number> {
     const credentials = basicCredentials(headers['authorization']);
-    if (!credentials) throw new OAuthFailure('invalid_client', 'client authentication (HTTP Basic) is missing');
+    if (!credentials)
+      throw new OAuthFailure('invalid_client', 'client authentication (HTTP Basic) is missing');
     const registered = clients.get(credentials.id);
     if (!registered?.clientSecret || !sameSecret(registered.clientSecret, credentials.secret))
       throw new OAuthFailure('invalid_client', 'client authentication failed');
@@ -262,7 +280,8 @@ export function createConsentEndpoints(options: ConsentEndpointOptions): Consent
       if (!VERIFIER.test(verifier))
         throw new OAuthFailure('invalid_grant', 'code_verifier is missing or malformed');
       const computed = createHash('sha256').update(verifier, 'ascii').digest('base64url');
-      if (computed !== grant.challenge) throw new OAuthFailure('invalid_grant', 'code_verifier does not match');
+      if (computed !== grant.challenge)
+        throw new OAuthFailure('invalid_grant', 'code_verifier does not match');
     }
     return {
       access_token: randomBytes(32).toString('base64url'),
