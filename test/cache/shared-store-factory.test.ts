@@ -1,38 +1,23 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSharedStore, decodeSealKey } from '../../lib/cache/shared-store-factory.ts';
 import type { CacheSettings } from '../../lib/config/types.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import type { SecretResolver, SecretValue } from '../../lib/secrets/types.ts';
+import { createSecretResolver } from '../../lib/secrets/index.ts';
+import type { SecretResolver } from '../../lib/secrets/types.ts';
 import { clientFor, startDynalite } from '../support/dynalite.ts';
 import type { Dynalite } from '../support/dynalite.ts';
 import { descriptorFor, recordingLogger, tokenAt, uniqueKey } from '../support/shared-cache-fixtures.ts';
 
 const rawKey = randomBytes(32);
 
-function textSecret(text: string, bytes: Uint8Array = new TextEncoder().encode(text)): SecretValue {
-  return { text, bytes, version: '1' };
-}
-
-/** Secrets by reference; base64 text is given as both text and decoded bytes, like the resolver does. */
-function secrets(values: Record<string, SecretValue>): SecretResolver {
-  return {
-    resolveBytes: async (reference) => values[reference]!,
-    resolveText: async (reference) => values[reference]!.text!,
-    invalidate: () => undefined,
-  };
-}
-
-const SECRETS = secrets({
-  'env:HEX_KEY': textSecret(rawKey.toString('hex')),
-  'env:BASE64_KEY': textSecret(rawKey.toString('base64'), rawKey),
-  'file:raw.key': { bytes: rawKey, text: undefined, version: '1' },
-  'env:BASE64URL_KEY': textSecret(rawKey.toString('base64url')),
-  'env:PASSPHRASE': textSecret('a-thirty-two-character-password!'),
-  'env:SHORT': textSecret(randomBytes(16).toString('base64')),
-});
+let keyFolder: string;
+let SECRETS: SecretResolver;
 
 function settings(overrides: Partial<CacheSettings>): CacheSettings {
   return {
@@ -58,10 +43,23 @@ function clientFactory(config: DynamoDBClientConfig): DynamoDBClient {
 
 beforeAll(async () => {
   dynamo = await startDynalite();
+  keyFolder = await mkdtemp(join(tmpdir(), 'seal-key-'));
+  await writeFile(join(keyFolder, 'raw.key'), rawKey);
+  SECRETS = createSecretResolver({
+    cwd: keyFolder,
+    env: {
+      HEX_KEY: rawKey.toString('hex'),
+      BASE64_KEY: rawKey.toString('base64'),
+      BASE64URL_KEY: rawKey.toString('base64url'),
+      PASSPHRASE: 'a-thirty-two-character-password!',
+      SHORT: randomBytes(16).toString('base64'),
+    },
+  });
 });
 afterAll(async () => {
   for (const client of clients) client.destroy();
   await dynamo?.close();
+  await rm(keyFolder, { recursive: true, force: true });
 });
 
 describe('createSharedStore', () => {
