@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEADLINE_MS } from '../../lib/exchange/retry.ts';
+import { TIMEOUT_EARLY_MS } from '../../lib/http/stack.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PROFILES = 'examples/local/token-broker.yaml';
+/** API Gateway HTTP APIs stop waiting for an integration after 30 s. */
+const API_GATEWAY_TIMEOUT_S = 30;
+
+type Resource = { Type: string; Properties: Record<string, any> };
+let resources: Record<string, Resource>;
+let out: string;
+let home: string;
+
+/** Runs `osls package` offline-safe: own HOME, no telemetry, artifacts in a temp folder. */
+function packageService(): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/osls/bin/serverless.js'),
+        'package',
+        '--stage',
+        'ci',
+        '--package',
+        out,
+        `--param=profiles=${PROFILES}`,
+      ],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          HOME: home,
+          SLS_TELEMETRY_DISABLED: '1',
+          SLS_NOTIFICATIONS_MODE: 'off',
+          AWS_SDK_LOAD_CONFIG: '0',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    child.once('error', reject);
+    // 'exit', not 'close': esbuild's service process may keep the pipes open; end its group.
+    child.once('exit', (code) => {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // the group is already gone
+      }
+      resolve({ code, output });
+    });
+  });
+}
+
+beforeAll(async () => {
+  home = mkdtempSync(join(tmpdir(), 'tb-osls-home-'));
+  out = mkdtempSync(join(tmpdir(), 'tb-osls-out-'));
+  const { code, output } = await packageService();
+  expect(code, output).toBe(0);
+  const template = JSON.parse(
+    readFileSync(join(out, 'cloudformation-template-update-stack.json'), 'utf8'),
+  ) as {
+    Resources: Record<string, Resource>;
+  };
+  resources = template.Resources;
+}, 120_000);
+afterAll(() => {
+  rmSync(home, { recursive: true, force: true });
+  rmSync(out, { recursive: true, force: true });
+});
+
+const ofType = (type: string): [string, Resource][] =>
+  Object.entries(resources).filter(([, r]) => r.Type === type);
+
+describe('packaged CloudFormation template (osls package)', () => {
+  it('authorizes every API route with AWS_IAM, except the browser-facing consent routes', () => {
+    const routes = ofType('AWS::ApiGatewayV2::Route');
+    expect(routes.map(([, r]) => r.Properties['RouteKey'])).toEqual(
+      expect.arrayContaining(['POST /token', 'GET /health']),
+    );
+    for (const [, route] of routes) {
+      if (String(route.Properties['RouteKey']).startsWith('GET /consent/')) continue;
+      expect(route.Properties['AuthorizationType'], route.Properties['RouteKey']).toBe('AWS_IAM');
+    }
+  });
+
+  it('grants Secrets Manager and DynamoDB actions only on scoped resources, never "*"', () => {
+    const statements = [...ofType('AWS::IAM::Role'), ...ofType('AWS::IAM::Policy')].flatMap(([, r]) => [
+      ...(r.Properties['Policies'] ?? []).flatMap((p: any) => p.PolicyDocument.Statement),
+      ...(r.Properties['PolicyDocument']?.Statement ?? []),
+    ]);
+    const scoped = statements.filter((s: any) =>
+      [s.Action].flat().some((a: string) => /^(secretsmanager|dynamodb):/i.test(a) || a === '*'),
+    );
+    expect(scoped.length).toBeGreaterThan(0);
+    for (const statement of scoped) {
+      expect([statement.Action].flat()).not.toContain('*');
+      for (const resource of [statement.Resource].flat()) expect(resource).not.toBe('*');
+    }
+    const secrets = scoped.find((s: any) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
+    expect(secrets.Resource).toEqual([
+      {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:token-broker/ci/*',
+      },
+    ]);
+  });
+
+  it('runs Node.js 22 or later on arm64 with timeouts that fit the exchange deadline and API Gateway', () => {
+    const functions = ofType('AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThanOrEqual(2);
+    for (const [, fn] of functions) {
+      expect(fn.Properties['Runtime']).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
+      expect(fn.Properties['Architectures']).toEqual(['arm64']);
+      expect(fn.Properties['Environment'].Variables['TOKEN_BROKER_CONFIG']).toBe(PROFILES);
+    }
+    const api = new Set(
+      ofType('AWS::ApiGatewayV2::Integration').map(([, i]) => JSON.stringify(i.Properties['IntegrationUri'])),
+    );
+    for (const [name, fn] of functions) {
+      if (![...api].some((uri) => uri.includes(name))) continue;
+      expect(fn.Properties['Timeout'], name).toBeLessThan(API_GATEWAY_TIMEOUT_S);
+    }
+    const token = resources['TokenLambdaFunction']!;
+    expect(token.Properties['Timeout'] * 1000).toBeGreaterThanOrEqual(DEADLINE_MS + TIMEOUT_EARLY_MS);
+    expect(ofType('AWS::Logs::LogGroup').every(([, g]) => g.Properties['RetentionInDays'] > 0)).toBe(true);
+  });
+
+  it('packages the profiles file with each HTTP function', () => {
+    for (const artifact of ['token.zip', 'health.zip']) {
+      // Zip entry names are stored uncompressed in the central directory.
+      expect(readFileSync(join(out, artifact)).includes(Buffer.from(PROFILES)), artifact).toBe(true);
+    }
+  });
+});
