@@ -1,0 +1,192 @@
+/**
+ * Row P6: `token-broker serve` answering cache hits on loopback under autocannon, against
+ * a bare `node:http` server answering the same JSON. Each server runs in its own child
+ * process (the broker through `bin/token-broker.js`, exactly as a user starts it, logs to
+ * a file), and autocannon runs here with identical settings, one server after the other.
+ *
+ *   node --import tsx bench/p6-serve.ts [seconds] [connections]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import { startAuthorizationServer } from '../lib/dev/authorization-server.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DEMO = join(ROOT, 'examples/local');
+const BODY = '{"profile":"demo"}';
+
+/** Throughput of one server; requests/s over per-second samples, latency in ms. */
+export interface LoadResult {
+  readonly average: number;
+  readonly min: number;
+  readonly median: number;
+  readonly p99: number;
+  readonly seconds: number;
+  readonly requests: number;
+  readonly latencyP99: number;
+}
+
+/** What {@link measureServe} returns. */
+export interface ServeResult {
+  readonly broker: LoadResult;
+  readonly baseline: LoadResult;
+  readonly connections: number;
+  /** Token requests that reached the authorization server (1: every timed request was a hit). */
+  readonly upstreamRequests: number;
+}
+
+function configYaml(tokenUrl: string): string {
+  return `profiles:
+  demo:
+    provider: generic
+    issuer: demo-client
+    subject: demo-user@example.com
+    tokenUri: POST ${tokenUrl}
+    audience: token-broker-demo
+    scope: read write
+    certStore: file:${join(DEMO, 'demo-keystore.jks')}
+    certStoreType: jks
+    certPassword: file:${join(DEMO, 'demo-keystore.password')}
+    certAlias: demo
+    callers: [local]
+`;
+}
+
+/** The bare server: answers every request with the given status line, headers and body. */
+const BARE_SERVER = `
+import { createServer } from 'node:http';
+const { headers, body } = JSON.parse(process.argv[1]);
+const server = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => { res.writeHead(200, headers); res.end(body); });
+});
+server.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + server.address().port));
+`;
+
+/** Resolves with the URL a child prints once it listens. */
+function listening(child: ChildProcess, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`P6: ${what} did not start within 30 s`)), 30_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+      if (url) {
+        clearTimeout(timer);
+        resolve(url);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`P6: ${what} exited with ${code}`));
+    });
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function load(url: string, seconds: number, connections: number): Promise<LoadResult> {
+  const result = await autocannon({
+    url: `${url}/token`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: BODY,
+    connections,
+    duration: seconds,
+  });
+  if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0)
+    throw new Error(
+      `P6: ${url}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx`,
+    );
+  return {
+    average: result.requests.average,
+    min: result.requests.min,
+    median: result.requests.p50,
+    p99: result.requests.p99,
+    seconds: result.duration,
+    requests: result.requests.total,
+    latencyP99: result.latency.p99,
+  };
+}
+
+/**
+ * Starts the authorization server, `token-broker serve` and the bare server, and loads
+ * each for `seconds` with `connections` connections.
+ * @throws Error when a server fails to start or a request fails
+ */
+export async function measureServe(seconds = 10, connections = 20): Promise<ServeResult> {
+  const authorization = await startAuthorizationServer({
+    clients: [
+      { clientId: 'demo-client', certificatePem: await readFile(join(DEMO, 'demo-cert.pem'), 'utf8') },
+    ],
+    audience: ['token-broker-demo'],
+    tokenTtl: 3600,
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'token-broker-p6-'));
+  const children: ChildProcess[] = [];
+  const log = await open(join(dir, 'serve.log'), 'w');
+  try {
+    const file = join(dir, 'token-broker.yaml');
+    await writeFile(file, configYaml(authorization.tokenUrl));
+    const serve = spawn(
+      process.execPath,
+      [join(ROOT, 'bin/token-broker.js'), 'serve', '--config', file, '--port', '0'],
+      {
+        stdio: ['ignore', 'pipe', log.fd],
+        env: { ...process.env, NODE_OPTIONS: '' },
+      },
+    );
+    children.push(serve);
+    const brokerUrl = await listening(serve, 'token-broker serve');
+    const first = await fetch(`${brokerUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: BODY,
+    });
+    const answer = await first.text();
+    if (first.status !== 200) throw new Error(`P6: the first token request answered ${first.status}`);
+    const headers: Record<string, string> = {};
+    first.headers.forEach((value, name) => {
+      if (!['date', 'connection', 'keep-alive', 'content-length'].includes(name)) headers[name] = value;
+    });
+    const broker = await load(brokerUrl, seconds, connections);
+    await stop(serve);
+
+    const bare = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', BARE_SERVER, JSON.stringify({ headers, body: answer })],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, NODE_OPTIONS: '' },
+      },
+    );
+    children.push(bare);
+    const baseline = await load(await listening(bare, 'the bare node:http server'), seconds, connections);
+    return { broker, baseline, connections, upstreamRequests: authorization.requestCount() };
+  } finally {
+    await Promise.all(children.map(stop));
+    await log.close();
+    await authorization.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const r = await measureServe(Number(process.argv[2] ?? 10), Number(process.argv[3] ?? 20));
+  const row = (name: string, l: LoadResult): string =>
+    `${name.padEnd(24)} ${l.average.toFixed(0).padStart(7)} req/s (per-second min ${l.min}, median ${l.median}, p99 ${l.p99}; latency p99 ${l.latencyP99} ms; ${l.requests} requests)`;
+  console.log(`P6, ${r.connections} connections, loopback:`);
+  console.log(row('token-broker serve', r.broker));
+  console.log(row('bare node:http', r.baseline));
+  console.log(
+    `ratio ${(r.broker.average / r.baseline.average).toFixed(2)}x (goal >= 0.7x); upstream requests ${r.upstreamRequests}`,
+  );
+}
