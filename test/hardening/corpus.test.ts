@@ -1,0 +1,661 @@
+/**
+ * Bad-input corpus: every case names the exact error code, the HTTP status the API maps
+ * it to, and a message that says what to fix; the process keeps running throughout.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTokenHandler } from '../../functions/token.ts';
+import { parseConnectionString } from '../../lib/config/connection-string.ts';
+import { importDataDirect } from '../../lib/config/datadirect.ts';
+import { loadConfig, parseConfig } from '../../lib/config/index.ts';
+import type { AuthorizationServer } from '../../lib/dev/authorization-server.ts';
+import { type ErrorCode } from '../../lib/errors.ts';
+import { HTTP_ERRORS } from '../../lib/http/error-table.ts';
+import { openKeystore } from '../../lib/keystore/index.ts';
+import { startServer, type RunningServer } from '../../lib/server/index.ts';
+import { hashApiKey } from '../../lib/server/caller.ts';
+import { apiEvent, lambdaContext } from '../functions/events.ts';
+import { harnessBroker, harnessConfig, startDevServer } from './harness.ts';
+import {
+  capturingLogger,
+  fixture,
+  jsonAnswer,
+  rejection,
+  reportTally,
+  startScriptedServer,
+  textAnswer,
+  type ScriptedServer,
+} from './support.ts';
+
+/** Crashes the process would otherwise hide: none may happen during the corpus. */
+const stray: unknown[] = [];
+const onStray = (err: unknown): void => void stray.push(err);
+let ran = 0;
+
+beforeAll(() => {
+  process.on('unhandledRejection', onStray);
+  process.on('uncaughtException', onStray);
+});
+afterAll(() => {
+  process.off('unhandledRejection', onStray);
+  process.off('uncaughtException', onStray);
+  reportTally('corpus', { badInputs: ran, fuzzCases: 0, faults: 0 });
+});
+
+interface Case {
+  readonly name: string;
+  readonly run: () => unknown;
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly message: RegExp;
+}
+
+async function expectCase(c: Case): Promise<void> {
+  const err = await rejection(c.run);
+  expect(err.code).toBe(c.code);
+  expect(HTTP_ERRORS[err.code].status).toBe(c.status);
+  expect(err.message).toMatch(c.message);
+  expect(err.message).not.toMatch(/\n\s+at /); // never a stack trace
+  expect(stray).toEqual([]);
+  ran += 1;
+}
+
+const open = (name: string, options: Parameters<typeof openKeystore>[1] = {}) => () =>
+  openKeystore(fixture(name), options);
+
+/** A JWK whose certificate parses but whose public key does not decode (one bit of its SPKI flipped). */
+function jwkWithDamagedCertificateKey(): Buffer {
+  const bytes = fixture('jwk-ec256-x5c.json');
+  bytes[520]! ^= 1;
+  return bytes;
+}
+
+const KEYSTORE_CASES: Case[] = [
+  {
+    name: 'an empty keystore',
+    run: () => openKeystore(new Uint8Array(0)),
+    code: 'ERR_KEYSTORE_FORMAT',
+    status: 500,
+    message: /^the keystore is empty; check the file or secret it comes from$/,
+  },
+  {
+    name: 'a truncated JKS',
+    run: open('java-truncated.jks', { password: 'changeit' }),
+    code: 'ERR_KEYSTORE_FORMAT',
+    status: 500,
+    message: /JKS|truncated|ends|short/i,
+  },
+  {
+    name: 'a truncated PKCS#12',
+    run: open('p12-truncated.p12', { password: 'changeit' }),
+    code: 'ERR_KEYSTORE_FORMAT',
+    status: 500,
+    message: /PKCS#12|truncated|ends|damaged/i,
+  },
+  {
+    name: 'random bytes',
+    run: () => openKeystore(new Uint8Array(randomBytes(4096)).map((b, i) => (i === 0 ? b & 0x7f : b))),
+    code: 'ERR_KEYSTORE_FORMAT',
+    status: 500,
+    message: /^not a keystore: expected JKS, JCEKS, PKCS#12, PEM, JWK or Google service-account JSON$/,
+  },
+  {
+    name: 'random bytes behind a JKS magic',
+    run: open('java-random.jks', { password: 'changeit' }),
+    code: 'ERR_KEYSTORE_FORMAT',
+    status: 500,
+    message: /JKS|version|damaged|truncated/i,
+  },
+  {
+    name: 'a JKS with a flipped certificate byte',
+    run: open('java-cert-flipped.jks', { password: 'changeit' }),
+    code: 'ERR_KEYSTORE_INTEGRITY',
+    status: 500,
+    message: /integrity check failed although the password is right.*restore it from a good copy/,
+  },
+  {
+    name: 'a PKCS#12 with a flipped byte',
+    run: open('p12-flipped.p12', { password: 'changeit' }),
+    code: 'ERR_KEYSTORE_INTEGRITY',
+    status: 500,
+    message: /integrity|altered|damaged/i,
+  },
+  {
+    name: 'a JKS with the wrong store password',
+    run: open('java-rsa2048.jks', { password: 'not the password' }),
+    code: 'ERR_KEYSTORE_PASSWORD',
+    status: 500,
+    message: /^wrong keystore password .*check certPassword$/,
+  },
+  {
+    name: 'a PKCS#12 with the wrong store password',
+    run: open('p12-keytool-rsa2048.p12', { password: 'not the password' }),
+    code: 'ERR_KEYSTORE_PASSWORD',
+    status: 500,
+    message: /password/i,
+  },
+  {
+    name: 'a JKS key with the wrong key password',
+    run: open('java-keypass.jks', { password: 'store pass', keyPassword: 'wrong key pass' }),
+    code: 'ERR_KEY_PASSWORD',
+    status: 500,
+    message: /key password/i,
+  },
+  {
+    name: 'an encrypted PEM key with the wrong passphrase',
+    run: open('pem-rsa2048-encrypted.pem', { password: 'not-the-pass-7' }),
+    code: 'ERR_KEY_PASSWORD',
+    status: 500,
+    message: /password|passphrase/i,
+  },
+  {
+    name: 'an unknown alias',
+    run: open('java-multi.jks', { password: 'changeit', alias: 'nobody' }),
+    code: 'ERR_ALIAS_NOT_FOUND',
+    status: 500,
+    message: /^alias 'nobody' not found; aliases: /,
+  },
+  {
+    name: 'a trusted-certificate alias chosen as the key',
+    run: open('p12-keytool-multi.p12', { password: 'changeit', alias: 'fixture ca' }),
+    code: 'ERR_ALIAS_NOT_FOUND',
+    status: 500,
+    message: /^alias 'fixture ca' is a trusted-cert entry, not a private key entry; private-key aliases: /,
+  },
+  {
+    name: 'several keys and no alias',
+    run: open('p12-keytool-multi.p12', { password: 'changeit' }),
+    code: 'ERR_ALIAS_REQUIRED',
+    status: 500,
+    message: /^the keystore holds 2 private keys; choose one with the alias option: /,
+  },
+  {
+    name: 'an RSA-1024 key',
+    run: open('pem-rsa1024.pem'),
+    code: 'ERR_UNSUPPORTED_KEY',
+    status: 500,
+    message: /1024|2048/,
+  },
+  {
+    name: 'a secp256k1 key',
+    run: open('pem-secp256k1.pem'),
+    code: 'ERR_UNSUPPORTED_KEY',
+    status: 500,
+    message: /secp256k1|curve/i,
+  },
+  {
+    name: 'an Ed448 key',
+    run: open('pem-ed448.pem'),
+    code: 'ERR_UNSUPPORTED_KEY',
+    status: 500,
+    message: /Ed448|ed448/,
+  },
+  {
+    name: 'a public-only JWK',
+    run: open('jwk-public.json'),
+    code: 'ERR_UNSUPPORTED_KEY',
+    status: 500,
+    message: /private|public/i,
+  },
+  {
+    name: 'a 10 MB file, over the size cap',
+    run: () => openKeystore(Buffer.concat([fixture('java-rsa2048.jks'), Buffer.alloc(10 * 1024 * 1024)])),
+    code: 'ERR_KEYSTORE_TOO_LARGE',
+    status: 500,
+    message: /^the keystore is 10\d{6} bytes, over the 1048576-byte limit; give the keystore itself$/,
+  },
+  {
+    name: 'a JKS opened as PKCS#12',
+    run: open('java-rsa2048.jks', { password: 'changeit', type: 'pkcs12' }),
+    code: 'ERR_KEYSTORE_FORMAT',
+    status: 500,
+    message: /^the keystore is JKS, not PKCS#12; set the type to 'jks' or 'auto'$/,
+  },
+  {
+    name: 'a key whose certificate carries an undecodable public key',
+    run: () => openKeystore(jwkWithDamagedCertificateKey()),
+    code: 'ERR_KEYSTORE_FORMAT',
+    status: 500,
+    message: /certificate/i,
+  },
+];
+
+const PROFILE = `  a:
+    issuer: client-1
+    certStore: file:./key.pem
+    tokenUri: https://auth.example.com/oauth/token
+`;
+
+const CONFIG_CASES: Case[] = [
+  {
+    name: 'a profile without issuer',
+    run: () =>
+      parseConfig(
+        'profiles:\n  a:\n    certStore: file:./k.pem\n    tokenUri: https://a.example.com/t\n',
+        'c.yaml',
+      ),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^profile "a": issuer: required$/,
+  },
+  {
+    name: 'a token URI that is not a URL',
+    run: () => parseConfig(`profiles:\n${PROFILE}`.replace('https://auth.example.com/oauth/token', 'not-a-url'), 'c.yaml'),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^profile "a": tokenUri: must be an absolute URL such as https:\/\/example.com\/oauth\/token, got "not-a-url"$/,
+  },
+  {
+    name: 'an http token URI to a host that is not loopback',
+    run: () => parseConfig(`profiles:\n${PROFILE}`.replace('https://', 'http://'), 'c.yaml'),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^profile "a": tokenUri: must use https \(http only for loopback hosts such as 127\.0\.0\.1\)/,
+  },
+  {
+    name: 'a method prefix other than GET or POST',
+    run: () => parseConfig(`profiles:\n${PROFILE}`.replace('https://auth', 'PUT https://auth'), 'c.yaml'),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^profile "a": tokenUri: method must be GET or POST, got "PUT"$/,
+  },
+  {
+    name: 'a RedirectURI without a port',
+    run: () =>
+      parseConfig(`profiles:\n${PROFILE}    redirectUri: https://broker.example.com/consent/callback\n`, 'c.yaml'),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^profile "a": redirectUri: must carry an explicit port/,
+  },
+  {
+    name: 'an unknown key',
+    run: () => parseConfig(`profiles:\n${PROFILE}    tokenUrl: https://x.example.com/t\n`, 'c.yaml'),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^profile "a": tokenUrl: unknown key "tokenUrl"; did you mean "tokenUri"\?$/,
+  },
+  {
+    name: 'a duplicate profile',
+    run: () => parseConfig(`profiles:\n${PROFILE}${PROFILE}`, 'c.yaml'),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^c\.yaml: duplicate key "a" \(line \d+, column \d+\): each profile and key may appear only once$/,
+  },
+  {
+    name: 'an empty config file',
+    run: () => parseConfig('', 'c.yaml'),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^c\.yaml: the file is empty; it needs a "profiles:" mapping$/,
+  },
+  {
+    name: 'a config file that does not exist',
+    run: () => loadConfig({ path: '/nonexistent/token-broker.yaml', env: {}, cwd: '/' }),
+    code: 'ERR_CONFIG_NOT_FOUND',
+    status: 500,
+    message: /^no config file at \/nonexistent\/token-broker\.yaml \(--config\)$/,
+  },
+];
+
+const importString = (text: string) => () => importDataDirect(parseConnectionString(text));
+const DD = 'ClaimsIssuer=c1;JWTCertStore=/k.p12;TokenURI=https://a.example.com/t;';
+
+const CONNECTION_CASES: Case[] = [
+  {
+    name: 'an unbalanced opening brace',
+    run: importString(`${DD}JWTCertPassword={abc;`),
+    code: 'ERR_CONNECTION_STRING',
+    status: 400,
+    message: /^connection string: unbalanced "\{" in the value of JWTCertPassword \(at character \d+\)$/,
+  },
+  {
+    name: 'an unbalanced closing brace',
+    run: importString(`${DD}Scope=abc};`),
+    code: 'ERR_CONNECTION_STRING',
+    status: 400,
+    message: /^connection string: unbalanced "\}" in the value of Scope \(at character \d+\)$/,
+  },
+  {
+    name: 'a key given twice with different values',
+    run: importString(`${DD}claimsissuer=c2;`),
+    code: 'ERR_CONNECTION_STRING',
+    status: 400,
+    message: /^connection string: claimsissuer is given twice with different values \(at character \d+\)$/,
+  },
+  {
+    name: 'AuthenticationMethod=1',
+    run: importString(`AuthenticationMethod=1;${DD}`),
+    code: 'ERR_AUTH_METHOD',
+    status: 400,
+    message: /^AuthenticationMethod "1" is not an OAuth 2\.0 JWT bearer method; token-broker imports 55/,
+  },
+  {
+    name: 'a connection string without TokenURI',
+    run: importString('ClaimsIssuer=c1;JWTCertStore=/k.p12;'),
+    code: 'ERR_CONNECTION_STRING',
+    status: 400,
+    message: /^connection string: TokenURI missing; a JWT bearer profile needs each$/,
+  },
+  {
+    name: 'a pair without "="',
+    run: importString(`${DD}JustAWord;`),
+    code: 'ERR_CONNECTION_STRING',
+    status: 400,
+    message: /^connection string: a pair has no "="/,
+  },
+];
+
+describe('bad keystores', () => {
+  it.each(KEYSTORE_CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => expectCase(c));
+});
+
+describe('bad configurations', () => {
+  it.each(CONFIG_CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => expectCase(c));
+});
+
+describe('bad connection strings', () => {
+  it.each(CONNECTION_CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => expectCase(c));
+});
+
+describe('bad API requests through the local server', () => {
+  const API_KEY = 'hardening-api-key-7f3c';
+  const logger = capturingLogger();
+  let auth: AuthorizationServer;
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    auth = await startDevServer([{ clientId: 'client-api' }]);
+    const config = harnessConfig(
+      {
+        api: {
+          issuer: 'client-api',
+          tokenUrl: auth.tokenUrl,
+          subject: 'alice@example.com',
+          subjects: ['*@example.com'],
+          scope: 'read write',
+          callers: ['team-billing'],
+        },
+      },
+      `server:\n  apiKeys: { "${hashApiKey(API_KEY)}": team-billing }\n`,
+    );
+    server = await startServer({ config, port: 0, logger, broker: harnessBroker(config, { logger }) });
+  });
+  afterAll(async () => {
+    await server.close();
+    await auth.close();
+  });
+
+  interface ApiCase {
+    readonly name: string;
+    readonly body: string | Buffer;
+    readonly headers?: Record<string, string>;
+    readonly key?: string | null;
+    readonly code: ErrorCode;
+    readonly status: number;
+    readonly message: RegExp;
+  }
+
+  const API_CASES: ApiCase[] = [
+    {
+      name: 'a body that is not JSON',
+      body: 'profile=api',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      code: 'ERR_INVALID_REQUEST',
+      status: 400,
+      message: /^the body must be JSON; send Content-Type: application\/json$/,
+    },
+    {
+      name: 'malformed JSON',
+      body: '{"profile": "api"',
+      code: 'ERR_INVALID_REQUEST',
+      status: 400,
+      message: /^the body is not valid JSON; send a JSON object such as \{"profile":"NAME"\}$/,
+    },
+    {
+      name: 'an empty body',
+      body: '',
+      code: 'ERR_INVALID_REQUEST',
+      status: 400,
+      message: /^the body is empty; send a JSON object/,
+    },
+    {
+      name: 'a profile that is a number',
+      body: '{"profile": 5}',
+      code: 'ERR_INVALID_REQUEST',
+      status: 400,
+      message: /^profile: required, a profile name \(1 to 128 characters\)$/,
+    },
+    {
+      name: 'a minTtl that is a string',
+      body: '{"profile": "api", "minTtl": "60"}',
+      code: 'ERR_INVALID_REQUEST',
+      status: 400,
+      message: /^minTtl: must be an integer number of seconds from 0 to 3600$/,
+    },
+    {
+      name: 'a JSON array',
+      body: '["api"]',
+      code: 'ERR_INVALID_REQUEST',
+      status: 400,
+      message: /^body: must be a JSON object \{profile, subject, scope, minTtl\}$/,
+    },
+    {
+      name: 'an unknown field',
+      body: '{"profile": "api", "audience": "elsewhere"}',
+      code: 'ERR_INVALID_REQUEST',
+      status: 400,
+      message: /^unknown field "audience"; allowed fields: profile, subject, scope, minTtl$/,
+    },
+    {
+      name: 'a 1 MB body',
+      body: JSON.stringify({ profile: 'api', subject: 'x'.repeat(1024 * 1024) }),
+      code: 'ERR_BODY_TOO_LARGE',
+      status: 413,
+      message: /^the body is larger than 16384 bytes; send only \{profile, subject, scope, minTtl\}$/,
+    },
+    {
+      name: 'an unknown profile',
+      body: '{"profile": "nope"}',
+      code: 'ERR_UNKNOWN_PROFILE',
+      status: 404,
+      message: /^unknown profile "nope"; ask for a profile the broker's configuration defines$/,
+    },
+    {
+      name: 'a subject the profile does not allow',
+      body: '{"profile": "api", "subject": "mallory@evil.example"}',
+      code: 'ERR_SUBJECT_NOT_ALLOWED',
+      status: 403,
+      message: /^subject "mallory@evil\.example" is not allowed for profile "api"/,
+    },
+    {
+      name: "a scope wider than the profile's",
+      body: '{"profile": "api", "scope": "read admin"}',
+      code: 'ERR_SCOPE_NOT_ALLOWED',
+      status: 403,
+      message: /^scope "admin" is not allowed for profile "api"; ask within "read write"$/,
+    },
+    {
+      name: 'no caller identity (no API key)',
+      body: '{"profile": "api"}',
+      key: null,
+      code: 'ERR_UNAUTHENTICATED',
+      status: 403,
+      message: /^the request carries no caller identity; sign it with IAM credentials \(SigV4\)/,
+    },
+    {
+      name: 'an unknown API key',
+      body: '{"profile": "api"}',
+      key: 'not-a-configured-key',
+      code: 'ERR_UNAUTHENTICATED',
+      status: 403,
+      message: /^the request carries no caller identity/,
+    },
+  ];
+
+  it.each(API_CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const before = logger.lines.length;
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...c.headers };
+    if (c.key !== null) headers['authorization'] = `Bearer ${c.key ?? API_KEY}`;
+    const res = await fetch(`${server.url}/token`, { method: 'POST', headers, body: c.body });
+    const body = (await res.json()) as { error: string; message: string };
+    expect(res.status).toBe(c.status);
+    expect(body.error).toBe(HTTP_ERRORS[c.code].error);
+    expect(body.message).toMatch(c.message);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const logged = logger.lines.slice(before).find((line) => line.fields['code'] !== undefined);
+    expect(logged?.fields['code']).toBe(c.code);
+    expect(HTTP_ERRORS[c.code].status).toBe(c.status);
+    // The server survives: the next request is answered.
+    const health = await fetch(`${server.url}/health`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(health.status).toBe(200);
+    expect(stray).toEqual([]);
+    ran += 1;
+  });
+
+  it('answers 403 ERR_UNAUTHENTICATED from the Lambda handler when API Gateway passes no IAM identity', async () => {
+    const handler = createTokenHandler({
+      broker: { issue: () => Promise.reject(new Error('must not be called')) },
+      logger,
+    });
+    for (const userArn of [undefined, 'arn:aws:s3:::not-a-principal', 'not an arn']) {
+      const before = logger.lines.length;
+      const result = await handler(apiEvent({ body: '{"profile":"api"}', userArn }), lambdaContext());
+      expect(result.statusCode).toBe(403);
+      expect(JSON.parse(result.body)).toMatchObject({ error: 'forbidden' });
+      expect(JSON.parse(result.body).message).toMatch(/^the (request carries no caller identity|caller is not an IAM user or role)/);
+      expect(logger.lines.slice(before).at(-1)?.fields['code']).toBe('ERR_UNAUTHENTICATED');
+      ran += 1;
+    }
+  });
+});
+
+describe('bad provider responses through the broker', () => {
+  let endpoint: ScriptedServer;
+  let elsewhere: ScriptedServer;
+  beforeAll(async () => {
+    endpoint = await startScriptedServer(jsonAnswer(500, {}));
+    elsewhere = await startScriptedServer(jsonAnswer(200, { access_token: 'stolen', token_type: 'Bearer' }));
+  });
+  afterAll(async () => {
+    await endpoint.close();
+    await elsewhere.close();
+  });
+
+  function broker() {
+    const config = harnessConfig({
+      p: { issuer: 'client-p', tokenUrl: endpoint.tokenUrl, subject: 'alice@example.com', callers: ['*'] },
+    });
+    return harnessBroker(config);
+  }
+  const caller = { id: 'arn:aws:iam::123456789012:role/app', kind: 'iam' } as const;
+  const issue = () => broker().issue({ profile: 'p', caller });
+
+  interface UpstreamCase {
+    readonly name: string;
+    readonly answer: () => ScriptedServer['answer'];
+    readonly code: ErrorCode;
+    readonly status: number;
+    readonly message: RegExp;
+    readonly requests: number;
+  }
+
+  const UPSTREAM_CASES: UpstreamCase[] = [
+    {
+      name: 'an HTML page with status 200',
+      answer: () => textAnswer(200, 'text/html', '<html><body>Sign in</body></html>'),
+      code: 'ERR_UPSTREAM_INVALID_RESPONSE',
+      status: 502,
+      message: /^the token endpoint answered a body that is not a JSON object \(HTTP 200, text\/html\); check the profile's tokenUri$/,
+      requests: 1,
+    },
+    {
+      name: 'truncated JSON',
+      answer: () => textAnswer(200, 'application/json', '{"access_token": "abc", "token_ty'),
+      code: 'ERR_UPSTREAM_INVALID_RESPONSE',
+      status: 502,
+      message: /^the token endpoint answered a body that is not a JSON object \(HTTP 200, application\/json\)/,
+      requests: 1,
+    },
+    {
+      name: 'no access_token',
+      answer: () => jsonAnswer(200, { token_type: 'Bearer', expires_in: 3600 }),
+      code: 'ERR_UPSTREAM_INVALID_RESPONSE',
+      status: 502,
+      message: /^the token endpoint answered no access_token string \(HTTP 200, application\/json\)/,
+      requests: 1,
+    },
+    {
+      name: 'a negative expires_in',
+      answer: () => jsonAnswer(200, { access_token: 'a1', token_type: 'Bearer', expires_in: -5 }),
+      code: 'ERR_UPSTREAM_INVALID_RESPONSE',
+      status: 502,
+      message: /^the token endpoint answered an expires_in that is not a number ≥ 0/,
+      requests: 1,
+    },
+    {
+      name: 'expires_in "abc"',
+      answer: () => jsonAnswer(200, { access_token: 'a1', token_type: 'Bearer', expires_in: 'abc' }),
+      code: 'ERR_UPSTREAM_INVALID_RESPONSE',
+      status: 502,
+      message: /^the token endpoint answered an expires_in that is not a number ≥ 0/,
+      requests: 1,
+    },
+    {
+      name: 'a 302 redirect to another host',
+      answer: () => textAnswer(302, 'text/plain', '', { location: elsewhere.tokenUrl }),
+      code: 'ERR_UPSTREAM_INVALID_RESPONSE',
+      status: 502,
+      message: /^the token endpoint answered a redirect, which is not followed \(HTTP 302/,
+      requests: 1,
+    },
+    {
+      name: 'a 10 MB body',
+      answer: () => (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const chunk = Buffer.alloc(1024 * 1024, 0x20);
+        for (let i = 0; i < 10; i++) res.write(chunk);
+        res.end('{}');
+      },
+      code: 'ERR_UPSTREAM_INVALID_RESPONSE',
+      status: 502,
+      message: /^the token endpoint answered a body larger than 65536 bytes/,
+      requests: 1,
+    },
+    {
+      name: 'a reset connection',
+      answer: () => (req) => req.socket.destroy(),
+      code: 'ERR_UPSTREAM_UNAVAILABLE',
+      status: 503,
+      message: /^could not reach the token endpoint http:\/\/127\.0\.0\.1:\d+\/token .*\(3 attempts\); check the URL and the network$/,
+      requests: 3,
+    },
+    {
+      name: 'an OAuth error',
+      answer: () => jsonAnswer(400, { error: 'invalid_grant', error_description: 'user not found' }),
+      code: 'ERR_UPSTREAM_REJECTED',
+      status: 502,
+      message: /^the token endpoint refused the request \(HTTP 400\): invalid_grant \(user not found\)$/,
+      requests: 1,
+    },
+  ];
+
+  it.each(UPSTREAM_CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    endpoint.answer = c.answer();
+    const before = endpoint.count();
+    const err = await rejection(issue);
+    expect(err.code).toBe(c.code);
+    expect(HTTP_ERRORS[err.code].status).toBe(c.status);
+    expect(err.message).toMatch(c.message);
+    expect(endpoint.count() - before).toBe(c.requests);
+    expect(elsewhere.count()).toBe(0); // a redirect never takes the assertion elsewhere
+    expect(stray).toEqual([]);
+    ran += 1;
+  });
+
+  it('caps an expires_in of 1e12 at one day instead of failing every request', async () => {
+    endpoint.answer = jsonAnswer(200, { access_token: 'capped-1', token_type: 'bearer', expires_in: 1e12 });
+    const token = await issue();
+    expect(token).toMatchObject({ token_type: 'Bearer', expires_in: 86_400, cached: false });
+    ran += 1;
+  });
+});
