@@ -5,7 +5,7 @@
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { cacheKey, normalizeScope, TokenMemo, type HeldToken } from './cache.ts';
 import { errorFromResponse, TokenBrokerError } from './errors.ts';
-import { createSigner, regionFromEndpoint, type RequestSigner } from './sign.ts';
+import { createSigner, regionFromEndpoint, type RequestSigner, type SignedRequest } from './sign.ts';
 
 /** Remaining lifetime, in seconds, a token must have to be handed out; the broker's default too. */
 export const DEFAULT_MIN_TTL = 60;
@@ -142,7 +142,7 @@ export class TokenBrokerClient {
 
   async #post(body: string): Promise<HeldToken> {
     const startedAt = this.#clock();
-    let signed;
+    let signed: SignedRequest;
     try {
       signed = await this.#sign(
         this.#url,
