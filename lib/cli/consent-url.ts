@@ -1,0 +1,65 @@
+/**
+ * `token-broker consent-url <profile> --subject S [--config F] [--base-url U]`: prints the
+ * broker's consent-start URL for a profile and subject, the link a user opens once to
+ * give the consent the provider asks for.
+ */
+import { parseArgs } from 'node:util';
+import { resolveRequest } from '../broker/request.ts';
+import { loadConfig } from '../config/index.ts';
+import { brokerConsentUrl } from '../consent/authorize-url.ts';
+import { consentBaseUrl } from '../consent/base-url.ts';
+import { RequestError } from '../errors.ts';
+import { EXIT_OK, UsageError, type CliIo } from './io.ts';
+
+const USAGE = 'usage: token-broker consent-url <profile> --subject S [--config F] [--base-url U]';
+
+/**
+ * Prints the consent URL.
+ * @throws UsageError for bad arguments or no known base URL; ConfigError `ERR_CONFIG*`;
+ * RequestError `ERR_UNKNOWN_PROFILE`, `ERR_SUBJECT_NOT_ALLOWED`, `ERR_INVALID_REQUEST`.
+ */
+export async function consentUrl(argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: { subject: { type: 'string' }, config: { type: 'string' }, 'base-url': { type: 'string' } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw new UsageError(
+      `${err instanceof Error ? err.message.split('\n')[0]! : 'invalid arguments'}; ${USAGE}`,
+    );
+  }
+  const [name, ...extra] = parsed.positionals;
+  if (name === undefined || extra.length > 0) throw new UsageError(`give exactly one profile; ${USAGE}`);
+  const { values } = parsed;
+  const config = await loadConfig({ path: values.config, env: io.env, cwd: io.cwd });
+  const profile = Object.hasOwn(config.profiles, name) ? config.profiles[name] : undefined;
+  if (!profile)
+    throw new RequestError(
+      'ERR_UNKNOWN_PROFILE',
+      `unknown profile "${name}"; profiles: ${Object.keys(config.profiles).join(', ') || '(none)'}`,
+    );
+  if (profile.authUri === undefined || profile.redirectUri === undefined)
+    throw new RequestError(
+      'ERR_INVALID_REQUEST',
+      `profile "${name}" has no consent step: it needs authUri (or a provider preset with one) and redirectUri`,
+    );
+  const { subject } = resolveRequest(profile, { subject: values.subject });
+  const base = values['base-url'] ?? consentBaseUrl(config, profile);
+  if (base === undefined)
+    throw new UsageError(
+      `no base URL for the broker: pass --base-url, set consent.baseUrl, or end the redirectUri with /consent/callback`,
+    );
+  try {
+    new URL(base);
+  } catch {
+    throw new UsageError(
+      `--base-url must be an absolute URL such as https://broker.example.com, got "${base}"`,
+    );
+  }
+  io.stdout(`${brokerConsentUrl(base, name, subject)}\n`);
+  return EXIT_OK;
+}
