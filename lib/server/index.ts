@@ -105,7 +105,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const secrets =
     options.secrets ?? createSecretResolver({ env: options.env ?? {}, cwd: dirname(config.source), clock });
   // Consent links point at this server unless consent.baseUrl or a redirectUri says otherwise.
-  let selfUrl: string | undefined;
+  // Known once listening; read lazily when a consent URL is built.
+  const self: { url?: string } = {};
   const built = options.broker
     ? undefined
     : createBroker({
@@ -115,7 +116,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         metrics,
         clock,
         fetch: options.fetch ?? fetch,
-        consentUrl: consentUrlBuilder(config, () => selfUrl),
+        consentUrl: consentUrlBuilder(config, () => self.url),
       });
   const broker = options.broker ?? built!;
   const consent =
@@ -230,9 +231,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   });
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
-  selfUrl = `http://${urlHost}:${port}`;
+  const url = `http://${urlHost}:${port}`;
+  self.url = url;
   return {
-    url: selfUrl,
+    url,
     port,
     broker,
     close: () =>

@@ -100,7 +100,7 @@ describe('local server with API keys', () => {
   });
 
   it('refuses a wrong or missing key with 403, even on loopback', async () => {
-    for (const headers of [{ authorization: `Bearer ${KEY}x` }, {}]) {
+    for (const headers of [{ authorization: `Bearer ${KEY}x` }, {}] as Record<string, string>[]) {
       const res = await post(keyedServer.url, { profile: 'billing' }, headers);
       expect(res.status).toBe(403);
       expect(await res.json()).toEqual({
