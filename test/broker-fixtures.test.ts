@@ -58,8 +58,11 @@ describe('a token for every keystore fixture', () => {
     ),
   )('%s', async (_name, entry, i) => {
     const env: Record<string, string> = {};
-    if (entry.password !== undefined) env['FIXTURE_PASSWORD'] = entry.password;
-    if (entry.keyPassword !== undefined) env['FIXTURE_KEY_PASSWORD'] = entry.keyPassword;
+    // An empty password is written as no password reference (an empty variable counts as unset).
+    const password = entry.password === '' ? undefined : entry.password;
+    const keyPassword = entry.keyPassword === '' ? undefined : entry.keyPassword;
+    if (password !== undefined) env['FIXTURE_PASSWORD'] = password;
+    if (keyPassword !== undefined) env['FIXTURE_KEY_PASSWORD'] = keyPassword;
     const config = configFrom(
       profileYaml('fixture', {
         issuer: `client-${i}`,
@@ -67,8 +70,8 @@ describe('a token for every keystore fixture', () => {
         tokenUri: `POST ${server.tokenUrl}`,
         certStore: `file:${join(KEYSTORE_FIXTURES, entry.file)}`,
         certStoreType: entry.type,
-        certPassword: entry.password !== undefined ? 'env:FIXTURE_PASSWORD' : undefined,
-        keyPassword: entry.keyPassword !== undefined ? 'env:FIXTURE_KEY_PASSWORD' : undefined,
+        certPassword: password !== undefined ? 'env:FIXTURE_PASSWORD' : undefined,
+        keyPassword: keyPassword !== undefined ? 'env:FIXTURE_KEY_PASSWORD' : undefined,
         certAlias: entry.alias,
         certificate: entry.certBeside ? `file:${join(KEYSTORE_FIXTURES, entry.certBeside)}` : undefined,
         callers: [CALLER.id],
