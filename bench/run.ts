@@ -553,6 +553,12 @@ for (const r of rows) console.log(`- ${r.id}: ${r.note}`);
 const out = mode.quick ? join(HERE, 'out', 'results.json') : join(HERE, 'results.json');
 await mkdir(join(out, '..'), { recursive: true });
 await writeFile(out, `${JSON.stringify(rows, null, 2)}\n`);
+// Goals missed are reported, not fatal; a measurement that broke fails the run (CI smoke).
+const broken = rows.filter((r) => r.value === null);
+if (broken.length > 0) {
+  console.log(`not measured: ${broken.map((r) => r.id).join(', ')}`);
+  process.exitCode = 1;
+}
 console.log(
   `\nwrote ${out} in ${((Date.now() - started) / 1000).toFixed(0)} s; load average now ${loadavg()
     .map((n) => n.toFixed(1))
