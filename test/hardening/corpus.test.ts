@@ -545,7 +545,8 @@ describe('bad provider responses through the broker', () => {
     const config = harnessConfig({
       p: { issuer: 'client-p', tokenUrl: endpoint.tokenUrl, subject: 'alice@example.com', callers: ['*'] },
     });
-    return harnessBroker(config);
+    // A fixed clock, so expires_in reads exactly what the broker believed.
+    return harnessBroker(config, { clock: () => 1_900_000_000_000 });
   }
   const caller = { id: 'arn:aws:iam::123456789012:role/app', kind: 'iam' } as const;
   const issue = () => broker().issue({ profile: 'p', caller });
