@@ -86,9 +86,23 @@ describe('packaged CloudFormation template (osls package)', () => {
     expect(routes.map(([, r]) => r.Properties['RouteKey'])).toEqual(
       expect.arrayContaining(['POST /token', 'GET /health']),
     );
+    const consent = ['GET /consent/{profile}', 'GET /consent/callback'];
     for (const [, route] of routes) {
-      if (String(route.Properties['RouteKey']).startsWith('GET /consent/')) continue;
-      expect(route.Properties['AuthorizationType'], route.Properties['RouteKey']).toBe('AWS_IAM');
+      const key = String(route.Properties['RouteKey']);
+      // CloudFormation's default AuthorizationType is NONE.
+      expect(route.Properties['AuthorizationType'] ?? 'NONE', key).toBe(
+        consent.includes(key) ? 'NONE' : 'AWS_IAM',
+      );
+    }
+    expect(routes.map(([, r]) => r.Properties['RouteKey'])).toEqual(expect.arrayContaining(consent));
+  });
+
+  it('throttles the unauthenticated consent routes on the stage', () => {
+    const [[, stage]] = ofType('AWS::ApiGatewayV2::Stage') as [[string, Resource]];
+    for (const key of ['GET /consent/{profile}', 'GET /consent/callback']) {
+      const settings = stage.Properties['RouteSettings'][key];
+      expect(settings['ThrottlingRateLimit'], key).toBeGreaterThan(0);
+      expect(settings['ThrottlingBurstLimit'], key).toBeGreaterThan(0);
     }
   });
 
@@ -135,7 +149,7 @@ describe('packaged CloudFormation template (osls package)', () => {
   });
 
   it('packages the profiles file with each HTTP function', () => {
-    for (const artifact of ['token.zip', 'health.zip']) {
+    for (const artifact of ['token.zip', 'health.zip', 'consentStart.zip', 'consentCallback.zip']) {
       // Zip entry names are stored uncompressed in the central directory.
       expect(readFileSync(join(out, artifact)).includes(Buffer.from(PROFILES)), artifact).toBe(true);
     }
