@@ -1,0 +1,328 @@
+/**
+ * Fault injection: the token endpoint down, slow, failing or throttling; Secrets Manager
+ * throttling, denying or missing a secret; DynamoDB gone. Retries stay bounded (requests
+ * are counted), valid cached tokens keep being served, and otherwise the right code comes
+ * back. Timeouts and clocks are injected: nothing here waits long.
+ */
+import { createServer } from 'node:net';
+import {
+  GetSecretValueCommand,
+  SecretsManagerClient,
+  SecretsManagerServiceException,
+} from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { createSharedStore } from '../../lib/cache/shared-store-factory.ts';
+import { HTTP_ERRORS } from '../../lib/http/error-table.ts';
+import { createSecretResolver } from '../../lib/secrets/index.ts';
+import type { Metrics } from '../../lib/types.ts';
+import { startDynalite } from '../support/dynalite.ts';
+import { harnessBroker, harnessConfig, recordingFetch } from './harness.ts';
+import {
+  capturingLogger,
+  fixture,
+  jsonAnswer,
+  rejection,
+  reportTally,
+  startScriptedServer,
+  type Answer,
+  type ScriptedServer,
+} from './support.ts';
+
+let faults = 0;
+afterAll(() => reportTally('faults', { badInputs: 0, fuzzCases: 0, faults }));
+
+const caller = { id: 'arn:aws:iam::123456789012:role/app', kind: 'iam' } as const;
+const T0 = 1_900_000_000_000;
+
+const good = (token: string, expiresIn = 3600): Answer =>
+  jsonAnswer(200, { access_token: token, token_type: 'Bearer', expires_in: expiresIn });
+
+function profileFor(url: string, certStore?: string) {
+  return harnessConfig({
+    p: {
+      issuer: 'client-f',
+      tokenUrl: url,
+      subject: 'alice@example.com',
+      subjects: ['*@example.com'],
+      callers: ['*'],
+      ...(certStore !== undefined && { certStore }),
+    },
+  });
+}
+
+/** A port on 127.0.0.1 nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('authorization server faults', () => {
+  let endpoint: ScriptedServer;
+  const servers: ScriptedServer[] = [];
+  afterAll(async () => Promise.all(servers.map((s) => s.close())));
+  beforeEach(async () => {
+    endpoint = await startScriptedServer(good('unused'));
+    servers.push(endpoint);
+  });
+
+  it('down: three attempts, then ERR_UPSTREAM_UNAVAILABLE (503) naming the endpoint', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}/token`;
+    const sent: string[] = [];
+    const waits: number[] = [];
+    const broker = harnessBroker(profileFor(url), {
+      fetch: recordingFetch(sent),
+      exchange: { sleep: async (ms) => void waits.push(ms) },
+    });
+    const err = await rejection(() => broker.issue({ profile: 'p', caller }));
+    expect(err.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
+    expect(HTTP_ERRORS[err.code].status).toBe(503);
+    expect(err.message).toMatch(
+      /^could not reach the token endpoint http:\/\/127\.0\.0\.1:\d+\/token \(ECONNREFUSED\) \(3 attempts\); check the URL and the network$/,
+    );
+    expect(sent.filter((s) => s.startsWith('http')).length).toBe(3);
+    expect(waits).toEqual([150, 300]); // exponential backoff with the injected jitter
+    faults += 1;
+  });
+
+  it('slow: each attempt is cut at its timeout and retries stop at the deadline', async () => {
+    endpoint.answer = () => undefined; // never answers
+    const broker = harnessBroker(profileFor(endpoint.tokenUrl), {
+      exchange: { attemptTimeoutMs: 100, deadlineMs: 500 },
+    });
+    const err = await rejection(() => broker.issue({ profile: 'p', caller }));
+    expect(err.code).toBe('ERR_UPSTREAM_TIMEOUT');
+    expect(HTTP_ERRORS[err.code].status).toBe(503);
+    expect(err.message).toMatch(/did not answer within 100 ms \(2 attempts\); check that it is reachable$/);
+    // Two attempts and one backoff fit in the deadline; a third (after a 300 ms backoff) would not.
+    expect(endpoint.count()).toBe(2);
+    faults += 1;
+  });
+
+  it('5xx: three attempts, then ERR_UPSTREAM_UNAVAILABLE; a 5xx followed by a token succeeds', async () => {
+    endpoint.answer = jsonAnswer(503, { message: 'maintenance' });
+    const broker = harnessBroker(profileFor(endpoint.tokenUrl));
+    const err = await rejection(() => broker.issue({ profile: 'p', caller }));
+    expect(err.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
+    expect(err.message).toMatch(/answered HTTP 503 \(3 attempts\); retry later$/);
+    expect(endpoint.count()).toBe(3);
+
+    let n = 0;
+    endpoint.answer = (req, res, body) =>
+      (n++ === 0 ? jsonAnswer(502, {}) : good('after-502'))(req, res, body);
+    const token = await broker.issue({ profile: 'p', caller });
+    expect(token.access_token).toBe('after-502');
+    expect(endpoint.count()).toBe(5);
+    faults += 2;
+  });
+
+  it('429: honours Retry-After (capped at 5 s) and gets the token on the next attempt', async () => {
+    const waits: number[] = [];
+    let n = 0;
+    endpoint.answer = (req, res, body) =>
+      (n++ === 0 ? jsonAnswer(429, { error: 'slow_down' }, { 'retry-after': '3600' }) : good('after-429'))(
+        req,
+        res,
+        body,
+      );
+    const broker = harnessBroker(profileFor(endpoint.tokenUrl), {
+      exchange: { sleep: async (ms) => void waits.push(ms), deadlineMs: 60_000 },
+    });
+    const token = await broker.issue({ profile: 'p', caller });
+    expect(token.access_token).toBe('after-429');
+    expect(waits).toEqual([5_000]);
+    expect(endpoint.count()).toBe(2);
+    faults += 1;
+  });
+
+  it('serves a still-valid cached token while the endpoint is down, and refreshes it in the background', async () => {
+    let now = T0;
+    const logger = capturingLogger();
+    endpoint.answer = good('cached-1', 3600);
+    const broker = harnessBroker(profileFor(endpoint.tokenUrl), { clock: () => now, logger });
+    expect((await broker.issue({ profile: 'p', caller })).cached).toBe(false);
+    endpoint.answer = jsonAnswer(503, {});
+    // Fresh: served without asking upstream.
+    now += 60_000;
+    const fresh = await broker.issue({ profile: 'p', caller });
+    expect(fresh).toMatchObject({ access_token: 'cached-1', cached: true });
+    expect(endpoint.count()).toBe(1);
+    // Inside the refresh margin but still valid: served, and the failed background refresh is logged.
+    now = T0 + 3_400_000;
+    const stale = await broker.issue({ profile: 'p', caller });
+    expect(stale).toMatchObject({ access_token: 'cached-1', cached: true, expires_in: 200 });
+    await expect.poll(() => logger.lines.some((l) => l.message.startsWith('background token refresh failed'))).toBe(true);
+    expect(logger.lines.find((l) => l.message.startsWith('background'))?.fields).toMatchObject({
+      code: 'ERR_UPSTREAM_UNAVAILABLE',
+    });
+    expect(endpoint.count()).toBe(4); // one background refresh of three attempts
+    // Past expiry the broker no longer has anything valid: the upstream error comes back.
+    now = T0 + 3_700_000;
+    const err = await rejection(() => broker.issue({ profile: 'p', caller }));
+    expect(err.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
+    faults += 1;
+  });
+});
+
+describe('Secrets Manager faults', () => {
+  const sm = mockClient(SecretsManagerClient);
+  let endpoint: ScriptedServer;
+  afterAll(async () => {
+    sm.restore();
+    await endpoint?.close();
+  });
+  beforeEach(async () => {
+    sm.reset();
+    endpoint ??= await startScriptedServer(good('sm-token'));
+  });
+
+  const awsError = (name: string, status: number) =>
+    new SecretsManagerServiceException({
+      name,
+      $fault: status >= 500 || name === 'ThrottlingException' ? 'server' : 'client',
+      $metadata: { httpStatusCode: status },
+      message: `${name} happened`,
+    });
+
+  function brokerWith(now: () => number) {
+    const secrets = createSecretResolver({
+      secretsManager: () =>
+        new SecretsManagerClient({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIDX', secretAccessKey: 'x' } }),
+      env: {},
+      cwd: '/',
+      clock: now,
+      sleep: async () => undefined,
+    });
+    const config = profileFor(endpoint.tokenUrl, 'secretsmanager:prod/hardening/keystore');
+    return harnessBroker(config, { secrets, clock: now });
+  }
+  const KEY = fixture('pem-ec256-pkcs8.pem').toString('utf8');
+
+  it('ThrottlingException: three calls, then ERR_SECRET_UNAVAILABLE (503, generic body)', async () => {
+    sm.on(GetSecretValueCommand).rejects(awsError('ThrottlingException', 400));
+    const err = await rejection(() => brokerWith(() => T0).issue({ profile: 'p', caller }));
+    expect(err.code).toBe('ERR_SECRET_UNAVAILABLE');
+    expect(HTTP_ERRORS[err.code]).toEqual({ status: 503, error: 'secret_unavailable', expose: false });
+    expect(err.message).toBe(
+      'secret "secretsmanager:prod/hardening/keystore": Secrets Manager is unavailable (ThrottlingException); retry later',
+    );
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(3);
+    faults += 1;
+  });
+
+  it('ThrottlingException once: the retry gets the secret and the token', async () => {
+    sm.on(GetSecretValueCommand)
+      .rejectsOnce(awsError('ThrottlingException', 400))
+      .resolves({ SecretString: KEY, VersionId: 'v1' });
+    const token = await brokerWith(() => T0).issue({ profile: 'p', caller });
+    expect(token.access_token).toBe('sm-token');
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+    faults += 1;
+  });
+
+  it('AccessDeniedException: one call, ERR_SECRET_ACCESS_DENIED naming the permission', async () => {
+    sm.on(GetSecretValueCommand).rejects(awsError('AccessDeniedException', 400));
+    const err = await rejection(() => brokerWith(() => T0).issue({ profile: 'p', caller }));
+    expect(err.code).toBe('ERR_SECRET_ACCESS_DENIED');
+    expect(HTTP_ERRORS[err.code].status).toBe(503);
+    expect(err.message).toMatch(/access denied; allow secretsmanager:GetSecretValue on it for this role$/);
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    faults += 1;
+  });
+
+  it('ResourceNotFoundException: one call, ERR_SECRET_NOT_FOUND', async () => {
+    sm.on(GetSecretValueCommand).rejects(awsError('ResourceNotFoundException', 400));
+    const err = await rejection(() => brokerWith(() => T0).issue({ profile: 'p', caller }));
+    expect(err.code).toBe('ERR_SECRET_NOT_FOUND');
+    expect(HTTP_ERRORS[err.code].status).toBe(503);
+    expect(err.message).toMatch(/does not exist in Secrets Manager \(check the name, region and \?stage=\/\?version=\)$/);
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    faults += 1;
+  });
+
+  it('serves the cached token while Secrets Manager throttles; a new subject gets ERR_SECRET_UNAVAILABLE', async () => {
+    let now = T0;
+    sm.on(GetSecretValueCommand).resolves({ SecretString: KEY, VersionId: 'v1' });
+    const broker = brokerWith(() => now);
+    await broker.issue({ profile: 'p', caller });
+    sm.reset();
+    sm.on(GetSecretValueCommand).rejects(awsError('ThrottlingException', 400));
+    now += 10 * 60_000; // the secret cache has lapsed
+    const cached = await broker.issue({ profile: 'p', caller });
+    expect(cached).toMatchObject({ access_token: 'sm-token', cached: true });
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
+    const err = await rejection(() => broker.issue({ profile: 'p', subject: 'bob@example.com', caller }));
+    expect(err.code).toBe('ERR_SECRET_UNAVAILABLE');
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(3);
+    faults += 1;
+  });
+});
+
+describe('DynamoDB faults', () => {
+  let endpoint: ScriptedServer;
+  afterAll(async () => endpoint?.close());
+
+  it('keeps issuing tokens when DynamoDB becomes unreachable, counting the fallbacks', async () => {
+    endpoint = await startScriptedServer(good('ddb-1'));
+    const dynalite = await startDynalite();
+    const counts: string[] = [];
+    const metrics: Metrics = { count: (name) => void counts.push(name), timing: () => undefined };
+    const logger = capturingLogger();
+    const secrets = createSecretResolver({ env: {}, cwd: '/' });
+    const settings = {
+      store: 'dynamodb',
+      table: 'hardening-cache',
+      endpoint: dynalite.endpoint,
+      region: undefined,
+      sealKey: `plain:${'ab'.repeat(32)}`,
+      refreshMargin: 300,
+    } as const;
+    const store = await createSharedStore(settings, {
+      secrets,
+      logger,
+      metrics,
+      resilience: { timeoutMs: 300 },
+    });
+    const config = profileFor(endpoint.tokenUrl);
+    const first = harnessBroker(config, { sharedStore: store, logger, metrics });
+    expect((await first.issue({ profile: 'p', caller })).access_token).toBe('ddb-1');
+    // Another instance finds the token in the shared store, without asking upstream.
+    const second = harnessBroker(config, { sharedStore: store, logger, metrics });
+    expect(await second.issue({ profile: 'p', caller })).toMatchObject({ access_token: 'ddb-1', cached: true });
+    expect(endpoint.count()).toBe(1);
+
+    await dynalite.close();
+    endpoint.answer = good('ddb-2');
+    // The first instance still holds its token in process; a third one goes upstream.
+    expect(await first.issue({ profile: 'p', caller })).toMatchObject({ access_token: 'ddb-1', cached: true });
+    const third = harnessBroker(config, { sharedStore: store, logger, metrics });
+    expect(await third.issue({ profile: 'p', caller })).toMatchObject({ access_token: 'ddb-2', cached: false });
+    expect(counts).toContain('SharedCacheFallbacks');
+    expect(logger.lines.some((l) => l.message.startsWith('shared token cache unavailable'))).toBe(true);
+    faults += 1;
+  });
+
+  it('refuses to start on a local endpoint that is down with ERR_CACHE_UNAVAILABLE', async () => {
+    const port = await closedPort();
+    const err = await rejection(() =>
+      createSharedStore(
+        {
+          store: 'dynamodb',
+          table: 'hardening-cache',
+          endpoint: `http://127.0.0.1:${port}`,
+          region: undefined,
+          sealKey: `plain:${'ab'.repeat(32)}`,
+          refreshMargin: 300,
+        },
+        { secrets: createSecretResolver({ env: {}, cwd: '/' }) },
+      ),
+    );
+    expect(err.code).toBe('ERR_CACHE_UNAVAILABLE');
+    expect(HTTP_ERRORS[err.code].status).toBe(503);
+    expect(err.message).toMatch(/^cannot prepare table "hardening-cache" at cache\.endpoint http:\/\/127\.0\.0\.1:\d+: start the local DynamoDB or remove cache\.endpoint$/);
+    faults += 1;
+  });
+});
