@@ -243,9 +243,19 @@ export class TokenCache {
     const read = (): Promise<CachedToken | undefined> => shared.get(key).catch(() => undefined);
     const lease = (): Promise<boolean> =>
       shared.acquireLease(key, descriptor, this.#holder, this.#leaseMs).catch(() => true);
+    // A token is written before its lease is released, so after winning a lease one more
+    // read catches the instance that finished between our first read and our lease.
+    const leased = async (): Promise<CacheResult> => {
+      const again = await read();
+      if (this.#fresh(again, minTtlMs)) {
+        await shared.releaseLease(key, this.#holder).catch(() => undefined);
+        return { token: again, cached: true };
+      }
+      return this.#load(key, descriptor, load, shared, true);
+    };
     const found = await read();
     if (this.#fresh(found, minTtlMs)) return { token: found, cached: true };
-    if (await lease()) return this.#load(key, descriptor, load, shared, true);
+    if (await lease()) return leased();
     // Another instance is refreshing: wait for its token, or for its lease to lapse.
     let waited = 0;
     for (let i = 0; waited < this.#leaseMs * 1.5; i += 1) {
@@ -254,7 +264,7 @@ export class TokenCache {
       waited += delay;
       const polled = await read();
       if (this.#fresh(polled, minTtlMs)) return { token: polled, cached: true };
-      if (await lease()) return this.#load(key, descriptor, load, shared, true);
+      if (await lease()) return leased();
     }
     this.#logger.warn('shared cache lease never came free; refreshing without it', {
       profile: descriptor.profile,

@@ -205,8 +205,31 @@ describe('TokenCache with a shared store', () => {
     const cache = new TokenCache({ clock: clock.now, sharedStore: shared, holder: 'me' });
     const { load } = loaderAt(clock);
     await cache.get(KEY, descriptor, 60_000, load);
-    expect(shared.calls).toEqual(['get', 'acquireLease', 'put']);
+    expect(shared.calls).toEqual(['get', 'acquireLease', 'get', 'put']);
     expect(shared.tokens.get(KEY)?.accessToken).toBe('tok-1');
+    expect(shared.leases.size).toBe(0);
+  });
+
+  it('reads once more after winning the lease and uses a token stored in between', async () => {
+    const clock = manualClock();
+    const shared = memorySharedStore(clock.now);
+    const acquire = shared.acquireLease.bind(shared);
+    // Another instance stores its token and frees the lease between our first read and our lease.
+    shared.acquireLease = async (...args: Parameters<typeof acquire>) => {
+      shared.tokens.set(KEY, {
+        accessToken: 'theirs',
+        tokenType: 'Bearer',
+        expiresAt: clock.now() + HOUR,
+        scope: undefined,
+        obtainedAt: clock.now(),
+      });
+      return acquire(...args);
+    };
+    const cache = new TokenCache({ clock: clock.now, sharedStore: shared, holder: 'me' });
+    const { load, calls } = loaderAt(clock);
+    const result = await cache.get(KEY, descriptor, 60_000, load);
+    expect(result).toMatchObject({ cached: true, token: { accessToken: 'theirs' } });
+    expect(calls()).toBe(0);
     expect(shared.leases.size).toBe(0);
   });
 
@@ -262,7 +285,7 @@ describe('TokenCache with a shared store', () => {
       throw new UpstreamError('ERR_UPSTREAM_TIMEOUT', 'slow');
     };
     await expect(cache.get(KEY, descriptor, 0, fail)).rejects.toMatchObject({ code: 'ERR_UPSTREAM_TIMEOUT' });
-    expect(shared.calls).toEqual(['get', 'acquireLease', 'releaseLease']);
+    expect(shared.calls).toEqual(['get', 'acquireLease', 'get', 'releaseLease']);
     expect(shared.leases.size).toBe(0);
   });
 
