@@ -1,7 +1,8 @@
 /**
  * The `POST /token` body (DESIGN.md "HTTP API"), validated with zod at the edge.
  */
-import { z } from 'zod';
+// A namespace import: the named `z` export drags all of zod, its locales included, into bundles.
+import * as z from 'zod';
 import { RequestError } from '../errors.ts';
 
 /** Largest `minTtl` a caller may ask for, in seconds. */
