@@ -1,0 +1,309 @@
+/**
+ * Secret-leak scan: runs every keystore format, the error paths, every route of the local
+ * server and the CLI commands while capturing stdout, stderr, console, every log line and
+ * every response body, then checks that none holds a password, a private key (PEM body, or
+ * the PKCS#8 DER in base64, base64url or hex), an assertion or an access token of the run.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { check } from '../../lib/cli/check.ts';
+import type { CliIo } from '../../lib/cli/io.ts';
+import { main } from '../../lib/cli/main.ts';
+import { token as tokenCommand } from '../../lib/cli/token.ts';
+import { parseConfig } from '../../lib/config/index.ts';
+import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
+import { BrokerError } from '../../lib/errors.ts';
+import { openKeystore } from '../../lib/keystore/index.ts';
+import { createSecretResolver } from '../../lib/secrets/index.ts';
+import { startServer, type RunningServer } from '../../lib/server/index.ts';
+import { hashApiKey } from '../../lib/server/caller.ts';
+import { capturingLogger, fixture, fixturePath, manifestPasswords, manifestRows, reportTally } from './support.ts';
+
+/** Everything the run wrote anywhere a person or a log pipeline could read it. */
+const captured: string[] = [];
+/**
+ * Where a token is delivered on purpose (the 200 answer of `POST /token`, stdout of the
+ * `token` command): scanned for every secret but the access tokens themselves.
+ */
+const delivered: string[] = [];
+/** Secret values of the run, with a name saying what each is. */
+const secrets = new Map<string, string>();
+const addSecret = (what: string, value: string | undefined): void => {
+  if (value !== undefined && value.length >= 6) secrets.set(value, what);
+};
+
+const logger = capturingLogger();
+let dir: string;
+let auth: AuthorizationServer;
+let server: RunningServer;
+let configFile: string;
+let scenarios = 0;
+
+const ENV = {
+  JKS_PASS: 'changeit',
+  P12_PASS: 'store pass with spaces',
+  PEM_PASS: 'pä ss wörd ✓',
+  JCEKS_PASS: 'store pass',
+  JCEKS_KEY_PASS: 'key pass',
+  WRONG_PASS: 'not the password',
+};
+const API_KEY = 'leak-scan-api-key-5d1e9a';
+const SECURITY_TOKEN = 'st-leak-0a9f3e77c1';
+const CONNECTION_PASSWORD = 'dd-password-3b8c41';
+
+/** A fetch that records assertions sent and access tokens received, then passes both through. */
+const recorder: typeof fetch = async (input, init) => {
+  const params = new URLSearchParams(typeof init?.body === 'string' ? init.body : new URL(String(input)).search);
+  for (const name of ['assertion', 'client_assertion']) {
+    const jwt = params.get(name);
+    if (jwt) {
+      addSecret('an assertion', jwt);
+      addSecret('an assertion signature', jwt.split('.')[2]);
+    }
+  }
+  const response = await fetch(input, init);
+  const body = await response
+    .clone()
+    .json()
+    .catch(() => undefined);
+  addSecret('an access token', (body as { access_token?: string } | undefined)?.access_token);
+  return response;
+};
+
+function cliIo(): CliIo {
+  return {
+    stdout: (text) => void captured.push(text),
+    stderr: (text) => void captured.push(text),
+    readStdin: async () => ENV.JKS_PASS,
+    env: { ...ENV, TOKEN_BROKER_CONFIG: configFile },
+    cwd: dir,
+  };
+}
+
+const PROFILES = (tokenUrl: string) => `profiles:
+  jks:
+    issuer: client-jks
+    subject: alice@example.com
+    tokenUri: ${tokenUrl}
+    certStore: file:${fixturePath('java-rsa2048.jks')}
+    certPassword: env:JKS_PASS
+    callers: [local, team-billing]
+  p12:
+    issuer: client-p12
+    subject: alice@example.com
+    tokenUri: ${tokenUrl}
+    certStore: file:${fixturePath('p12-keytool-spaces.p12')}
+    certPassword: env:P12_PASS
+    callers: [local, team-billing]
+  pem:
+    issuer: client-pem
+    subject: alice@example.com
+    grant: client-assertion
+    tokenUri: ${tokenUrl}
+    certStore: file:${fixturePath('pem-rsa2048-encrypted.pem')}
+    certPassword: env:PEM_PASS
+    certificate: file:${fixturePath('pem-rsa2048-encrypted.pem.cert.pem')}
+    callers: [local, team-billing]
+  jceks:
+    issuer: client-jceks
+    subject: alice@example.com
+    tokenUri: ${tokenUrl}
+    certStore: file:${fixturePath('java-keypass.jceks')}
+    certPassword: env:JCEKS_PASS
+    keyPassword: env:JCEKS_KEY_PASS
+    headers: { SecurityToken: "env:SECURITY_TOKEN" }
+    callers: [local, team-billing]
+  wrongpass:
+    issuer: client-jks
+    subject: alice@example.com
+    tokenUri: ${tokenUrl}
+    certStore: file:${fixturePath('java-rsa2048.jks')}
+    certPassword: env:WRONG_PASS
+    callers: [team-billing]
+  rejected:
+    issuer: client-unknown
+    subject: alice@example.com
+    tokenUri: ${tokenUrl}
+    certStore: file:${fixturePath('java-rsa2048.jks')}
+    certPassword: env:JKS_PASS
+    callers: [team-billing]
+server:
+  apiKeys: { "${hashApiKey(API_KEY)}": team-billing }
+`;
+
+beforeAll(async () => {
+  // Capture (and still pass through) everything written to the process's streams and console.
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream);
+    vi.spyOn(stream, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) => {
+      captured.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
+      return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof stream.write);
+  }
+  for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
+    vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void captured.push(args.map(String).join(' ')));
+  }
+  for (const password of manifestPasswords()) addSecret('a keystore password', password);
+  for (const value of Object.values(ENV)) addSecret('a password', value);
+  addSecret('an API key', API_KEY);
+  addSecret('a security token', SECURITY_TOKEN);
+  addSecret('a connection-string password', CONNECTION_PASSWORD);
+
+  dir = await mkdtemp(join(tmpdir(), 'tb-leak-'));
+  const cert = (name: string) => fixture(name).toString('utf8');
+  auth = await startAuthorizationServer({
+    clients: [
+      { clientId: 'client-jks', certificatePem: cert('java-rsa2048.jks.signer.cert.pem') },
+      { clientId: 'client-p12', certificatePem: cert('p12-keytool-spaces.p12.signer.cert.pem') },
+      { clientId: 'client-pem', certificatePem: cert('pem-rsa2048-encrypted.pem.cert.pem') },
+      {
+        clientId: 'client-jceks',
+        certificatePem: cert('java-keypass.jceks.signer.cert.pem'),
+        requiredHeaders: { SecurityToken: SECURITY_TOKEN },
+      },
+    ],
+  });
+  configFile = join(dir, 'token-broker.yaml');
+  await writeFile(configFile, PROFILES(auth.tokenUrl));
+  const config = parseConfig(PROFILES(auth.tokenUrl), configFile);
+  server = await startServer({
+    config,
+    port: 0,
+    logger,
+    secrets: createSecretResolver({ env: { ...ENV, SECURITY_TOKEN }, cwd: dir }),
+    fetch: recorder,
+  });
+});
+
+afterAll(async () => {
+  vi.restoreAllMocks();
+  await server?.close();
+  await auth?.close();
+  await rm(dir, { recursive: true, force: true });
+  reportTally('leak-scan', { badInputs: 0, fuzzCases: 0, faults: 0 });
+});
+
+/** Adds every textual form of a private key to the secrets. */
+function addKeyForms(label: string, der: Buffer, pem: string): void {
+  const base64 = der.toString('base64');
+  const hex = der.toString('hex');
+  addSecret(`${label} (DER base64)`, base64);
+  addSecret(`${label} (DER base64url)`, der.toString('base64url'));
+  addSecret(`${label} (DER hex)`, hex);
+  // A partial dump gives a key away too: a window from the private part of the encoding.
+  addSecret(`${label} (DER base64, partial)`, base64.slice(60, 120));
+  addSecret(`${label} (DER base64url, partial)`, der.toString('base64url').slice(60, 120));
+  addSecret(`${label} (DER hex, partial)`, hex.slice(120, 240));
+  const body = pem.split('\n').filter((line) => line !== '' && !line.startsWith('-----'));
+  addSecret(`${label} (PEM body)`, body.join('\n'));
+  for (const line of body.slice(1, -1)) addSecret(`${label} (PEM line)`, line);
+}
+
+describe('leak scan', () => {
+  it('opens and lists every keystore of every manifest, and inspects each with the CLI', async () => {
+    const inspected = new Set<string>();
+    for (const row of manifestRows()) {
+      const options = {
+        ...(row.password !== undefined && { password: row.password }),
+        ...(row.keyPassword !== undefined && { keyPassword: row.keyPassword }),
+        ...(row.alias !== undefined && { alias: row.alias }),
+        ...(row.certBeside !== undefined && { certificate: fixture(row.certBeside) }),
+      };
+      try {
+        const key = await openKeystore(fixture(row.file), options);
+        captured.push(...key.warnings, key.alias, String(key.x5tS256));
+        addKeyForms(
+          `the private key of ${row.file}`,
+          key.privateKey.export({ type: 'pkcs8', format: 'der' }),
+          key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        );
+      } catch (err) {
+        if (!(err instanceof BrokerError)) throw err;
+        captured.push(err.message, JSON.stringify(err.details));
+      }
+      scenarios += 1;
+      const how = `${row.file}\u0000${row.password ?? ''}`;
+      if (inspected.has(how)) continue;
+      inspected.add(how);
+      // `keystore inspect` lists the store (JSON and table); a JCEKS listing derives each key
+      // (hundreds of milliseconds), so those are listed once, as JSON.
+      const argv = ['keystore', 'inspect', fixturePath(row.file)];
+      if (row.password !== undefined) argv.push('--password', row.password);
+      await main([...argv, '--json'], cliIo());
+      if (!row.file.endsWith('.jceks')) await main(argv, cliIo());
+      scenarios += 2;
+    }
+    expect(inspected.size).toBeGreaterThan(40);
+  });
+
+  it('calls every route of the local server, on success and error paths', async () => {
+    const auth_ = { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' };
+    const requests: Array<[string, RequestInit]> = [
+      ['/health', { headers: auth_ }],
+      ['/health', {}],
+      ['/nowhere', { headers: auth_ }],
+      ...['jks', 'p12', 'pem', 'jceks', 'wrongpass', 'rejected', 'nope'].map(
+        (profile) => ['/token', { method: 'POST', headers: auth_, body: JSON.stringify({ profile }) }] as [string, RequestInit],
+      ),
+      ['/token', { method: 'POST', headers: auth_, body: JSON.stringify({ profile: 'jks', subject: 'eve@x.example' }) }],
+      ['/token', { method: 'POST', headers: auth_, body: JSON.stringify({ profile: 'jks' }) }],
+      ['/token', { method: 'POST', headers: auth_, body: `{"profile":"jks","junk":"${ENV.JKS_PASS}"` }],
+      ['/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ profile: 'jks' }) }],
+      ['/token', { method: 'POST', headers: { ...auth_, authorization: `Bearer ${API_KEY}x` }, body: '{"profile":"jks"}' }],
+    ];
+    const statuses: number[] = [];
+    for (const [path, init] of requests) {
+      const res = await fetch(`${server.url}${path}`, init);
+      statuses.push(res.status);
+      const text = await res.text();
+      captured.push(JSON.stringify(Object.fromEntries(res.headers)));
+      (path === '/token' && res.status === 200 ? delivered : captured).push(text);
+      scenarios += 1;
+    }
+    // Tokens were issued (so there was something to leak) and every error path was taken.
+    expect(statuses).toEqual([200, 403, 404, 200, 200, 200, 200, 500, 502, 404, 403, 200, 400, 403, 403]);
+  });
+
+  it('runs the CLI: keystore inspect from stdin, import datadirect, check --live and token', async () => {
+    const io = cliIo();
+    expect(await main(['keystore', 'inspect', fixturePath('java-rsa2048.jks'), '--password-stdin'], io)).toBe(0);
+    expect(await main(['keystore', 'inspect', fixturePath('java-rsa2048.jks'), '--password-env', 'WRONG_PASS'], io)).toBe(1);
+    const connection =
+      `ClaimsIssuer=c1;JWTCertStore=${fixturePath('java-rsa2048.jks')};JWTCertPassword=${CONNECTION_PASSWORD};` +
+      `TokenURI=https://account-d.docusign.com/oauth/token;AuthHeader=SecurityToken;SecurityToken=${SECURITY_TOKEN}`;
+    expect(await main(['import', 'datadirect', connection], io)).toBe(0);
+    expect(await main(['import', 'datadirect', `${connection};JWTCertPassword={unbalanced`], io)).toBe(2);
+    const checked = await check(['--config', configFile, '--live'], { ...io, env: { ...io.env, SECURITY_TOKEN } }, { fetch: recorder });
+    expect(checked).toBe(1); // the wrongpass and rejected profiles fail, the others pass
+    // The token command prints the token on stdout: that is its delivery channel.
+    const tokenIo = { ...io, stdout: (text: string) => void delivered.push(text) };
+    for (const profile of ['jks', 'p12', 'pem', 'wrongpass', 'rejected'])
+      await tokenCommand([profile, '--config', configFile], tokenIo, { fetch: recorder });
+    expect(delivered.filter((text) => text.includes('"access_token"')).length).toBeGreaterThanOrEqual(8);
+    scenarios += 10;
+  });
+
+  it('finds no password, private key, assertion or access token in anything captured', () => {
+    const kinds = new Set(secrets.values());
+    expect([...kinds].filter((k) => k === 'an assertion' || k === 'an access token')).toHaveLength(2);
+    expect([...kinds].some((k) => k.endsWith('(DER hex)'))).toBe(true);
+    const haystack = [...captured, logger.text()].join('\n\u0000\n');
+    const deliveredText = delivered.join('\n\u0000\n');
+    const found: string[] = [];
+    for (const [value, what] of secrets) {
+      // Passwords are words: "key pass" inside "wrong key password" is not a leak of it.
+      const pattern = what.endsWith('password')
+        ? new RegExp(`(?<![\\p{L}\\p{N}])${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'u')
+        : undefined;
+      const search = (text: string) => (pattern ? (pattern.exec(text)?.index ?? -1) : text.indexOf(value));
+      if (what !== 'an access token' && search(deliveredText) >= 0) found.push(`${what} in a delivered token answer`);
+      const at = search(haystack);
+      // Say what leaked and where, without printing the secret itself.
+      if (at >= 0) found.push(`${what} near ${JSON.stringify(haystack.slice(Math.max(0, at - 60), at))}`);
+    }
+    expect(found).toEqual([]);
+    expect(scenarios).toBeGreaterThan(200);
+  });
+});
