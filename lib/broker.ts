@@ -6,6 +6,7 @@ import { TokenCache } from './cache/token-cache.ts';
 import type { CachedToken, SharedTokenStore, TokenDescriptor } from './cache/types.ts';
 import { resolveRequest, type ResolvedRequest } from './broker/request.ts';
 import { tokenFingerprint } from './broker/fingerprint.ts';
+import { withResolvedHeaders } from './broker/headers.ts';
 import { BrokerError, RequestError, UpstreamRejected } from './errors.ts';
 import { exchangeToken, type ExchangeSettings } from './exchange/exchange.ts';
 import type { BrokerConfig, Profile } from './config/types.ts';
@@ -131,7 +132,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     try {
       const result = await exchangeToken({
         ...deps.exchange,
-        profile,
+        profile: await withResolvedHeaders(profile, deps.secrets),
         subject,
         scopes,
         sign: async (clockOffset) =>

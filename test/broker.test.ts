@@ -100,6 +100,22 @@ describe('broker.issue', () => {
     );
   });
 
+  it('resolves a header written as a secret reference before sending it', async () => {
+    const { broker } = brokerFor(
+      { headers: { SecurityToken: 'env:TB_SECURITY_TOKEN' } },
+      { secrets: fileSecrets({ TB_SECURITY_TOKEN: 'st-1' }) },
+    );
+    const token = await broker.issue({ profile: 'demo', subject: 'bob@example.com', caller: BILLING });
+    expect(server.introspect(token.access_token)).toMatchObject({ subject: 'bob@example.com' });
+    const { broker: wrong } = brokerFor(
+      { headers: { SecurityToken: 'env:TB_SECURITY_TOKEN' } },
+      { secrets: fileSecrets({ TB_SECURITY_TOKEN: 'not-it' }) },
+    );
+    await expect(
+      wrong.issue({ profile: 'demo', subject: 'bob@example.com', caller: BILLING }),
+    ).rejects.toMatchObject({ code: 'ERR_UPSTREAM_REJECTED' });
+  });
+
   it('makes exactly one upstream request for 100 concurrent calls', async () => {
     const { broker } = brokerFor();
     server.resetRequests();
@@ -195,12 +211,12 @@ describe('broker.issue', () => {
   it('reports the provider’s refusal as ERR_UPSTREAM_REJECTED and counts it', async () => {
     const { broker, metrics } = brokerFor({ subjects: ['*'] });
     const err = await broker
-      .issue({ profile: 'demo', subject: 'carol@example.com', caller: BILLING })
+      .issue({ profile: 'demo', subject: 'bob@example.com', caller: BILLING })
       .catch((e) => e);
     expect(err).toMatchObject({
       code: 'ERR_UPSTREAM_REJECTED',
       message:
-        'the token endpoint refused the request (HTTP 400): invalid_grant (subject "carol@example.com" is not allowed for this client)',
+        'the token endpoint refused the request (HTTP 400): invalid_grant (subject "bob@example.com" is not allowed for this client)',
     });
     expect(metrics.counts).toContainEqual({
       name: 'UpstreamErrors',
