@@ -211,12 +211,12 @@ describe('broker.issue', () => {
   it('reports the provider’s refusal as ERR_UPSTREAM_REJECTED and counts it', async () => {
     const { broker, metrics } = brokerFor({ subjects: ['*'] });
     const err = await broker
-      .issue({ profile: 'demo', subject: 'bob@example.com', caller: BILLING })
+      .issue({ profile: 'demo', subject: 'carol@example.com', caller: BILLING })
       .catch((e) => e);
     expect(err).toMatchObject({
       code: 'ERR_UPSTREAM_REJECTED',
       message:
-        'the token endpoint refused the request (HTTP 400): invalid_grant (subject "bob@example.com" is not allowed for this client)',
+        'the token endpoint refused the request (HTTP 400): invalid_grant (subject "carol@example.com" is not allowed for this client)',
     });
     expect(metrics.counts).toContainEqual({
       name: 'UpstreamErrors',
