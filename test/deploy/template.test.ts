@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiEvent, lambdaContext } from '../functions/events.ts';
 import { DEADLINE_MS } from '../../lib/exchange/retry.ts';
 import { TIMEOUT_EARLY_MS } from '../../lib/http/stack.ts';
 
@@ -153,5 +155,30 @@ describe('packaged CloudFormation template (osls package)', () => {
       // Zip entry names are stored uncompressed in the central directory.
       expect(readFileSync(join(out, artifact)).includes(Buffer.from(PROFILES)), artifact).toBe(true);
     }
+  });
+
+  it('bundles handlers that load the packaged profiles and answer as Lambda would', async () => {
+    const task = join(ROOT, '.esbuild/.build');
+    process.env['LAMBDA_TASK_ROOT'] = task;
+    process.env['TOKEN_BROKER_CONFIG'] = PROFILES;
+    const load = async (name: string) =>
+      (await import(pathToFileURL(join(task, 'functions', `${name}.mjs`)).href)) as {
+        handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
+      };
+    const caller = 'arn:aws:sts::123456789012:assumed-role/app/session';
+    const health = await (
+      await load('health')
+    ).handler(apiEvent({ routeKey: 'GET /health', userArn: caller }), lambdaContext());
+    expect(health.statusCode).toBe(200);
+    expect(JSON.parse(health.body)).toEqual({ status: 'ok', profiles: expect.arrayContaining(['demo']) });
+    const token = await (
+      await load('token')
+    ).handler(apiEvent({ body: '{"profile":"demo"}', userArn: caller }), lambdaContext());
+    expect(token.statusCode).toBe(403);
+    expect(JSON.parse(token.body)).toMatchObject({
+      error: 'forbidden',
+      message:
+        'caller "arn:aws:iam::123456789012:role/app" may not use profile "demo"; add it to the profile\'s callers',
+    });
   });
 });
