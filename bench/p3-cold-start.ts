@@ -43,6 +43,8 @@ export interface ColdStartResult {
   readonly baselineBytes: number;
   /** The token bundle's entry chunk when built with code splitting (dynamic imports become chunks). */
   readonly splitEntryBytes: number;
+  /** Cold import of that split build's entry, node start subtracted: what splitting would give. */
+  readonly split: Summary;
   /** The token bundle's inputs by package, largest first. */
   readonly inputs: readonly InputShare[];
 }
@@ -134,15 +136,19 @@ export async function measureColdStart(runs = 25, warmup = 2): Promise<ColdStart
     const entry = Object.entries(split.metafile!.outputs).find(
       ([, o]) => o.entryPoint === 'functions/token.ts',
     )!;
+    const splitFile = join(ROOT, entry[0]);
 
-    for (let i = 0; i < warmup; i++) for (const f of [emptyFile, baselineFile, tokenFile]) wallTime(f);
+    for (let i = 0; i < warmup; i++)
+      for (const f of [emptyFile, baselineFile, tokenFile, splitFile]) wallTime(f);
     const e: number[] = [];
     const b: number[] = [];
     const t: number[] = [];
+    const sp: number[] = [];
     for (let i = 0; i < runs; i++) {
       e.push(wallTime(emptyFile));
       b.push(wallTime(baselineFile));
       t.push(wallTime(tokenFile));
+      sp.push(wallTime(splitFile));
     }
     const start = summarize(e).median;
     return {
@@ -152,6 +158,7 @@ export async function measureColdStart(runs = 25, warmup = 2): Promise<ColdStart
       tokenBytes: token.bytes,
       baselineBytes: baseline.bytes,
       splitEntryBytes: entry[1].bytes,
+      split: summarize(sp.map((ms) => ms - start)),
       inputs: inputsByPackage(
         token.metafile,
         Object.keys(token.metafile.outputs).find((o) => o.endsWith('.mjs'))!,

@@ -231,7 +231,9 @@ async function p3(mode: Mode): Promise<Row[]> {
         pass: ratio <= 1.15,
         note:
           `baseline: bundle importing only @aws-sdk/client-secrets-manager (${r.baselineBytes} bytes); ` +
-          `node start ${r.empty.median.toFixed(1)} ms subtracted`,
+          `node start ${r.empty.median.toFixed(1)} ms subtracted; built with esbuild splitting (dynamic imports, ` +
+          `the AWS SDK among them, in their own chunks) the entry imports in ${r.split.median.toFixed(1)} ms, ` +
+          `${(r.split.median / r.baseline.median).toFixed(2)}x`,
       }),
       {
         id: 'P3-size',
@@ -248,7 +250,8 @@ async function p3(mode: Mode): Promise<Row[]> {
         runs: 1,
         note:
           `AWS SDK inside (lazily imported, still parsed): ${(sdkBytes / 1024).toFixed(0)} KB; ` +
-          `entry chunk with esbuild splitting: ${r.splitEntryBytes} bytes; top inputs: ${top.slice(0, 6).join(', ')}`,
+          `entry chunk with esbuild splitting: ${r.splitEntryBytes} bytes${r.splitEntryBytes <= 614_400 ? ' (within the goal)' : ''}; ` +
+          `top inputs: ${top.slice(0, 6).join(', ')}`,
       },
     ];
   } catch (err) {
