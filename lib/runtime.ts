@@ -6,11 +6,13 @@
  *
  * Environment: `TOKEN_BROKER_CONFIG` (profiles file, relative to the package root),
  * `AWS_REGION` (set by Lambda), `POWERTOOLS_LOG_LEVEL` / `POWERTOOLS_SERVICE_NAME` (read by
- * Powertools itself).
+ * Powertools itself), and from the stack `TOKEN_BROKER_CACHE_TABLE` /
+ * `TOKEN_BROKER_CACHE_SEAL_KEY` (see {@link withStackCache}).
  */
 import { dirname } from 'node:path';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createBroker } from './broker.ts';
+import { createBroker, type TokenBroker } from './broker.ts';
+import type { SharedTokenStore } from './cache/types.ts';
 import { consentUrlBuilder } from './consent/base-url.ts';
 import type { ConsentFlow } from './consent/flow.ts';
 import { setupConsent } from './consent/setup.ts';
@@ -18,12 +20,13 @@ import { loadConfig } from './config/index.ts';
 import type { BrokerConfig } from './config/types.ts';
 import { createPowertoolsLogger, createPowertoolsMetrics } from './observability/powertools.ts';
 import { createSecretResolver } from './secrets/index.ts';
-import type { Broker } from './types.ts';
 
 /** What a warm container keeps between invocations. */
 export interface Runtime {
   readonly config: BrokerConfig;
-  readonly broker: Broker;
+  readonly broker: TokenBroker;
+  /** The shared token cache (DynamoDB), or undefined with `cache.store: memory`. */
+  readonly sharedStore: SharedTokenStore | undefined;
   /** The consent routes' flow (state key from `consent.stateKey`, store from `cache.store`). */
   readonly consent: ConsentFlow;
 }
@@ -43,25 +46,48 @@ async function secretsManagerClient(): Promise<SecretsManagerClient> {
   return new Client({ region: env['AWS_REGION'], maxAttempts: 1 });
 }
 
+/**
+ * The cache settings the stack imposes: `TOKEN_BROKER_CACHE_TABLE` (the stack's table)
+ * switches `cache.store` to `dynamodb` on that table, whatever the profiles file says;
+ * `TOKEN_BROKER_CACHE_SEAL_KEY` is the seal key reference used when the file names none.
+ */
+export function withStackCache(
+  config: BrokerConfig,
+  environment: Readonly<Record<string, string | undefined>>,
+): BrokerConfig {
+  const table = environment['TOKEN_BROKER_CACHE_TABLE'];
+  if (table === undefined || table === '') return config;
+  const sealKey = config.cache.sealKey ?? environment['TOKEN_BROKER_CACHE_SEAL_KEY'];
+  return { ...config, cache: { ...config.cache, store: 'dynamodb', table, sealKey } };
+}
+
 async function build(): Promise<Runtime> {
   const cwd = env['LAMBDA_TASK_ROOT'] ?? process.cwd();
-  const config = await loadConfig({ env, cwd });
+  const config = withStackCache(await loadConfig({ env, cwd }), env);
   const secrets = createSecretResolver({
     secretsManager: secretsManagerClient,
     env,
     // Relative `file:` references resolve against the profiles file's folder.
     cwd: dirname(config.source),
   });
+  // The DynamoDB client is loaded only when the shared store is configured (cold start).
+  const sharedStore =
+    config.cache.store === 'memory'
+      ? undefined
+      : await (
+          await import('./cache/shared-store-factory.ts')
+        ).createSharedStore(config.cache, { secrets, logger: runtimeLogger, metrics: runtimeMetrics });
   const broker = createBroker({
     config,
     secrets,
     logger: runtimeLogger,
     metrics: runtimeMetrics,
     consentUrl: consentUrlBuilder(config),
+    sharedStore,
   });
   // Start and callback run in different functions, so a per-process state key cannot work here.
   const consent = setupConsent({ config, broker, secrets, ephemeralStateKey: false, logger: runtimeLogger });
-  return { config, broker, consent };
+  return { config, broker, consent, sharedStore };
 }
 
 let current: Promise<Runtime> | undefined;
