@@ -60,8 +60,10 @@ async function expectCase(c: Case): Promise<void> {
   ran += 1;
 }
 
-const open = (name: string, options: Parameters<typeof openKeystore>[1] = {}) => () =>
-  openKeystore(fixture(name), options);
+const open =
+  (name: string, options: Parameters<typeof openKeystore>[1] = {}) =>
+  () =>
+    openKeystore(fixture(name), options);
 
 /** A JWK whose certificate parses but whose public key does not decode (one bit of its SPKI flipped). */
 function jwkWithDamagedCertificateKey(): Buffer {
@@ -240,10 +242,15 @@ const CONFIG_CASES: Case[] = [
   },
   {
     name: 'a token URI that is not a URL',
-    run: () => parseConfig(`profiles:\n${PROFILE}`.replace('https://auth.example.com/oauth/token', 'not-a-url'), 'c.yaml'),
+    run: () =>
+      parseConfig(
+        `profiles:\n${PROFILE}`.replace('https://auth.example.com/oauth/token', 'not-a-url'),
+        'c.yaml',
+      ),
     code: 'ERR_CONFIG',
     status: 500,
-    message: /^profile "a": tokenUri: must be an absolute URL such as https:\/\/example.com\/oauth\/token, got "not-a-url"$/,
+    message:
+      /^profile "a": tokenUri: must be an absolute URL such as https:\/\/example.com\/oauth\/token, got "not-a-url"$/,
   },
   {
     name: 'an http token URI to a host that is not loopback',
@@ -262,7 +269,10 @@ const CONFIG_CASES: Case[] = [
   {
     name: 'a RedirectURI without a port',
     run: () =>
-      parseConfig(`profiles:\n${PROFILE}    redirectUri: https://broker.example.com/consent/callback\n`, 'c.yaml'),
+      parseConfig(
+        `profiles:\n${PROFILE}    redirectUri: https://broker.example.com/consent/callback\n`,
+        'c.yaml',
+      ),
     code: 'ERR_CONFIG',
     status: 500,
     message: /^profile "a": redirectUri: must carry an explicit port/,
@@ -279,7 +289,8 @@ const CONFIG_CASES: Case[] = [
     run: () => parseConfig(`profiles:\n${PROFILE}${PROFILE}`, 'c.yaml'),
     code: 'ERR_CONFIG',
     status: 500,
-    message: /^c\.yaml: duplicate key "a" \(line \d+, column \d+\): each profile and key may appear only once$/,
+    message:
+      /^c\.yaml: duplicate key "a" \(line \d+, column \d+\): each profile and key may appear only once$/,
   },
   {
     name: 'an empty config file',
@@ -387,7 +398,7 @@ describe('bad API requests through the local server', () => {
 
   interface ApiCase {
     readonly name: string;
-    readonly body: string | Buffer;
+    readonly body: string;
     readonly headers?: Record<string, string>;
     readonly key?: string | null;
     readonly code: ErrorCode;
@@ -522,7 +533,9 @@ describe('bad API requests through the local server', () => {
       const result = await handler(apiEvent({ body: '{"profile":"api"}', userArn }), lambdaContext());
       expect(result.statusCode).toBe(403);
       expect(JSON.parse(result.body)).toMatchObject({ error: 'forbidden' });
-      expect(JSON.parse(result.body).message).toMatch(/^the (request carries no caller identity|caller is not an IAM user or role)/);
+      expect(JSON.parse(result.body).message).toMatch(
+        /^the (request carries no caller identity|caller is not an IAM user or role)/,
+      );
       expect(logger.lines.slice(before).at(-1)?.fields['code']).toBe('ERR_UNAUTHENTICATED');
       ran += 1;
     }
@@ -566,7 +579,8 @@ describe('bad provider responses through the broker', () => {
       answer: () => textAnswer(200, 'text/html', '<html><body>Sign in</body></html>'),
       code: 'ERR_UPSTREAM_INVALID_RESPONSE',
       status: 502,
-      message: /^the token endpoint answered a body that is not a JSON object \(HTTP 200, text\/html\); check the profile's tokenUri$/,
+      message:
+        /^the token endpoint answered a body that is not a JSON object \(HTTP 200, text\/html\); check the profile's tokenUri$/,
       requests: 1,
     },
     {
@@ -574,7 +588,8 @@ describe('bad provider responses through the broker', () => {
       answer: () => textAnswer(200, 'application/json', '{"access_token": "abc", "token_ty'),
       code: 'ERR_UPSTREAM_INVALID_RESPONSE',
       status: 502,
-      message: /^the token endpoint answered a body that is not a JSON object \(HTTP 200, application\/json\)/,
+      message:
+        /^the token endpoint answered a body that is not a JSON object \(HTTP 200, application\/json\)/,
       requests: 1,
     },
     {
@@ -627,7 +642,8 @@ describe('bad provider responses through the broker', () => {
       answer: () => (req) => req.socket.destroy(),
       code: 'ERR_UPSTREAM_UNAVAILABLE',
       status: 503,
-      message: /^could not reach the token endpoint http:\/\/127\.0\.0\.1:\d+\/token .*\(3 attempts\); check the URL and the network$/,
+      message:
+        /^could not reach the token endpoint http:\/\/127\.0\.0\.1:\d+\/token .*\(3 attempts\); check the URL and the network$/,
       requests: 3,
     },
     {

@@ -154,7 +154,9 @@ describe('authorization server faults', () => {
     now = T0 + 3_400_000;
     const stale = await broker.issue({ profile: 'p', caller });
     expect(stale).toMatchObject({ access_token: 'cached-1', cached: true, expires_in: 200 });
-    await expect.poll(() => logger.lines.some((l) => l.message.startsWith('background token refresh failed'))).toBe(true);
+    await expect
+      .poll(() => logger.lines.some((l) => l.message.startsWith('background token refresh failed')))
+      .toBe(true);
     expect(logger.lines.find((l) => l.message.startsWith('background'))?.fields).toMatchObject({
       code: 'ERR_UPSTREAM_UNAVAILABLE',
     });
@@ -190,7 +192,10 @@ describe('Secrets Manager faults', () => {
   function brokerWith(now: () => number) {
     const secrets = createSecretResolver({
       secretsManager: () =>
-        new SecretsManagerClient({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIDX', secretAccessKey: 'x' } }),
+        new SecretsManagerClient({
+          region: 'eu-west-1',
+          credentials: { accessKeyId: 'AKIDX', secretAccessKey: 'x' },
+        }),
       env: {},
       cwd: '/',
       clock: now,
@@ -238,7 +243,9 @@ describe('Secrets Manager faults', () => {
     const err = await rejection(() => brokerWith(() => T0).issue({ profile: 'p', caller }));
     expect(err.code).toBe('ERR_SECRET_NOT_FOUND');
     expect(HTTP_ERRORS[err.code].status).toBe(503);
-    expect(err.message).toMatch(/does not exist in Secrets Manager \(check the name, region and \?stage=\/\?version=\)$/);
+    expect(err.message).toMatch(
+      /does not exist in Secrets Manager \(check the name, region and \?stage=\/\?version=\)$/,
+    );
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
     faults += 1;
   });
@@ -291,15 +298,24 @@ describe('DynamoDB faults', () => {
     expect((await first.issue({ profile: 'p', caller })).access_token).toBe('ddb-1');
     // Another instance finds the token in the shared store, without asking upstream.
     const second = harnessBroker(config, { sharedStore: store, logger, metrics });
-    expect(await second.issue({ profile: 'p', caller })).toMatchObject({ access_token: 'ddb-1', cached: true });
+    expect(await second.issue({ profile: 'p', caller })).toMatchObject({
+      access_token: 'ddb-1',
+      cached: true,
+    });
     expect(endpoint.count()).toBe(1);
 
     await dynalite.close();
     endpoint.answer = good('ddb-2');
     // The first instance still holds its token in process; a third one goes upstream.
-    expect(await first.issue({ profile: 'p', caller })).toMatchObject({ access_token: 'ddb-1', cached: true });
+    expect(await first.issue({ profile: 'p', caller })).toMatchObject({
+      access_token: 'ddb-1',
+      cached: true,
+    });
     const third = harnessBroker(config, { sharedStore: store, logger, metrics });
-    expect(await third.issue({ profile: 'p', caller })).toMatchObject({ access_token: 'ddb-2', cached: false });
+    expect(await third.issue({ profile: 'p', caller })).toMatchObject({
+      access_token: 'ddb-2',
+      cached: false,
+    });
     expect(counts).toContain('SharedCacheFallbacks');
     expect(logger.lines.some((l) => l.message.startsWith('shared token cache unavailable'))).toBe(true);
     faults += 1;
@@ -322,7 +338,9 @@ describe('DynamoDB faults', () => {
     );
     expect(err.code).toBe('ERR_CACHE_UNAVAILABLE');
     expect(HTTP_ERRORS[err.code].status).toBe(503);
-    expect(err.message).toMatch(/^cannot prepare table "hardening-cache" at cache\.endpoint http:\/\/127\.0\.0\.1:\d+: start the local DynamoDB or remove cache\.endpoint$/);
+    expect(err.message).toMatch(
+      /^cannot prepare table "hardening-cache" at cache\.endpoint http:\/\/127\.0\.0\.1:\d+: start the local DynamoDB or remove cache\.endpoint$/,
+    );
     faults += 1;
   });
 });

@@ -4,10 +4,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  parseConnectionString,
-  serializeConnectionString,
-} from '../../lib/config/connection-string.ts';
+import { parseConnectionString, serializeConnectionString } from '../../lib/config/connection-string.ts';
 import { importDataDirect } from '../../lib/config/datadirect.ts';
 import { BrokerError, ConfigError, KeystoreError, RequestError, UpstreamError } from '../../lib/errors.ts';
 import { MAX_EXPIRES_IN, processTokenResponse } from '../../lib/exchange/index.ts';
@@ -39,7 +36,9 @@ function check(condition: boolean, what: string): void {
 }
 
 function describeError(err: unknown): string {
-  return err instanceof Error ? `${err.name} ${(err as { code?: unknown }).code ?? ''}: ${err.message}` : String(err);
+  return err instanceof Error
+    ? `${err.name} ${(err as { code?: unknown }).code ?? ''}: ${err.message}`
+    : String(err);
 }
 
 describe('connection-string parser', () => {
@@ -72,7 +71,7 @@ describe('connection-string parser', () => {
           options = parseConnectionString(input);
         } catch (err) {
           if (!(err instanceof ConfigError) || err.code !== 'ERR_CONNECTION_STRING')
-            throw new Error(`untyped parser error: ${describeError(err)}`);
+            throw new Error(`untyped parser error: ${describeError(err)}`, { cause: err });
           check(/^connection string: .+ \(at character \d+\)$/s.test(err.message), `message: ${err.message}`);
           return;
         }
@@ -80,12 +79,16 @@ describe('connection-string parser', () => {
         const keysOk = [...options.keys()].every((k) => /^[^=;{}'"\s][^=;{}'"]*$/.test(k) && k.trim() === k);
         if (keysOk) {
           const again = parseConnectionString(serializeConnectionString(options));
-          check(JSON.stringify([...again]) === JSON.stringify([...options]), 'serialised options parse back unchanged');
+          check(
+            JSON.stringify([...again]) === JSON.stringify([...options]),
+            'serialised options parse back unchanged',
+          );
         }
         try {
           importDataDirect(options);
         } catch (err) {
-          if (!(err instanceof ConfigError)) throw new Error(`untyped import error: ${describeError(err)}`);
+          if (!(err instanceof ConfigError))
+            throw new Error(`untyped import error: ${describeError(err)}`, { cause: err });
           check(['ERR_CONNECTION_STRING', 'ERR_AUTH_METHOD', 'ERR_CONFIG'].includes(err.code), err.code);
         }
       }),
@@ -119,7 +122,12 @@ describe('keystore opener', () => {
     ['jwk-set.json', undefined, ALL],
     ['google-sa.json', undefined, ALL],
   ];
-  const loaded = FIXTURES.map(([name, password, mutations]) => ({ name, password, mutations, bytes: fixture(name) }));
+  const loaded = FIXTURES.map(([name, password, mutations]) => ({
+    name,
+    password,
+    mutations,
+    bytes: fixture(name),
+  }));
   const MAGICS = [
     [0xfe, 0xed, 0xfe, 0xed],
     [0xce, 0xce, 0xce, 0xce],
@@ -131,7 +139,11 @@ describe('keystore opener', () => {
 
   type Input = { bytes: Uint8Array; password: string | undefined; type?: 'pkcs12' | 'jks' | 'pem' };
   const randomInput: fc.Arbitrary<Input> = fc
-    .tuple(fc.constantFrom(...MAGICS), fc.uint8Array({ maxLength: 512 }), fc.option(fc.string({ maxLength: 8 })))
+    .tuple(
+      fc.constantFrom(...MAGICS),
+      fc.uint8Array({ maxLength: 512 }),
+      fc.option(fc.string({ maxLength: 8 })),
+    )
     .map(([magic, rest, password]) => ({
       bytes: new Uint8Array([...magic, ...rest]),
       password: password ?? undefined,
@@ -199,7 +211,12 @@ describe('keystore opener', () => {
     expect([...untyped.keys()], 'untyped errors escaped openKeystore').toEqual([]);
     // The mutations reach past the format check into integrity, passwords and keys.
     expect([...seen.keys()]).toEqual(
-      expect.arrayContaining(['ERR_KEYSTORE_FORMAT', 'ERR_KEYSTORE_INTEGRITY', 'ERR_KEYSTORE_PASSWORD', 'ok']),
+      expect.arrayContaining([
+        'ERR_KEYSTORE_FORMAT',
+        'ERR_KEYSTORE_INTEGRITY',
+        'ERR_KEYSTORE_PASSWORD',
+        'ok',
+      ]),
     );
   });
 });
@@ -215,17 +232,19 @@ describe('token-response validator', () => {
     fc.array(fc.string({ maxLength: 4 }), { maxLength: 2 }),
   );
   const body = fc.oneof(
-    fc.record(
-      {
-        access_token: fc.oneof(value, fc.string({ minLength: 12, maxLength: 40 })),
-        token_type: fc.oneof(value, fc.constantFrom('Bearer', 'bearer', 'mac')),
-        expires_in: value,
-        scope: value,
-        error: value,
-        error_description: value,
-      },
-      { requiredKeys: [] },
-    ).map((o) => JSON.stringify(o)),
+    fc
+      .record(
+        {
+          access_token: fc.oneof(value, fc.string({ minLength: 12, maxLength: 40 })),
+          token_type: fc.oneof(value, fc.constantFrom('Bearer', 'bearer', 'mac')),
+          expires_in: value,
+          scope: value,
+          error: value,
+          error_description: value,
+        },
+        { requiredKeys: [] },
+      )
+      .map((o) => JSON.stringify(o)),
     fc.string({ maxLength: 64 }),
     fc.json({ maxDepth: 2 }),
     fc
@@ -237,7 +256,13 @@ describe('token-response validator', () => {
     fc.constantFrom(200, 200, 201, 204, 301, 302, 307, 400, 401, 403, 404, 429, 500, 502, 503),
     fc.integer({ min: 200, max: 599 }),
   );
-  const contentType = fc.constantFrom('application/json', 'text/html', 'text/plain', '', 'application/json; charset=utf-8');
+  const contentType = fc.constantFrom(
+    'application/json',
+    'text/html',
+    'text/plain',
+    '',
+    'application/json; charset=utf-8',
+  );
 
   it(`accepts only well-formed answers among ${FUZZ_RUNS} synthetic responses, refusing the rest with typed errors`, async () => {
     await fc.assert(
@@ -256,14 +281,22 @@ describe('token-response validator', () => {
           check(code === 200, `accepted status ${code}`);
           check(typeof t.accessToken === 'string' && t.accessToken.length > 0, 'access token');
           check(t.tokenType.length > 0, 'token type');
-          check(Number.isInteger(t.expiresIn) && t.expiresIn >= 0 && t.expiresIn <= MAX_EXPIRES_IN, 'expires_in');
+          check(
+            Number.isInteger(t.expiresIn) && t.expiresIn >= 0 && t.expiresIn <= MAX_EXPIRES_IN,
+            'expires_in',
+          );
           return;
         }
-        if (!(err instanceof UpstreamError) && !(err instanceof BrokerError && err.code === 'ERR_UPSTREAM_REJECTED'))
+        if (
+          !(err instanceof UpstreamError) &&
+          !(err instanceof BrokerError && err.code === 'ERR_UPSTREAM_REJECTED')
+        )
           throw new Error(`untyped validator error: ${describeError(err)}`);
         const errCode = (err as BrokerError).code;
         check(
-          ['ERR_UPSTREAM_INVALID_RESPONSE', 'ERR_UPSTREAM_UNAVAILABLE', 'ERR_UPSTREAM_REJECTED'].includes(errCode),
+          ['ERR_UPSTREAM_INVALID_RESPONSE', 'ERR_UPSTREAM_UNAVAILABLE', 'ERR_UPSTREAM_REJECTED'].includes(
+            errCode,
+          ),
           errCode,
         );
         // The message names status and content type, never the body's token.
@@ -303,7 +336,13 @@ describe('API body parser and validation', () => {
     fc.constantFrom('', ' ', 'null', '[]', '{}', '{"profile":"a"', '\u0000', '{"__proto__":{"profile":"x"}}'),
   );
   const contentType = fc.option(
-    fc.constantFrom('application/json', 'application/vnd.api+json', 'text/plain', 'application/json; charset=utf-8', 'multipart/form-data'),
+    fc.constantFrom(
+      'application/json',
+      'application/vnd.api+json',
+      'text/plain',
+      'application/json; charset=utf-8',
+      'multipart/form-data',
+    ),
     { nil: undefined },
   );
 
@@ -317,13 +356,19 @@ describe('API body parser and validation', () => {
           isBase64Encoded: base64,
           headers: type === undefined ? {} : { 'Content-Type': type },
         });
-        const headers = Object.fromEntries(Object.entries(event.headers).map(([k, v]) => [k.toLowerCase(), v]));
+        const headers = Object.fromEntries(
+          Object.entries(event.headers).map(([k, v]) => [k.toLowerCase(), v]),
+        );
         try {
           const parsed = parseTokenRequest(parseJsonBody({ ...event, headers }));
           check(typeof parsed.profile === 'string', 'profile');
-          check(Object.keys(parsed).every((k) => ['profile', 'subject', 'scope', 'minTtl'].includes(k)), 'fields');
+          check(
+            Object.keys(parsed).every((k) => ['profile', 'subject', 'scope', 'minTtl'].includes(k)),
+            'fields',
+          );
         } catch (err) {
-          if (!(err instanceof RequestError)) throw new Error(`untyped body error: ${describeError(err)}`);
+          if (!(err instanceof RequestError))
+            throw new Error(`untyped body error: ${describeError(err)}`, { cause: err });
           check(['ERR_INVALID_REQUEST', 'ERR_BODY_TOO_LARGE'].includes(err.code), err.code);
           check(HTTP_ERRORS[err.code].status < 500, `status of ${err.code}`);
         }

@@ -29,7 +29,12 @@ let checks = 0;
 
 beforeAll(async () => {
   auth = await startDevServer([{ clientId: 'client-one' }, { clientId: 'client-two' }]);
-  const common = { tokenUrl: auth.tokenUrl, subject: SUBJECTS[0], subjects: [...SUBJECTS], scope: 'read write' };
+  const common = {
+    tokenUrl: auth.tokenUrl,
+    subject: SUBJECTS[0],
+    subjects: [...SUBJECTS],
+    scope: 'read write',
+  };
   const config = harnessConfig({
     one: { ...common, issuer: 'client-one', callers: [ROLE_A, ROLE_B] },
     two: { ...common, issuer: 'client-two', callers: [ROLE_A, ROLE_B] },
@@ -82,10 +87,16 @@ describe('isolation', () => {
   });
 
   it('denies by default: a profile without callers serves nobody, trusted-looking ids included', async () => {
-    for (const caller of [...CALLERS, { id: 'local', kind: 'local' }, { id: 'schedule', kind: 'schedule' }] as Caller[]) {
+    for (const caller of [
+      ...CALLERS,
+      { id: 'local', kind: 'local' },
+      { id: 'schedule', kind: 'schedule' },
+    ] as Caller[]) {
       const err = await rejection(() => broker.issue({ profile: 'nobody', caller }));
       expect(err.code).toBe('ERR_FORBIDDEN');
-      expect(err.message).toMatch(/^caller ".+" may not use profile "nobody"; add it to the profile's callers$/);
+      expect(err.message).toMatch(
+        /^caller ".+" may not use profile "nobody"; add it to the profile's callers$/,
+      );
       checks += 1;
     }
   });
@@ -134,7 +145,10 @@ describe('isolation', () => {
     expect(calls).toBe(0);
     // An assumed-role session of an allowed role is that role.
     const ok = await handler(
-      apiEvent({ body: '{"profile":"onlyA"}', userArn: 'arn:aws:sts::123456789012:assumed-role/team-a/session-1' }),
+      apiEvent({
+        body: '{"profile":"onlyA"}',
+        userArn: 'arn:aws:sts::123456789012:assumed-role/team-a/session-1',
+      }),
       lambdaContext(),
     );
     expect(ok.statusCode).toBe(200);

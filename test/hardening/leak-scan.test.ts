@@ -19,7 +19,14 @@ import { openKeystore } from '../../lib/keystore/index.ts';
 import { createSecretResolver } from '../../lib/secrets/index.ts';
 import { startServer, type RunningServer } from '../../lib/server/index.ts';
 import { hashApiKey } from '../../lib/server/caller.ts';
-import { capturingLogger, fixture, fixturePath, manifestPasswords, manifestRows, reportTally } from './support.ts';
+import {
+  capturingLogger,
+  fixture,
+  fixturePath,
+  manifestPasswords,
+  manifestRows,
+  reportTally,
+} from './support.ts';
 
 /** Everything the run wrote anywhere a person or a log pipeline could read it. */
 const captured: string[] = [];
@@ -55,7 +62,9 @@ const CONNECTION_PASSWORD = 'dd-password-3b8c41';
 
 /** A fetch that records assertions sent and access tokens received, then passes both through. */
 const recorder: typeof fetch = async (input, init) => {
-  const params = new URLSearchParams(typeof init?.body === 'string' ? init.body : new URL(String(input)).search);
+  const params = new URLSearchParams(
+    typeof init?.body === 'string' ? init.body : new URL(String(input)).search,
+  );
   for (const name of ['assertion', 'client_assertion']) {
     const jwt = params.get(name);
     if (jwt) {
@@ -143,7 +152,9 @@ beforeAll(async () => {
     }) as typeof stream.write);
   }
   for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
-    vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void captured.push(args.map(String).join(' ')));
+    vi.spyOn(console, method).mockImplementation(
+      (...args: unknown[]) => void captured.push(args.map(String).join(' ')),
+    );
   }
   for (const password of manifestPasswords()) addSecret('a keystore password', password);
   for (const value of Object.values(ENV)) addSecret('a password', value);
@@ -245,20 +256,45 @@ describe('leak scan', () => {
       ['/health', {}],
       ['/nowhere', { headers: auth_ }],
       ...['jks', 'p12', 'pem', 'jceks', 'wrongpass', 'rejected', 'nope'].map(
-        (profile) => ['/token', { method: 'POST', headers: auth_, body: JSON.stringify({ profile }) }] as [string, RequestInit],
+        (profile) =>
+          ['/token', { method: 'POST', headers: auth_, body: JSON.stringify({ profile }) }] as [
+            string,
+            RequestInit,
+          ],
       ),
-      ['/token', { method: 'POST', headers: auth_, body: JSON.stringify({ profile: 'jks', subject: 'eve@x.example' }) }],
+      [
+        '/token',
+        {
+          method: 'POST',
+          headers: auth_,
+          body: JSON.stringify({ profile: 'jks', subject: 'eve@x.example' }),
+        },
+      ],
       ['/token', { method: 'POST', headers: auth_, body: JSON.stringify({ profile: 'jks' }) }],
       ['/token', { method: 'POST', headers: auth_, body: `{"profile":"jks","junk":"${ENV.JKS_PASS}"` }],
-      ['/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ profile: 'jks' }) }],
-      ['/token', { method: 'POST', headers: { ...auth_, authorization: `Bearer ${API_KEY}x` }, body: '{"profile":"jks"}' }],
+      [
+        '/token',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ profile: 'jks' }),
+        },
+      ],
+      [
+        '/token',
+        {
+          method: 'POST',
+          headers: { ...auth_, authorization: `Bearer ${API_KEY}x` },
+          body: '{"profile":"jks"}',
+        },
+      ],
     ];
     const statuses: number[] = [];
     for (const [path, init] of requests) {
       const res = await fetch(`${server.url}${path}`, init);
       statuses.push(res.status);
       const text = await res.text();
-      captured.push(JSON.stringify(Object.fromEntries(res.headers)));
+      res.headers.forEach((value, name) => void captured.push(`${name}: ${value}`));
       (path === '/token' && res.status === 200 ? delivered : captured).push(text);
       scenarios += 1;
     }
@@ -268,14 +304,25 @@ describe('leak scan', () => {
 
   it('runs the CLI: keystore inspect from stdin, import datadirect, check --live and token', async () => {
     const io = cliIo();
-    expect(await main(['keystore', 'inspect', fixturePath('java-rsa2048.jks'), '--password-stdin'], io)).toBe(0);
-    expect(await main(['keystore', 'inspect', fixturePath('java-rsa2048.jks'), '--password-env', 'WRONG_PASS'], io)).toBe(1);
+    expect(await main(['keystore', 'inspect', fixturePath('java-rsa2048.jks'), '--password-stdin'], io)).toBe(
+      0,
+    );
+    expect(
+      await main(
+        ['keystore', 'inspect', fixturePath('java-rsa2048.jks'), '--password-env', 'WRONG_PASS'],
+        io,
+      ),
+    ).toBe(1);
     const connection =
       `ClaimsIssuer=c1;JWTCertStore=${fixturePath('java-rsa2048.jks')};JWTCertPassword=${CONNECTION_PASSWORD};` +
       `TokenURI=https://account-d.docusign.com/oauth/token;AuthHeader=SecurityToken;SecurityToken=${SECURITY_TOKEN}`;
     expect(await main(['import', 'datadirect', connection], io)).toBe(0);
     expect(await main(['import', 'datadirect', `${connection};JWTCertPassword={unbalanced`], io)).toBe(2);
-    const checked = await check(['--config', configFile, '--live'], { ...io, env: { ...io.env, SECURITY_TOKEN } }, { fetch: recorder });
+    const checked = await check(
+      ['--config', configFile, '--live'],
+      { ...io, env: { ...io.env, SECURITY_TOKEN } },
+      { fetch: recorder },
+    );
     expect(checked).toBe(1); // the wrongpass and rejected profiles fail, the others pass
     // The token command prints the token on stdout: that is its delivery channel.
     const tokenIo = { ...io, stdout: (text: string) => void delivered.push(text) };
@@ -295,10 +342,14 @@ describe('leak scan', () => {
     for (const [value, what] of secrets) {
       // Passwords are words: "key pass" inside "wrong key password" is not a leak of it.
       const pattern = what.endsWith('password')
-        ? new RegExp(`(?<![\\p{L}\\p{N}])${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'u')
+        ? new RegExp(
+            `(?<![\\p{L}\\p{N}])${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`,
+            'u',
+          )
         : undefined;
       const search = (text: string) => (pattern ? (pattern.exec(text)?.index ?? -1) : text.indexOf(value));
-      if (what !== 'an access token' && search(deliveredText) >= 0) found.push(`${what} in a delivered token answer`);
+      if (what !== 'an access token' && search(deliveredText) >= 0)
+        found.push(`${what} in a delivered token answer`);
       const at = search(haystack);
       // Say what leaked and where, without printing the secret itself.
       if (at >= 0) found.push(`${what} near ${JSON.stringify(haystack.slice(Math.max(0, at - 60), at))}`);

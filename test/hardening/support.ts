@@ -150,7 +150,12 @@ export const jsonAnswer =
 
 /** Answers raw text. */
 export const textAnswer =
-  (status: number, contentType: string, text: string | Buffer, headers: Record<string, string> = {}): Answer =>
+  (
+    status: number,
+    contentType: string,
+    text: string | Buffer,
+    headers: Record<string, string> = {},
+  ): Answer =>
   (_req, res) => {
     res.writeHead(status, { 'content-type': contentType, ...headers });
     res.end(text);
