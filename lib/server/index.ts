@@ -12,6 +12,7 @@ import { createConsentStartHandler } from '../../functions/consent-start.ts';
 import { createHealthHandler } from '../../functions/health.ts';
 import { createTokenHandler } from '../../functions/token.ts';
 import { createBroker } from '../broker.ts';
+import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig } from '../config/types.ts';
 import { consentUrlBuilder } from '../consent/base-url.ts';
 import { setupConsent } from '../consent/setup.ts';
@@ -53,6 +54,11 @@ export interface StartServerOptions {
   readonly env?: Readonly<Record<string, string | undefined>> | undefined;
   readonly fetch?: typeof fetch | undefined;
   readonly clock?: Clock | undefined;
+  /**
+   * The shared token cache of the built broker; default per `cache.store`: none for
+   * `memory`, the DynamoDB table for `dynamodb` (created when missing at `cache.endpoint`).
+   */
+  readonly sharedStore?: SharedTokenStore | undefined;
   /** Consent nonces and outcomes; default per `cache.store` (memory, or the DynamoDB table). */
   readonly consentStore?: ConsentStore | undefined;
   /** Routes beside `POST /token`, `GET /health` and the consent routes. */
@@ -107,6 +113,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // Consent links point at this server unless consent.baseUrl or a redirectUri says otherwise.
   // Known once listening; read lazily when a consent URL is built.
   const self: { url?: string } = {};
+  // The DynamoDB client is loaded only when the shared store is configured.
+  const sharedStore =
+    options.broker || options.sharedStore || config.cache.store === 'memory'
+      ? options.sharedStore
+      : await (
+          await import('../cache/shared-store-factory.ts')
+        ).createSharedStore(config.cache, { secrets, logger, metrics, clock });
   const built = options.broker
     ? undefined
     : createBroker({
@@ -117,6 +130,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         clock,
         fetch: options.fetch ?? fetch,
         consentUrl: consentUrlBuilder(config, () => self.url),
+        sharedStore,
       });
   const broker = options.broker ?? built!;
   const consent =
