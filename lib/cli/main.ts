@@ -66,6 +66,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     io.stderr(`token-broker: unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
     return EXIT_USAGE;
   }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(`Usage: token-broker ${entry.summary}\n`);
+    return 0;
+  }
   try {
     const command = await entry.load();
     return await command(rest, io);
