@@ -7,7 +7,13 @@ export type ConnectionOptions = ReadonlyMap<string, string>;
 export const JDBC_PREFIX = 'jdbc:datadirect:autorest:';
 
 function fail(message: string, index: number): never {
-  throw new ConfigError('ERR_CONNECTION_STRING', `connection string: ${message} (at character ${index + 1})`);
+  // Keys are quoted as written; control characters are shown escaped so the message stays one line.
+  const oneLine = message.replace(
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    /[\u0000-\u001f\u007f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  throw new ConfigError('ERR_CONNECTION_STRING', `connection string: ${oneLine} (at character ${index + 1})`);
 }
 
 const isSpace = (c: string | undefined) => c !== undefined && /\s/.test(c);

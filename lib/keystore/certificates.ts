@@ -17,6 +17,8 @@ export function thumbprints(der: Uint8Array): Thumbprints {
   };
 }
 
+const certificateSpki = new WeakMap<X509Certificate, Buffer>();
+
 /**
  * Parses DER certificates into Node certificates.
  *
@@ -25,7 +27,11 @@ export function thumbprints(der: Uint8Array): Thumbprints {
 export function parseCertificates(ders: readonly Uint8Array[], alias: string): X509Certificate[] {
   return ders.map((der, index) => {
     try {
-      return new X509Certificate(der);
+      const certificate = new X509Certificate(der);
+      // A certificate can parse while its public key does not decode; read it now so the
+      // damage is reported here, as a format error, and never later as an untyped one.
+      certificateSpki.set(certificate, spkiOf(certificate.publicKey));
+      return certificate;
     } catch (cause) {
       throw new KeystoreError(
         'ERR_KEYSTORE_FORMAT',
@@ -41,8 +47,6 @@ export function spkiOf(key: KeyObject): Buffer {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key;
   return publicKey.export({ type: 'spki', format: 'der' });
 }
-
-const certificateSpki = new WeakMap<X509Certificate, Buffer>();
 
 /** True when the certificate certifies the public key whose SPKI DER is given. */
 export function certifiesKey(certificate: X509Certificate, spki: Buffer): boolean {
