@@ -1,24 +1,13 @@
 import * as z from 'zod';
 import { PROVIDER_NAMES } from './presets.ts';
+import { JWS_ALGORITHMS } from '../keystore/types.ts';
 
 const text = z.string().trim().min(1, 'must not be empty');
 const textList = z.array(text);
 /** Space-separated in YAML (`scope: a b`), or a list. */
 const spaceList = z.union([z.string(), textList]);
 
-const ALGORITHMS = [
-  'auto',
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-] as const;
+const ALGORITHMS = ['auto', ...JWS_ALGORITHMS] as const;
 const KEYSTORE_TYPES = ['auto', 'jks', 'jceks', 'pkcs12', 'pem', 'jwk', 'google-json'] as const;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 

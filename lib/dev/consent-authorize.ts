@@ -10,6 +10,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OAuthFailure } from './oauth-failure.ts';
+import { escapeHtml } from '../consent/page.ts';
 
 /** How long an authorization code may be redeemed, milliseconds (RFC 6749 §4.1.2 suggests 10 min at most). */
 export const CODE_TTL_MS = 60_000;
@@ -61,15 +62,7 @@ export interface ConsentEndpoints {
   ): Record<string, string | number>;
 }
 
-const ESCAPES: Readonly<Record<string, string>> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-  '`': '&#96;',
-};
-const esc = (text: string): string => text.replace(/[&<>"'`]/g, (c) => ESCAPES[c] ?? c);
+const esc = escapeHtml;
 
 const PAGE_STYLE =
   'body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1f2328}' +

@@ -1,20 +1,9 @@
 import { createPrivateKey, type JsonWebKey } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
 import { parsePem } from './pem.ts';
-import type { JwsAlgorithm, RawEntry, RawStore } from './types.ts';
+import { JWS_ALGORITHMS, type JwsAlgorithm, type RawEntry, type RawStore } from './types.ts';
 
-const JWS_ALGORITHMS: ReadonlySet<string> = new Set([
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-]);
+const JWS_ALGORITHM_SET: ReadonlySet<string> = new Set(JWS_ALGORITHMS);
 
 type Json = Record<string, unknown>;
 
@@ -80,7 +69,7 @@ export function parseJwk(bytes: Uint8Array): RawStore {
       warnings.push(`JWK '${alias}' has no private part ('d') and was skipped`);
       return;
     }
-    const alg = typeof jwk['alg'] === 'string' && JWS_ALGORITHMS.has(jwk['alg']) ? jwk['alg'] : undefined;
+    const alg = typeof jwk['alg'] === 'string' && JWS_ALGORITHM_SET.has(jwk['alg']) ? jwk['alg'] : undefined;
     entries.push({
       alias,
       kind: 'private-key',

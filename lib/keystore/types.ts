@@ -6,9 +6,22 @@ export type KeystoreType = 'auto' | 'jks' | 'jceks' | 'pkcs12' | 'pem' | 'jwk' |
 /** A detected (concrete) keystore format. */
 export type KeystoreFormat = Exclude<KeystoreType, 'auto'>;
 
+/** JWS algorithms the broker signs with (RFC 7518 §3.1, RFC 8037), as values. */
+export const JWS_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+
 /** JWS algorithms the broker signs with (RFC 7518 §3.1, RFC 8037). */
-export type JwsAlgorithm =
-  'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
+export type JwsAlgorithm = (typeof JWS_ALGORITHMS)[number];
 
 /** What kind of entry a keystore holds under one alias. */
 export type EntryKind = 'private-key' | 'trusted-cert' | 'secret-key';
