@@ -6,13 +6,18 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import type { FlushableMetrics } from '../lib/http/stack.ts';
-import { refreshWindow, runScheduledRefresh, type RefreshSummary } from '../lib/refresh/refresh.ts';
-import { getRuntime, runtimeLogger, runtimeMetrics, type Runtime } from '../lib/runtime.ts';
+import {
+  refreshWindow,
+  runScheduledRefresh,
+  type RefreshDeps,
+  type RefreshSummary,
+} from '../lib/refresh/refresh.ts';
+import { getRuntime, runtimeLogger, runtimeMetrics } from '../lib/runtime.ts';
 import type { Clock, Logger } from '../lib/types.ts';
 
 /** What the refresh handler needs; `runtime` is built lazily (cold start). */
 export interface RefreshHandlerDeps {
-  readonly runtime: () => Promise<Pick<Runtime, 'config' | 'broker' | 'sharedStore'>>;
+  readonly runtime: () => Promise<Pick<RefreshDeps, 'config' | 'broker' | 'sharedStore'>>;
   readonly logger: Logger;
   readonly metrics: FlushableMetrics;
   readonly clock?: Clock | undefined;
@@ -25,7 +30,10 @@ export type RefreshHandler = (event: ScheduledEvent, context: Context) => Promis
 
 function flushMetrics(metrics: FlushableMetrics, logger: Logger): MiddlewareObj<ScheduledEvent> {
   return {
-    after: () => metrics.flush?.(),
+    // A value returned from a middy middleware would replace the response: return nothing.
+    after: () => {
+      metrics.flush?.();
+    },
     onError: (request) => {
       // Only a runtime that cannot be built gets here (configuration, seal key): say which.
       const error = request.error as { code?: string; message?: string } | null;
