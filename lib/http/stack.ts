@@ -5,13 +5,13 @@
  */
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
-import httpSecurityHeaders from '@middy/http-security-headers';
 import type { Context } from 'aws-lambda';
 import { UpstreamError } from '../errors.ts';
 import type { Logger, Metrics } from '../types.ts';
 import { errorHandler } from './error-handler.ts';
 import type { HttpEvent, HttpResult } from './event.ts';
 import { jsonBody, MAX_BODY_BYTES } from './json-body.ts';
+import { securityHeaders } from './security-headers.ts';
 
 /** A metrics sink that buffers and is flushed once per invocation (Powertools EMF). */
 export interface FlushableMetrics extends Metrics {
@@ -92,7 +92,7 @@ export function httpHandler<B = undefined>(
     .use(httpHeaderNormalizer())
     // `after` runs in reverse order: this cleans up after the security headers.
     .use(dropEmptyHeaders())
-    .use(httpSecurityHeaders())
+    .use(securityHeaders())
     .use(noStore())
     .use(flushMetrics(options.metrics))
     .use(errorHandler(options.logger));
