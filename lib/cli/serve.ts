@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
+import { createBatchedWriter } from '../observability/batched-writer.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/index.ts';
 import { isLoopback } from '../server/caller.ts';
@@ -59,7 +60,8 @@ export async function serve(argv: readonly string[], io: CliIo): Promise<number>
   const port = parsePort(args.port, DEFAULT_PORT);
   const host = args.host ?? DEFAULT_HOST;
   const config = await loadConfig({ path: args.config, env: io.env, cwd: io.cwd });
-  const logger = createJsonLogger({ write: io.stderr });
+  const logLines = createBatchedWriter(io.stderr);
+  const logger = createJsonLogger({ write: logLines.write });
   if (
     !isLoopback(host) &&
     host !== 'localhost' &&
@@ -77,6 +79,7 @@ export async function serve(argv: readonly string[], io: CliIo): Promise<number>
   io.stdout(`token-broker: listening on ${server.url}\n`);
   const signal = await untilSignal();
   await server.close();
+  logLines.flush();
   io.stdout(`token-broker: stopped (${signal})\n`);
   return EXIT_OK;
 }
