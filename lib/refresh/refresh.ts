@@ -67,12 +67,12 @@ export interface RefreshOptions {
 
 /**
  * The window of a run for a function with `remainingMs` left: start work until
- * {@link START_MARGIN_MS} before the end (at least half the time), finish
- * {@link FINISH_MARGIN_MS} before it.
+ * {@link START_MARGIN_MS} before the end, return {@link FINISH_MARGIN_MS} before it.
+ * A function whose timeout is not above {@link START_MARGIN_MS} starts nothing.
  */
 export function refreshWindow(now: number, remainingMs: number): { startBy: number; finishBy: number } {
   return {
-    startBy: now + Math.max(remainingMs - START_MARGIN_MS, remainingMs / 2),
+    startBy: now + remainingMs - START_MARGIN_MS,
     finishBy: now + remainingMs - FINISH_MARGIN_MS,
   };
 }

@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiEvent, lambdaContext } from '../functions/events.ts';
+import { ATTRIBUTE_NAMES } from '../../lib/cache/dynamodb-item.ts';
 import { DEADLINE_MS } from '../../lib/exchange/retry.ts';
+import { FINISH_MARGIN_MS, START_MARGIN_MS } from '../../lib/refresh/refresh.ts';
 import { TIMEOUT_EARLY_MS } from '../../lib/http/stack.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -128,6 +130,52 @@ describe('packaged CloudFormation template (osls package)', () => {
           'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:token-broker/ci/*',
       },
     ]);
+    const dynamo = scoped.filter((s: any) => [s.Action].flat().some((a: string) => /^dynamodb:/i.test(a)));
+    expect(dynamo.flatMap((s: any) => [s.Action].flat()).sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Scan',
+      'dynamodb:UpdateItem',
+    ]);
+    for (const statement of dynamo) {
+      expect([statement.Resource].flat()).toEqual([{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }]);
+    }
+  });
+
+  it('keeps the shared cache in an on-demand table keyed by pk, with TTL on and point-in-time recovery off', () => {
+    const tables = ofType('AWS::DynamoDB::Table');
+    expect(tables.map(([name]) => name)).toEqual(['CacheTable']);
+    const table = resources['CacheTable']!.Properties;
+    expect(table['BillingMode']).toBe('PAY_PER_REQUEST');
+    expect(table['KeySchema']).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+    expect(table['AttributeDefinitions']).toEqual([{ AttributeName: 'pk', AttributeType: 'S' }]);
+    expect(table['TimeToLiveSpecification']).toEqual({
+      AttributeName: ATTRIBUTE_NAMES['#ttl'],
+      Enabled: true,
+    });
+    expect(table['PointInTimeRecoverySpecification']).toEqual({ PointInTimeRecoveryEnabled: false });
+    for (const [name, fn] of ofType('AWS::Lambda::Function')) {
+      expect(fn.Properties['Environment'].Variables['TOKEN_BROKER_CACHE_TABLE'], name).toEqual({
+        Ref: 'CacheTable',
+      });
+      expect(fn.Properties['Environment'].Variables['TOKEN_BROKER_CACHE_SEAL_KEY'], name).toBe(
+        'secretsmanager:token-broker/ci/cache-key',
+      );
+    }
+  });
+
+  it('runs the refresh function every minute with a timeout below the rate', () => {
+    const rules = ofType('AWS::Events::Rule');
+    const rule = rules.find(([, r]) =>
+      r.Properties['Targets'].some((t: any) => JSON.stringify(t.Arn).includes('RefreshLambdaFunction')),
+    );
+    expect(rule?.[1].Properties['ScheduleExpression']).toBe('rate(1 minute)');
+    expect(rule?.[1].Properties['State']).toBe('ENABLED');
+    const timeoutMs = resources['RefreshLambdaFunction']!.Properties['Timeout'] * 1000;
+    expect(timeoutMs).toBeLessThan(60_000);
+    // A refresh started at the last moment still has a whole exchange deadline before the run returns.
+    expect(START_MARGIN_MS - FINISH_MARGIN_MS).toBeGreaterThanOrEqual(DEADLINE_MS);
+    expect(timeoutMs).toBeGreaterThan(START_MARGIN_MS);
   });
 
   it('runs Node.js 22 or later on arm64 with timeouts that fit the exchange deadline and API Gateway', () => {
@@ -151,7 +199,13 @@ describe('packaged CloudFormation template (osls package)', () => {
   });
 
   it('packages the profiles file with each HTTP function', () => {
-    for (const artifact of ['token.zip', 'health.zip', 'consentStart.zip', 'consentCallback.zip']) {
+    for (const artifact of [
+      'token.zip',
+      'health.zip',
+      'consentStart.zip',
+      'consentCallback.zip',
+      'refresh.zip',
+    ]) {
       // Zip entry names are stored uncompressed in the central directory.
       expect(readFileSync(join(out, artifact)).includes(Buffer.from(PROFILES)), artifact).toBe(true);
     }
@@ -179,6 +233,16 @@ describe('packaged CloudFormation template (osls package)', () => {
       error: 'forbidden',
       message:
         'caller "arn:aws:iam::123456789012:role/app" may not use profile "demo"; add it to the profile\'s callers',
+    });
+    const refresh = (await import(pathToFileURL(join(task, 'functions', 'refresh.mjs')).href)) as {
+      handler: (event: unknown, context: unknown) => Promise<unknown>;
+    };
+    // The packaged profiles name no refresh subjects and use the memory store here.
+    expect(await refresh.handler({ 'detail-type': 'Scheduled Event' }, lambdaContext())).toEqual({
+      refreshed: 0,
+      skipped: 0,
+      failed: {},
+      deferred: 0,
     });
   });
 });

@@ -7,6 +7,7 @@ import { runBounded } from '../../lib/refresh/pool.ts';
 import {
   DEFAULT_CONCURRENCY,
   refreshWindow,
+  START_MARGIN_MS,
   runScheduledRefresh,
   type RefreshDeps,
 } from '../../lib/refresh/refresh.ts';
@@ -120,7 +121,7 @@ describe('scheduled refresh limits', () => {
   });
 
   it('takes its window from the Lambda context: start until 30 s before the end, return 2 s before it', () => {
-    expect(refreshWindow(1_000_000, 55_000)).toEqual({ startBy: 1_027_500, finishBy: 1_053_000 });
+    expect(refreshWindow(1_000_000, 55_000)).toEqual({ startBy: 1_025_000, finishBy: 1_053_000 });
     expect(refreshWindow(1_000_000, 120_000)).toEqual({ startBy: 1_090_000, finishBy: 1_118_000 });
   });
 });
@@ -140,14 +141,17 @@ describe('functions/refresh handler', () => {
       metrics: { ...deps.metrics, flush: () => (flushed += 1) },
     });
 
-    const summary = await handler(SCHEDULED_EVENT, lambdaContext());
+    const summary = await handler(SCHEDULED_EVENT, {
+      ...lambdaContext(),
+      getRemainingTimeInMillis: () => 55_000,
+    });
 
     expect(summary).toEqual({ refreshed: 2, skipped: 0, failed: {}, deferred: 0 });
     expect(flushed).toBe(1);
     expect(endpoint.count()).toBe(2);
   });
 
-  it('starts nothing when the context has no time left to start work', async () => {
+  it('starts nothing when less than START_MARGIN_MS is left in the invocation', async () => {
     endpoint = await startScriptedEndpoint((_req, res) => answerToken(res));
     const deps = await refreshDeps(endpoint.url, Date.now, SUBJECTS.slice(0, 2));
     const handler = createRefreshHandler({
@@ -156,7 +160,10 @@ describe('functions/refresh handler', () => {
       metrics: deps.metrics,
     });
 
-    const summary = await handler(SCHEDULED_EVENT, { ...lambdaContext(), getRemainingTimeInMillis: () => 0 });
+    const summary = await handler(SCHEDULED_EVENT, {
+      ...lambdaContext(),
+      getRemainingTimeInMillis: () => START_MARGIN_MS,
+    });
 
     expect(summary).toEqual({ refreshed: 0, skipped: 0, failed: {}, deferred: 2 });
     expect(endpoint.count()).toBe(0);
