@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -212,13 +212,21 @@ describe('packaged CloudFormation template (osls package)', () => {
   });
 
   it('bundles handlers that load the packaged profiles and answer as Lambda would', async () => {
-    const task = join(ROOT, '.esbuild/.build');
-    process.env['LAMBDA_TASK_ROOT'] = task;
+    // Each function runs from its own unpacked artifact, as Lambda does, so a chunk left out
+    // of a zip (code splitting) fails here.
+    const unpack = (name: string): string => {
+      const dir = join(out, `unpacked-${name}`);
+      execFileSync('python3', ['-m', 'zipfile', '-e', join(out, `${name}.zip`), dir]);
+      return dir;
+    };
     process.env['TOKEN_BROKER_CONFIG'] = PROFILES;
-    const load = async (name: string) =>
-      (await import(pathToFileURL(join(task, 'functions', `${name}.mjs`)).href)) as {
+    const load = async (name: string, file = name) => {
+      const task = unpack(name);
+      process.env['LAMBDA_TASK_ROOT'] = task;
+      return (await import(pathToFileURL(join(task, 'functions', `${file}.mjs`)).href)) as {
         handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
       };
+    };
     const caller = 'arn:aws:sts::123456789012:assumed-role/app/session';
     const health = await (
       await load('health')
@@ -234,7 +242,7 @@ describe('packaged CloudFormation template (osls package)', () => {
       message:
         'caller "arn:aws:iam::123456789012:role/app" may not use profile "demo"; add it to the profile\'s callers',
     });
-    const refresh = (await import(pathToFileURL(join(task, 'functions', 'refresh.mjs')).href)) as {
+    const refresh = (await load('refresh')) as unknown as {
       handler: (event: unknown, context: unknown) => Promise<unknown>;
     };
     // The packaged profiles name no refresh subjects and use the memory store here.
