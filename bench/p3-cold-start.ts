@@ -43,8 +43,12 @@ export interface ColdStartResult {
   readonly baselineBytes: number;
   /** The token bundle's entry chunk when built with code splitting (dynamic imports become chunks). */
   readonly splitEntryBytes: number;
-  /** Cold import of that split build's entry, node start subtracted: what splitting would give. */
+  /** Cold import of that split build's entry, node start subtracted (as deployed: serverless.yml splits). */
   readonly split: Summary;
+  /** Bytes a cold start reads in the split build: the entry and every chunk it imports statically. */
+  readonly splitColdBytes: number;
+  /** Bytes of every chunk of the split build (what the artifact holds). */
+  readonly splitTotalBytes: number;
   /** The token bundle's inputs by package, largest first. */
   readonly inputs: readonly InputShare[];
 }
@@ -137,6 +141,17 @@ export async function measureColdStart(runs = 25, warmup = 2): Promise<ColdStart
       ([, o]) => o.entryPoint === 'functions/token.ts',
     )!;
     const splitFile = join(ROOT, entry[0]);
+    const outputs = split.metafile!.outputs;
+    const cold = new Set<string>();
+    const visit = (output: string): void => {
+      if (cold.has(output)) return;
+      cold.add(output);
+      for (const imported of outputs[output]?.imports ?? [])
+        if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
+    };
+    visit(entry[0]);
+    const chunkBytes = (names: Iterable<string>): number =>
+      [...names].filter((o) => o.endsWith('.mjs')).reduce((sum, o) => sum + outputs[o]!.bytes, 0);
 
     for (let i = 0; i < warmup; i++)
       for (const f of [emptyFile, baselineFile, tokenFile, splitFile]) wallTime(f);
@@ -159,6 +174,8 @@ export async function measureColdStart(runs = 25, warmup = 2): Promise<ColdStart
       baselineBytes: baseline.bytes,
       splitEntryBytes: entry[1].bytes,
       split: summarize(sp.map((ms) => ms - start)),
+      splitColdBytes: chunkBytes(cold),
+      splitTotalBytes: chunkBytes(Object.keys(outputs)),
       inputs: inputsByPackage(
         token.metafile,
         Object.keys(token.metafile.outputs).find((o) => o.endsWith('.mjs'))!,

@@ -215,43 +215,41 @@ async function p3(mode: Mode): Promise<Row[]> {
   try {
     const { measureColdStart, P3_TARGET } = await import('./p3-cold-start.ts');
     const r = await measureColdStart(mode.quick ? 3 : 25, mode.quick ? 1 : 2);
-    const ratio = r.token.median / r.baseline.median;
+    // serverless.yml builds each function with esbuild code splitting, so the row measures
+    // that build; the single-file bundle is reported beside it.
+    const ratio = r.split.median / r.baseline.median;
     const top = r.inputs.slice(0, 12).map((s) => `${s.name} ${(s.bytes / 1024).toFixed(0)} KB`);
-    console.log(`P3 token bundle inputs (top by bytes): ${top.join(', ')}`);
-    const sdk = r.inputs.filter((s) => /^@(aws-sdk|smithy|aws-crypto)\//.test(s.name) || s.name === 'bowser');
-    const sdkBytes = sdk.reduce((sum, s) => sum + s.bytes, 0);
+    console.log(`P3 single-file token bundle inputs (top by bytes): ${top.join(', ')}`);
     return [
       row({
         id: 'P3',
-        name: `${name} (${P3_TARGET}, minified), node start subtracted`,
+        name: `${name} (${P3_TARGET}, minified, code splitting as deployed), node start subtracted`,
         unit: 'ms',
-        ours: r.token,
+        ours: r.split,
         baseline: r.baseline.median,
         goal,
         pass: ratio <= 1.15,
         note:
           `baseline: bundle importing only @aws-sdk/client-secrets-manager (${r.baselineBytes} bytes); ` +
-          `node start ${r.empty.median.toFixed(1)} ms subtracted; built with esbuild splitting (dynamic imports, ` +
-          `the AWS SDK among them, in their own chunks) the entry imports in ${r.split.median.toFixed(1)} ms, ` +
-          `${(r.split.median / r.baseline.median).toFixed(2)}x`,
+          `node start ${r.empty.median.toFixed(1)} ms subtracted; the same code as one file without splitting ` +
+          `imports in ${r.token.median.toFixed(1)} ms, ${(r.token.median / r.baseline.median).toFixed(2)}x`,
       }),
       {
         id: 'P3-size',
-        name: 'functions/token bundle size',
-        value: r.tokenBytes,
+        name: 'functions/token code read at cold start (entry + static chunks)',
+        value: r.splitColdBytes,
         unit: 'bytes',
         baseline: r.baselineBytes,
-        ratio: r2(r.tokenBytes / r.baselineBytes),
+        ratio: r2(r.splitColdBytes / r.baselineBytes),
         goal: sizeGoal,
-        pass: r.tokenBytes <= 614_400,
+        pass: r.splitColdBytes <= 614_400,
         min: null,
         median: null,
         p99: null,
         runs: 1,
         note:
-          `AWS SDK inside (lazily imported, still parsed): ${(sdkBytes / 1024).toFixed(0)} KB; ` +
-          `entry chunk with esbuild splitting: ${r.splitEntryBytes} bytes${r.splitEntryBytes <= 614_400 ? ' (within the goal)' : ''}; ` +
-          `top inputs: ${top.slice(0, 6).join(', ')}`,
+          `all chunks (loaded on demand: AWS SDK, keystore formats, DynamoDB): ${r.splitTotalBytes} bytes; ` +
+          `single-file bundle: ${r.tokenBytes} bytes; top inputs: ${top.slice(0, 6).join(', ')}`,
       },
     ];
   } catch (err) {
