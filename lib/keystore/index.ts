@@ -98,6 +98,23 @@ function resolveFormat(bytes: Uint8Array, type: KeystoreType): KeystoreFormat {
   return type;
 }
 
+/** Loads a module once; later calls reuse the promise (no loader round trip per call). */
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let loaded: Promise<T> | undefined;
+  return () => (loaded ??= load());
+}
+
+/** Format code, loaded only when a store of that format is first seen (cold start). */
+const formats = {
+  jks: once(() => import('./jks.ts')),
+  jceks: once(() => import('./jceks.ts')),
+  pkcs12: once(() => import('./pkcs12.ts')),
+  pem: once(() => import('./pem.ts')),
+  jwk: once(() => import('./jwk.ts')),
+  open: once(() => import('./open.ts')),
+  list: once(() => import('./list.ts')),
+};
+
 /** Parses with the format's own module, imported only when the format is met. */
 async function parseStore(bytes: Uint8Array, options: OpenKeystoreOptions): Promise<RawStore> {
   if (bytes.length > MAX_KEYSTORE_BYTES)
@@ -111,17 +128,17 @@ async function parseStore(bytes: Uint8Array, options: OpenKeystoreOptions): Prom
   const format = resolveFormat(bytes, type);
   switch (format) {
     case 'jks':
-      return (await import('./jks.ts')).parseJks(bytes, options.password);
+      return (await formats.jks()).parseJks(bytes, options.password);
     case 'jceks':
-      return (await import('./jceks.ts')).parseJceks(bytes, options.password);
+      return (await formats.jceks()).parseJceks(bytes, options.password);
     case 'pkcs12':
-      return (await import('./pkcs12.ts')).parsePkcs12(bytes, options.password);
+      return (await formats.pkcs12()).parsePkcs12(bytes, options.password);
     case 'pem':
-      return (await import('./pem.ts')).parsePem(bytes);
+      return (await formats.pem()).parsePem(bytes);
     case 'jwk':
-      return (await import('./jwk.ts')).parseJwk(bytes);
+      return (await formats.jwk()).parseJwk(bytes);
     case 'google-json':
-      return (await import('./jwk.ts')).parseGoogleJson(bytes);
+      return (await formats.jwk()).parseGoogleJson(bytes);
   }
 }
 
@@ -135,7 +152,7 @@ async function parseStore(bytes: Uint8Array, options: OpenKeystoreOptions): Prom
  */
 export const openKeystore: OpenKeystore = async (bytes, options = {}) => {
   const store = await parseStore(bytes, options);
-  return (await import('./open.ts')).openRawStore(store, options);
+  return (await formats.open()).openRawStore(store, options);
 };
 
 /**
@@ -146,7 +163,7 @@ export const openKeystore: OpenKeystore = async (bytes, options = {}) => {
  */
 export const listKeystore: ListKeystore = async (bytes, options = {}) => {
   const store = await parseStore(bytes, options);
-  return (await import('./list.ts')).listRawStore(store, options);
+  return (await formats.list()).listRawStore(store, options);
 };
 
 export type {
