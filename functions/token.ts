@@ -24,7 +24,13 @@ export interface TokenHandlerDeps {
 export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
   const broker = deps.broker;
   return httpHandler(
-    { logger: deps.logger, metrics: deps.metrics, body: parseTokenRequest, maxBodyBytes: deps.maxBodyBytes },
+    {
+      logger: deps.logger,
+      metrics: deps.metrics,
+      authenticate: callerFromEvent,
+      body: parseTokenRequest,
+      maxBodyBytes: deps.maxBodyBytes,
+    },
     async (event) => {
       const caller = callerFromEvent(event);
       const { profile, subject, scope, minTtl } = event.body;

@@ -35,6 +35,11 @@ export interface HttpStackOptions<B> {
   readonly body?: ((value: unknown) => B) | undefined;
   /** Body size limit in bytes; default {@link MAX_BODY_BYTES}. */
   readonly maxBodyBytes?: number | undefined;
+  /**
+   * Checks who is calling before the body is read, so an unidentified caller learns
+   * nothing about the body's rules (throws the 403 error).
+   */
+  readonly authenticate?: ((event: HttpEvent) => unknown) | undefined;
 }
 
 /** The event a handler sees: `body` already parsed and validated when the route has one. */
@@ -96,6 +101,8 @@ export function httpHandler<B = undefined>(
     .use(noStore())
     .use(flushMetrics(options.metrics))
     .use(errorHandler(options.logger));
+  const authenticate = options.authenticate;
+  if (authenticate) stack.use({ before: (request) => void authenticate(request.event) });
   if (options.body) {
     stack.use(jsonBody({ maxBytes: options.maxBodyBytes ?? MAX_BODY_BYTES })).use(validate(options.body));
   }

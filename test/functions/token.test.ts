@@ -99,6 +99,15 @@ describe('POST /token handler', () => {
     expect(lines.find((l) => l.message === 'request denied')?.fields?.['code']).toBe('ERR_UNAUTHENTICATED');
   });
 
+  it('refuses an unidentified caller with 403 before reading its body', async () => {
+    const malformed = await call('{not json', null);
+    expect(malformed.statusCode).toBe(403);
+    expect(malformed.json).toMatchObject({ error: 'forbidden' });
+    const wrongTypes = await call({ profile: 42, minTtl: 'soon' }, null);
+    expect(wrongTypes.statusCode).toBe(403);
+    expect(JSON.stringify(wrongTypes.json)).not.toContain('minTtl');
+  });
+
   it('answers 404 unknown_profile for a profile the config lacks', async () => {
     const res = await call({ profile: 'nope' });
     expect(res.statusCode).toBe(404);
