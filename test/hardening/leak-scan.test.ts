@@ -300,6 +300,22 @@ describe('leak scan', () => {
     }
     // Tokens were issued (so there was something to leak) and every error path was taken.
     expect(statuses).toEqual([200, 403, 404, 200, 200, 200, 200, 500, 502, 404, 403, 200, 400, 403, 403]);
+    // The browser-facing consent routes, on their refusal paths (these profiles have no consent step).
+    const consent: string[] = [
+      `/consent/jks?subject=${encodeURIComponent(ENV.JKS_PASS)}`,
+      '/consent/nope?subject=a@example.com',
+      `/consent/callback?code=${encodeURIComponent(ENV.JKS_PASS)}&state=v1.e30.AAAA`,
+      '/consent/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E',
+    ];
+    for (const path of consent) {
+      const res = await fetch(`${server.url}${path}`, { redirect: 'manual' });
+      expect(res.status, path).toBeGreaterThanOrEqual(400);
+      const text = await res.text();
+      expect(text, path).not.toContain('<script>');
+      res.headers.forEach((value, name) => void captured.push(`${name}: ${value}`));
+      captured.push(text);
+      scenarios += 1;
+    }
   });
 
   it('runs the CLI: keystore inspect from stdin, import datadirect, check --live and token', async () => {
