@@ -3,7 +3,7 @@
  * RedirectURI): completes the consent and answers a small HTML page saying what happened.
  * Opened by a person in a browser, so it is one of the two routes without IAM auth.
  */
-import { callbackInput, outcomeResult, withPageCsp } from '../lib/consent/http.ts';
+import { callbackInput, outcomeResult } from '../lib/consent/http.ts';
 import type { ConsentFlow } from '../lib/consent/flow.ts';
 import { httpHandler, type FlushableMetrics, type HttpHandler } from '../lib/http/stack.ts';
 import { getRuntime, runtimeLogger, runtimeMetrics } from '../lib/runtime.ts';
@@ -19,12 +19,11 @@ export interface ConsentCallbackHandlerDeps {
 /** Builds the `GET /consent/callback` handler. */
 export function createConsentCallbackHandler(deps: ConsentCallbackHandlerDeps): HttpHandler {
   const { flow } = deps;
-  return withPageCsp(
-    httpHandler({ logger: deps.logger, metrics: deps.metrics }, async (event) => {
-      const outcome = await (typeof flow === 'function' ? await flow() : flow).complete(callbackInput(event));
-      return outcomeResult(outcome, event.rawPath);
-    }),
-  );
+  // The page carries its own Content-Security-Policy, which the stack's default does not replace.
+  return httpHandler({ logger: deps.logger, metrics: deps.metrics }, async (event) => {
+    const outcome = await (typeof flow === 'function' ? await flow() : flow).complete(callbackInput(event));
+    return outcomeResult(outcome, event.rawPath);
+  });
 }
 
 /** The Lambda entry point (serverless.yml `functions.consentCallback`). */

@@ -3,7 +3,6 @@
  * server: the 302 of the start route and the HTML page of the callback.
  */
 import type { HttpEvent, HttpResult } from '../http/event.ts';
-import type { HttpHandler } from '../http/stack.ts';
 import type { ConsentCallbackInput, ConsentStart, ConsentStartInput } from './flow.ts';
 import type { ConsentOutcome } from './outcome.ts';
 import { CONSENT_PAGE_CSP, renderConsentPage } from './page.ts';
@@ -46,19 +45,5 @@ export function outcomeResult(outcome: ConsentOutcome, cookiePath: string): Http
     headers: { 'Content-Type': HTML_CONTENT_TYPE, 'Content-Security-Policy': CONSENT_PAGE_CSP },
     cookies: [`${CONSENT_COOKIE_NAME}=; Path=${cookiePath}; Max-Age=0; HttpOnly; Secure; SameSite=Lax`],
     body: renderConsentPage(outcome.page),
-  };
-}
-
-/**
- * Puts the page's own Content-Security-Policy back on HTML answers: the shared stack's
- * security headers set a default policy on every HTML response, which forbids the page's
- * inline style.
- */
-export function withPageCsp(handler: HttpHandler): HttpHandler {
-  return async (event, context) => {
-    const result = await handler(event, context);
-    const type = result.headers['Content-Type'] ?? result.headers['content-type'] ?? '';
-    if (type.startsWith('text/html')) result.headers['Content-Security-Policy'] = CONSENT_PAGE_CSP;
-    return result;
   };
 }
