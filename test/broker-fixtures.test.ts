@@ -1,35 +1,14 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker } from '../lib/broker.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../lib/dev/authorization-server.ts';
 import { configFrom, fileSecrets, profileYaml } from './support/broker-env.ts';
 import { KEYSTORE_FIXTURES } from './support/keys.ts';
-
-/** One entry of a `manifest.*.json` keystore fixture list. */
-interface FixtureEntry {
-  readonly file: string;
-  readonly type: string;
-  readonly password?: string;
-  readonly keyPassword?: string;
-  readonly alias?: string;
-  readonly cert?: string;
-  readonly certBeside?: string;
-  readonly keyType: string;
-  readonly expectError?: string;
-}
+import { manifestRows } from './support/keystore-manifests.ts';
 
 // Read at run time, so fixtures added later (other formats) are covered without edits here.
-const entries: (FixtureEntry & { manifest: string })[] = readdirSync(KEYSTORE_FIXTURES)
-  .filter((name) => /^manifest\..+\.json$/.test(name))
-  .sort()
-  .flatMap((manifest) =>
-    (JSON.parse(readFileSync(join(KEYSTORE_FIXTURES, manifest), 'utf8')) as FixtureEntry[]).map((entry) => ({
-      ...entry,
-      manifest,
-    })),
-  )
-  .filter((entry) => entry.expectError === undefined && entry.cert !== undefined);
+const entries = manifestRows().filter((entry) => entry.expectError === undefined && entry.cert !== undefined);
 
 const CALLER = { id: 'fixture-runner', kind: 'api-key' } as const;
 let server: AuthorizationServer;

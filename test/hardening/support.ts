@@ -10,29 +10,11 @@ import { join } from 'node:path';
 import { BrokerError } from '../../lib/errors.ts';
 import type { LogFields, Logger } from '../../lib/types.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
+import { manifestRows } from '../support/keystore-manifests.ts';
 
 export { KEYSTORE_FIXTURES };
 
-/** A row of `test/fixtures/keystores/manifest.*.json`. */
-export interface ManifestRow {
-  readonly file: string;
-  readonly type: string;
-  readonly password?: string;
-  readonly keyPassword?: string;
-  readonly alias?: string;
-  readonly cert?: string;
-  readonly certBeside?: string;
-  readonly keyType: string;
-  readonly expectError?: string;
-  readonly expectWarning?: string;
-}
-
-/** Every manifest row of every fixture script. */
-export function manifestRows(): ManifestRow[] {
-  return readdirSync(KEYSTORE_FIXTURES)
-    .filter((name) => /^manifest\..+\.json$/.test(name))
-    .flatMap((name) => JSON.parse(readFileSync(join(KEYSTORE_FIXTURES, name), 'utf8')) as ManifestRow[]);
-}
+export { manifestRows };
 
 /** Every password and key password the manifests name (the secrets a leak scan looks for). */
 export function manifestPasswords(): string[] {

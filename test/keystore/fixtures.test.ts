@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompactSign, compactVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
@@ -8,25 +8,11 @@ import { isBrokerError } from '../../lib/errors.ts';
 import { describeKey } from '../../lib/keystore/algorithm.ts';
 import { openKeystore } from '../../lib/keystore/index.ts';
 import type { KeystoreType, OpenKeystoreOptions } from '../../lib/keystore/types.ts';
+import { KEYSTORE_FIXTURES } from '../support/keys.ts';
+import { readManifests, type ManifestRow } from '../support/keystore-manifests.ts';
 
-/** One row of a `manifest.*.json` (see test/fixtures/keystores/README.md). */
-interface ManifestRow {
-  readonly file: string;
-  readonly type: Exclude<KeystoreType, 'auto'>;
-  readonly password?: string;
-  readonly keyPassword?: string;
-  readonly alias?: string;
-  readonly cert?: string;
-  readonly certBeside?: string;
-  readonly keyType: string;
-  readonly expectError?: string;
-  readonly expectWarning?: string;
-}
-
-const DIR = join(import.meta.dirname, '../fixtures/keystores');
-const manifests = readdirSync(DIR)
-  .filter((name) => /^manifest\..+\.json$/.test(name))
-  .sort();
+const DIR = KEYSTORE_FIXTURES;
+const manifests = readManifests();
 const fingerprints = new Map<string, string>();
 
 /** x5t#S256 as openssl computes it: the SHA-256 fingerprint, hex to base64url. */
@@ -82,12 +68,11 @@ function label(row: ManifestRow): string {
 
 describe('keystore fixtures', () => {
   it('has the openssl manifest (the others add rows when present)', () => {
-    expect(manifests).toContain('manifest.openssl.json');
+    expect(manifests.map((m) => m.name)).toContain('manifest.openssl.json');
   });
 
-  for (const manifest of manifests) {
-    const rows = JSON.parse(readFileSync(join(DIR, manifest), 'utf8')) as ManifestRow[];
-    describe(manifest, () => {
+  for (const { name, rows } of manifests) {
+    describe(name, () => {
       it('lists files that exist', () => {
         expect(rows.length).toBeGreaterThan(0);
         for (const row of rows) {

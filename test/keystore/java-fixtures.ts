@@ -6,8 +6,10 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { KeystoreError } from '../../lib/errors.ts';
 import type { ErrorCode } from '../../lib/errors.ts';
+import { KEYSTORE_FIXTURES } from '../support/keys.ts';
+import { readManifest } from '../support/keystore-manifests.ts';
 
-export const DIR = join(import.meta.dirname, '../fixtures/keystores');
+export const DIR = KEYSTORE_FIXTURES;
 
 /** One row of manifest.java.json. */
 export interface JavaManifestRow {
@@ -21,9 +23,7 @@ export interface JavaManifestRow {
   readonly expectError?: ErrorCode;
 }
 
-export const manifest: readonly JavaManifestRow[] = JSON.parse(
-  readFileSync(join(DIR, 'manifest.java.json'), 'utf8'),
-) as JavaManifestRow[];
+export const manifest = readManifest('manifest.java.json') as readonly JavaManifestRow[];
 
 export function fixture(name: string): Uint8Array {
   return new Uint8Array(readFileSync(join(DIR, name)));
