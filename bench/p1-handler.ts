@@ -13,18 +13,16 @@
  *   node --import tsx bench/p1-handler.ts [runs]
  */
 import { fork } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { HttpEvent, HttpResult } from '../lib/http/event.ts';
+import { apiEvent, lambdaContext } from '../test/functions/events.ts';
 import { summarize, type Summary } from './stats.ts';
+import { demoConfigYaml, startDemoAuthorizationServer, writeTempConfig } from './support.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DEMO = join(ROOT, 'examples/local');
 const CALLER_ARN = 'arn:aws:sts::123456789012:assumed-role/billing-reports/bench-session';
 
 /** What one P1 measurement returns; times in microseconds per call. */
@@ -42,87 +40,23 @@ export interface HandlerHitResult {
   readonly breakdown: Readonly<Record<string, Summary>>;
 }
 
-function configYaml(tokenUrl: string): string {
-  return `profiles:
-  demo:
-    provider: generic
-    issuer: demo-client
-    subject: demo-user@example.com
-    subjects: ['*@example.com']
-    tokenUri: POST ${tokenUrl}
-    audience: token-broker-demo
-    scope: read write
-    certStore: file:${join(DEMO, 'demo-keystore.jks')}
-    certStoreType: jks
-    certPassword: file:${join(DEMO, 'demo-keystore.password')}
-    certAlias: demo
-    callers: ['arn:aws:iam::123456789012:role/billing-*']
-`;
-}
-
-/** A fresh API Gateway HTTP API (payload 2.0) event, as API Gateway sends it with IAM auth. */
+/**
+ * A fresh API Gateway HTTP API (payload 2.0) event, as API Gateway sends it with IAM
+ * auth, with the forwarding headers it adds.
+ */
 function tokenEvent(): HttpEvent {
-  return {
-    version: '2.0',
-    routeKey: 'POST /token',
-    rawPath: '/token',
-    rawQueryString: '',
+  return apiEvent({
+    body: '{"profile":"demo"}',
+    userArn: CALLER_ARN,
     headers: {
-      'content-type': 'application/json',
       'content-length': '18',
-      host: 'abc123.execute-api.eu-west-1.amazonaws.com',
       'user-agent': 'bench',
       'x-amzn-trace-id': 'Root=1-00000000-000000000000000000000000',
       'x-forwarded-for': '10.0.0.1',
       'x-forwarded-port': '443',
       'x-forwarded-proto': 'https',
     },
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'abc123',
-      domainName: 'abc123.execute-api.eu-west-1.amazonaws.com',
-      domainPrefix: 'abc123',
-      http: {
-        method: 'POST',
-        path: '/token',
-        protocol: 'HTTP/1.1',
-        sourceIp: '10.0.0.1',
-        userAgent: 'bench',
-      },
-      requestId: 'req-1',
-      routeKey: 'POST /token',
-      stage: '$default',
-      time: '01/Jan/2030:00:00:00 +0000',
-      timeEpoch: 1893456000000,
-      authorizer: {
-        iam: {
-          accessKey: 'ASIAEXAMPLE',
-          accountId: '123456789012',
-          userArn: CALLER_ARN,
-          userId: 'AROAEXAMPLE:bench',
-        },
-      },
-    },
-    isBase64Encoded: false,
-    body: '{"profile":"demo"}',
-  };
-}
-
-function lambdaContext(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'token-broker-bench-token',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:token-broker-bench-token',
-    memoryLimitInMB: '512',
-    awsRequestId: 'bench',
-    logGroupName: '/aws/lambda/token-broker-bench-token',
-    logStreamName: 'stream',
-    getRemainingTimeInMillis: () => 28_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  });
 }
 
 type Invoke = (event: HttpEvent, context: Context) => Promise<HttpResult>;
@@ -159,19 +93,16 @@ async function timeRoundRobin(
 
 /** The measurement itself; runs in the child process (stdout is /dev/null there). */
 async function measureInChild(runs: number): Promise<HandlerHitResult> {
-  const { startAuthorizationServer } = await import('../lib/dev/authorization-server.ts');
-  const authorization = await startAuthorizationServer({
-    clients: [
-      { clientId: 'demo-client', certificatePem: await readFile(join(DEMO, 'demo-cert.pem'), 'utf8') },
-    ],
-    audience: ['token-broker-demo'],
-    tokenTtl: 3600,
-  });
-  const dir = await mkdtemp(join(tmpdir(), 'token-broker-p1-'));
+  const authorization = await startDemoAuthorizationServer();
+  const temp = await writeTempConfig(
+    'token-broker-p1-',
+    demoConfigYaml(authorization.tokenUrl, {
+      subjects: "['*@example.com']",
+      callers: "['arn:aws:iam::123456789012:role/billing-*']",
+    }),
+  );
   try {
-    const file = join(dir, 'token-broker.yaml');
-    await writeFile(file, configYaml(authorization.tokenUrl));
-    process.env['TOKEN_BROKER_CONFIG'] = file;
+    process.env['TOKEN_BROKER_CONFIG'] = temp.file;
     const { handler, createTokenHandler } = await import('../functions/token.ts');
     const { getRuntime } = await import('../lib/runtime.ts');
     const { httpHandler } = await import('../lib/http/stack.ts');
@@ -219,7 +150,7 @@ async function measureInChild(runs: number): Promise<HandlerHitResult> {
     };
   } finally {
     await authorization.close();
-    await rm(dir, { recursive: true, force: true });
+    await temp.remove();
   }
 }
 

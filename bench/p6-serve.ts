@@ -7,15 +7,18 @@
  *   node --import tsx bench/p6-serve.ts [seconds] [connections]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
-import { startAuthorizationServer } from '../lib/dev/authorization-server.ts';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DEMO = join(ROOT, 'examples/local');
+import {
+  demoConfigYaml,
+  listening,
+  ROOT,
+  startDemoAuthorizationServer,
+  stop,
+  writeTempConfig,
+} from './support.ts';
 const BODY = '{"profile":"demo"}';
 
 /** Throughput of one server; requests/s over per-second samples, latency in ms. */
@@ -38,23 +41,6 @@ export interface ServeResult {
   readonly upstreamRequests: number;
 }
 
-function configYaml(tokenUrl: string): string {
-  return `profiles:
-  demo:
-    provider: generic
-    issuer: demo-client
-    subject: demo-user@example.com
-    tokenUri: POST ${tokenUrl}
-    audience: token-broker-demo
-    scope: read write
-    certStore: file:${join(DEMO, 'demo-keystore.jks')}
-    certStoreType: jks
-    certPassword: file:${join(DEMO, 'demo-keystore.password')}
-    certAlias: demo
-    callers: [local]
-`;
-}
-
 /** The bare server: answers every request with the given status line, headers and body. */
 const BARE_SERVER = `
 import { createServer } from 'node:http';
@@ -65,33 +51,6 @@ const server = createServer((req, res) => {
 });
 server.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + server.address().port));
 `;
-
-/** Resolves with the URL a child prints once it listens. */
-function listening(child: ChildProcess, what: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`P6: ${what} did not start within 30 s`)), 30_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
-      if (url) {
-        clearTimeout(timer);
-        resolve(url);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`P6: ${what} exited with ${code}`));
-    });
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 async function load(url: string, seconds: number, connections: number): Promise<LoadResult> {
   const result = await autocannon({
@@ -123,29 +82,24 @@ async function load(url: string, seconds: number, connections: number): Promise<
  * @throws Error when a server fails to start or a request fails
  */
 export async function measureServe(seconds = 10, connections = 20): Promise<ServeResult> {
-  const authorization = await startAuthorizationServer({
-    clients: [
-      { clientId: 'demo-client', certificatePem: await readFile(join(DEMO, 'demo-cert.pem'), 'utf8') },
-    ],
-    audience: ['token-broker-demo'],
-    tokenTtl: 3600,
-  });
-  const dir = await mkdtemp(join(tmpdir(), 'token-broker-p6-'));
+  const authorization = await startDemoAuthorizationServer();
+  const temp = await writeTempConfig(
+    'token-broker-p6-',
+    demoConfigYaml(authorization.tokenUrl, { callers: '[local]' }),
+  );
   const children: ChildProcess[] = [];
-  const log = await open(join(dir, 'serve.log'), 'w');
+  const log = await open(join(temp.dir, 'serve.log'), 'w');
   try {
-    const file = join(dir, 'token-broker.yaml');
-    await writeFile(file, configYaml(authorization.tokenUrl));
     const serve = spawn(
       process.execPath,
-      [join(ROOT, 'bin/token-broker.js'), 'serve', '--config', file, '--port', '0'],
+      [join(ROOT, 'bin/token-broker.js'), 'serve', '--config', temp.file, '--port', '0'],
       {
         stdio: ['ignore', 'pipe', log.fd],
         env: { ...process.env, NODE_OPTIONS: '' },
       },
     );
     children.push(serve);
-    const brokerUrl = await listening(serve, 'token-broker serve');
+    const brokerUrl = await listening(serve, 'P6: token-broker serve');
     const first = await fetch(`${brokerUrl}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -169,13 +123,13 @@ export async function measureServe(seconds = 10, connections = 20): Promise<Serv
       },
     );
     children.push(bare);
-    const baseline = await load(await listening(bare, 'the bare node:http server'), seconds, connections);
+    const baseline = await load(await listening(bare, 'P6: the bare node:http server'), seconds, connections);
     return { broker, baseline, connections, upstreamRequests: authorization.requestCount() };
   } finally {
     await Promise.all(children.map(stop));
     await log.close();
     await authorization.close();
-    await rm(dir, { recursive: true, force: true });
+    await temp.remove();
   }
 }
 
