@@ -55,18 +55,6 @@ function noStore(): MiddlewareObj<HttpEvent, HttpResult> {
   return { after: add, onError: add };
 }
 
-/** Drops headers a middleware marked removed (undefined) or left empty, so none is sent blank. */
-function dropEmptyHeaders(): MiddlewareObj<HttpEvent, HttpResult> {
-  const clean = (request: { response: HttpResult | null | undefined }): void => {
-    const headers = request.response?.headers;
-    if (!headers) return;
-    for (const [name, value] of Object.entries(headers)) {
-      if (value === undefined || value === null || value === '') delete headers[name];
-    }
-  };
-  return { after: clean, onError: clean };
-}
-
 function flushMetrics(metrics: FlushableMetrics | undefined): MiddlewareObj<HttpEvent> {
   const flush = (): void => metrics?.flush?.();
   return { after: flush, onError: flush };
@@ -95,8 +83,6 @@ export function httpHandler<B = undefined>(
     },
   })
     .use(httpHeaderNormalizer())
-    // `after` runs in reverse order: this cleans up after the security headers.
-    .use(dropEmptyHeaders())
     .use(securityHeaders())
     .use(noStore())
     .use(flushMetrics(options.metrics))

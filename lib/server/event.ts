@@ -102,11 +102,7 @@ export function localContext(requestId: string, clock: () => number): Context {
 
 /** Writes a handler's result (headers, cookies, base64 bodies) to the node response. */
 export function writeResult(res: ServerResponse, result: HttpResult): void {
-  const headers: Record<string, string | string[]> = {};
-  // Middlewares mark a header removed by setting it undefined (`Server`, `X-Powered-By`).
-  for (const [name, value] of Object.entries(result.headers ?? {})) {
-    if (value !== undefined && value !== null && value !== '') headers[name] = String(value);
-  }
+  const headers: Record<string, string | string[]> = { ...result.headers };
   if (result.cookies && result.cookies.length > 0) headers['Set-Cookie'] = result.cookies;
   const body = result.isBase64Encoded ? Buffer.from(result.body, 'base64') : Buffer.from(result.body, 'utf8');
   headers['Content-Length'] = String(body.length);
