@@ -30,6 +30,16 @@ async function outcome(fn: () => unknown): Promise<unknown> {
   }
 }
 
+/** Runs `fn`; returns what it threw, or undefined. */
+function outcomeSync(fn: () => unknown): unknown {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return err;
+  }
+}
+
 /** A plain assertion: `expect` costs too much to run 10,000 times per target. */
 function check(condition: boolean, what: string): void {
   if (!condition) throw new Error(what);
@@ -63,36 +73,49 @@ describe('connection-string parser', () => {
   );
 
   it(`parses or refuses ${FUZZ_RUNS} strings with ERR_CONNECTION_STRING, and imports only with typed errors`, () => {
+    const seen = new Map<string, number>();
+    const count = (what: string) => void seen.set(what, (seen.get(what) ?? 0) + 1);
     fc.assert(
       fc.property(text, (input) => {
         cases += 1;
-        let options: ReturnType<typeof parseConnectionString>;
-        try {
+        let options: ReturnType<typeof parseConnectionString> | undefined;
+        const refused = outcomeSync(() => {
           options = parseConnectionString(input);
-        } catch (err) {
-          if (!(err instanceof ConfigError) || err.code !== 'ERR_CONNECTION_STRING')
-            throw new Error(`untyped parser error: ${describeError(err)}`, { cause: err });
-          check(/^connection string: .+ \(at character \d+\)$/.test(err.message), `message: ${err.message}`);
+        });
+        if (refused !== undefined) {
+          if (!(refused instanceof ConfigError) || refused.code !== 'ERR_CONNECTION_STRING')
+            throw new Error(`untyped parser error: ${describeError(refused)}`, { cause: refused });
+          check(
+            /^connection string: .+ \(at character \d+\)$/.test(refused.message),
+            `message: ${refused.message}`,
+          );
+          count('parse refused');
           return;
         }
+        const parsed = options!;
+        count('parsed');
         // What parsed writes back and parses again to the same options.
-        const keysOk = [...options.keys()].every((k) => /^[^=;{}'"\s][^=;{}'"]*$/.test(k) && k.trim() === k);
+        const keysOk = [...parsed.keys()].every((k) => /^[^=;{}'"\s][^=;{}'"]*$/.test(k) && k.trim() === k);
         if (keysOk) {
-          const again = parseConnectionString(serializeConnectionString(options));
+          const again = parseConnectionString(serializeConnectionString(parsed));
           check(
-            JSON.stringify([...again]) === JSON.stringify([...options]),
+            JSON.stringify([...again]) === JSON.stringify([...parsed]),
             'serialised options parse back unchanged',
           );
+          count('round trip');
         }
-        try {
-          importDataDirect(options);
-        } catch (err) {
-          if (!(err instanceof ConfigError))
-            throw new Error(`untyped import error: ${describeError(err)}`, { cause: err });
-          check(['ERR_CONNECTION_STRING', 'ERR_AUTH_METHOD', 'ERR_CONFIG'].includes(err.code), err.code);
-        }
+        const err = outcomeSync(() => importDataDirect(parsed));
+        if (err === undefined) return void count('imported');
+        if (!(err instanceof ConfigError))
+          throw new Error(`untyped import error: ${describeError(err)}`, { cause: err });
+        check(['ERR_CONNECTION_STRING', 'ERR_AUTH_METHOD', 'ERR_CONFIG'].includes(err.code), err.code);
+        count(err.code);
       }),
       settings,
+    );
+    // Every branch ran: refusals, round trips, imports and typed import errors.
+    expect([...seen.keys()]).toEqual(
+      expect.arrayContaining(['parse refused', 'parsed', 'round trip', 'imported', 'ERR_CONNECTION_STRING']),
     );
   });
 });
@@ -265,6 +288,7 @@ describe('token-response validator', () => {
   );
 
   it(`accepts only well-formed answers among ${FUZZ_RUNS} synthetic responses, refusing the rest with typed errors`, async () => {
+    const seen = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(status, contentType, body, async (code, type, text) => {
         cases += 1;
@@ -276,6 +300,8 @@ describe('token-response validator', () => {
         const err = await outcome(async () => {
           token = await processTokenResponse(response);
         });
+        const outcomeCode = err instanceof BrokerError ? err.code : err === undefined ? 'ok' : 'untyped';
+        seen.set(outcomeCode, (seen.get(outcomeCode) ?? 0) + 1);
         if (err === undefined) {
           const t = token!;
           check(code === 200, `accepted status ${code}`);
@@ -312,6 +338,15 @@ describe('token-response validator', () => {
       }),
       settings,
     );
+    // Both outcomes were reached: accepted answers and each kind of refusal.
+    expect([...seen.keys()]).toEqual(
+      expect.arrayContaining([
+        'ok',
+        'ERR_UPSTREAM_INVALID_RESPONSE',
+        'ERR_UPSTREAM_UNAVAILABLE',
+        'ERR_UPSTREAM_REJECTED',
+      ]),
+    );
   });
 });
 
@@ -324,7 +359,20 @@ describe('API body parser and validation', () => {
     fc.constant(null),
     fc.array(fc.string({ maxLength: 3 }), { maxLength: 2 }),
   );
+  // Well-formed requests: random fields almost never make one, so the accepting path needs its own.
+  const wellFormed = fc
+    .record(
+      {
+        profile: fc.string({ minLength: 1, maxLength: 128 }),
+        subject: fc.string({ minLength: 1, maxLength: 40 }),
+        scope: fc.constantFrom('read', 'read write', 'openid profile'),
+        minTtl: fc.integer({ min: 0, max: 3600 }),
+      },
+      { requiredKeys: ['profile'] },
+    )
+    .map((o) => JSON.stringify(o));
   const bodyText = fc.oneof(
+    wellFormed,
     fc
       .record(
         { profile: field, subject: field, scope: field, minTtl: field, extra: field },
@@ -347,6 +395,7 @@ describe('API body parser and validation', () => {
   );
 
   it(`parses or refuses ${FUZZ_RUNS} bodies with RequestError only`, () => {
+    const seen = new Map<string, number>();
     fc.assert(
       fc.property(bodyText, contentType, fc.boolean(), fc.nat(20_000), (text, type, base64, pad) => {
         cases += 1;
@@ -359,21 +408,30 @@ describe('API body parser and validation', () => {
         const headers = Object.fromEntries(
           Object.entries(event.headers).map(([k, v]) => [k.toLowerCase(), v]),
         );
-        try {
-          const parsed = parseTokenRequest(parseJsonBody({ ...event, headers }));
-          check(typeof parsed.profile === 'string', 'profile');
+        let parsed: ReturnType<typeof parseTokenRequest> | undefined;
+        const err = outcomeSync(() => {
+          parsed = parseTokenRequest(parseJsonBody({ ...event, headers }));
+        });
+        const code = err instanceof BrokerError ? err.code : err === undefined ? 'ok' : 'untyped';
+        seen.set(code, (seen.get(code) ?? 0) + 1);
+        if (err === undefined) {
+          check(typeof parsed!.profile === 'string', 'profile');
           check(
-            Object.keys(parsed).every((k) => ['profile', 'subject', 'scope', 'minTtl'].includes(k)),
+            Object.keys(parsed!).every((k) => ['profile', 'subject', 'scope', 'minTtl'].includes(k)),
             'fields',
           );
-        } catch (err) {
-          if (!(err instanceof RequestError))
-            throw new Error(`untyped body error: ${describeError(err)}`, { cause: err });
-          check(['ERR_INVALID_REQUEST', 'ERR_BODY_TOO_LARGE'].includes(err.code), err.code);
-          check(HTTP_ERRORS[err.code].status < 500, `status of ${err.code}`);
+          return;
         }
+        if (!(err instanceof RequestError))
+          throw new Error(`untyped body error: ${describeError(err)}`, { cause: err });
+        check(['ERR_INVALID_REQUEST', 'ERR_BODY_TOO_LARGE'].includes(err.code), err.code);
+        check(HTTP_ERRORS[err.code].status < 500, `status of ${err.code}`);
       }),
       settings,
+    );
+    // Both outcomes were reached: accepted bodies and each kind of refusal.
+    expect([...seen.keys()]).toEqual(
+      expect.arrayContaining(['ok', 'ERR_INVALID_REQUEST', 'ERR_BODY_TOO_LARGE']),
     );
   });
 });
