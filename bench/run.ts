@@ -9,6 +9,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { KeystoreOpenResult } from './keystore-open.ts';
+import type { Pkcs12Measurement } from './keystore-pkcs12.ts';
 import type { Summary } from './stats.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -70,18 +72,6 @@ function reason(err: unknown): string {
   return message.split('\n')[0]!.slice(0, 300);
 }
 
-/** Imports an optional measure module; undefined with the reason when it is not there yet. */
-async function optional<T>(path: string): Promise<{ module?: T; missing?: string }> {
-  try {
-    return { module: (await import(path)) as T };
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(path.replace('./', '')))
-      return { missing: `${path.replace('./', 'bench/')} does not exist yet` };
-    return { missing: `${path.replace('./', 'bench/')} failed to load: ${reason(err)}` };
-  }
-}
-
 const r2 = (n: number): number => Math.round(n * 100) / 100;
 
 function row(
@@ -116,13 +106,9 @@ async function p1(mode: Mode): Promise<Row[]> {
     const p99 = r.handler.p99 / r.baseline.p99;
     const cpuP99 = r.handlerCpu.p99 / r.baselineCpu.p99;
     const parts = Object.entries(r.breakdown).map(([k, s]) => `${k} ${s.median.toFixed(1)} µs`);
-    const hitModule = await optional<{ measureIssueHit?: (runs?: number) => Promise<Summary> }>(
-      './token-path.ts',
-    );
-    if (hitModule.module?.measureIssueHit) {
-      const hit = await hitModule.module.measureIssueHit(mode.quick ? 2000 : 20_000);
-      parts.push(`broker.issue() hit alone ${hit.median.toFixed(1)} µs`);
-    }
+    const { measureIssueHit } = await import('./token-path.ts');
+    const hit = await measureIssueHit(mode.quick ? 2000 : 20_000);
+    parts.push(`broker.issue() hit alone ${hit.median.toFixed(1)} µs`);
     console.log(
       `P1 breakdown (median µs): bare middy ${r.baseline.median.toFixed(1)}, ${parts.join(', ')}, full ${r.handler.median.toFixed(1)}`,
     );
@@ -148,57 +134,23 @@ async function p1(mode: Mode): Promise<Row[]> {
 
 // ---- P2 ------------------------------------------------------------------------------
 
-/** Finds the (ours, baseline) pair in whatever measureIssueMiss returns, if its shape is clear. */
-function pairOf(result: unknown): { ours: Summary; baseline: Summary } | undefined {
-  const isSummary = (v: unknown): v is Summary =>
-    typeof v === 'object' &&
-    v !== null &&
-    typeof (v as Summary).median === 'number' &&
-    typeof (v as Summary).min === 'number';
-  if (typeof result !== 'object' || result === null) return undefined;
-  const record = result as Record<string, unknown>;
-  const ours = ['ours', 'issue', 'broker', 'miss'].map((k) => record[k]).find(isSummary);
-  const baseline = ['baseline', 'raw', 'manual', 'direct'].map((k) => record[k]).find(isSummary);
-  if (!ours || !baseline) return undefined;
-  return {
-    ours: { ...ours, p99: ours.p99 ?? ours.median, runs: ours.runs ?? Number(record['runs'] ?? 0) },
-    baseline,
-  };
-}
-
 async function p2(mode: Mode): Promise<Row[]> {
   const goal = '≤ 1.3x';
   const name = 'issue() miss, key open, local authorization server';
-  const { module, missing } = await optional<{ measureIssueMiss?: (runs?: number) => Promise<unknown> }>(
-    './token-path.ts',
-  );
-  if (!module) return [notMeasured('P2', name, 'ms', goal, missing!)];
-  if (typeof module.measureIssueMiss !== 'function')
-    return [notMeasured('P2', name, 'ms', goal, 'bench/token-path.ts exports no measureIssueMiss')];
   try {
-    const result = await module.measureIssueMiss(mode.quick ? 30 : 300);
-    const pair = pairOf(result);
-    if (!pair)
-      return [
-        notMeasured(
-          'P2',
-          name,
-          'ms',
-          goal,
-          `measureIssueMiss returned an unrecognised shape: ${JSON.stringify(result).slice(0, 200)}`,
-        ),
-      ];
-    const ratio = pair.ours.median / pair.baseline.median;
+    const { measureIssueMiss } = await import('./token-path.ts');
+    const { ours, baseline } = await measureIssueMiss(mode.quick ? 30 : 300);
+    const ratio = ours.median / baseline.median;
     return [
       row({
         id: 'P2',
         name,
         unit: 'ms',
-        ours: pair.ours,
-        baseline: pair.baseline.median,
+        ours,
+        baseline: baseline.median,
         goal,
         pass: ratio <= 1.3,
-        note: `baseline: crypto.sign of the same claims + one fetch POST (p99 ${pair.baseline.p99.toFixed(2)} ms)`,
+        note: `baseline: crypto.sign of the same claims + one fetch POST (p99 ${baseline.p99.toFixed(2)} ms)`,
       }),
     ];
   } catch (err) {
@@ -285,136 +237,90 @@ const OPEN_ROWS: Readonly<Record<string, { id: string; name: string }>> = {
   'encrypted pkcs8 rsa2048': { id: 'P4-pkcs8', name: 'open encrypted PKCS#8 PEM, RSA 2048' },
 };
 
-interface OpenResult {
-  name: string;
-  runs: number;
-  open: { median: number; min: number; p99: number };
-  openssl: { median: number; min: number; p99: number } | undefined;
-}
-interface Pkcs12Result {
-  name: string;
-  ours: Summary;
-  openssl: Summary;
-  ratio: number;
+const JCEKS_NOTE =
+  'baseline: none (openssl cannot read JCEKS; keytool -list does not decrypt the key and its JVM start of ' +
+  'several hundred ms swamps the difference). The floor is the format: keytool-17 protects the key with ' +
+  'PBEWithMD5AndTripleDES at 200,000 MD5 rounds per salt half';
+
+/** The note of a row whose OpenSSL baseline is below the noise of its own process start. */
+function belowNoise(tool: string, median: number): string {
+  return `baseline: ${tool} is below the noise of its own process start (median ${median.toFixed(2)} ms after subtraction); no ratio`;
 }
 
-async function p4(mode: Mode): Promise<Row[]> {
-  const rows: Row[] = [];
-  const msGoal = '≤ 3 ms';
-  const p12Goal = '≤ 1.5x OpenSSL';
-  const open = await optional<{
-    measureKeystoreOpen?: (runs?: number, opensslRuns?: number) => Promise<OpenResult[]>;
-  }>('./keystore-open.ts');
-  let openResults: OpenResult[] | undefined;
-  let openFailure = open.missing;
-  if (open.module?.measureKeystoreOpen) {
-    try {
-      openResults = await open.module.measureKeystoreOpen(mode.quick ? 20 : 200, mode.quick ? 3 : 30);
-    } catch (err) {
-      openFailure = reason(err);
-    }
-  } else openFailure ??= 'bench/keystore-open.ts exports no measureKeystoreOpen';
-  for (const [key, { id, name }] of Object.entries(OPEN_ROWS)) {
-    const r = openResults?.find((x) => x.name === key);
-    if (!r) {
-      rows.push(
-        notMeasured(id, name, 'ms', msGoal, openFailure ?? `no "${key}" result from measureKeystoreOpen`),
-      );
-      continue;
-    }
-    const jceks = id === 'P4-jceks';
-    if (r.openssl && r.openssl.median <= 0) {
-      rows.push(
-        row({
-          id,
-          name,
-          unit: 'ms',
-          ours: { ...r.open, runs: r.runs },
-          baseline: null,
-          goal: msGoal,
-          pass: r.open.median <= 3,
-          note: `baseline: openssl pkey is below the noise of its own process start (median ${r.openssl.median.toFixed(2)} ms after subtraction); no ratio`,
-        }),
-      );
-      continue;
-    }
-    rows.push(
-      row({
-        id,
-        name,
-        unit: 'ms',
-        ours: { ...r.open, runs: r.runs },
-        baseline: r.openssl ? r.openssl.median : null,
-        goal: msGoal,
-        pass: r.open.median <= 3,
-        note: r.openssl
-          ? `baseline: openssl pkey, process start subtracted (min ${r.openssl.min.toFixed(2)} ms)`
-          : jceks
-            ? 'baseline: none (openssl cannot read JCEKS; keytool -list does not decrypt the key and its JVM start of ' +
-              'several hundred ms swamps the difference). The floor is the format: keytool-17 protects the key with ' +
-              'PBEWithMD5AndTripleDES at 200,000 MD5 rounds per salt half'
-            : 'baseline: none (openssl cannot read JKS)',
-      }),
-    );
+async function p4Open(mode: Mode): Promise<Row[]> {
+  const goal = '≤ 3 ms';
+  let results: readonly KeystoreOpenResult[] | undefined;
+  let failure: string | undefined;
+  try {
+    const { measureKeystoreOpen } = await import('./keystore-open.ts');
+    results = await measureKeystoreOpen(mode.quick ? 20 : 200, mode.quick ? 3 : 30);
+  } catch (err) {
+    failure = reason(err);
   }
+  return Object.entries(OPEN_ROWS).map(([key, { id, name }]) => {
+    const r = results?.find((x) => x.name === key);
+    if (!r)
+      return notMeasured(id, name, 'ms', goal, failure ?? `no "${key}" result from measureKeystoreOpen`);
+    const below = r.openssl !== undefined && r.openssl.median <= 0;
+    return row({
+      id,
+      name,
+      unit: 'ms',
+      ours: { ...r.open, runs: r.runs },
+      baseline: r.openssl && !below ? r.openssl.median : null,
+      goal,
+      pass: r.open.median <= 3,
+      note: !r.openssl
+        ? id === 'P4-jceks'
+          ? JCEKS_NOTE
+          : 'baseline: none (openssl cannot read JKS)'
+        : below
+          ? belowNoise('openssl pkey', r.openssl.median)
+          : `baseline: openssl pkey, process start subtracted (min ${r.openssl.min.toFixed(2)} ms)`,
+    });
+  });
+}
 
-  const p12 = await optional<{ measurePkcs12?: (runs?: number, warmup?: number) => Promise<Pkcs12Result[]> }>(
-    './keystore-pkcs12.ts',
-  );
-  let p12Results: Pkcs12Result[] | undefined;
-  let p12Failure = p12.missing;
-  if (p12.module?.measurePkcs12) {
-    try {
-      p12Results = await p12.module.measurePkcs12(mode.quick ? 1 : 15, mode.quick ? 0 : 3);
-    } catch (err) {
-      p12Failure = reason(err);
-    }
-  } else p12Failure ??= 'bench/keystore-pkcs12.ts exports no measurePkcs12';
-  const within = p12Results?.filter((r) => r.ratio > 0 && r.ratio <= 1.5).length ?? 0;
-  const finite = p12Results?.filter((r) => Number.isFinite(r.ratio) && r.ratio > 0) ?? [];
-  const worst = finite.reduce<Pkcs12Result | undefined>(
+async function p4Pkcs12(mode: Mode): Promise<Row[]> {
+  const goal = '≤ 1.5x OpenSSL';
+  let results: readonly Pkcs12Measurement[] | undefined;
+  let failure: string | undefined;
+  try {
+    const { measurePkcs12 } = await import('./keystore-pkcs12.ts');
+    results = await measurePkcs12(mode.quick ? 1 : 15, mode.quick ? 0 : 3);
+  } catch (err) {
+    failure = reason(err);
+  }
+  const within = results?.filter((r) => r.ratio > 0 && r.ratio <= 1.5).length ?? 0;
+  const finite = results?.filter((r) => Number.isFinite(r.ratio) && r.ratio > 0) ?? [];
+  const worst = finite.reduce<Pkcs12Measurement | undefined>(
     (w, r) => (!w || r.ratio > w.ratio ? r : w),
     undefined,
   );
-  const noisy = (p12Results?.length ?? 0) - finite.length;
-  for (const { id, file, name } of PKCS12_ROWS) {
-    const r = p12Results?.find((x) => x.name === file);
-    if (!r) {
-      rows.push(notMeasured(id, name, 'ms', p12Goal, p12Failure ?? `no result for ${file}`));
-      continue;
-    }
-    if (r.openssl.median <= 0) {
-      rows.push(
-        row({
-          id,
-          name,
-          unit: 'ms',
-          ours: r.ours,
-          baseline: null,
-          goal: p12Goal,
-          pass: false,
-          note: `baseline: openssl pkcs12 is below the noise of its own process start (median ${r.openssl.median.toFixed(2)} ms after subtraction); no ratio`,
-        }),
-      );
-      continue;
-    }
-    rows.push(
-      row({
-        id,
-        name,
-        unit: 'ms',
-        ours: r.ours,
-        baseline: r.openssl.median,
-        goal: p12Goal,
-        pass: r.ratio <= 1.5,
-        note:
-          `baseline: openssl pkcs12 -nodes, process start subtracted; all ${p12Results!.length} PKCS#12 fixtures: ` +
+  const noisy = (results?.length ?? 0) - finite.length;
+  return PKCS12_ROWS.map(({ id, file, name }) => {
+    const r = results?.find((x) => x.name === file);
+    if (!r) return notMeasured(id, name, 'ms', goal, failure ?? `no result for ${file}`);
+    const below = r.openssl.median <= 0;
+    return row({
+      id,
+      name,
+      unit: 'ms',
+      ours: r.ours,
+      baseline: below ? null : r.openssl.median,
+      goal,
+      pass: !below && r.ratio <= 1.5,
+      note: below
+        ? belowNoise('openssl pkcs12', r.openssl.median)
+        : `baseline: openssl pkcs12 -nodes, process start subtracted; all ${results!.length} PKCS#12 fixtures: ` +
           `${within} within 1.5x, worst ${worst ? `${worst.name} ${worst.ratio.toFixed(2)}x` : '-'}` +
           (noisy > 0 ? `, ${noisy} with openssl below its process-start noise` : ''),
-      }),
-    );
-  }
-  return rows;
+    });
+  });
+}
+
+async function p4(mode: Mode): Promise<Row[]> {
+  return [...(await p4Open(mode)), ...(await p4Pkcs12(mode))];
 }
 
 // ---- P5 ------------------------------------------------------------------------------
@@ -422,22 +328,10 @@ async function p4(mode: Mode): Promise<Row[]> {
 async function p5(mode: Mode): Promise<Row[]> {
   const goal = 'exactly 1';
   const name = 'upstream requests, 4 processes x 100 concurrent callers, shared cache on dynalite';
-  const { module, missing } = await optional<{
-    measureCrossInstance?: (processes?: number, callers?: number) => Promise<number>;
-  }>('./shared-cache.ts');
-  if (!module?.measureCrossInstance)
-    return [
-      notMeasured(
-        'P5',
-        name,
-        'requests',
-        goal,
-        missing ?? 'bench/shared-cache.ts exports no measureCrossInstance',
-      ),
-    ];
   try {
+    const { measureCrossInstance } = await import('./shared-cache.ts');
     const counts: number[] = [];
-    for (let i = 0; i < (mode.quick ? 1 : 3); i++) counts.push(await module.measureCrossInstance(4, 100));
+    for (let i = 0; i < (mode.quick ? 1 : 3); i++) counts.push(await measureCrossInstance(4, 100));
     const sorted = [...counts].sort((a, b) => a - b);
     return [
       {
