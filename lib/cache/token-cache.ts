@@ -46,6 +46,13 @@ export interface TokenCacheOptions {
   readonly logger?: Logger;
 }
 
+/** What one key's token is, and how to obtain it. */
+interface Wanted {
+  readonly key: string;
+  readonly descriptor: TokenDescriptor;
+  readonly load: TokenLoader;
+}
+
 interface ConsentRecord {
   readonly error: ConsentRequired;
   readonly until: number;
@@ -131,11 +138,11 @@ export class TokenCache {
     }
     const token = this.#tokens.get(key);
     if (token && this.usable(token, minTtlMs, now)) {
-      if (this.stale(token, now)) this.#background(key, descriptor, load);
+      if (this.stale(token, now)) this.#background({ key, descriptor, load });
       if (this.#shared) this.#shared.touch(key).catch(() => undefined);
       return { token, cached: true };
     }
-    return this.#flight(key, descriptor, minTtlMs, load, false);
+    return this.#flight({ key, descriptor, load }, minTtlMs, false);
   }
 
   /**
@@ -151,50 +158,37 @@ export class TokenCache {
     const token = this.#tokens.get(key);
     if (!force && token && !this.stale(token)) return { token, cached: true };
     this.#consent.delete(key);
-    return this.#flight(key, descriptor, 0, load, force);
+    return this.#flight({ key, descriptor, load }, 0, force);
   }
 
-  #background(key: string, descriptor: TokenDescriptor, load: TokenLoader): void {
-    if (this.#inflight.has(key)) return;
-    this.#flight(key, descriptor, 0, load, false).catch((err: unknown) => {
+  #background(wanted: Wanted): void {
+    if (this.#inflight.has(wanted.key)) return;
+    this.#flight(wanted, 0, false).catch((err: unknown) => {
       this.#logger.warn('background token refresh failed; the cached token is still served', {
-        profile: descriptor.profile,
+        profile: wanted.descriptor.profile,
         code: (err as { code?: string }).code ?? 'unexpected',
       });
     });
   }
 
-  #flight(
-    key: string,
-    descriptor: TokenDescriptor,
-    minTtlMs: number,
-    load: TokenLoader,
-    force: boolean,
-  ): Promise<CacheResult> {
+  /** One upstream (or shared-store) request per key: concurrent callers join the one in flight. */
+  #flight(wanted: Wanted, minTtlMs: number, force: boolean): Promise<CacheResult> {
+    const { key } = wanted;
     let pending = this.#inflight.get(key);
     if (!pending) {
-      pending = this.#obtain(key, descriptor, minTtlMs, load, force).finally(() =>
-        this.#inflight.delete(key),
-      );
+      pending = this.#obtain(wanted, minTtlMs, force).finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, pending);
     }
     return pending;
   }
 
-  async #obtain(
-    key: string,
-    descriptor: TokenDescriptor,
-    minTtlMs: number,
-    load: TokenLoader,
-    force: boolean,
-  ): Promise<CacheResult> {
+  async #obtain(wanted: Wanted, minTtlMs: number, force: boolean): Promise<CacheResult> {
+    const { key } = wanted;
     const shared = this.#shared;
     let result: CacheResult;
     try {
       result =
-        shared && !force
-          ? await this.#viaShared(shared, key, descriptor, minTtlMs, load)
-          : await this.#load(key, descriptor, load, shared, false);
+        shared && !force ? await this.#viaShared(shared, wanted, minTtlMs) : await this.#load(wanted, false);
     } catch (err) {
       if (err instanceof ConsentRequired)
         this.#consent.set(key, { error: err, until: this.#clock() + CONSENT_REQUIRED_CACHE_MS });
@@ -205,27 +199,25 @@ export class TokenCache {
     return result;
   }
 
-  async #load(
-    key: string,
-    descriptor: TokenDescriptor,
-    load: TokenLoader,
-    shared: SharedTokenStore | undefined,
-    leased: boolean,
-  ): Promise<CacheResult> {
+  /**
+   * Loads upstream and stores the token in the shared store (if any). When this instance
+   * holds the lease (`leased`), the put releases it, and a failed load gives it up.
+   */
+  async #load({ key, descriptor, load }: Wanted, leased: boolean): Promise<CacheResult> {
+    const shared = this.#shared;
     let token: CachedToken;
     try {
       token = await load();
     } catch (err) {
-      if (shared && leased) await shared.releaseLease(key, this.#holder).catch(() => undefined);
+      if (leased) await shared?.releaseLease(key, this.#holder).catch(() => undefined);
       throw err;
     }
-    if (shared)
-      await shared.put(key, descriptor, token, leased ? this.#holder : undefined).catch((err: unknown) => {
-        this.#logger.warn('could not store the token in the shared cache', {
-          profile: descriptor.profile,
-          code: (err as { code?: string }).code ?? 'unexpected',
-        });
+    await shared?.put(key, descriptor, token, leased ? this.#holder : undefined).catch((err: unknown) => {
+      this.#logger.warn('could not store the token in the shared cache', {
+        profile: descriptor.profile,
+        code: (err as { code?: string }).code ?? 'unexpected',
       });
+    });
     return { token, cached: false };
   }
 
@@ -233,42 +225,50 @@ export class TokenCache {
     return token !== undefined && this.usable(token, minTtlMs) && !this.stale(token);
   }
 
-  async #viaShared(
-    shared: SharedTokenStore,
-    key: string,
-    descriptor: TokenDescriptor,
-    minTtlMs: number,
-    load: TokenLoader,
-  ): Promise<CacheResult> {
-    const read = (): Promise<CachedToken | undefined> => shared.get(key).catch(() => undefined);
-    const lease = (): Promise<boolean> =>
-      shared.acquireLease(key, descriptor, this.#holder, this.#leaseMs).catch(() => true);
-    // A token is written before its lease is released, so after winning a lease one more
-    // read catches the instance that finished between our first read and our lease.
-    const leased = async (): Promise<CacheResult> => {
-      const again = await read();
-      if (this.#fresh(again, minTtlMs)) {
-        await shared.releaseLease(key, this.#holder).catch(() => undefined);
-        return { token: again, cached: true };
-      }
-      return this.#load(key, descriptor, load, shared, true);
+  /**
+   * A local miss with a shared store: take a fresh token from the store; else win the
+   * lease and load; else poll until the lease holder's token appears or its lease lapses.
+   * A shared store that fails reads as a miss and grants the lease (upstream is asked).
+   */
+  async #viaShared(shared: SharedTokenStore, wanted: Wanted, minTtlMs: number): Promise<CacheResult> {
+    const { key, descriptor } = wanted;
+    const freshInStore = async (): Promise<CachedToken | undefined> => {
+      const token = await shared.get(key).catch(() => undefined);
+      return this.#fresh(token, minTtlMs) ? token : undefined;
     };
-    const found = await read();
-    if (this.#fresh(found, minTtlMs)) return { token: found, cached: true };
-    if (await lease()) return leased();
+    const winLease = (): Promise<boolean> =>
+      shared.acquireLease(key, descriptor, this.#holder, this.#leaseMs).catch(() => true);
+
+    let found = await freshInStore();
+    if (found) return { token: found, cached: true };
+    if (await winLease()) return this.#loadUnderLease(shared, wanted, freshInStore);
     // Another instance is refreshing: wait for its token, or for its lease to lapse.
-    let waited = 0;
-    for (let i = 0; waited < this.#leaseMs * 1.5; i += 1) {
+    for (let i = 0, waited = 0; waited < this.#leaseMs * 1.5; i += 1) {
       const delay = LEASE_POLL_DELAYS_MS[Math.min(i, LEASE_POLL_DELAYS_MS.length - 1)]!;
       await this.#sleep(delay);
       waited += delay;
-      const polled = await read();
-      if (this.#fresh(polled, minTtlMs)) return { token: polled, cached: true };
-      if (await lease()) return leased();
+      found = await freshInStore();
+      if (found) return { token: found, cached: true };
+      if (await winLease()) return this.#loadUnderLease(shared, wanted, freshInStore);
     }
     this.#logger.warn('shared cache lease never came free; refreshing without it', {
       profile: descriptor.profile,
     });
-    return this.#load(key, descriptor, load, shared, false);
+    return this.#load(wanted, false);
+  }
+
+  /**
+   * Holding the lease: a token is written before its lease is released, so one more read
+   * catches the instance that finished between our last read and our lease.
+   */
+  async #loadUnderLease(
+    shared: SharedTokenStore,
+    wanted: Wanted,
+    freshInStore: () => Promise<CachedToken | undefined>,
+  ): Promise<CacheResult> {
+    const found = await freshInStore();
+    if (!found) return this.#load(wanted, true);
+    await shared.releaseLease(wanted.key, this.#holder).catch(() => undefined);
+    return { token: found, cached: true };
   }
 }
