@@ -15,17 +15,9 @@ import { openKeystore } from '../../lib/keystore/index.ts';
 import { startServer, type RunningServer } from '../../lib/server/index.ts';
 import { hashApiKey } from '../../lib/server/caller.ts';
 import { apiEvent, lambdaContext } from '../functions/events.ts';
+import { json, raw, startFaultServer, type FaultServer, type FaultStep } from '../support/fault-server.ts';
 import { harnessBroker, harnessConfig, startDevServer } from './harness.ts';
-import {
-  capturingLogger,
-  fixture,
-  jsonAnswer,
-  rejection,
-  reportTally,
-  startScriptedServer,
-  textAnswer,
-  type ScriptedServer,
-} from './support.ts';
+import { capturingLogger, fixture, rejection, reportTally } from './support.ts';
 
 /** Crashes the process would otherwise hide: none may happen during the corpus. */
 const stray: unknown[] = [];
@@ -543,11 +535,11 @@ describe('bad API requests through the local server', () => {
 });
 
 describe('bad provider responses through the broker', () => {
-  let endpoint: ScriptedServer;
-  let elsewhere: ScriptedServer;
+  let endpoint: FaultServer;
+  let elsewhere: FaultServer;
   beforeAll(async () => {
-    endpoint = await startScriptedServer(jsonAnswer(500, {}));
-    elsewhere = await startScriptedServer(jsonAnswer(200, { access_token: 'stolen', token_type: 'Bearer' }));
+    endpoint = await startFaultServer([json(500, {})]);
+    elsewhere = await startFaultServer([json(200, { access_token: 'stolen', token_type: 'Bearer' })]);
   });
   afterAll(async () => {
     await endpoint.close();
@@ -556,7 +548,7 @@ describe('bad provider responses through the broker', () => {
 
   function broker() {
     const config = harnessConfig({
-      p: { issuer: 'client-p', tokenUrl: endpoint.tokenUrl, subject: 'alice@example.com', callers: ['*'] },
+      p: { issuer: 'client-p', tokenUrl: endpoint.url, subject: 'alice@example.com', callers: ['*'] },
     });
     // A fixed clock, so expires_in reads exactly what the broker believed.
     return harnessBroker(config, { clock: () => 1_900_000_000_000 });
@@ -566,7 +558,7 @@ describe('bad provider responses through the broker', () => {
 
   interface UpstreamCase {
     readonly name: string;
-    readonly answer: () => ScriptedServer['answer'];
+    readonly answer: () => FaultStep;
     readonly code: ErrorCode;
     readonly status: number;
     readonly message: RegExp;
@@ -576,7 +568,7 @@ describe('bad provider responses through the broker', () => {
   const UPSTREAM_CASES: UpstreamCase[] = [
     {
       name: 'an HTML page with status 200',
-      answer: () => textAnswer(200, 'text/html', '<html><body>Sign in</body></html>'),
+      answer: () => raw(200, 'text/html', '<html><body>Sign in</body></html>'),
       code: 'ERR_UPSTREAM_INVALID_RESPONSE',
       status: 502,
       message:
@@ -585,7 +577,7 @@ describe('bad provider responses through the broker', () => {
     },
     {
       name: 'truncated JSON',
-      answer: () => textAnswer(200, 'application/json', '{"access_token": "abc", "token_ty'),
+      answer: () => raw(200, 'application/json', '{"access_token": "abc", "token_ty'),
       code: 'ERR_UPSTREAM_INVALID_RESPONSE',
       status: 502,
       message:
@@ -594,7 +586,7 @@ describe('bad provider responses through the broker', () => {
     },
     {
       name: 'no access_token',
-      answer: () => jsonAnswer(200, { token_type: 'Bearer', expires_in: 3600 }),
+      answer: () => json(200, { token_type: 'Bearer', expires_in: 3600 }),
       code: 'ERR_UPSTREAM_INVALID_RESPONSE',
       status: 502,
       message: /^the token endpoint answered no access_token string \(HTTP 200, application\/json\)/,
@@ -602,7 +594,7 @@ describe('bad provider responses through the broker', () => {
     },
     {
       name: 'a negative expires_in',
-      answer: () => jsonAnswer(200, { access_token: 'a1', token_type: 'Bearer', expires_in: -5 }),
+      answer: () => json(200, { access_token: 'a1', token_type: 'Bearer', expires_in: -5 }),
       code: 'ERR_UPSTREAM_INVALID_RESPONSE',
       status: 502,
       message: /^the token endpoint answered an expires_in that is not a number ≥ 0/,
@@ -610,7 +602,7 @@ describe('bad provider responses through the broker', () => {
     },
     {
       name: 'expires_in "abc"',
-      answer: () => jsonAnswer(200, { access_token: 'a1', token_type: 'Bearer', expires_in: 'abc' }),
+      answer: () => json(200, { access_token: 'a1', token_type: 'Bearer', expires_in: 'abc' }),
       code: 'ERR_UPSTREAM_INVALID_RESPONSE',
       status: 502,
       message: /^the token endpoint answered an expires_in that is not a number ≥ 0/,
@@ -618,7 +610,7 @@ describe('bad provider responses through the broker', () => {
     },
     {
       name: 'a 302 redirect to another host',
-      answer: () => textAnswer(302, 'text/plain', '', { location: elsewhere.tokenUrl }),
+      answer: () => raw(302, 'text/plain', '', { location: elsewhere.url }),
       code: 'ERR_UPSTREAM_INVALID_RESPONSE',
       status: 502,
       message: /^the token endpoint answered a redirect, which is not followed \(HTTP 302/,
@@ -648,7 +640,7 @@ describe('bad provider responses through the broker', () => {
     },
     {
       name: 'an OAuth error',
-      answer: () => jsonAnswer(400, { error: 'invalid_grant', error_description: 'user not found' }),
+      answer: () => json(400, { error: 'invalid_grant', error_description: 'user not found' }),
       code: 'ERR_UPSTREAM_REJECTED',
       status: 502,
       message: /^the token endpoint refused the request \(HTTP 400\): invalid_grant \(user not found\)$/,
@@ -657,7 +649,7 @@ describe('bad provider responses through the broker', () => {
   ];
 
   it.each(UPSTREAM_CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
-    endpoint.answer = c.answer();
+    endpoint.answer(c.answer());
     const before = endpoint.count();
     const err = await rejection(issue);
     expect(err.code).toBe(c.code);
@@ -670,7 +662,7 @@ describe('bad provider responses through the broker', () => {
   });
 
   it('caps an expires_in of 1e12 at one day instead of failing every request', async () => {
-    endpoint.answer = jsonAnswer(200, { access_token: 'capped-1', token_type: 'bearer', expires_in: 1e12 });
+    endpoint.answer(json(200, { access_token: 'capped-1', token_type: 'bearer', expires_in: 1e12 }));
     const token = await issue();
     expect(token).toMatchObject({ token_type: 'Bearer', expires_in: 86_400, cached: false });
     ran += 1;

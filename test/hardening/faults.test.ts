@@ -17,17 +17,16 @@ import { HTTP_ERRORS } from '../../lib/http/error-table.ts';
 import { createSecretResolver } from '../../lib/secrets/index.ts';
 import type { Metrics } from '../../lib/types.ts';
 import { startDynalite } from '../support/dynalite.ts';
-import { harnessBroker, harnessConfig, recordingFetch } from './harness.ts';
 import {
-  capturingLogger,
-  fixture,
-  jsonAnswer,
-  rejection,
-  reportTally,
-  startScriptedServer,
-  type Answer,
-  type ScriptedServer,
-} from './support.ts';
+  hang,
+  json,
+  startFaultServer,
+  tokenAnswer,
+  type FaultServer,
+  type FaultStep,
+} from '../support/fault-server.ts';
+import { harnessBroker, harnessConfig, recordingFetch } from './harness.ts';
+import { capturingLogger, fixture, rejection, reportTally } from './support.ts';
 
 let faults = 0;
 afterAll(() => reportTally('faults', { badInputs: 0, fuzzCases: 0, faults }));
@@ -35,8 +34,8 @@ afterAll(() => reportTally('faults', { badInputs: 0, fuzzCases: 0, faults }));
 const caller = { id: 'arn:aws:iam::123456789012:role/app', kind: 'iam' } as const;
 const T0 = 1_900_000_000_000;
 
-const good = (token: string, expiresIn = 3600): Answer =>
-  jsonAnswer(200, { access_token: token, token_type: 'Bearer', expires_in: expiresIn });
+const good = (token: string, expiresIn = 3600): FaultStep =>
+  tokenAnswer(token, { token_type: 'Bearer', expires_in: expiresIn });
 
 function profileFor(url: string, certStore?: string) {
   return harnessConfig({
@@ -61,11 +60,11 @@ async function closedPort(): Promise<number> {
 }
 
 describe('authorization server faults', () => {
-  let endpoint: ScriptedServer;
-  const servers: ScriptedServer[] = [];
+  let endpoint: FaultServer;
+  const servers: FaultServer[] = [];
   afterAll(async () => Promise.all(servers.map((s) => s.close())));
   beforeEach(async () => {
-    endpoint = await startScriptedServer(good('unused'));
+    endpoint = await startFaultServer([good('unused')]);
     servers.push(endpoint);
   });
 
@@ -89,8 +88,8 @@ describe('authorization server faults', () => {
   });
 
   it('slow: each attempt is cut at its timeout and retries stop at the deadline', async () => {
-    endpoint.answer = () => undefined; // never answers
-    const broker = harnessBroker(profileFor(endpoint.tokenUrl), {
+    endpoint.answer(hang);
+    const broker = harnessBroker(profileFor(endpoint.url), {
       exchange: { attemptTimeoutMs: 100, deadlineMs: 500 },
     });
     const err = await rejection(() => broker.issue({ profile: 'p', caller }));
@@ -103,16 +102,14 @@ describe('authorization server faults', () => {
   });
 
   it('5xx: three attempts, then ERR_UPSTREAM_UNAVAILABLE; a 5xx followed by a token succeeds', async () => {
-    endpoint.answer = jsonAnswer(503, { message: 'maintenance' });
-    const broker = harnessBroker(profileFor(endpoint.tokenUrl));
+    endpoint.answer(json(503, { message: 'maintenance' }));
+    const broker = harnessBroker(profileFor(endpoint.url));
     const err = await rejection(() => broker.issue({ profile: 'p', caller }));
     expect(err.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
     expect(err.message).toMatch(/answered HTTP 503 \(3 attempts\); retry later$/);
     expect(endpoint.count()).toBe(3);
 
-    let n = 0;
-    endpoint.answer = (req, res, body) =>
-      (n++ === 0 ? jsonAnswer(502, {}) : good('after-502'))(req, res, body);
+    endpoint.answer(json(502, {}), good('after-502'));
     const token = await broker.issue({ profile: 'p', caller });
     expect(token.access_token).toBe('after-502');
     expect(endpoint.count()).toBe(5);
@@ -121,14 +118,8 @@ describe('authorization server faults', () => {
 
   it('429: honours Retry-After (capped at 5 s) and gets the token on the next attempt', async () => {
     const waits: number[] = [];
-    let n = 0;
-    endpoint.answer = (req, res, body) =>
-      (n++ === 0 ? jsonAnswer(429, { error: 'slow_down' }, { 'retry-after': '3600' }) : good('after-429'))(
-        req,
-        res,
-        body,
-      );
-    const broker = harnessBroker(profileFor(endpoint.tokenUrl), {
+    endpoint.answer(json(429, { error: 'slow_down' }, { 'retry-after': '3600' }), good('after-429'));
+    const broker = harnessBroker(profileFor(endpoint.url), {
       exchange: { sleep: async (ms) => void waits.push(ms), deadlineMs: 60_000 },
     });
     const token = await broker.issue({ profile: 'p', caller });
@@ -141,10 +132,10 @@ describe('authorization server faults', () => {
   it('serves a still-valid cached token while the endpoint is down, and refreshes it in the background', async () => {
     let now = T0;
     const logger = capturingLogger();
-    endpoint.answer = good('cached-1', 3600);
-    const broker = harnessBroker(profileFor(endpoint.tokenUrl), { clock: () => now, logger });
+    endpoint.answer(good('cached-1', 3600));
+    const broker = harnessBroker(profileFor(endpoint.url), { clock: () => now, logger });
     expect((await broker.issue({ profile: 'p', caller })).cached).toBe(false);
-    endpoint.answer = jsonAnswer(503, {});
+    endpoint.answer(json(503, {}));
     // Fresh: served without asking upstream.
     now += 60_000;
     const fresh = await broker.issue({ profile: 'p', caller });
@@ -171,14 +162,14 @@ describe('authorization server faults', () => {
 
 describe('Secrets Manager faults', () => {
   const sm = mockClient(SecretsManagerClient);
-  let endpoint: ScriptedServer;
+  let endpoint: FaultServer;
   afterAll(async () => {
     sm.restore();
     await endpoint?.close();
   });
   beforeEach(async () => {
     sm.reset();
-    endpoint ??= await startScriptedServer(good('sm-token'));
+    endpoint ??= await startFaultServer([good('sm-token')]);
   });
 
   const awsError = (name: string, status: number) =>
@@ -201,7 +192,7 @@ describe('Secrets Manager faults', () => {
       clock: now,
       sleep: async () => undefined,
     });
-    const config = profileFor(endpoint.tokenUrl, 'secretsmanager:prod/hardening/keystore');
+    const config = profileFor(endpoint.url, 'secretsmanager:prod/hardening/keystore');
     return harnessBroker(config, { secrets, clock: now });
   }
   const KEY = fixture('pem-ec256-pkcs8.pem').toString('utf8');
@@ -269,11 +260,11 @@ describe('Secrets Manager faults', () => {
 });
 
 describe('DynamoDB faults', () => {
-  let endpoint: ScriptedServer;
+  let endpoint: FaultServer;
   afterAll(async () => endpoint?.close());
 
   it('keeps issuing tokens when DynamoDB becomes unreachable, counting the fallbacks', async () => {
-    endpoint = await startScriptedServer(good('ddb-1'));
+    endpoint = await startFaultServer([good('ddb-1')]);
     const dynalite = await startDynalite();
     const counts: string[] = [];
     const metrics: Metrics = { count: (name) => void counts.push(name), timing: () => undefined };
@@ -293,7 +284,7 @@ describe('DynamoDB faults', () => {
       metrics,
       resilience: { timeoutMs: 300 },
     });
-    const config = profileFor(endpoint.tokenUrl);
+    const config = profileFor(endpoint.url);
     const first = harnessBroker(config, { sharedStore: store, logger, metrics });
     expect((await first.issue({ profile: 'p', caller })).access_token).toBe('ddb-1');
     // Another instance finds the token in the shared store, without asking upstream.
@@ -305,7 +296,7 @@ describe('DynamoDB faults', () => {
     expect(endpoint.count()).toBe(1);
 
     await dynalite.close();
-    endpoint.answer = good('ddb-2');
+    endpoint.answer(good('ddb-2'));
     // The first instance still holds its token in process; a third one goes upstream.
     expect(await first.issue({ profile: 'p', caller })).toMatchObject({
       access_token: 'ddb-1',

@@ -1,10 +1,8 @@
 /**
  * Shared pieces of the hardening suite: fixtures and their manifests, a capturing logger,
- * a scripted token endpoint, fuzz settings and the suite's tally.
+ * fuzz settings and the suite's tally. The scripted token endpoint is test/support/fault-server.ts.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrokerError } from '../../lib/errors.ts';
@@ -69,79 +67,6 @@ export function capturingLogger(): Logger & { readonly lines: LogLine[]; text():
     text: () => lines.map((line) => JSON.stringify(line)).join('\n'),
   };
 }
-
-/** Answers one request of a {@link ScriptedServer}. */
-export type Answer = (req: IncomingMessage, res: ServerResponse, body: string) => void;
-
-/** A purpose-built token endpoint on 127.0.0.1 whose answer can be changed between requests. */
-export interface ScriptedServer {
-  readonly url: string;
-  readonly tokenUrl: string;
-  /** The answer to the next requests. */
-  answer: Answer;
-  /** Requests received. */
-  count(): number;
-  /** Form bodies and query strings received (they carry assertions). */
-  readonly bodies: string[];
-  close(): Promise<void>;
-}
-
-/** Starts a {@link ScriptedServer}. */
-export async function startScriptedServer(answer: Answer): Promise<ScriptedServer> {
-  let n = 0;
-  const bodies: string[] = [];
-  const state = { answer };
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      n += 1;
-      const body = Buffer.concat(chunks).toString('utf8');
-      bodies.push(body || (req.url ?? ''));
-      state.answer(req, res, body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    url,
-    tokenUrl: `${url}/token`,
-    get answer() {
-      return state.answer;
-    },
-    set answer(next: Answer) {
-      state.answer = next;
-    },
-    count: () => n,
-    bodies,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** Answers JSON. */
-export const jsonAnswer =
-  (status: number, body: unknown, headers: Record<string, string> = {}): Answer =>
-  (_req, res) => {
-    res.writeHead(status, { 'content-type': 'application/json', ...headers });
-    res.end(JSON.stringify(body));
-  };
-
-/** Answers raw text. */
-export const textAnswer =
-  (
-    status: number,
-    contentType: string,
-    text: string | Buffer,
-    headers: Record<string, string> = {},
-  ): Answer =>
-  (_req, res) => {
-    res.writeHead(status, { 'content-type': contentType, ...headers });
-    res.end(text);
-  };
 
 /** Fuzz settings: a fixed seed unless `FUZZ_SEED` is set; `FUZZ_RUNS` runs longer. */
 export const FUZZ_SEED = Number(process.env['FUZZ_SEED'] ?? 0x7b_2026);

@@ -14,15 +14,18 @@ export interface FaultServer {
   /** Request headers received, in order. */
   readonly headers: IncomingMessage['headers'][];
   readonly methods: string[];
+  /** Replaces the script: the next request is answered by `steps[0]`, and so on (the last step repeats). */
+  answer(...steps: FaultStep[]): void;
   close(): Promise<void>;
 }
 
 /**
  * A tiny purpose-built server on 127.0.0.1: request n is answered by `steps[n]` (the last
- * step repeats). For fault tests of the token endpoint client.
+ * step repeats). For fault tests of the token endpoint client and the broker.
  */
 export async function startFaultServer(steps: readonly FaultStep[]): Promise<FaultServer> {
   let n = 0;
+  let script = { steps, from: 0 };
   const bodies: string[] = [];
   const headers: IncomingMessage['headers'][] = [];
   const methods: string[] = [];
@@ -30,7 +33,7 @@ export async function startFaultServer(steps: readonly FaultStep[]): Promise<Fau
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const step = steps[Math.min(n, steps.length - 1)]!;
+      const step = script.steps[Math.min(n - script.from, script.steps.length - 1)]!;
       n += 1;
       const body = Buffer.concat(chunks).toString('utf8');
       bodies.push(body);
@@ -47,6 +50,7 @@ export async function startFaultServer(steps: readonly FaultStep[]): Promise<Fau
     bodies,
     headers,
     methods,
+    answer: (...next) => void (script = { steps: next, from: n }),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -65,7 +69,12 @@ export const json =
 
 /** Answers with raw text. */
 export const raw =
-  (status: number, contentType: string, text: string, headers: Record<string, string> = {}): FaultStep =>
+  (
+    status: number,
+    contentType: string,
+    text: string | Buffer,
+    headers: Record<string, string> = {},
+  ): FaultStep =>
   (_req, res) => {
     res.writeHead(status, { 'content-type': contentType, ...headers });
     res.end(text);
