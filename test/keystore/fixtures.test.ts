@@ -10,6 +10,7 @@ import { openKeystore } from '../../lib/keystore/index.ts';
 import type { KeystoreType, OpenKeystoreOptions } from '../../lib/keystore/types.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
 import { readManifests, type ManifestRow } from '../support/keystore-manifests.ts';
+import { standalone } from './helpers.ts';
 
 const DIR = KEYSTORE_FIXTURES;
 const manifests = readManifests();
@@ -38,12 +39,6 @@ function keyTypeOf(description: ReturnType<typeof describeKey>): string {
   if (description.keyAlgorithm === 'EC') return `EC-${description.curve}`;
   if (description.keyAlgorithm.startsWith('RSA')) return `RSA-${description.keySize}`;
   return description.keyAlgorithm;
-}
-
-/** Matches `secret` as a whole token, so a password such as `store pass` may sit inside "store password". */
-function standalone(secret: string): RegExp {
-  const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`(^|[^\\p{L}\\p{N}])${escaped}($|[^\\p{L}\\p{N}])`, 'u');
 }
 
 function optionsFor(row: ManifestRow, type: KeystoreType): OpenKeystoreOptions {

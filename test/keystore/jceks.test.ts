@@ -1,49 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { parseJceks } from '../../lib/keystore/jceks.ts';
+import { fixture, keystoreErrorOf, throwsOnlyKeystoreErrors } from './helpers.ts';
 import {
-  certificateDer,
-  expectedMessage,
-  fixture,
+  describeManifestRows,
   flipped,
-  keyTypeOf,
-  keystoreErrorOf,
-  manifest,
-  standalone,
-  throwsOnlyKeystoreErrors,
+  itRejectsAFlippedCertificate,
   verifiesWithExportedCertificate,
 } from './java-fixtures.ts';
 
-const rows = manifest.filter((row) => row.type === 'jceks');
 const UNICODE = 'pâss wörd ✓ 🔑';
 
 describe('parseJceks', () => {
-  describe.each(rows.filter((row) => !row.expectError))('$file (alias $alias)', (row) => {
-    it('decrypts a PBEWithMD5AndTripleDES key that signs for the certificate keytool exported', () => {
-      const store = parseJceks(fixture(row.file), row.password);
-      const alias = (row.alias ?? 'signer').toLowerCase();
-      const entry = store.entries.find((e) => e.alias === alias)!;
-
-      const key = entry.decryptKey!(row.keyPassword ?? row.password);
-
-      expect(store.format).toBe('jceks');
-      expect(store.warnings).toEqual([]);
-      expect(entry.kind).toBe('private-key');
-      expect(keyTypeOf(key)).toBe(row.keyType);
-      expect(Buffer.from(entry.certificates[0]!)).toEqual(certificateDer(row.cert));
-      expect(verifiesWithExportedCertificate(key, row.cert)).toBe(true);
-    });
-  });
-
-  it.each(rows.filter((row) => row.expectError))('rejects $file with $expectError', (row) => {
-    const err = keystoreErrorOf(() => {
-      const store = parseJceks(fixture(row.file), row.password);
-      store.entries[0]!.decryptKey!(row.keyPassword ?? row.password);
-    });
-
-    expect(err.code).toBe(row.expectError);
-    expect(err.message).toMatch(expectedMessage(row));
-    expect(err.message).not.toMatch(standalone(row.password));
-  });
+  describeManifestRows('jceks', parseJceks, 'PBEWithMD5AndTripleDES');
 
   it('lists the secret key entry beside private keys and the trusted certificate, without decrypting it', () => {
     const store = parseJceks(fixture('java-multi.jceks'), 'changeit');
@@ -56,19 +24,6 @@ describe('parseJceks', () => {
       ['secret', 'secret-key', 0, 'undefined'],
     ]);
     expect(store.entries.find((e) => e.alias === 'fixture ca')!.certificates[0]).not.toHaveLength(0);
-  });
-
-  it('fails with ERR_KEY_PASSWORD on the store password when the key password differs, and opens with the key password', () => {
-    const [entry] = parseJceks(fixture('java-keypass.jceks'), 'store pass').entries;
-
-    const err = keystoreErrorOf(() => entry!.decryptKey!('store pass'));
-    expect(err.code).toBe('ERR_KEY_PASSWORD');
-    expect(err.message).toBe(
-      'wrong key password for alias "signer"; set keyPassword when it differs from the store password',
-    );
-    expect(
-      verifiesWithExportedCertificate(entry!.decryptKey!('key pass'), 'java-keypass.jceks.signer.cert.pem'),
-    ).toBe(true);
   });
 
   it('checks integrity with a non-ASCII store password and refuses it as a key password, as the JDK does', () => {
@@ -86,16 +41,7 @@ describe('parseJceks', () => {
     ).toBe(true);
   });
 
-  it('rejects a store whose key still decrypts but one certificate byte is flipped with ERR_KEYSTORE_INTEGRITY', () => {
-    const bytes = fixture('java-multi.jceks');
-    const cert = certificateDer('java-multi.jceks.first.cert.pem');
-    const at = Buffer.from(bytes).indexOf(cert) + (cert.length >> 1);
-
-    const err = keystoreErrorOf(() => parseJceks(flipped(bytes, at), 'changeit'));
-
-    expect(err.code).toBe('ERR_KEYSTORE_INTEGRITY');
-    expect(err.message).toMatch(/^keystore integrity check failed although the password is right/);
-  });
+  itRejectsAFlippedCertificate('jceks', parseJceks, 'java-multi.jceks.first.cert.pem');
 
   it('reads a JKS file as the JDK JCEKS provider does', () => {
     const store = parseJceks(fixture('java-ec256.jks'), 'changeit');

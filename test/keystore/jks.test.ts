@@ -1,20 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { parseJks } from '../../lib/keystore/jks.ts';
+import { fixture, keystoreErrorOf, throwsOnlyKeystoreErrors } from './helpers.ts';
 import {
   certificateDer,
-  expectedMessage,
-  fixture,
+  describeManifestRows,
   flipped,
-  keyTypeOf,
-  keystoreErrorOf,
-  manifest,
-  standalone,
-  throwsOnlyKeystoreErrors,
+  itRejectsAFlippedCertificate,
   verifiesWithExportedCertificate,
   withDigest,
 } from './java-fixtures.ts';
 
-const rows = manifest.filter((row) => row.type === 'jks');
 const UNICODE = 'pâss wörd ✓ 🔑';
 
 /** Java's modified UTF-8 (DataOutput.writeUTF), code unit by code unit. */
@@ -45,33 +40,7 @@ function onlyEncryptedKey(bytes: Uint8Array): Uint8Array {
 }
 
 describe('parseJks', () => {
-  describe.each(rows.filter((row) => !row.expectError))('$file (alias $alias)', (row) => {
-    it('decrypts a key that signs for the certificate keytool exported', () => {
-      const store = parseJks(fixture(row.file), row.password);
-      const alias = (row.alias ?? 'signer').toLowerCase();
-      const entry = store.entries.find((e) => e.alias === alias)!;
-
-      const key = entry.decryptKey!(row.keyPassword ?? row.password);
-
-      expect(store.format).toBe('jks');
-      expect(store.warnings).toEqual([]);
-      expect(entry.kind).toBe('private-key');
-      expect(keyTypeOf(key)).toBe(row.keyType);
-      expect(Buffer.from(entry.certificates[0]!)).toEqual(certificateDer(row.cert));
-      expect(verifiesWithExportedCertificate(key, row.cert)).toBe(true);
-    });
-  });
-
-  it.each(rows.filter((row) => row.expectError))('rejects $file with $expectError', (row) => {
-    const err = keystoreErrorOf(() => {
-      const store = parseJks(fixture(row.file), row.password);
-      store.entries[0]!.decryptKey!(row.keyPassword ?? row.password);
-    });
-
-    expect(err.code).toBe(row.expectError);
-    expect(err.message).toMatch(expectedMessage(row));
-    expect(err.message).not.toMatch(standalone(row.password));
-  });
+  describeManifestRows('jks', parseJks, 'Sun KeyProtector');
 
   it('lists private keys and the trusted certificate under the lower-case aliases keytool stores', () => {
     const store = parseJks(fixture('java-multi.jks'), 'changeit');
@@ -82,19 +51,6 @@ describe('parseJks', () => {
       ['fixture ca', 'trusted-cert', 1, 'undefined'],
       ['second', 'private-key', 1, 'function'],
     ]);
-  });
-
-  it('fails with ERR_KEY_PASSWORD on the store password when the key password differs, and opens with the key password', () => {
-    const [entry] = parseJks(fixture('java-keypass.jks'), 'store pass').entries;
-
-    const err = keystoreErrorOf(() => entry!.decryptKey!('store pass'));
-    expect(err.code).toBe('ERR_KEY_PASSWORD');
-    expect(err.message).toBe(
-      'wrong key password for alias "signer"; set keyPassword when it differs from the store password',
-    );
-    expect(
-      verifiesWithExportedCertificate(entry!.decryptKey!('key pass'), 'java-keypass.jks.signer.cert.pem'),
-    ).toBe(true);
   });
 
   it('hashes a non-ASCII password as Java chars, including a surrogate pair beyond the BMP', () => {
@@ -110,16 +66,7 @@ describe('parseJks', () => {
     expect(keystoreErrorOf(() => parseJks(bytes, decomposed)).code).toBe('ERR_KEYSTORE_PASSWORD');
   });
 
-  it('rejects a store whose key still decrypts but one certificate byte is flipped with ERR_KEYSTORE_INTEGRITY', () => {
-    const bytes = fixture('java-multi.jks');
-    const cert = certificateDer('java-multi.jks.second.cert.pem');
-    const at = Buffer.from(bytes).indexOf(cert) + (cert.length >> 1);
-
-    const err = keystoreErrorOf(() => parseJks(flipped(bytes, at), 'changeit'));
-
-    expect(err.code).toBe('ERR_KEYSTORE_INTEGRITY');
-    expect(err.message).toMatch(/^keystore integrity check failed although the password is right/);
-  });
+  itRejectsAFlippedCertificate('jks', parseJks, 'java-multi.jks.second.cert.pem');
 
   it('says a JCEKS file is not JKS and names the type to set', () => {
     const err = keystoreErrorOf(() => parseJks(fixture('java-rsa2048.jceks'), 'changeit'));

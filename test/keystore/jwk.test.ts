@@ -1,24 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BrokerError } from '../../lib/errors.ts';
 import { listKeystore, openKeystore } from '../../lib/keystore/index.ts';
 import { parseGoogleJson, parseJwk } from '../../lib/keystore/jwk.ts';
+import { fixture, rejection } from './helpers.ts';
 
-const DIR = join(import.meta.dirname, '../fixtures/keystores');
-const fixture = (name: string) => readFileSync(join(DIR, name));
-const json = (name: string) => JSON.parse(readFileSync(join(DIR, name), 'utf8')) as Record<string, unknown>;
+const json = (name: string) => JSON.parse(fixture(name).toString('utf8')) as Record<string, unknown>;
 const bytes = (value: unknown) => Buffer.from(JSON.stringify(value));
-
-async function rejection(promise: Promise<unknown> | (() => unknown)): Promise<BrokerError> {
-  try {
-    if (typeof promise === 'function') promise();
-    else await promise;
-  } catch (err) {
-    return err as BrokerError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('JWK', () => {
   it('opens a private JWK under its kid, without a certificate', async () => {

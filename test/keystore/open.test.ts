@@ -1,25 +1,11 @@
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BrokerError } from '../../lib/errors.ts';
 import { detectFormat, listKeystore, MAX_KEYSTORE_BYTES, openKeystore } from '../../lib/keystore/index.ts';
 import { openRawStore } from '../../lib/keystore/open.ts';
 import type { RawEntry, RawStore } from '../../lib/keystore/types.ts';
+import { fixture, rejection } from './helpers.ts';
 
-const DIR = join(import.meta.dirname, '../fixtures/keystores');
-const fixture = (name: string) => readFileSync(join(DIR, name));
 const certDer = (name: string) => new X509Certificate(fixture(name)).raw;
-
-async function rejection(promise: Promise<unknown> | (() => unknown)): Promise<BrokerError> {
-  try {
-    if (typeof promise === 'function') promise();
-    else await promise;
-  } catch (err) {
-    return err as BrokerError;
-  }
-  throw new Error('expected a rejection');
-}
 
 function store(entries: RawEntry[]): RawStore {
   return { format: 'jks', entries, warnings: [] };

@@ -1,24 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BrokerError } from '../../lib/errors.ts';
 import { openKeystore } from '../../lib/keystore/index.ts';
 import { parsePem } from '../../lib/keystore/pem.ts';
+import { fixture, rejection } from './helpers.ts';
 
-const DIR = join(import.meta.dirname, '../fixtures/keystores');
-const fixture = (name: string) => readFileSync(join(DIR, name));
-const text = (name: string) => readFileSync(join(DIR, name), 'utf8');
+const text = (name: string) => fixture(name).toString('utf8');
 const PASS = 'pä ss wörd ✓';
-
-async function rejection(promise: Promise<unknown> | (() => unknown)): Promise<BrokerError> {
-  try {
-    if (typeof promise === 'function') promise();
-    else await promise;
-  } catch (err) {
-    return err as BrokerError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('parsePem', () => {
   it('reads PKCS#1, PKCS#8 and SEC1 keys without a password', () => {

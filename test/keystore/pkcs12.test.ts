@@ -1,26 +1,13 @@
 import { X509Certificate, createHmac, pbkdf2Sync, sign, verify } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { KeystoreError } from '../../lib/errors.ts';
 import { parsePkcs12 } from '../../lib/keystore/pkcs12.ts';
 import type { RawEntry, RawStore } from '../../lib/keystore/types.ts';
+import { readManifest, type ManifestRow } from '../support/keystore-manifests.ts';
+import { keyTypeOf, keystoreErrorOf, fixture as read, throwsOnlyKeystoreErrors } from './helpers.ts';
 
-const dir = fileURLToPath(new URL('../fixtures/keystores/', import.meta.url));
-const read = (file: string): Buffer => readFileSync(dir + file);
-
-interface Fixture {
-  file: string;
-  type: string;
-  password: string;
-  keyPassword?: string;
-  alias?: string;
-  cert: string;
-  keyType: string;
-  expectError?: string;
-}
-const manifest = JSON.parse(readFileSync(dir + 'manifest.pkcs12.json', 'utf8')) as Fixture[];
+type Fixture = ManifestRow & { readonly password: string; readonly cert: string };
+const manifest = readManifest('manifest.pkcs12.json') as Fixture[];
 const openable = manifest.filter((fixture) => !fixture.expectError);
 
 const PASSWORD_MESSAGE = 'wrong keystore password (or the file was altered); check certPassword';
@@ -38,27 +25,12 @@ function entry(store: RawStore, alias: string | undefined): RawEntry {
   return found;
 }
 
-function keyTypeOf(key: ReturnType<NonNullable<RawEntry['decryptKey']>>): string {
-  const details = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === 'rsa') return `RSA-${details.modulusLength}`;
-  if (key.asymmetricKeyType === 'ec')
-    return `EC-${{ prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' }[details.namedCurve ?? ''] ?? '?'}`;
-  return key.asymmetricKeyType === 'ed25519' ? 'Ed25519' : String(key.asymmetricKeyType);
-}
-
-/** Runs `fn` and returns the KeystoreError it throws (failing when it throws nothing or something else). */
-function failure(fn: () => unknown): KeystoreError {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(KeystoreError);
-  return thrown as KeystoreError;
-}
-
 describe('parsePkcs12 on keytool and openssl files', () => {
+  it('has openable and damaged fixtures in manifest.pkcs12.json', () => {
+    expect(openable.length).toBeGreaterThan(0);
+    expect(manifest.some((fixture) => fixture.expectError)).toBe(true);
+  });
+
   it.each(openable.map((fixture) => [`${fixture.file} ${fixture.alias ?? ''}`.trim(), fixture] as const))(
     'opens %s; the key signs data that verifies with the tool-exported certificate',
     (_name, fixture) => {
@@ -132,7 +104,7 @@ describe('parsePkcs12 on damaged and mistaken inputs', () => {
   it.each(manifest.filter((f) => f.expectError?.startsWith('ERR_KEYSTORE')).map((f) => [f.file, f] as const))(
     'rejects %s with its code',
     (_name, fixture) => {
-      const error = failure(() => parsePkcs12(read(fixture.file), fixture.password));
+      const error = keystoreErrorOf(() => parsePkcs12(read(fixture.file), fixture.password));
       expect(error.code).toBe(fixture.expectError);
     },
   );
@@ -143,14 +115,14 @@ describe('parsePkcs12 on damaged and mistaken inputs', () => {
       'p12-openssl-legacy-rsa2048.p12',
       'p12-openssl-unicode.p12',
     ]) {
-      const error = failure(() => parsePkcs12(read(file), 'not the password'));
+      const error = keystoreErrorOf(() => parsePkcs12(read(file), 'not the password'));
       expect([error.code, error.message]).toEqual(['ERR_KEYSTORE_PASSWORD', PASSWORD_MESSAGE]);
     }
   });
 
   it('rejects a wrong key password with ERR_KEY_PASSWORD', () => {
     const store = parsePkcs12(read('p12-keytool-rsa2048.p12'), 'changeit');
-    const error = failure(() => store.entries[0]!.decryptKey!('not the key password'));
+    const error = keystoreErrorOf(() => store.entries[0]!.decryptKey!('not the key password'));
     expect([error.code, error.message]).toEqual([
       'ERR_KEY_PASSWORD',
       "the private key of 'signer' could not be decrypted: wrong key password " +
@@ -159,7 +131,7 @@ describe('parsePkcs12 on damaged and mistaken inputs', () => {
   });
 
   it('rejects a file whose certificate bytes were altered with ERR_KEYSTORE_INTEGRITY', () => {
-    const error = failure(() => parsePkcs12(read('p12-cert-flipped.p12'), 'changeit'));
+    const error = keystoreErrorOf(() => parsePkcs12(read('p12-cert-flipped.p12'), 'changeit'));
     expect([error.code, error.message]).toEqual(['ERR_KEYSTORE_INTEGRITY', INTEGRITY_MESSAGE]);
   });
 
@@ -169,13 +141,13 @@ describe('parsePkcs12 on damaged and mistaken inputs', () => {
       ['p12-empty.p12', 'the file is empty'],
     ];
     for (const [file, detail] of cases) {
-      const error = failure(() => parsePkcs12(read(file), 'changeit'));
+      const error = keystoreErrorOf(() => parsePkcs12(read(file), 'changeit'));
       expect([error.code, error.message]).toEqual([
         'ERR_KEYSTORE_FORMAT',
         `not a valid PKCS#12 file: ${detail}; check certStoreType and that the file is complete`,
       ]);
     }
-    const random = failure(() => parsePkcs12(Buffer.from('not a keystore at all'), 'changeit'));
+    const random = keystoreErrorOf(() => parsePkcs12(Buffer.from('not a keystore at all'), 'changeit'));
     expect([random.code, random.message]).toEqual([
       'ERR_KEYSTORE_FORMAT',
       'not a valid PKCS#12 file: it does not start with an ASN.1 SEQUENCE; ' +
@@ -191,7 +163,7 @@ describe('parsePkcs12 on damaged and mistaken inputs', () => {
     const patched = Buffer.from(bytes);
     patched[at + 10] = 0x2e;
     const store = parsePkcs12(patched, 'changeit');
-    const error = failure(() => store.entries[0]!.decryptKey!('changeit'));
+    const error = keystoreErrorOf(() => store.entries[0]!.decryptKey!('changeit'));
     expect(error.code).toBe('ERR_KEYSTORE_FORMAT');
     expect(error.message).toBe(
       'the PKCS#12 private key is encrypted with an unsupported algorithm (OID 2.16.840.1.101.3.4.1.46); ' +
@@ -213,12 +185,10 @@ describe('parsePkcs12 on damaged and mistaken inputs', () => {
           for (const [at, mask] of flips) bytes[at % bytes.length]! ^= mask;
           const input = cut === undefined ? bytes : bytes.subarray(0, cut % bytes.length);
           const password = which === 0 ? 'changeit' : '';
-          try {
+          throwsOnlyKeystoreErrors(() => {
             const store = parsePkcs12(input, password);
             for (const e of store.entries) e.decryptKey?.(password);
-          } catch (error) {
-            if (!(error instanceof KeystoreError)) throw error;
-          }
+          });
         },
       ),
       { numRuns: 300, seed: 7292 },
@@ -275,7 +245,7 @@ describe('parsePkcs12 with a PBMAC1 MAC (RFC 9579)', () => {
     const store = parsePkcs12(withPbmac1(file, 'changeit'), 'changeit');
     expect(store.entries.map((e) => e.alias)).toEqual(['signer']);
     expect(store.entries[0]!.decryptKey!('changeit').asymmetricKeyType).toBe('ec');
-    const error = failure(() => parsePkcs12(withPbmac1(file, 'changeit'), 'other'));
+    const error = keystoreErrorOf(() => parsePkcs12(withPbmac1(file, 'changeit'), 'other'));
     expect(error.code).toBe('ERR_KEYSTORE_PASSWORD');
   });
 });
