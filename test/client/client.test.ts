@@ -6,7 +6,7 @@ import {
   TokenBrokerError,
   type TokenBrokerClientOptions,
 } from '../../lib/client/index.ts';
-import { startFakeBroker, tokenBody, type FakeBroker } from './fake-broker.ts';
+import { startFakeBroker, tokenBody, type Answer, type FakeBroker } from './fake-broker.ts';
 import { CALLER_ARN, credentials, REGION, SECRET_ACCESS_KEY } from './sigv4-fixtures.ts';
 
 const START = Date.UTC(2025, 5, 10, 12, 0, 0);
@@ -44,6 +44,13 @@ async function failure(promise: Promise<unknown>): Promise<TokenBrokerError> {
   );
   expect(err).toBeInstanceOf(TokenBrokerError);
   return err as TokenBrokerError;
+}
+
+/** The code, status and message of the error a default client raises when the broker answers `answer`. */
+async function refusal(answer: Answer): Promise<[string, number | undefined, string]> {
+  broker.answer = () => answer;
+  const err = await failure(client().getToken({ profile: 'docusign' }));
+  return [err.code, err.status, err.message];
 }
 
 describe('TokenBrokerClient signing', () => {
@@ -241,15 +248,15 @@ describe('TokenBrokerClient errors', () => {
     [503, 'secret_unavailable'],
     [500, 'internal'],
   ] as const)('maps HTTP %i %s to its code', async (status, code) => {
-    broker.answer = () => ({ status, json: { error: code, message: `the ${code} message` } });
-    const err = await failure(client().getToken({ profile: 'docusign' }));
-    expect([err.code, err.status, err.message]).toEqual([code, status, `the ${code} message`]);
+    expect(await refusal({ status, json: { error: code, message: `the ${code} message` } })).toEqual([
+      code,
+      status,
+      `the ${code} message`,
+    ]);
   });
 
   it("maps API Gateway's own 403 body to forbidden", async () => {
-    broker.answer = () => ({ status: 403, json: { message: 'Forbidden' } });
-    const err = await failure(client().getToken({ profile: 'docusign' }));
-    expect([err.code, err.status, err.message]).toEqual([
+    expect(await refusal({ status: 403, json: { message: 'Forbidden' } })).toEqual([
       'forbidden',
       403,
       'the broker endpoint answered HTTP 403: Forbidden; check the IAM credentials and that the caller may invoke the API',
@@ -257,9 +264,9 @@ describe('TokenBrokerClient errors', () => {
   });
 
   it('raises invalid_response for a 200 that is not a token, without echoing the body', async () => {
-    broker.answer = () => ({ status: 200, json: { accessToken: 'secret-looking-value', expires_in: 300 } });
-    const err = await failure(client().getToken({ profile: 'docusign' }));
-    expect([err.code, err.status, err.message]).toEqual([
+    expect(
+      await refusal({ status: 200, json: { accessToken: 'secret-looking-value', expires_in: 300 } }),
+    ).toEqual([
       'invalid_response',
       200,
       "the broker's HTTP 200 answer has no access_token; check the endpoint points at the broker",
@@ -267,9 +274,7 @@ describe('TokenBrokerClient errors', () => {
   });
 
   it('raises invalid_response for a non-JSON error page', async () => {
-    broker.answer = () => ({ status: 404, text: '<html>Not Found</html>' });
-    const err = await failure(client().getToken({ profile: 'docusign' }));
-    expect([err.code, err.status, err.message]).toEqual([
+    expect(await refusal({ status: 404, text: '<html>Not Found</html>' })).toEqual([
       'invalid_response',
       404,
       'the broker endpoint answered HTTP 404; check the endpoint points at the broker',
@@ -305,10 +310,25 @@ describe('TokenBrokerClient errors', () => {
 });
 
 describe('TokenBrokerClient options', () => {
-  it('reads the region from an execute-api endpoint and keeps a stage path', () => {
-    expect(
-      () => new TokenBrokerClient({ endpoint: 'https://abc123.execute-api.eu-central-1.amazonaws.com/prod' }),
-    ).not.toThrow();
+  it('reads the region from an execute-api endpoint and keeps a stage path', async () => {
+    // The host cannot be reached from a test: the fetch option records the signed request instead.
+    const sent: { url: string; authorization: string | null }[] = [];
+    const c = new TokenBrokerClient({
+      endpoint: 'https://abc123.execute-api.eu-central-1.amazonaws.com/prod',
+      credentials: credentials(),
+      clock,
+      fetch: async (url, init) => {
+        sent.push({ url: String(url), authorization: new Headers(init?.headers).get('authorization') });
+        return Response.json(tokenBody('t', 300, now));
+      },
+    });
+    await c.getToken({ profile: 'docusign' });
+    expect(sent).toEqual([
+      {
+        url: 'https://abc123.execute-api.eu-central-1.amazonaws.com/prod/token',
+        authorization: expect.stringContaining('/20250610/eu-central-1/execute-api/aws4_request'),
+      },
+    ]);
   });
 
   it('asks for a region when the endpoint host does not name one', () => {

@@ -138,6 +138,8 @@ describe('TokenBrokerClient against token-broker serve with server.sigv4', () =>
     const client = new TokenBrokerClient({ endpoint, region: REGION, credentials: credentials() });
     const err: unknown = await client.getToken({ profile: 'nope' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'unknown_profile', status: 404 });
-    expect((err as Error).message).toMatch(/nope/);
+    expect((err as Error).message).toBe(
+      'unknown profile "nope"; ask for a profile the broker\'s configuration defines',
+    );
   });
 });
