@@ -219,24 +219,23 @@ describe('Secrets Manager faults', () => {
     faults += 1;
   });
 
-  it('AccessDeniedException: one call, ERR_SECRET_ACCESS_DENIED naming the permission', async () => {
-    sm.on(GetSecretValueCommand).rejects(awsError('AccessDeniedException', 400));
-    const err = await rejection(() => brokerWith(() => T0).issue({ profile: 'p', caller }));
-    expect(err.code).toBe('ERR_SECRET_ACCESS_DENIED');
-    expect(HTTP_ERRORS[err.code].status).toBe(503);
-    expect(err.message).toMatch(/access denied; allow secretsmanager:GetSecretValue on it for this role$/);
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
-    faults += 1;
-  });
-
-  it('ResourceNotFoundException: one call, ERR_SECRET_NOT_FOUND', async () => {
-    sm.on(GetSecretValueCommand).rejects(awsError('ResourceNotFoundException', 400));
-    const err = await rejection(() => brokerWith(() => T0).issue({ profile: 'p', caller }));
-    expect(err.code).toBe('ERR_SECRET_NOT_FOUND');
-    expect(HTTP_ERRORS[err.code].status).toBe(503);
-    expect(err.message).toMatch(
+  it.each([
+    [
+      'AccessDeniedException',
+      'ERR_SECRET_ACCESS_DENIED',
+      /access denied; allow secretsmanager:GetSecretValue on it for this role$/,
+    ],
+    [
+      'ResourceNotFoundException',
+      'ERR_SECRET_NOT_FOUND',
       /does not exist in Secrets Manager \(check the name, region and \?stage=\/\?version=\)$/,
-    );
+    ],
+  ] as const)('%s: one call, %s naming the fix', async (name, code, message) => {
+    sm.on(GetSecretValueCommand).rejects(awsError(name, 400));
+    const err = await rejection(() => brokerWith(() => T0).issue({ profile: 'p', caller }));
+    expect(err.code).toBe(code);
+    expect(HTTP_ERRORS[err.code].status).toBe(503);
+    expect(err.message).toMatch(message);
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
     faults += 1;
   });
