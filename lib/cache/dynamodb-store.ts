@@ -11,7 +11,7 @@ import {
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient, UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
 import type { Clock, Logger } from '../types.ts';
 import { silentLogger } from '../types.ts';
 import {
@@ -96,28 +96,37 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
     return token;
   }
 
+  /** Updates item `pk`; false when the update's condition failed (other errors reject). */
+  async function update(
+    pk: string,
+    input: Omit<UpdateItemCommandInput, 'TableName' | 'Key'>,
+  ): Promise<boolean> {
+    try {
+      await client.send(new UpdateItemCommand({ TableName: table, Key: { pk: { S: pk } }, ...input }));
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   /** Writes the sealed token; with `releaseFor`, only while that holder (or nobody) has the lease, and drops it. */
-  async function writeToken(pk: string, values: Item, releaseFor: string | undefined): Promise<void> {
+  function writeToken(pk: string, values: Item, releaseFor: string | undefined): Promise<boolean> {
     const set =
       `SET #token = :token, expiresAt = :expiresAt, #ttl = :ttl, ${DESCRIPTOR_SET}, ` +
       'lastUsedAt = if_not_exists(lastUsedAt, :now)';
-    const base = { TableName: table, Key: { pk: { S: pk } } };
-    const command =
-      releaseFor === undefined
-        ? new UpdateItemCommand({
-            ...base,
-            UpdateExpression: set,
-            ExpressionAttributeNames: names('#token', '#ttl', '#key', '#grant'),
-            ExpressionAttributeValues: values,
-          })
-        : new UpdateItemCommand({
-            ...base,
-            UpdateExpression: `${set} REMOVE #lease, leaseUntil`,
-            ConditionExpression: 'attribute_not_exists(#lease) OR #lease = :holder',
-            ExpressionAttributeNames: names('#token', '#ttl', '#key', '#grant', '#lease'),
-            ExpressionAttributeValues: { ...values, ':holder': { S: releaseFor } },
-          });
-    await client.send(command);
+    return releaseFor === undefined
+      ? update(pk, {
+          UpdateExpression: set,
+          ExpressionAttributeNames: names('#token', '#ttl', '#key', '#grant'),
+          ExpressionAttributeValues: values,
+        })
+      : update(pk, {
+          UpdateExpression: `${set} REMOVE #lease, leaseUntil`,
+          ConditionExpression: 'attribute_not_exists(#lease) OR #lease = :holder',
+          ExpressionAttributeNames: names('#token', '#ttl', '#key', '#grant', '#lease'),
+          ExpressionAttributeValues: { ...values, ':holder': { S: releaseFor } },
+        });
   }
 
   return {
@@ -140,58 +149,35 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
         ':ttl': { N: ttlAfter(token.expiresAt) },
         ':now': { N: String(clock()) },
       };
-      try {
-        await writeToken(pk, values, holder);
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        // Our lease lapsed and another instance holds it now: store the token, leave its lease.
-        await writeToken(pk, values, undefined);
-      }
+      // Our lease lapsed and another instance holds it now: store the token, leave its lease.
+      if (!(await writeToken(pk, values, holder))) await writeToken(pk, values, undefined);
     },
 
-    async acquireLease(key, descriptor: TokenDescriptor, holder, leaseMs) {
+    acquireLease(key, descriptor: TokenDescriptor, holder, leaseMs) {
       const now = clock();
       const until = now + leaseMs;
-      try {
-        await client.send(
-          new UpdateItemCommand({
-            TableName: table,
-            Key: { pk: { S: itemKey(key) } },
-            UpdateExpression: `SET #lease = :holder, leaseUntil = :until, #ttl = if_not_exists(#ttl, :ttl), ${DESCRIPTOR_SET}`,
-            ConditionExpression: 'attribute_not_exists(#lease) OR leaseUntil < :now OR #lease = :holder',
-            ExpressionAttributeNames: names('#lease', '#ttl', '#key', '#grant'),
-            ExpressionAttributeValues: {
-              ...descriptorValues(key, descriptor),
-              ':holder': { S: holder },
-              ':until': { N: String(until) },
-              ':now': { N: String(now) },
-              ':ttl': { N: ttlAfter(until) },
-            },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) return false;
-        throw error;
-      }
+      return update(itemKey(key), {
+        UpdateExpression: `SET #lease = :holder, leaseUntil = :until, #ttl = if_not_exists(#ttl, :ttl), ${DESCRIPTOR_SET}`,
+        ConditionExpression: 'attribute_not_exists(#lease) OR leaseUntil < :now OR #lease = :holder',
+        ExpressionAttributeNames: names('#lease', '#ttl', '#key', '#grant'),
+        ExpressionAttributeValues: {
+          ...descriptorValues(key, descriptor),
+          ':holder': { S: holder },
+          ':until': { N: String(until) },
+          ':now': { N: String(now) },
+          ':ttl': { N: ttlAfter(until) },
+        },
+      });
     },
 
     async releaseLease(key, holder) {
-      try {
-        await client.send(
-          new UpdateItemCommand({
-            TableName: table,
-            Key: { pk: { S: itemKey(key) } },
-            UpdateExpression: 'REMOVE #lease, leaseUntil',
-            ConditionExpression: '#lease = :holder',
-            ExpressionAttributeNames: names('#lease'),
-            ExpressionAttributeValues: { ':holder': { S: holder } },
-          }),
-        );
-      } catch (error) {
-        // Not ours (any more): nothing to give up.
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      }
+      // A failed condition means the lease is not ours (any more): nothing to give up.
+      await update(itemKey(key), {
+        UpdateExpression: 'REMOVE #lease, leaseUntil',
+        ConditionExpression: '#lease = :holder',
+        ExpressionAttributeNames: names('#lease'),
+        ExpressionAttributeValues: { ':holder': { S: holder } },
+      });
     },
 
     async touch(key) {
@@ -201,21 +187,15 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
       if (lastTouch.size >= MAX_TOUCH_MEMORY) lastTouch.clear();
       lastTouch.set(key, now);
       try {
-        await client.send(
-          new UpdateItemCommand({
-            TableName: table,
-            Key: { pk: { S: itemKey(key) } },
-            UpdateExpression: 'SET lastUsedAt = :now',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: { ':now': { N: String(now) } },
-          }),
-        );
+        // An entry that is gone needs no touch (a failed condition); never create half an item.
+        await update(itemKey(key), {
+          UpdateExpression: 'SET lastUsedAt = :now',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':now': { N: String(now) } },
+        });
       } catch (error) {
-        // An entry that is gone needs no touch; never create half an item.
-        if (!(error instanceof ConditionalCheckFailedException)) {
-          lastTouch.delete(key);
-          throw error;
-        }
+        lastTouch.delete(key);
+        throw error;
       }
     },
 
