@@ -5,6 +5,7 @@ import { BrokerError, ConfigError } from '../errors.ts';
 import type { OpenKeystore } from '../keystore/types.ts';
 import { createSecretResolver } from '../secrets/index.ts';
 import type { SecretResolver } from '../secrets/types.ts';
+import { parseCliArgs } from './args.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, reportError, UsageError, type CliIo } from './io.ts';
 
 /** Replaceable parts, for tests. */
@@ -16,28 +17,16 @@ export interface CheckDeps {
   readonly fetch?: typeof fetch;
 }
 
-interface CheckArgs {
-  profile: string | undefined;
-  config: string | undefined;
-  live: boolean;
-}
+const USAGE = 'usage: token-broker check [profile] [--config F] [--live]';
 
-function parseArgs(argv: readonly string[]): CheckArgs {
-  const args: CheckArgs = { profile: undefined, config: undefined, live: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--config') {
-      args.config = argv[++i];
-      if (args.config === undefined) throw new UsageError('--config needs a file');
-    } else if (arg === '--live') args.live = true;
-    else if (arg.startsWith('--'))
-      throw new UsageError(
-        `unknown option ${arg}; usage: token-broker check [profile] [--config F] [--live]`,
-      );
-    else if (args.profile === undefined) args.profile = arg;
-    else throw new UsageError('check takes at most one profile name');
-  }
-  return args;
+function readArgs(argv: readonly string[]) {
+  const { values, positionals } = parseCliArgs(
+    argv,
+    { config: { type: 'string' }, live: { type: 'boolean', default: false } },
+    { usage: USAGE },
+  );
+  if (positionals.length > 1) throw new UsageError('check takes at most one profile name');
+  return { profile: positionals[0], config: values.config, live: values.live };
 }
 
 const MARK: Record<string, string> = { info: '  ', warning: '  warning: ', error: '  error: ' };
@@ -99,7 +88,7 @@ async function liveCheck(
  * 1 when any profile (or top-level secret) is bad, 2 when the config itself is invalid.
  */
 export async function check(argv: readonly string[], io: CliIo, deps: CheckDeps = {}): Promise<number> {
-  const args = parseArgs(argv);
+  const args = readArgs(argv);
   let config;
   try {
     config = await loadConfig({ path: args.config, env: io.env, cwd: io.cwd });

@@ -3,12 +3,12 @@
  * broker's consent-start URL for a profile and subject, the link a user opens once to
  * give the consent the provider asks for.
  */
-import { parseArgs } from 'node:util';
 import { resolveRequest } from '../broker/request.ts';
 import { loadConfig } from '../config/index.ts';
 import { brokerConsentUrl } from '../consent/authorize-url.ts';
 import { consentBaseUrl } from '../consent/base-url.ts';
 import { RequestError } from '../errors.ts';
+import { parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliIo } from './io.ts';
 
 const USAGE = 'usage: token-broker consent-url <profile> --subject S [--config F] [--base-url U]';
@@ -19,19 +19,11 @@ const USAGE = 'usage: token-broker consent-url <profile> --subject S [--config F
  * RequestError `ERR_UNKNOWN_PROFILE`, `ERR_SUBJECT_NOT_ALLOWED`, `ERR_INVALID_REQUEST`.
  */
 export async function consentUrl(argv: readonly string[], io: CliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: { subject: { type: 'string' }, config: { type: 'string' }, 'base-url': { type: 'string' } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    throw new UsageError(
-      `${err instanceof Error ? err.message.split('\n')[0]! : 'invalid arguments'}; ${USAGE}`,
-    );
-  }
+  const parsed = parseCliArgs(
+    argv,
+    { subject: { type: 'string' }, config: { type: 'string' }, 'base-url': { type: 'string' } },
+    { usage: USAGE },
+  );
   const [name, ...extra] = parsed.positionals;
   if (name === undefined || extra.length > 0) throw new UsageError(`give exactly one profile; ${USAGE}`);
   const { values } = parsed;

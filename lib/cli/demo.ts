@@ -20,7 +20,8 @@ import { createSecretResolver } from '../secrets/index.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/index.ts';
 import { EXIT_OK, type CliIo } from './io.ts';
-import { parseCliArgs, parsePort, untilSignal } from './serve.ts';
+import { parseCliArgs } from './args.ts';
+import { parsePort, untilSignal } from './serve.ts';
 
 /** The demo config shipped in the repository. */
 export const DEMO_CONFIG = fileURLToPath(new URL('../../examples/local/token-broker.yaml', import.meta.url));
@@ -51,12 +52,16 @@ export function curlLine(brokerUrl: string, profile: string): string {
  * @throws UsageError for bad flags; ConfigError ERR_CONFIG_NOT_FOUND, ERR_CONFIG
  */
 export async function demo(argv: readonly string[], io: CliIo): Promise<number> {
-  const args = parseCliArgs(argv, {
-    config: { type: 'string' },
-    port: { type: 'string' },
-    host: { type: 'string' },
-    'auth-port': { type: 'string' },
-  });
+  const { values: args } = parseCliArgs(
+    argv,
+    {
+      config: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'auth-port': { type: 'string' },
+    },
+    { positionals: false },
+  );
   const port = parsePort(args.port, DEFAULT_PORT);
   const authPort = parsePort(args['auth-port'], DEFAULT_AUTH_PORT, '--auth-port');
   const host = args.host ?? DEFAULT_HOST;

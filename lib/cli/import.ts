@@ -4,51 +4,38 @@ import { parseConnectionString } from '../config/connection-string.ts';
 import { importDataDirect, importedYaml } from '../config/datadirect.ts';
 import { readOdbcIniSection } from '../config/odbc-ini.ts';
 import { parseConfig } from '../config/parse.ts';
+import { parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliIo } from './io.ts';
 
 const USAGE =
   'import datadirect <connection-string | -> | --odbc-ini F --dsn NAME [--profile NAME] [--include-secrets]';
 
-interface ImportArgs {
-  connectionString: string | undefined;
-  odbcIni: string | undefined;
-  dsn: string | undefined;
-  profile: string | undefined;
-  includeSecrets: boolean;
-}
-
-function parseArgs(argv: readonly string[]): ImportArgs {
-  const [kind, ...rest] = argv;
+function readArgs(argv: readonly string[]) {
+  const { values, positionals } = parseCliArgs(
+    argv,
+    {
+      'odbc-ini': { type: 'string' },
+      dsn: { type: 'string' },
+      profile: { type: 'string' },
+      'include-secrets': { type: 'boolean', default: false },
+    },
+    { usage: `usage: token-broker ${USAGE}` },
+  );
+  const [kind, connectionString, ...extra] = positionals;
   if (kind !== 'datadirect') throw new UsageError(`usage: token-broker ${USAGE}`);
-  const args: ImportArgs = {
-    connectionString: undefined,
-    odbcIni: undefined,
-    dsn: undefined,
-    profile: undefined,
-    includeSecrets: false,
-  };
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
-    const value = () => {
-      const next = rest[++i];
-      if (next === undefined) throw new UsageError(`${arg} needs a value`);
-      return next;
-    };
-    if (arg === '--odbc-ini') args.odbcIni = value();
-    else if (arg === '--dsn') args.dsn = value();
-    else if (arg === '--profile') args.profile = value();
-    else if (arg === '--include-secrets') args.includeSecrets = true;
-    else if (arg.startsWith('--'))
-      throw new UsageError(`unknown option ${arg}; usage: token-broker ${USAGE}`);
-    else if (args.connectionString === undefined) args.connectionString = arg;
-    else throw new UsageError('give one connection string (quote it)');
-  }
-  if ((args.connectionString === undefined) === (args.odbcIni === undefined)) {
+  if (extra.length > 0) throw new UsageError('give one connection string (quote it)');
+  const odbcIni = values['odbc-ini'];
+  if ((connectionString === undefined) === (odbcIni === undefined)) {
     throw new UsageError(`give a connection string or --odbc-ini F --dsn NAME; usage: token-broker ${USAGE}`);
   }
-  if (args.odbcIni !== undefined && args.dsn === undefined)
-    throw new UsageError('--odbc-ini needs --dsn NAME');
-  return args;
+  if (odbcIni !== undefined && values.dsn === undefined) throw new UsageError('--odbc-ini needs --dsn NAME');
+  return {
+    connectionString,
+    odbcIni,
+    dsn: values.dsn,
+    profile: values.profile,
+    includeSecrets: values['include-secrets'],
+  };
 }
 
 /**
@@ -58,7 +45,7 @@ function parseArgs(argv: readonly string[]): ImportArgs {
  * @throws ConfigError `ERR_CONNECTION_STRING`, `ERR_AUTH_METHOD`; UsageError for bad arguments.
  */
 export async function importCommand(argv: readonly string[], io: CliIo): Promise<number> {
-  const args = parseArgs(argv);
+  const args = readArgs(argv);
   let options;
   if (args.odbcIni !== undefined) {
     const path = isAbsolute(args.odbcIni) ? args.odbcIni : resolve(io.cwd, args.odbcIni);

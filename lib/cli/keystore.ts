@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { KeystoreError } from '../errors.ts';
 import type { KeystoreEntry, KeystoreListing, KeystoreType } from '../keystore/types.ts';
+import { parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliCommand, type CliIo } from './io.ts';
 
 const USAGE = `Usage: token-broker keystore inspect <file> [options]
@@ -78,26 +78,15 @@ export const keystore: CliCommand = async (argv, io) => {
 };
 
 async function inspectArgs(argv: readonly string[], io: CliIo): Promise<InspectArgs> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        password: { type: 'string' },
-        'password-env': { type: 'string' },
-        'password-stdin': { type: 'boolean' },
-        'key-password-env': { type: 'string' },
-        type: { type: 'string' },
-        alias: { type: 'string' },
-        json: { type: 'boolean' },
-      },
-    });
-  } catch (err) {
-    // parseArgs messages name the option, never its value.
-    throw new UsageError(err instanceof Error ? err.message.split('\n')[0]! : 'invalid arguments');
-  }
+  const parsed = parseCliArgs(argv, {
+    password: { type: 'string' },
+    'password-env': { type: 'string' },
+    'password-stdin': { type: 'boolean' },
+    'key-password-env': { type: 'string' },
+    type: { type: 'string' },
+    alias: { type: 'string' },
+    json: { type: 'boolean' },
+  });
   const { values, positionals } = parsed;
   if (positionals.length !== 1)
     throw new UsageError(

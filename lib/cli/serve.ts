@@ -3,12 +3,12 @@
  * machine (127.0.0.1:8787 by default), running the Lambda handlers unchanged. Logs are
  * JSON lines on stderr; stdout gets the listening URL. SIGINT/SIGTERM close it cleanly.
  */
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
 import { createBatchedWriter } from '../observability/batched-writer.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/index.ts';
 import { isLoopback } from '../server/caller.ts';
+import { parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliIo } from './io.ts';
 
 /** Parses `--port`: an integer 0..65535 (0 picks a free port). */
@@ -18,20 +18,6 @@ export function parsePort(value: string | undefined, fallback: number, flag = '-
   if (!/^\d+$/.test(value) || port > 65535)
     throw new UsageError(`${flag} must be a port number from 0 to 65535, got "${value}"`);
   return port;
-}
-
-/** Parses argv with node:util, turning its errors into usage errors. */
-export function parseCliArgs<T extends Record<string, { type: 'string' | 'boolean' }>>(
-  argv: readonly string[],
-  options: T,
-): ReturnType<
-  typeof parseArgs<{ args: string[]; options: T; allowPositionals: false; strict: true }>
->['values'] {
-  try {
-    return parseArgs({ args: [...argv], options, allowPositionals: false, strict: true }).values;
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message.split('\n')[0]! : 'invalid arguments');
-  }
 }
 
 /** Resolves when the process receives SIGINT or SIGTERM. */
@@ -52,11 +38,11 @@ export function untilSignal(): Promise<NodeJS.Signals> {
  * @throws UsageError for bad flags; ConfigError ERR_CONFIG_NOT_FOUND, ERR_CONFIG
  */
 export async function serve(argv: readonly string[], io: CliIo): Promise<number> {
-  const args = parseCliArgs(argv, {
-    config: { type: 'string' },
-    port: { type: 'string' },
-    host: { type: 'string' },
-  });
+  const { values: args } = parseCliArgs(
+    argv,
+    { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } },
+    { positionals: false },
+  );
   const port = parsePort(args.port, DEFAULT_PORT);
   const host = args.host ?? DEFAULT_HOST;
   const config = await loadConfig({ path: args.config, env: io.env, cwd: io.cwd });

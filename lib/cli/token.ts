@@ -1,8 +1,8 @@
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createBroker } from '../broker.ts';
 import { loadConfig } from '../config/index.ts';
 import { createSecretResolver } from '../secrets/index.ts';
+import { parseCliArgs } from './args.ts';
 import { EXIT_OK, reportError, UsageError, type CliIo } from './io.ts';
 
 /** What tests inject into {@link token}. */
@@ -21,22 +21,16 @@ interface TokenArgs {
 }
 
 function readArgs(argv: readonly string[]): TokenArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        subject: { type: 'string' },
-        scope: { type: 'string' },
-        'min-ttl': { type: 'string' },
-        config: { type: 'string' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('\n')[0]}; usage: ${USAGE}`);
-  }
+  const parsed = parseCliArgs(
+    argv,
+    {
+      subject: { type: 'string' },
+      scope: { type: 'string' },
+      'min-ttl': { type: 'string' },
+      config: { type: 'string' },
+    },
+    { usage: `usage: ${USAGE}` },
+  );
   const [profile, ...extra] = parsed.positionals;
   if (!profile) throw new UsageError(`token needs a profile name; usage: ${USAGE}`);
   if (extra.length > 0)
