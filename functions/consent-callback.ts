@@ -3,25 +3,16 @@
  * RedirectURI): completes the consent and answers a small HTML page saying what happened.
  * Opened by a person in a browser, so it is one of the two routes without IAM auth.
  */
-import { callbackInput, outcomeResult } from '../lib/consent/http.ts';
-import type { ConsentFlow } from '../lib/consent/flow.ts';
-import { httpHandler, type FlushableMetrics, type HttpHandler } from '../lib/http/stack.ts';
+import { callbackInput, outcomeResult, type ConsentHandlerDeps } from '../lib/consent/http.ts';
+import { httpHandler, resolveLazy, type HttpHandler } from '../lib/http/stack.ts';
 import { getRuntime, runtimeLogger, runtimeMetrics } from '../lib/runtime.ts';
-import type { Logger } from '../lib/types.ts';
-
-/** What the handler needs; `flow` may be built lazily (cold start). */
-export interface ConsentCallbackHandlerDeps {
-  readonly flow: ConsentFlow | (() => Promise<ConsentFlow>);
-  readonly logger: Logger;
-  readonly metrics?: FlushableMetrics | undefined;
-}
 
 /** Builds the `GET /consent/callback` handler. */
-export function createConsentCallbackHandler(deps: ConsentCallbackHandlerDeps): HttpHandler {
+export function createConsentCallbackHandler(deps: ConsentHandlerDeps): HttpHandler {
   const { flow } = deps;
   // The page carries its own Content-Security-Policy, which the stack's default does not replace.
   return httpHandler({ logger: deps.logger, metrics: deps.metrics }, async (event) => {
-    const outcome = await (typeof flow === 'function' ? await flow() : flow).complete(callbackInput(event));
+    const outcome = await (await resolveLazy(flow)).complete(callbackInput(event));
     return outcomeResult(outcome, event.rawPath);
   });
 }

@@ -4,14 +4,20 @@
  */
 import { callerFromEvent } from '../lib/auth/identity.ts';
 import { jsonResult } from '../lib/http/event.ts';
-import { httpHandler, type FlushableMetrics, type HttpHandler } from '../lib/http/stack.ts';
+import {
+  httpHandler,
+  resolveLazy,
+  type FlushableMetrics,
+  type HttpHandler,
+  type Lazy,
+} from '../lib/http/stack.ts';
 import { parseTokenRequest } from '../lib/http/token-request.ts';
 import { getRuntime, runtimeLogger, runtimeMetrics } from '../lib/runtime.ts';
 import type { Broker, Logger } from '../lib/types.ts';
 
 /** What the token handler needs; `broker` may be built lazily (cold start). */
 export interface TokenHandlerDeps {
-  readonly broker: Broker | (() => Promise<Broker>);
+  readonly broker: Lazy<Broker>;
   readonly logger: Logger;
   readonly metrics?: FlushableMetrics | undefined;
   readonly maxBodyBytes?: number | undefined;
@@ -22,7 +28,6 @@ export interface TokenHandlerDeps {
  * @throws nothing itself; errors become responses through the stack's error handler
  */
 export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
-  const broker = deps.broker;
   return httpHandler(
     {
       logger: deps.logger,
@@ -34,13 +39,8 @@ export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
     async (event) => {
       const caller = callerFromEvent(event);
       const { profile, subject, scope, minTtl } = event.body;
-      const issued = await (typeof broker === 'function' ? await broker() : broker).issue({
-        profile,
-        subject,
-        scope,
-        minTtl,
-        caller,
-      });
+      const broker = await resolveLazy(deps.broker);
+      const issued = await broker.issue({ profile, subject, scope, minTtl, caller });
       return jsonResult(200, {
         access_token: issued.access_token,
         token_type: issued.token_type,

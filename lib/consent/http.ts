@@ -3,10 +3,19 @@
  * server: the 302 of the start route and the HTML page of the callback.
  */
 import type { HttpEvent, HttpResult } from '../http/event.ts';
-import type { ConsentCallbackInput, ConsentStart, ConsentStartInput } from './flow.ts';
+import type { FlushableMetrics, Lazy } from '../http/stack.ts';
+import type { Logger } from '../types.ts';
+import type { ConsentCallbackInput, ConsentFlow, ConsentStart, ConsentStartInput } from './flow.ts';
 import type { ConsentOutcome } from './outcome.ts';
 import { CONSENT_PAGE_CSP, renderConsentPage } from './page.ts';
 import { CONSENT_COOKIE_NAME } from './state.ts';
+
+/** What each consent route's handler needs; `flow` may be built lazily (cold start). */
+export interface ConsentHandlerDeps {
+  readonly flow: Lazy<ConsentFlow>;
+  readonly logger: Logger;
+  readonly metrics?: FlushableMetrics | undefined;
+}
 
 /** Content type of the callback page. */
 export const HTML_CONTENT_TYPE = 'text/html; charset=utf-8';

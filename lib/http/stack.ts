@@ -18,6 +18,14 @@ export interface FlushableMetrics extends Metrics {
   flush?(): void;
 }
 
+/** A dependency given as is, or built on first use (a Lambda entry point's cold start). */
+export type Lazy<T extends object> = T | (() => Promise<T>);
+
+/** The value of a {@link Lazy} dependency. */
+export function resolveLazy<T extends object>(dep: Lazy<T>): T | Promise<T> {
+  return typeof dep === 'function' ? dep() : dep;
+}
+
 /** Headers on every response: tokens and errors about them are never cached anywhere. */
 export const NO_STORE_HEADERS: Readonly<Record<string, string>> = {
   'Cache-Control': 'no-store',
