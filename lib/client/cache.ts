@@ -12,7 +12,7 @@ export interface HeldToken {
 }
 
 /** How many tokens one client keeps at most; the soonest to expire goes first. */
-export const MAX_CACHED_TOKENS = 500;
+const MAX_CACHED_TOKENS = 500;
 
 /** Scope tokens split on whitespace, without duplicates, sorted; empty when none. */
 export function normalizeScope(scope: string | undefined): string[] {

@@ -8,7 +8,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 
 /** The signing name of API Gateway. */
-export const SIGNING_SERVICE = 'execute-api';
+const SIGNING_SERVICE = 'execute-api';
 
 /** A request ready for `fetch`: the headers include `authorization` and `x-amz-*`. */
 export interface SignedRequest {
