@@ -73,7 +73,7 @@ export class JavaDataReader {
  * Decodes Java's modified UTF-8: NUL as C0 80, characters beyond the BMP as two 3-byte
  * surrogates. The result holds the same UTF-16 code units a Java `String` would.
  */
-export function decodeModifiedUtf8(b: Uint8Array, what: string): string {
+function decodeModifiedUtf8(b: Uint8Array, what: string): string {
   const units: number[] = [];
   for (let i = 0; i < b.length;) {
     const c = b[i]!;

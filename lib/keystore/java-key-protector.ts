@@ -20,9 +20,9 @@ import type { EncryptedPrivateKeyInfo } from './java-der.ts';
 import { iteratedMd5 } from './java-md5.ts';
 
 /** Sun's proprietary JKS key protector. */
-export const JKS_KEY_PROTECTOR_OID = '1.3.6.1.4.1.42.2.17.1.1';
+const JKS_KEY_PROTECTOR_OID = '1.3.6.1.4.1.42.2.17.1.1';
 /** Sun's PBEWithMD5AndTripleDES, used by JCEKS. */
-export const PBE_MD5_TRIPLE_DES_OID = '1.3.6.1.4.1.42.2.19.1';
+const PBE_MD5_TRIPLE_DES_OID = '1.3.6.1.4.1.42.2.19.1';
 
 /** The JDK refuses JCEKS iteration counts above this (`KeyProtector.MAX_ITERATION_COUNT`). */
 const MAX_ITERATIONS = 5_000_000;

@@ -34,7 +34,7 @@ function aliasList(entries: readonly RawEntry[]): string {
  *   private keys; `ERR_ALIAS_NOT_FOUND` when the alias is unknown, is not a private-key
  *   entry, or the store holds no private key at all.
  */
-export function selectEntry(store: RawStore, alias: string | undefined): RawEntry {
+function selectEntry(store: RawStore, alias: string | undefined): RawEntry {
   const keys = store.entries.filter((entry) => entry.kind === 'private-key');
   if (alias === undefined || alias === '') {
     if (keys.length === 1) return keys[0]!;

@@ -23,9 +23,8 @@ export const SET = 0x31;
 export const INTEGER = 0x02;
 export const OCTET_STRING = 0x04;
 export const OID = 0x06;
-export const NULL = 0x05;
-export const BMP_STRING = 0x1e;
-export const UTF8_STRING = 0x0c;
+const BMP_STRING = 0x1e;
+const UTF8_STRING = 0x0c;
 /** [0] constructed (EXPLICIT, or IMPLICIT over a constructed type). */
 export const CONTEXT_0 = 0xa0;
 /** [0] primitive (IMPLICIT OCTET STRING). */
