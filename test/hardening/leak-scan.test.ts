@@ -19,6 +19,7 @@ import { openKeystore } from '../../lib/keystore/index.ts';
 import { createSecretResolver } from '../../lib/secrets/index.ts';
 import { startServer, type RunningServer } from '../../lib/server/index.ts';
 import { hashApiKey } from '../../lib/server/caller.ts';
+import { profileYaml, type ProfileSpec } from './harness.ts';
 import {
   capturingLogger,
   fixture,
@@ -91,56 +92,42 @@ function cliIo(): CliIo {
   };
 }
 
-const PROFILES = (tokenUrl: string) => `profiles:
-  jks:
-    issuer: client-jks
-    subject: alice@example.com
-    tokenUri: ${tokenUrl}
-    certStore: file:${fixturePath('java-rsa2048.jks')}
-    certPassword: env:JKS_PASS
-    callers: [local, team-billing]
-  p12:
-    issuer: client-p12
-    subject: alice@example.com
-    tokenUri: ${tokenUrl}
-    certStore: file:${fixturePath('p12-keytool-spaces.p12')}
-    certPassword: env:P12_PASS
-    callers: [local, team-billing]
-  pem:
-    issuer: client-pem
-    subject: alice@example.com
-    grant: client-assertion
-    tokenUri: ${tokenUrl}
-    certStore: file:${fixturePath('pem-rsa2048-encrypted.pem')}
-    certPassword: env:PEM_PASS
-    certificate: file:${fixturePath('pem-rsa2048-encrypted.pem.cert.pem')}
-    callers: [local, team-billing]
-  jceks:
-    issuer: client-jceks
-    subject: alice@example.com
-    tokenUri: ${tokenUrl}
-    certStore: file:${fixturePath('java-keypass.jceks')}
-    certPassword: env:JCEKS_PASS
-    keyPassword: env:JCEKS_KEY_PASS
-    headers: { SecurityToken: "env:SECURITY_TOKEN" }
-    callers: [local, team-billing]
-  wrongpass:
-    issuer: client-jks
-    subject: alice@example.com
-    tokenUri: ${tokenUrl}
-    certStore: file:${fixturePath('java-rsa2048.jks')}
-    certPassword: env:WRONG_PASS
-    callers: [team-billing]
-  rejected:
-    issuer: client-unknown
-    subject: alice@example.com
-    tokenUri: ${tokenUrl}
-    certStore: file:${fixturePath('java-rsa2048.jks')}
-    certPassword: env:JKS_PASS
-    callers: [team-billing]
-server:
-  apiKeys: { "${hashApiKey(API_KEY)}": team-billing }
-`;
+/** The profiles of the run: one per keystore format, a wrong password and a client the server does not know. */
+function PROFILES(tokenUrl: string): string {
+  const profile = (
+    name: string,
+    issuer: string,
+    store: string,
+    password: keyof typeof ENV,
+    more: Partial<ProfileSpec> = {},
+  ) =>
+    profileYaml(name, {
+      issuer,
+      tokenUrl,
+      subject: 'alice@example.com',
+      certStore: `file:${fixturePath(store)}`,
+      certPassword: `env:${password}`,
+      callers: ['local', 'team-billing'],
+      ...more,
+    });
+  return (
+    'profiles:\n' +
+    profile('jks', 'client-jks', 'java-rsa2048.jks', 'JKS_PASS') +
+    profile('p12', 'client-p12', 'p12-keytool-spaces.p12', 'P12_PASS') +
+    profile('pem', 'client-pem', 'pem-rsa2048-encrypted.pem', 'PEM_PASS', {
+      extra: {
+        grant: 'client-assertion',
+        certificate: `file:${fixturePath('pem-rsa2048-encrypted.pem.cert.pem')}`,
+      },
+    }) +
+    profile('jceks', 'client-jceks', 'java-keypass.jceks', 'JCEKS_PASS', {
+      extra: { keyPassword: 'env:JCEKS_KEY_PASS', headers: '{ SecurityToken: "env:SECURITY_TOKEN" }' },
+    }) +
+    profile('wrongpass', 'client-jks', 'java-rsa2048.jks', 'WRONG_PASS', { callers: ['team-billing'] }) +
+    profile('rejected', 'client-unknown', 'java-rsa2048.jks', 'JKS_PASS', { callers: ['team-billing'] }) +
+    `server:\n  apiKeys: { "${hashApiKey(API_KEY)}": team-billing }\n`
+  );
+}
 
 beforeAll(async () => {
   // Capture (and still pass through) everything written to the process's streams and console.
