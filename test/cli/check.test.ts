@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { check } from '../../lib/cli/check.ts';
-import type { CliIo } from '../../lib/cli/io.ts';
 import { main } from '../../lib/cli/main.ts';
+import { captureIo } from '../support/cli-io.ts';
 
 const FIXTURES = resolve(import.meta.dirname, '../fixtures/keystores');
 const fixture = (name: string) => join(FIXTURES, name);
@@ -17,16 +17,7 @@ let dir: string;
 let withCertExpiry: Date;
 
 function capture(env: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => void out.push(t),
-    stderr: (t) => void err.push(t),
-    readStdin: async () => '',
-    env: { KEY_PASS: PEM_PASSWORD, JKS_PASS: 'changeit', ...env },
-    cwd: dir,
-  };
-  return { io, stdout: () => out.join(''), stderr: () => err.join('') };
+  return captureIo({ env: { KEY_PASS: PEM_PASSWORD, JKS_PASS: 'changeit', ...env }, cwd: dir });
 }
 
 const GOOD = `profiles:

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importCommand } from '../../lib/cli/import.ts';
 import { main } from '../../lib/cli/main.ts';
-import type { CliIo } from '../../lib/cli/io.ts';
 import { parseConfig } from '../../lib/config/index.ts';
+import { captureIo } from '../support/cli-io.ts';
 
 const SEED = `DRIVER=DataDirect 8.0 Autonomous REST Connector;
 RestConfigFile=C:/path/to/docusign.rest;AuthenticationMethod=55;
@@ -17,16 +17,7 @@ Scope=signature impersonation;
 `;
 
 function capture(stdin = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => void out.push(t),
-    stderr: (t) => void err.push(t),
-    readStdin: async () => stdin,
-    env: {},
-    cwd: dir,
-  };
-  return { io, stdout: () => out.join(''), stderr: () => err.join('') };
+  return captureIo({ stdin, cwd: dir });
 }
 
 let dir: string;

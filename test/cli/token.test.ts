@@ -3,26 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { token } from '../../lib/cli/token.ts';
-import type { CliIo } from '../../lib/cli/io.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
+import { captureIo } from '../support/cli-io.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
 
 const KEY_FILE = join(KEYSTORE_FIXTURES, 'java-rsa2048.jks');
 let server: AuthorizationServer;
 let dir: string;
 
-function capture(env: Record<string, string> = {}): CliIo & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    stdout: (t) => void out.push(t),
-    stderr: (t) => void err.push(t),
-    readStdin: async () => '',
-    env: { STORE_PASSWORD: 'changeit', ...env },
-    cwd: dir,
-  };
+function capture(env: Record<string, string> = {}, cwd = dir) {
+  return captureIo({ env: { STORE_PASSWORD: 'changeit', ...env }, cwd });
 }
 
 beforeAll(async () => {
@@ -60,14 +50,14 @@ afterAll(async () => {
 
 describe('token-broker token', () => {
   it('prints the token JSON, bypassing the callers policy as the operator', async () => {
-    const io = capture();
+    const c = capture();
     const code = await token(
       ['demo', '--subject', 'other@example.com', '--scope', 'read', '--min-ttl', '120'],
-      io,
+      c.io,
     );
-    expect(io.err).toEqual([]);
+    expect(c.err).toEqual([]);
     expect(code).toBe(0);
-    const printed = JSON.parse(io.out.join(''));
+    const printed = JSON.parse(c.out.join(''));
     expect(printed).toEqual({
       access_token: expect.any(String),
       token_type: 'Bearer',
@@ -80,42 +70,41 @@ describe('token-broker token', () => {
   });
 
   it('reads the config named by --config', async () => {
-    const io = capture();
-    const elsewhere = { ...io, cwd: tmpdir() };
-    expect(await token(['demo', '--config', join(dir, 'token-broker.yaml')], elsewhere)).toBe(0);
+    const elsewhere = capture({}, tmpdir());
+    expect(await token(['demo', '--config', join(dir, 'token-broker.yaml')], elsewhere.io)).toBe(0);
   });
 
   it('reports a broker error as one line on stderr with exit 1', async () => {
-    const io = capture();
-    expect(await token(['demo', '--subject', 'eve@evil.org'], io)).toBe(1);
-    expect(io.out).toEqual([]);
-    expect(io.err).toEqual([
+    const c = capture();
+    expect(await token(['demo', '--subject', 'eve@evil.org'], c.io)).toBe(1);
+    expect(c.out).toEqual([]);
+    expect(c.err).toEqual([
       'token-broker: ERR_SUBJECT_NOT_ALLOWED: subject "eve@evil.org" is not allowed for profile "demo"; ask for one its subjects patterns match\n',
     ]);
   });
 
   it('reports a wrong keystore password without revealing it', async () => {
-    const io = capture({ STORE_PASSWORD: 'wrong-password-xyz' });
-    expect(await token(['demo'], io)).toBe(1);
-    expect(io.err.join('')).toMatch(/^token-broker: ERR_KEYSTORE_PASSWORD: /);
-    expect(io.err.join('')).not.toContain('wrong-password-xyz');
+    const c = capture({ STORE_PASSWORD: 'wrong-password-xyz' });
+    expect(await token(['demo'], c.io)).toBe(1);
+    expect(c.err.join('')).toMatch(/^token-broker: ERR_KEYSTORE_PASSWORD: /);
+    expect(c.err.join('')).not.toContain('wrong-password-xyz');
   });
 
   it('exits 2 on usage mistakes', async () => {
-    const io = capture();
-    expect(await token([], io)).toBe(2);
-    expect(io.err).toEqual([
+    const c = capture();
+    expect(await token([], c.io)).toBe(2);
+    expect(c.err).toEqual([
       'token-broker: token needs a profile name; usage: token <profile> [--subject S] [--scope S] [--min-ttl N] [--config F] (see --help)\n',
     ]);
-    const io2 = capture();
-    expect(await token(['demo', '--min-ttl', 'soon'], io2)).toBe(2);
-    expect(io2.err).toEqual(['token-broker: --min-ttl needs a whole number of seconds (see --help)\n']);
+    const c2 = capture();
+    expect(await token(['demo', '--min-ttl', 'soon'], c2.io)).toBe(2);
+    expect(c2.err).toEqual(['token-broker: --min-ttl needs a whole number of seconds (see --help)\n']);
   });
 
   it('exits 2 when the config file is missing', async () => {
-    const io = capture();
-    expect(await token(['demo', '--config', 'missing.yaml'], io)).toBe(2);
-    expect(io.err.join('')).toMatch(
+    const c = capture();
+    expect(await token(['demo', '--config', 'missing.yaml'], c.io)).toBe(2);
+    expect(c.err.join('')).toMatch(
       /^token-broker: ERR_CONFIG_NOT_FOUND: no config file at .*missing\.yaml \(--config\)\n$/,
     );
   });

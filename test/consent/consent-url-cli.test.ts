@@ -1,20 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { CliIo } from '../../lib/cli/io.ts';
 import { main } from '../../lib/cli/main.ts';
+import { captureIo } from '../support/cli-io.ts';
 import { consentConfig } from './fixtures.ts';
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => void out.push(t),
-    stderr: (t) => void err.push(t),
-    readStdin: async () => '',
-    env: {},
-    cwd: '/',
-  };
-  return { io, stdout: () => out.join(''), stderr: () => err.join('') };
-}
 
 const config = await consentConfig({
   tokenUrl: 'http://127.0.0.1:9/token',
@@ -24,7 +11,7 @@ const config = await consentConfig({
 
 describe('token-broker consent-url', () => {
   it('prints the consent-start URL derived from the redirectUri', async () => {
-    const c = capture();
+    const c = captureIo({ cwd: '/' });
     const code = await main(
       ['consent-url', 'consent', '--subject', 'bob@example.com', '--config', config.source],
       c.io,
@@ -35,7 +22,7 @@ describe('token-broker consent-url', () => {
   });
 
   it('uses --base-url when given, with the profile default subject', async () => {
-    const c = capture();
+    const c = captureIo({ cwd: '/' });
     const code = await main(
       ['consent-url', 'consent', '--config', config.source, '--base-url', 'https://api.example.com/prod/'],
       c.io,
@@ -45,7 +32,7 @@ describe('token-broker consent-url', () => {
   });
 
   it('refuses a subject the profile does not allow', async () => {
-    const c = capture();
+    const c = captureIo({ cwd: '/' });
     const code = await main(
       ['consent-url', 'consent', '--subject', 'eve@evil.example', '--config', config.source],
       c.io,
@@ -57,12 +44,12 @@ describe('token-broker consent-url', () => {
   });
 
   it('refuses a profile without a consent step, and an unknown one', async () => {
-    const plain = capture();
+    const plain = captureIo({ cwd: '/' });
     expect(await main(['consent-url', 'plain', '--config', config.source], plain.io)).toBe(1);
     expect(plain.stderr()).toBe(
       'token-broker: ERR_INVALID_REQUEST: profile "plain" has no consent step: it needs authUri (or a provider preset with one) and redirectUri\n',
     );
-    const unknown = capture();
+    const unknown = captureIo({ cwd: '/' });
     expect(await main(['consent-url', 'nope', '--config', config.source], unknown.io)).toBe(1);
     expect(unknown.stderr()).toBe(
       'token-broker: ERR_UNKNOWN_PROFILE: unknown profile "nope"; profiles: consent, plain\n',
@@ -70,7 +57,7 @@ describe('token-broker consent-url', () => {
   });
 
   it('reports usage mistakes with exit code 2', async () => {
-    const c = capture();
+    const c = captureIo({ cwd: '/' });
     expect(await main(['consent-url', '--config', config.source], c.io)).toBe(2);
     expect(c.stderr()).toBe(
       'token-broker: give exactly one profile; usage: token-broker consent-url <profile> --subject S [--config F] [--base-url U] (see --help)\n',
