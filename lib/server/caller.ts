@@ -6,18 +6,13 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isBrokerError } from '../errors.ts';
+import type { SigV4Request } from '../auth/sigv4-verify.ts';
 import type { BrokerConfig } from '../config/types.ts';
 import type { HttpRequestContext } from '../http/event.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 
-/** The request parts identification looks at. Header names lower-case. */
-export interface RawRequest {
-  readonly method: string;
-  /** Path as sent, still percent-encoded, without the query. */
-  readonly path: string;
-  readonly query: Readonly<Record<string, string>>;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
+/** The request parts identification looks at: what SigV4 signs, and the peer. Header names lower-case. */
+export interface RawRequest extends SigV4Request {
   readonly remoteAddress: string | undefined;
 }
 
