@@ -109,6 +109,17 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     ...(deps.maxEntries !== undefined && { maxEntries: deps.maxEntries }),
     ...(deps.sleep !== undefined && { sleep: deps.sleep }),
   });
+  // A cache hit returns the object the cache holds: hash each token for the audit log once.
+  const fingerprints = new WeakMap<CachedToken, string>();
+
+  function fingerprintOf(token: CachedToken): string {
+    let fingerprint = fingerprints.get(token);
+    if (fingerprint === undefined) {
+      fingerprint = tokenFingerprint(token.accessToken);
+      fingerprints.set(token, fingerprint);
+    }
+    return fingerprint;
+  }
 
   function profileOf(name: unknown): Profile {
     const profile =
@@ -205,7 +216,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         subject: resolved.subject,
         scope: issued.scope,
         cached,
-        fingerprint: tokenFingerprint(token.accessToken),
+        fingerprint: fingerprintOf(token),
       });
       return issued;
     },
@@ -223,7 +234,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         logger.info('token refreshed', {
           profile: profile.name,
           subject: resolved.subject,
-          fingerprint: tokenFingerprint(token.accessToken),
+          fingerprint: fingerprintOf(token),
         });
       return answer(token, resolved, cached);
     },

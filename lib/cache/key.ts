@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { TokenDescriptor } from './types.ts';
 
 /**
@@ -17,5 +17,5 @@ export function cacheKey(descriptor: TokenDescriptor): string {
     descriptor.grant,
     scopes,
   ]);
-  return createHash('sha256').update(material).digest('hex');
+  return hash('sha256', material, 'hex');
 }
