@@ -144,8 +144,8 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
   const maxAttempts = Math.max(1, input.maxAttempts ?? MAX_ATTEMPTS);
   const started = performance.now();
   const deadline = started + (input.deadlineMs ?? DEADLINE_MS);
+  // Non-zero only after the one skew retry (it is set only when above the threshold).
   let clockOffset = 0;
-  let skewRetried = false;
   let attempts = 0;
 
   for (;;) {
@@ -186,8 +186,7 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
           if (!(err instanceof UpstreamRejected)) throw err;
           const providerDate = Date.parse(response.headers.get('date') ?? '');
           const offset = Number.isNaN(providerDate) ? 0 : providerDate - receivedAt;
-          if (!skewRetried && isSkewRejection(err) && Math.abs(offset) > SKEW_THRESHOLD_MS) {
-            skewRetried = true;
+          if (clockOffset === 0 && isSkewRejection(err) && Math.abs(offset) > SKEW_THRESHOLD_MS) {
             clockOffset = offset;
             attempts -= 1; // a skew retry does not use up a network attempt
             continue;
