@@ -6,15 +6,7 @@ import { importCommand } from '../../lib/cli/import.ts';
 import { main } from '../../lib/cli/main.ts';
 import { parseConfig } from '../../lib/config/index.ts';
 import { captureIo } from '../support/cli-io.ts';
-
-const SEED = `DRIVER=DataDirect 8.0 Autonomous REST Connector;
-RestConfigFile=C:/path/to/docusign.rest;AuthenticationMethod=55;
-ClaimsIssuer='1a2b3c4d5e_6f7g8h9g';ClaimsSubject=jsmith@example.com;
-JWTCertStore=jwtcert.jks;JWTCertPassword=secret;
-TokenUri=https://account-d.docusign.com/oauth/token;
-RedirectUri=http://localhost:3000;AuthHeader=response_type;SecurityToken=code;
-Scope=signature impersonation;
-`;
+import { DATADIRECT_SEED } from '../config/helpers.ts';
 
 function capture(stdin = '') {
   return captureIo({ stdin, cwd: dir });
@@ -25,7 +17,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tb-import-'));
   await writeFile(
     join(dir, 'odbc.ini'),
-    `[ODBC Data Sources]\nDocuSign=DataDirect\n\n[DocuSign]\n${SEED.replace(/;\n/g, '\n')}`,
+    `[ODBC Data Sources]\nDocuSign=DataDirect\n\n[DocuSign]\n${DATADIRECT_SEED.replace(/;\n/g, '\n')}`,
   );
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
@@ -33,7 +25,7 @@ afterAll(async () => rm(dir, { recursive: true, force: true }));
 describe('token-broker import datadirect', () => {
   it('prints the seed connection string as YAML that parseConfig loads, notes on stderr, no password', async () => {
     const c = capture();
-    expect(await importCommand(['datadirect', SEED], c.io)).toBe(0);
+    expect(await importCommand(['datadirect', DATADIRECT_SEED], c.io)).toBe(0);
     const cfg = parseConfig(c.stdout(), 'stdout');
     expect(cfg.profiles['docusign']!.issuer).toBe('1a2b3c4d5e_6f7g8h9g');
     expect(c.stdout()).not.toMatch(/\bsecret\b(?!s)/);
@@ -58,7 +50,7 @@ describe('token-broker import datadirect', () => {
   });
 
   it('reads the connection string from stdin with "-" and prints secrets only with --include-secrets', async () => {
-    const c = capture(SEED);
+    const c = capture(DATADIRECT_SEED);
     expect(await importCommand(['datadirect', '-', '--include-secrets'], c.io)).toBe(0);
     expect(parseConfig(c.stdout(), 'stdout').profiles['docusign']!.certPassword).toBe('plain:secret');
     expect(c.stderr()).toContain('note: JWTCertPassword is written inline (--include-secrets)');
@@ -71,7 +63,7 @@ describe('token-broker import datadirect', () => {
       'token-broker: ERR_CONNECTION_STRING: connection string: unbalanced "{" in the value of A (at character 3)\n',
     );
     const method = capture();
-    expect(await main(['import', 'datadirect', SEED.replace('=55', '=4')], method.io)).toBe(2);
+    expect(await main(['import', 'datadirect', DATADIRECT_SEED.replace('=55', '=4')], method.io)).toBe(2);
     expect(method.stderr()).toBe(
       'token-broker: ERR_AUTH_METHOD: AuthenticationMethod "4" is not an OAuth 2.0 JWT bearer method; token-broker imports 55 (OAuth2-JWTBearer) or 24 (OAuth2)\n',
     );
@@ -82,7 +74,7 @@ describe('token-broker import datadirect', () => {
     expect(await main(['import', 'odbc'], c.io)).toBe(2);
     expect(c.stderr()).toMatch(/^token-broker: usage: token-broker import datadirect/);
     const both = capture();
-    expect(await main(['import', 'datadirect', SEED, '--odbc-ini', 'x'], both.io)).toBe(2);
+    expect(await main(['import', 'datadirect', DATADIRECT_SEED, '--odbc-ini', 'x'], both.io)).toBe(2);
     expect(both.stderr()).toBe(
       'token-broker: give a connection string or --odbc-ini F --dsn NAME; usage: token-broker import datadirect <connection-string | -> | --odbc-ini F --dsn NAME [--profile NAME] [--include-secrets] (see --help)\n',
     );

@@ -3,16 +3,7 @@ import { parseConnectionString } from '../../lib/config/connection-string.ts';
 import { importDataDirect, importedYaml } from '../../lib/config/datadirect.ts';
 import { parseConfig } from '../../lib/config/index.ts';
 import { readOdbcIniSection } from '../../lib/config/odbc-ini.ts';
-import { thrown } from './helpers.ts';
-
-const SEED = `DRIVER=DataDirect 8.0 Autonomous REST Connector;
-RestConfigFile=C:/path/to/docusign.rest;AuthenticationMethod=55;
-ClaimsIssuer='1a2b3c4d5e_6f7g8h9g';ClaimsSubject=jsmith@example.com;
-JWTCertStore=jwtcert.jks;JWTCertPassword=secret;
-TokenUri=https://account-d.docusign.com/oauth/token;
-RedirectUri=http://localhost:3000;AuthHeader=response_type;SecurityToken=code;
-Scope=signature impersonation;
-`;
+import { DATADIRECT_SEED, thrown } from './helpers.ts';
 
 const base =
   'AuthenticationMethod=55;ClaimsIssuer=iss;JWTCertStore=k.p12;TokenURI=https://a.example.com/token;';
@@ -20,7 +11,7 @@ const run = (text: string, options = {}) => importDataDirect(parseConnectionStri
 
 describe('importDataDirect', () => {
   it('imports the DocuSign seed example to a valid profile', () => {
-    const result = run(SEED);
+    const result = run(DATADIRECT_SEED);
     expect(result.name).toBe('docusign');
     expect(result.profile).toEqual({
       provider: 'docusign-demo',
@@ -50,17 +41,17 @@ describe('importDataDirect', () => {
   });
 
   it('never prints a password unless asked', () => {
-    const yaml = importedYaml(run(SEED));
+    const yaml = importedYaml(run(DATADIRECT_SEED));
     expect(yaml).not.toContain('secret\n');
     expect(yaml).not.toMatch(/: code$/m);
-    const inline = run(SEED, { includeSecrets: true, profile: 'ds' });
+    const inline = run(DATADIRECT_SEED, { includeSecrets: true, profile: 'ds' });
     expect(inline.profile['certPassword']).toBe('plain:secret');
     expect(inline.profile['headers']).toEqual({ response_type: 'code' });
     expect(parseConfig(importedYaml(inline), 'x').profiles['ds']!.certPassword).toBe('plain:secret');
   });
 
   it('round-trips: the YAML loads through parseConfig unchanged', () => {
-    const result = run(SEED);
+    const result = run(DATADIRECT_SEED);
     const yaml = importedYaml(result);
     const cfg = parseConfig(yaml, 'imported.yaml');
     expect(cfg.profiles['docusign']!.certPassword).toBe(result.profile['certPassword']);
@@ -127,14 +118,7 @@ DocuSign=DataDirect 8.0 Autonomous REST Connector
 ; the seed's data source
 [DocuSign]
 # comments with ; and # are skipped
-DRIVER=DataDirect 8.0 Autonomous REST Connector
-RestConfigFile=C:/path/to/docusign.rest;AuthenticationMethod=55;
-ClaimsIssuer='1a2b3c4d5e_6f7g8h9g';ClaimsSubject=jsmith@example.com;
-JWTCertStore=jwtcert.jks;JWTCertPassword=secret;
-TokenUri=https://account-d.docusign.com/oauth/token;
-RedirectUri=http://localhost:3000;AuthHeader=response_type;SecurityToken=code;
-Scope=signature impersonation;
-Description=value with ; and { brace
+${DATADIRECT_SEED}Description=value with ; and { brace
 
 [Other]
 ClaimsIssuer=other

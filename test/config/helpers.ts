@@ -1,5 +1,15 @@
 import { BrokerError } from '../../lib/errors.ts';
 
+/** The DataDirect connection string of the DocuSign seed example, one pair group a line. */
+export const DATADIRECT_SEED = `DRIVER=DataDirect 8.0 Autonomous REST Connector;
+RestConfigFile=C:/path/to/docusign.rest;AuthenticationMethod=55;
+ClaimsIssuer='1a2b3c4d5e_6f7g8h9g';ClaimsSubject=jsmith@example.com;
+JWTCertStore=jwtcert.jks;JWTCertPassword=secret;
+TokenUri=https://account-d.docusign.com/oauth/token;
+RedirectUri=http://localhost:3000;AuthHeader=response_type;SecurityToken=code;
+Scope=signature impersonation;
+`;
+
 /** Runs `fn` and returns the BrokerError it throws (fails the test when it does not). */
 export function thrown(fn: () => unknown): BrokerError {
   try {
