@@ -18,6 +18,14 @@ export const DEFAULT_LEASE_MS = 10_000;
 /** Waits between reads of the shared store while another instance holds the lease (then 1 s each). */
 export const LEASE_POLL_DELAYS_MS: readonly number[] = [25, 50, 100, 200, 400, 800, 1000];
 
+/**
+ * Whether `token` has less than `marginMs` left at `now`, the margin capped at half the
+ * token's life (a short-lived token is not always inside its margin).
+ */
+export function insideMargin(token: CachedToken, marginMs: number, now: number): boolean {
+  return token.expiresAt - now < Math.min(marginMs, (token.expiresAt - token.obtainedAt) / 2);
+}
+
 /** Obtains a new token from upstream. */
 export type TokenLoader = () => Promise<CachedToken>;
 
@@ -102,8 +110,7 @@ export class TokenCache {
 
   /** Whether `token` is inside the refresh margin (capped at half its life). */
   stale(token: CachedToken, now = this.#clock()): boolean {
-    const life = token.expiresAt - token.obtainedAt;
-    return token.expiresAt - now < Math.min(this.#marginMs, life / 2);
+    return insideMargin(token, this.#marginMs, now);
   }
 
   /** The token held in process for `key`, without side effects on upstream. */

@@ -5,13 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TokenBroker } from '../broker.ts';
-import { DEFAULT_LEASE_MS } from '../cache/token-cache.ts';
-import type { CachedToken, SharedTokenStore } from '../cache/types.ts';
+import { DEFAULT_LEASE_MS, insideMargin } from '../cache/token-cache.ts';
+import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig } from '../config/types.ts';
-import { BrokerError } from '../errors.ts';
 import type { Clock, Logger, Metrics } from '../types.ts';
 import { runBounded } from './pool.ts';
-import { collectTargets, type RefreshTarget } from './targets.ts';
+import { collectTargets, failureOf, type RefreshTarget } from './targets.ts';
 
 /** Refreshes running at once: enough to overlap token endpoints, few enough to be polite. */
 export const DEFAULT_CONCURRENCY = 4;
@@ -77,18 +76,7 @@ export function refreshWindow(now: number, remainingMs: number): { startBy: numb
   };
 }
 
-/** The same rule as the broker's cache: a margin is at most half the token's life. */
-function within(token: CachedToken, marginMs: number, now: number): boolean {
-  return token.expiresAt - now < Math.min(marginMs, (token.expiresAt - token.obtainedAt) / 2);
-}
-
 type Outcome = 'refreshed' | 'skipped' | { readonly code: string; readonly message: string };
-
-function failure(error: unknown): Outcome {
-  // BrokerError messages are one line and free of secrets by contract; anything else is not shown.
-  if (error instanceof BrokerError) return { code: error.code, message: error.message };
-  return { code: 'ERR_INTERNAL', message: 'unexpected error' };
-}
 
 /**
  * Refreshes every target that is due: the profiles' `refresh` subjects and the shared
@@ -128,11 +116,11 @@ export async function runScheduledRefresh(
     const request = { profile: target.profile, subject: target.subject, scope: target.scope };
     const token = target.listed ? target.listed.token : await sharedStore?.get(target.key);
     const at = clock();
-    if (token === undefined || within(token, cacheMarginMs, at)) {
+    if (token === undefined || insideMargin(token, cacheMarginMs, at)) {
       // Missing, or stale for the broker too: its own refresh takes the lease.
       return (await broker.refresh(request)).cached ? 'skipped' : 'refreshed';
     }
-    if (!within(token, target.beforeMs, at) || !sharedStore) return 'skipped';
+    if (!insideMargin(token, target.beforeMs, at) || !sharedStore) return 'skipped';
     // Due by the profile's `refresh.before` but still fresh for the cache: force it, under a lease.
     if (!(await sharedStore.acquireLease(target.key, target.descriptor, holder, leaseMs))) return 'skipped';
     try {
@@ -150,7 +138,7 @@ export async function runScheduledRefresh(
       try {
         result = await attempt(target);
       } catch (error) {
-        result = failure(error);
+        result = failureOf(error);
       }
       // A refresh that ends after the run returned is not counted in its summary.
       if (!pending.delete(target)) return;

@@ -47,7 +47,9 @@ export interface CollectDeps {
   readonly logger: Logger;
 }
 
-function codeOf(error: unknown): { code: string; message: string } {
+/** The code and message a failure is reported with. */
+export function failureOf(error: unknown): { code: string; message: string } {
+  // BrokerError messages are one line and free of secrets by contract; anything else is not shown.
   if (error instanceof BrokerError) return { code: error.code, message: error.message };
   return { code: 'ERR_INTERNAL', message: 'unexpected error' };
 }
@@ -82,7 +84,7 @@ export async function collectTargets(
         const { key, descriptor } = broker.describe(request);
         if (!targets.has(key)) targets.set(key, { ...request, key, descriptor, beforeMs });
       } catch (error) {
-        problems.push({ profile: profile.name, subject, ...codeOf(error) });
+        problems.push({ profile: profile.name, subject, ...failureOf(error) });
       }
     }
   }
