@@ -11,11 +11,10 @@
  */
 import { dirname } from 'node:path';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createBroker, type TokenBroker } from './broker.ts';
+import type { TokenBroker } from './broker.ts';
 import type { SharedTokenStore } from './cache/types.ts';
-import { consentUrlBuilder } from './consent/base-url.ts';
 import type { ConsentFlow } from './consent/flow.ts';
-import { setupConsent } from './consent/setup.ts';
+import { setupBroker } from './consent/setup.ts';
 import { loadConfig } from './config/index.ts';
 import type { BrokerConfig } from './config/types.ts';
 import { createPowertoolsLogger, createPowertoolsMetrics } from './observability/powertools.ts';
@@ -70,23 +69,14 @@ async function build(): Promise<Runtime> {
     // Relative `file:` references resolve against the profiles file's folder.
     cwd: dirname(config.source),
   });
-  // The DynamoDB client is loaded only when the shared store is configured (cold start).
-  const sharedStore =
-    config.cache.store === 'memory'
-      ? undefined
-      : await (
-          await import('./cache/shared-store-factory.ts')
-        ).createSharedStore(config.cache, { secrets, logger: runtimeLogger, metrics: runtimeMetrics });
-  const broker = createBroker({
+  // Start and callback run in different functions, so a per-process state key cannot work here.
+  const { broker, sharedStore, consent } = await setupBroker({
     config,
     secrets,
     logger: runtimeLogger,
     metrics: runtimeMetrics,
-    consentUrl: consentUrlBuilder(config),
-    sharedStore,
+    ephemeralStateKey: false,
   });
-  // Start and callback run in different functions, so a per-process state key cannot work here.
-  const consent = setupConsent({ config, broker, secrets, ephemeralStateKey: false, logger: runtimeLogger });
   return { config, broker, consent, sharedStore };
 }
 

@@ -1,12 +1,15 @@
 /**
- * Wires the consent flow for the Lambda runtime and the local server: the state key
- * source, the consent store the cache settings imply, and the flow itself.
+ * Wires the broker and its consent flow for the Lambda runtime and the local server: the
+ * shared token cache the cache settings imply, the broker, the state key source, the
+ * consent store and the flow itself.
  */
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import type { TokenBroker } from '../broker.ts';
+import { createBroker, type TokenBroker } from '../broker.ts';
+import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig, CacheSettings } from '../config/types.ts';
 import type { SecretResolver } from '../secrets/types.ts';
-import { silentLogger, type Clock, type Logger } from '../types.ts';
+import { silentLogger, type Clock, type Logger, type Metrics } from '../types.ts';
+import { consentUrlBuilder } from './base-url.ts';
 import { createConsentFlow, type ConsentFlow } from './flow.ts';
 import { stateKeySource } from './state-key.ts';
 import { createMemoryConsentStore, type ConsentStore } from './store.ts';
@@ -90,4 +93,49 @@ export function setupConsent(deps: ConsentSetupDeps): ConsentFlow {
     ...(deps.clock && { clock: deps.clock }),
     logger,
   });
+}
+
+/** What {@link setupBroker} needs: the consent setup's dependencies, less the broker it builds. */
+export interface BrokerSetupDeps extends Omit<ConsentSetupDeps, 'broker'> {
+  readonly metrics?: Metrics | undefined;
+  /** The shared token cache; default per `cache.store` (none for `memory`). */
+  readonly sharedStore?: SharedTokenStore | undefined;
+  /** Base URL of consent links when neither `consent.baseUrl` nor a redirectUri gives one. */
+  readonly consentBaseUrl?: (() => string | undefined) | undefined;
+}
+
+/** The broker, its shared token cache and its consent flow. */
+export interface BrokerSetup {
+  readonly broker: TokenBroker;
+  readonly sharedStore: SharedTokenStore | undefined;
+  readonly consent: ConsentFlow;
+}
+
+/**
+ * Builds the shared token cache (its DynamoDB client is loaded only when `cache.store`
+ * needs it), the broker over it, and the consent flow over the broker.
+ *
+ * @throws ConfigError `ERR_CONFIG` / SecretError `ERR_SECRET_*` for the cache seal key;
+ * BrokerError `ERR_CACHE_UNAVAILABLE` when a local table cannot be prepared.
+ */
+export async function setupBroker(deps: BrokerSetupDeps): Promise<BrokerSetup> {
+  const { config, secrets, logger, metrics, clock } = deps;
+  const sharedStore =
+    deps.sharedStore ??
+    (config.cache.store === 'memory'
+      ? undefined
+      : await (
+          await import('../cache/shared-store-factory.ts')
+        ).createSharedStore(config.cache, { secrets, logger, metrics, clock }));
+  const broker = createBroker({
+    config,
+    secrets,
+    logger,
+    metrics,
+    clock,
+    fetch: deps.fetch,
+    consentUrl: consentUrlBuilder(config, deps.consentBaseUrl),
+    sharedStore,
+  });
+  return { broker, sharedStore, consent: setupConsent({ ...deps, broker }) };
 }

@@ -11,11 +11,9 @@ import { createConsentCallbackHandler } from '../../functions/consent-callback.t
 import { createConsentStartHandler } from '../../functions/consent-start.ts';
 import { createHealthHandler } from '../../functions/health.ts';
 import { createTokenHandler } from '../../functions/token.ts';
-import { createBroker } from '../broker.ts';
 import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig } from '../config/types.ts';
-import { consentUrlBuilder } from '../consent/base-url.ts';
-import { setupConsent } from '../consent/setup.ts';
+import { setupBroker } from '../consent/setup.ts';
 import type { ConsentStore } from '../consent/store.ts';
 import { errorResult } from '../http/error-response.ts';
 import { jsonResult } from '../http/event.ts';
@@ -113,38 +111,22 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // Consent links point at this server unless consent.baseUrl or a redirectUri says otherwise.
   // Known once listening; read lazily when a consent URL is built.
   const self: { url?: string } = {};
-  // The DynamoDB client is loaded only when the shared store is configured.
-  const sharedStore =
-    options.broker || options.sharedStore || config.cache.store === 'memory'
-      ? options.sharedStore
-      : await (
-          await import('../cache/shared-store-factory.ts')
-        ).createSharedStore(config.cache, { secrets, logger, metrics, clock });
   const built = options.broker
     ? undefined
-    : createBroker({
+    : await setupBroker({
         config,
         secrets,
         logger,
         metrics,
         clock,
         fetch: options.fetch ?? fetch,
-        consentUrl: consentUrlBuilder(config, () => self.url),
-        sharedStore,
+        consentBaseUrl: () => self.url,
+        sharedStore: options.sharedStore,
+        ephemeralStateKey: true,
+        store: options.consentStore,
       });
-  const broker = options.broker ?? built!;
-  const consent =
-    built &&
-    setupConsent({
-      config,
-      broker: built,
-      secrets,
-      ephemeralStateKey: true,
-      store: options.consentStore,
-      fetch: options.fetch,
-      clock,
-      logger,
-    });
+  const broker = options.broker ?? built!.broker;
+  const consent = built?.consent;
   const routes: LocalRoute[] = [
     { key: 'POST /token', handler: createTokenHandler({ broker, logger, metrics }) },
     {
