@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerError } from '../../lib/errors.ts';
+import { thrown } from '../config/helpers.ts';
 import { describeReference, isSecretReference, parseReference } from '../../lib/secrets/index.ts';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/docusign/keystore-AbCdEf';
-
-function refError(ref: string): BrokerError {
-  try {
-    parseReference(ref);
-  } catch (err) {
-    if (err instanceof BrokerError) return err;
-  }
-  throw new Error(`expected ERR_SECRET_REFERENCE for ${ref}`);
-}
 
 describe('parseReference', () => {
   it.each([
@@ -89,7 +80,7 @@ describe('parseReference', () => {
     ['env:', 'secret reference "env:": env: needs a variable name of letters, digits and _'],
     ['env:A-B', 'secret reference "env:A-B": env: needs a variable name of letters, digits and _'],
   ])('rejects %s with ERR_SECRET_REFERENCE', (ref, message) => {
-    const err = refError(ref);
+    const err = thrown(() => parseReference(ref));
     expect(err.code).toBe('ERR_SECRET_REFERENCE');
     expect(err.message).toBe(message);
   });
