@@ -15,7 +15,8 @@
 import { createDecipheriv, createHash, createPrivateKey, timingSafeEqual } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
-import { DerError, looksLikePkcs8, parsePbeParameter } from './java-der.ts';
+import { Asn1Error } from './asn1.ts';
+import { looksLikePkcs8, parsePbeParameter } from './java-der.ts';
 import type { EncryptedPrivateKeyInfo } from './java-der.ts';
 import { iteratedMd5 } from './java-md5.ts';
 
@@ -68,7 +69,7 @@ function recoverPbeMd5TripleDes(
   try {
     ({ salt, iterations } = parsePbeParameter(info.parameters));
   } catch (err) {
-    if (err instanceof DerError) throw formatError(alias, err.message);
+    if (err instanceof Asn1Error) throw formatError(alias, err.message);
     throw err;
   }
   if (salt.length !== 8) throw formatError(alias, 'the salt is not 8 bytes');

@@ -19,7 +19,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
 import type { RawEntry, RawStore } from './types.ts';
 import { JavaDataError, JavaDataReader } from './java-data.ts';
-import { DerError, parseEncryptedPrivateKeyInfo } from './java-der.ts';
+import { Asn1Error } from './asn1.ts';
+import { parseEncryptedPrivateKeyInfo } from './java-der.ts';
 import type { EncryptedPrivateKeyInfo } from './java-der.ts';
 import { decryptJavaKey, javaPasswordBytes, recoverPkcs8 } from './java-key-protector.ts';
 import { skipSerializedObject } from './java-serial.ts';
@@ -80,7 +81,7 @@ function readKeyInfo(r: JavaDataReader, alias: string): EncryptedPrivateKeyInfo 
   try {
     return parseEncryptedPrivateKeyInfo(der);
   } catch (err) {
-    if (err instanceof DerError) throw new JavaDataError(`${what} is malformed: ${err.message}`);
+    if (err instanceof Asn1Error) throw new JavaDataError(`${what} is malformed: ${err.message}`);
     throw err;
   }
 }

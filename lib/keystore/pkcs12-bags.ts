@@ -12,7 +12,7 @@ import {
   readElement,
   sequence,
   text,
-} from './pkcs12-asn1.ts';
+} from './asn1.ts';
 
 /** Bag types (RFC 7292 §4.2). */
 const KEY_BAG = '1.2.840.113549.1.12.10.1.1';

@@ -1,7 +1,7 @@
 import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { KeystoreError } from '../errors.ts';
-import { type Asn1, Asn1Error, OCTET_STRING, octets, oid, sequence, smallInt } from './pkcs12-asn1.ts';
+import { type Asn1, Asn1Error, OCTET_STRING, octets, oid, sequence, smallInt } from './asn1.ts';
 import { KDF_IV, KDF_KEY, pkcs12Kdf } from './pkcs12-kdf.ts';
 
 /** A password in the two encodings PKCS#12 uses. */

@@ -1,6 +1,6 @@
 import { createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
-import { type Asn1, oid, octets, sequence } from './pkcs12-asn1.ts';
+import { type Asn1, oid, octets, sequence } from './asn1.ts';
 import { HMAC_DIGESTS, iterationCount, type Pkcs12Password, pbkdf2Params } from './pkcs12-cipher.ts';
 import { KDF_MAC, type Pkcs12Digest, digestLength, pkcs12Kdf } from './pkcs12-kdf.ts';
 

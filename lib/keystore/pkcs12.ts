@@ -11,7 +11,7 @@ import {
   readElement,
   sequence,
   smallInt,
-} from './pkcs12-asn1.ts';
+} from './asn1.ts';
 import {
   type Pkcs12Bag,
   privateKeyInfoAlgorithm,

@@ -1,10 +1,11 @@
 /**
- * A small BER/DER reader (ITU-T X.690 §8) for the PKCS#12 parser: views into the input
- * bytes, no copies except for constructed OCTET STRINGs. BER is accepted (indefinite
- * lengths, constructed strings) because PKCS#12 files from some producers use it.
+ * A small BER/DER reader (ITU-T X.690 §8) for the PKCS#12 parser and the key structures
+ * inside JKS/JCEKS entries: views into the input bytes, no copies except for constructed
+ * OCTET STRINGs. BER is accepted (indefinite lengths, constructed strings) because PKCS#12
+ * files from some producers use it.
  */
 
-/** A structural problem in the bytes; the parser turns it into `ERR_KEYSTORE_FORMAT`. */
+/** A structural problem in the bytes (never the bytes themselves); parsers turn it into `ERR_KEYSTORE_FORMAT`. */
 export class Asn1Error extends Error {
   override readonly name = 'Asn1Error';
 }
