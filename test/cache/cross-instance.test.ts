@@ -1,7 +1,5 @@
-import { createServer } from 'node:net';
-import type { Server, Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { hang, startFaultServer, type FaultServer } from '../support/fault-server.ts';
 import { forkInstance, startCrossInstanceEnvironment, waitFor } from '../support/instances.ts';
 import type { CrossInstanceEnvironment, Instance } from '../support/instances.ts';
 
@@ -50,23 +48,17 @@ describe('shared cache across OS processes (dynalite, development authorization 
   );
 
   describe('with a token endpoint that never answers', () => {
-    let stalled: Server;
-    const sockets: Socket[] = [];
+    let stalled: FaultServer;
     beforeAll(async () => {
-      stalled = createServer((socket) => sockets.push(socket));
-      await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+      stalled = await startFaultServer([hang]);
     });
-    afterAll(async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => stalled.close(resolve));
-    });
+    afterAll(() => stalled.close());
 
     it(
       'lets another instance refresh once the lease of a holder killed mid-refresh lapses',
       async () => {
         environment = await startCrossInstanceEnvironment({ leaseMs: 2000 });
-        const { port } = stalled.address() as AddressInfo;
-        const [holder] = start(1, { tokenUrl: `http://127.0.0.1:${port}/token` });
+        const [holder] = start(1, { tokenUrl: stalled.url });
         const [survivor] = start(1);
         await Promise.all([holder!.ready, survivor!.ready]);
 

@@ -1,6 +1,3 @@
-import { createServer } from 'node:net';
-import type { Server, Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { GetItemCommand, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +6,7 @@ import { ensureTable } from '../../lib/cache/ensure-table.ts';
 import { createResilientStore, FALLBACK_WARNING_PERIOD_MS } from '../../lib/cache/resilient-store.ts';
 import type { SharedTokenStore } from '../../lib/cache/types.ts';
 import { clientFor, startDynalite } from '../support/dynalite.ts';
+import { hang, startFaultServer, type FaultServer } from '../support/fault-server.ts';
 import type { Dynalite } from '../support/dynalite.ts';
 import {
   descriptorFor,
@@ -102,22 +100,16 @@ describe('createResilientStore with a stopped dynalite', () => {
 });
 
 describe('createResilientStore', () => {
-  let blackHole: Server;
-  const sockets: Socket[] = [];
+  let blackHole: FaultServer;
 
   beforeAll(async () => {
-    // Accepts connections and never answers: a stalled endpoint.
-    blackHole = createServer((socket) => sockets.push(socket));
-    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    // Takes requests and never answers: a stalled endpoint.
+    blackHole = await startFaultServer([hang]);
   });
-  afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => blackHole?.close(resolve));
-  });
+  afterAll(() => blackHole?.close());
 
   it('abandons an operation on an endpoint that never answers after its timeout', async () => {
-    const { port } = blackHole.address() as AddressInfo;
-    const client = clientFor(`http://127.0.0.1:${port}`, { maxAttempts: 1 });
+    const client = clientFor(new URL(blackHole.url).origin, { maxAttempts: 1 });
     const logger = recordingLogger();
     const inner = createDynamoDbStore({ client, table: TABLE, sealKey: randomSealKey() });
     const store = createResilientStore(inner, { logger, timeoutMs: 100 });
