@@ -18,19 +18,18 @@ const descriptor: TokenDescriptor = {
 const KEY = cacheKey(descriptor);
 const HOUR = 3_600_000;
 
+/** A token named `accessToken`, obtained now and living `lifeMs`. */
+function tokenNow(clock: { now: () => number }, accessToken: string, lifeMs = HOUR): CachedToken {
+  const now = clock.now();
+  return { accessToken, tokenType: 'Bearer', expiresAt: now + lifeMs, scope: undefined, obtainedAt: now };
+}
+
 function loaderAt(clock: { now: () => number }, lifeMs = HOUR) {
   let calls = 0;
   const load = async (): Promise<CachedToken> => {
     calls += 1;
     await new Promise((r) => setImmediate(r));
-    const now = clock.now();
-    return {
-      accessToken: `tok-${calls}`,
-      tokenType: 'Bearer',
-      expiresAt: now + lifeMs,
-      scope: undefined,
-      obtainedAt: now,
-    };
+    return tokenNow(clock, `tok-${calls}`, lifeMs);
   };
   return { load, calls: () => calls };
 }
@@ -183,13 +182,7 @@ describe('TokenCache with a shared store', () => {
   it('takes a fresh token from the shared store on a local miss', async () => {
     const clock = manualClock();
     const shared = memorySharedStore(clock.now);
-    shared.tokens.set(KEY, {
-      accessToken: 'shared',
-      tokenType: 'Bearer',
-      expiresAt: clock.now() + HOUR,
-      scope: undefined,
-      obtainedAt: clock.now(),
-    });
+    shared.tokens.set(KEY, tokenNow(clock, 'shared'));
     const cache = new TokenCache({ clock: clock.now, sharedStore: shared });
     const { load, calls } = loaderAt(clock);
     const result = await cache.get(KEY, descriptor, 60_000, load);
@@ -216,13 +209,7 @@ describe('TokenCache with a shared store', () => {
     const acquire = shared.acquireLease.bind(shared);
     // Another instance stores its token and frees the lease between our first read and our lease.
     shared.acquireLease = async (...args: Parameters<typeof acquire>) => {
-      shared.tokens.set(KEY, {
-        accessToken: 'theirs',
-        tokenType: 'Bearer',
-        expiresAt: clock.now() + HOUR,
-        scope: undefined,
-        obtainedAt: clock.now(),
-      });
+      shared.tokens.set(KEY, tokenNow(clock, 'theirs'));
       return acquire(...args);
     };
     const cache = new TokenCache({ clock: clock.now, sharedStore: shared, holder: 'me' });
@@ -241,14 +228,7 @@ describe('TokenCache with a shared store', () => {
     const sleep = async (ms: number) => {
       waits.push(ms);
       clock.advance(ms);
-      if (waits.length === 3)
-        shared.tokens.set(KEY, {
-          accessToken: 'theirs',
-          tokenType: 'Bearer',
-          expiresAt: clock.now() + HOUR,
-          scope: undefined,
-          obtainedAt: clock.now(),
-        });
+      if (waits.length === 3) shared.tokens.set(KEY, tokenNow(clock, 'theirs'));
     };
     const cache = new TokenCache({ clock: clock.now, sharedStore: shared, sleep });
     const { load, calls } = loaderAt(clock);
