@@ -192,11 +192,9 @@ export function importDataDirect(
     if (authHeader === undefined)
       notes.push('SecurityToken without AuthHeader: sent in the Authorization header');
     // Header values may be literal, so --include-secrets writes the token as it is.
-    const value =
-      importOptions.includeSecrets && !isSecretReference(token)
-        ? token
-        : secret(token, 'SECURITY_TOKEN', 'SecurityToken');
-    if (value === token)
+    const inline = importOptions.includeSecrets === true && !isSecretReference(token);
+    const value = inline ? token : secret(token, 'SECURITY_TOKEN', 'SecurityToken');
+    if (inline)
       notes.push(
         'SecurityToken is written inline (--include-secrets); move it to Secrets Manager before sharing this file',
       );

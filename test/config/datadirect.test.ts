@@ -109,6 +109,12 @@ describe('importDataDirect', () => {
     expect(JSON.stringify(result)).not.toContain('shh');
     expect(JSON.stringify(result)).not.toContain('t0k3n');
   });
+
+  it('keeps a SecurityToken written as a reference, without calling it inline', () => {
+    const result = run(base + 'AuthHeader=X-Token;SecurityToken=env:MY_TOKEN');
+    expect(result.profile['headers']).toEqual({ 'X-Token': 'env:MY_TOKEN' });
+    expect(result.notes.filter((note) => note.startsWith('SecurityToken'))).toEqual([]);
+  });
 });
 
 describe('readOdbcIniSection', () => {
