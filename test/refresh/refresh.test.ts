@@ -148,16 +148,17 @@ describe("scheduled refresh of the profiles' refresh subjects", () => {
     const env = sealEnv();
     const config = sharedConfig(profiles());
     const schedule = refresher(await instance(config, env, clock.now), config);
+    // A caller on an instance of its own, so its token comes from the shared cache.
+    const bobOnNewInstance = async () =>
+      (await instance(config, env, clock.now)).broker.issue({
+        profile: 'demo',
+        subject: 'bob@example.com',
+        caller: CALLER,
+      });
 
     expect(await schedule.run()).toEqual({ refreshed: 2, skipped: 0, failed: {}, deferred: 0 });
     expect(server.requestCount()).toBe(2);
-    const bob = await (
-      await instance(config, env, clock.now)
-    ).broker.issue({
-      profile: 'demo',
-      subject: 'bob@example.com',
-      caller: CALLER,
-    });
+    const bob = await bobOnNewInstance();
     expect(bob).toMatchObject({ cached: true, expires_in: 3600 });
     expect(server.introspect(bob.access_token)).toMatchObject({ subject: 'bob@example.com' });
 
@@ -168,13 +169,7 @@ describe("scheduled refresh of the profiles' refresh subjects", () => {
     clock.advance(HOUR - 10 * MINUTE);
     expect(await schedule.run()).toEqual({ refreshed: 2, skipped: 0, failed: {}, deferred: 0 });
     expect(server.requestCount()).toBe(4);
-    const later = await (
-      await instance(config, env, clock.now)
-    ).broker.issue({
-      profile: 'demo',
-      subject: 'bob@example.com',
-      caller: CALLER,
-    });
+    const later = await bobOnNewInstance();
     expect(later).toMatchObject({ cached: true, expires_in: 3600 });
     expect(later.access_token).not.toBe(bob.access_token);
     const { Items = [] } = await dynamo.client().send(new ScanCommand({ TableName: config.cache.table }));
