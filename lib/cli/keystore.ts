@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { KeystoreError } from '../errors.ts';
+import { printable } from '../keystore/text.ts';
 import type { KeystoreEntry, KeystoreListing, KeystoreType } from '../keystore/types.ts';
 import { parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliCommand, type CliIo } from './io.ts';
@@ -130,7 +131,7 @@ function chosen(listing: KeystoreListing, alias: string): readonly KeystoreEntry
   if (found.length === 0)
     throw new KeystoreError(
       'ERR_ALIAS_NOT_FOUND',
-      `alias '${alias.replace(/\p{Cc}/gu, '?')}' not found; aliases: ${listing.entries.map((e) => e.alias).join(', ')}`,
+      `alias '${printable(alias)}' not found; aliases: ${listing.entries.map((e) => printable(e.alias)).join(', ')}`,
     );
   return found;
 }

@@ -24,6 +24,7 @@ import { parseEncryptedPrivateKeyInfo } from './java-der.ts';
 import type { EncryptedPrivateKeyInfo } from './java-der.ts';
 import { decryptJavaKey, javaPasswordBytes, recoverPkcs8 } from './java-key-protector.ts';
 import { skipSerializedObject } from './java-serial.ts';
+import { printable } from './text.ts';
 
 const JKS_MAGIC = 0xfeedfeed;
 const JCEKS_MAGIC = 0xcececece;
@@ -39,6 +40,7 @@ export type JavaStoreType = 'jks' | 'jceks';
 const LABEL = { jks: 'JKS', jceks: 'JCEKS' } as const;
 
 interface KeyEntry {
+  /** The alias as messages show it (see `printable`). */
   readonly alias: string;
   readonly info: EncryptedPrivateKeyInfo;
 }
@@ -146,19 +148,20 @@ export function parseJavaStore(
       where = `entry ${n} of ${count}`;
       const tag = r.u32('the entry type');
       const alias = r.utf('the alias');
+      const shown = printable(alias);
       r.u64('the entry date');
       if (tag === PRIVATE_KEY) {
-        const info = readKeyInfo(r, alias);
+        const info = readKeyInfo(r, shown);
         const chainLength = r.u32('the certificate chain length');
         const certificates: Uint8Array[] = [];
         for (let i = 1; i <= chainLength; i++) {
-          certificates.push(readCertificate(r, version, `certificate ${i} of alias "${alias}"`));
+          certificates.push(readCertificate(r, version, `certificate ${i} of alias "${shown}"`));
         }
-        keys.push({ alias, info });
-        const decryptKey = (keyPassword: string | undefined) => decryptJavaKey(alias, info, keyPassword);
+        keys.push({ alias: shown, info });
+        const decryptKey = (keyPassword: string | undefined) => decryptJavaKey(shown, info, keyPassword);
         entries.push({ alias, kind: 'private-key', certificates, decryptKey });
       } else if (tag === TRUSTED_CERT) {
-        const certificate = readCertificate(r, version, `the certificate of alias "${alias}"`);
+        const certificate = readCertificate(r, version, `the certificate of alias "${shown}"`);
         entries.push({ alias, kind: 'trusted-cert', certificates: [certificate] });
       } else if (tag === SECRET_KEY && format === 'jceks') {
         skipSerializedObject(r);

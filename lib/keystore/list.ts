@@ -2,7 +2,8 @@ import type { KeyObject } from 'node:crypto';
 import { BrokerError } from '../errors.ts';
 import { algorithmsFor, describeKey, keyPhrase, SUPPORTED_KEYS, type KeyDescription } from './algorithm.ts';
 import { certifiesKey, spkiOf, thumbprints, validityOf, validityWarnings } from './certificates.ts';
-import { decryptEntry, entryChain, oneLine, printable } from './open.ts';
+import { decryptEntry, entryChain } from './open.ts';
+import { oneLine, printable } from './text.ts';
 import type { KeystoreEntry, KeystoreListing, OpenKeystoreOptions, RawEntry, RawStore } from './types.ts';
 
 /**

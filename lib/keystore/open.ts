@@ -11,16 +11,11 @@ import {
   validityWarnings,
 } from './certificates.ts';
 import { certificateInput } from './pem-blocks.ts';
+import { oneLine, printable } from './text.ts';
 import type { KeyMaterial, KeystoreFormat, OpenKeystoreOptions, RawEntry, RawStore } from './types.ts';
 
 /** Formats whose certificates come loose (any order), so the chain is ordered from the key. */
 const LOOSE_CHAIN_FORMATS: ReadonlySet<KeystoreFormat> = new Set(['pem', 'jwk', 'google-json']);
-
-/** An alias made safe for a one-line message (no control characters, bounded length). */
-export function printable(alias: string): string {
-  const clean = alias.replace(/[\p{Cc}\p{Cf}]/gu, '?');
-  return clean.length > 80 ? `${clean.slice(0, 77)}...` : clean;
-}
 
 function aliasList(entries: readonly RawEntry[]): string {
   return entries.map((entry) => printable(entry.alias)).join(', ');
@@ -151,9 +146,4 @@ export function openRawStore(store: RawStore, options: OpenKeystoreOptions = {})
     clientEmail: entry.clientEmail,
     warnings,
   };
-}
-
-/** A distinguished name as Node prints it (one RDN per line), on one line. */
-export function oneLine(name: string): string {
-  return name.split('\n').filter(Boolean).join(', ');
 }

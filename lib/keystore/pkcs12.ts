@@ -20,6 +20,7 @@ import {
 } from './pkcs12-bags.ts';
 import { DecryptFailure, type Pkcs12Password, decryptorFor, passwordForms } from './pkcs12-cipher.ts';
 import { readMac } from './pkcs12-mac.ts';
+import { printable } from './text.ts';
 import type { RawEntry, RawStore } from './types.ts';
 
 const DATA = '1.2.840.113549.1.7.1';
@@ -45,12 +46,6 @@ function structure<T>(step: () => T): T {
     if (error instanceof Asn1Error) throw formatError(error.message, error);
     throw error;
   }
-}
-
-/** An alias made safe for a one-line message. */
-function shown(alias: string): string {
-  const clean = alias.replace(/[\p{Cc}\p{Cf}]/gu, '?');
-  return clean.length > 80 ? `${clean.slice(0, 77)}...` : clean;
 }
 
 /** PFX (RFC 7292 §4): the authenticated content and the optional MacData. */
@@ -193,7 +188,7 @@ function keyDecryptor(bag: Pkcs12Bag, alias: string): (password: string | undefi
       if (!opened)
         throw new KeystoreError(
           'ERR_KEY_PASSWORD',
-          `the private key of '${shown(alias)}' could not be decrypted: wrong key password ` +
+          `the private key of '${printable(alias)}' could not be decrypted: wrong key password ` +
             '(in PKCS#12 it is normally the store password, certPassword)',
         );
       ({ der, algorithm } = opened);
@@ -205,7 +200,7 @@ function keyDecryptor(bag: Pkcs12Bag, alias: string): (password: string | undefi
     } catch (cause) {
       throw new KeystoreError(
         'ERR_UNSUPPORTED_KEY',
-        `the private key of '${shown(alias)}' (algorithm OID ${algorithm}) cannot be loaded; ` +
+        `the private key of '${printable(alias)}' (algorithm OID ${algorithm}) cannot be loaded; ` +
           'use an RSA, EC (P-256, P-384, P-521) or Ed25519 key',
         { cause },
       );

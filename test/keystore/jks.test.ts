@@ -113,6 +113,28 @@ describe('parseJks', () => {
     ).toBe(true);
   });
 
+  it('names an alias with control characters on one line in its errors', () => {
+    const source = fixture('java-ec256.jks');
+    const key = onlyEncryptedKey(source);
+    const cert = certificateDer('java-ec256.jks.signer.cert.pem');
+    const body = Buffer.concat([
+      Buffer.from([0xfe, 0xed, 0xfe, 0xed]),
+      u32(2),
+      u32(1),
+      ...[u32(1), modifiedUtf8('line\nbreak'), Buffer.alloc(8), u32(key.length), key],
+      ...[u32(1), modifiedUtf8('X.509'), u32(cert.length), cert],
+    ]);
+
+    const [entry] = parseJks(withDigest(body, 'changeit'), 'changeit').entries;
+    const err = keystoreErrorOf(() => entry!.decryptKey!('not the key password'));
+
+    expect(entry!.alias).toBe('line\nbreak');
+    expect(err.code).toBe('ERR_KEY_PASSWORD');
+    expect(err.message).toBe(
+      'wrong key password for alias "line?break"; set keyPassword when it differs from the store password',
+    );
+  });
+
   it('reports every truncation of a store as ERR_KEYSTORE_FORMAT', () => {
     const bytes = fixture('java-multi.jks');
     for (let len = 0; len < bytes.length; len++) {
