@@ -24,7 +24,6 @@ import {
   type Metrics,
 } from './types.ts';
 
-export { tokenDescriptor } from './broker/request.ts';
 export { tokenFingerprint } from './broker/fingerprint.ts';
 
 /** What {@link createBroker} needs; everything but config and secrets has a default. */

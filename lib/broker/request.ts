@@ -25,7 +25,7 @@ function invalid(message: string): RequestError {
 }
 
 /** What the cache key of a token for `profile` is made of. */
-export function tokenDescriptor(
+function tokenDescriptor(
   profile: Profile,
   subject: string,
   scopes: readonly string[],

@@ -12,10 +12,6 @@ export class Lru<V> {
     this.#max = maxEntries;
   }
 
-  get size(): number {
-    return this.#map.size;
-  }
-
   get(key: string): V | undefined {
     const value = this.#map.get(key);
     if (value !== undefined) {
@@ -33,9 +29,5 @@ export class Lru<V> {
 
   delete(key: string): boolean {
     return this.#map.delete(key);
-  }
-
-  clear(): void {
-    this.#map.clear();
   }
 }

@@ -55,7 +55,7 @@ export function failureOf(error: unknown): { code: string; message: string } {
 }
 
 /** The refresh margin of a profile's tokens: its `refresh.before`, else `cache.refreshMargin`. */
-export function marginOf(config: BrokerConfig, profile: string): number {
+function marginOf(config: BrokerConfig, profile: string): number {
   const section = Object.hasOwn(config.profiles, profile) ? config.profiles[profile]?.refresh : undefined;
   return (section?.before ?? config.cache.refreshMargin) * 1000;
 }
