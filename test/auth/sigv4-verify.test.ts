@@ -144,84 +144,64 @@ describe('verifySigV4', () => {
     );
   });
 
-  it('refuses a credential scope for another service', async () => {
+  it.each([
+    [
+      'a credential scope for another service',
+      '/execute-api/',
+      '/s3/',
+      'credential scope names service "s3"; sign for "execute-api"',
+    ],
+    [
+      'a scope date that differs from x-amz-date',
+      '/20250610/',
+      '/20250609/',
+      'credential scope date differs from the x-amz-date day',
+    ],
+    ['an unknown access key id', ACCESS_KEY_ID, 'AKIDSOMEONEELSE', 'unknown access key id AKIDSOMEONEELSE'],
+    ['a signature that does not cover host', 'host;', '', 'the host header is not signed'],
+  ])('refuses %s', async (_what, from, to, reason) => {
     const request = await signedPost({ date: at(NOW) });
-    const auth = request.headers['authorization']!.replace('/execute-api/', '/s3/');
+    const auth = request.headers['authorization']!.replace(from, to);
+    expect(auth).not.toBe(request.headers['authorization']);
     const { message } = await refusal(withHeader(request, 'authorization', auth));
-    expect(message).toBe(
-      'SigV4 authentication failed: credential scope names service "s3"; sign for "execute-api"',
-    );
+    expect(message).toBe(`SigV4 authentication failed: ${reason}`);
   });
 
-  it('refuses a scope date that differs from x-amz-date', async () => {
-    const request = await signedPost({ date: at(NOW) });
-    const auth = request.headers['authorization']!.replace('/20250610/', '/20250609/');
-    const { message } = await refusal(withHeader(request, 'authorization', auth));
-    expect(message).toBe(
-      'SigV4 authentication failed: credential scope date differs from the x-amz-date day',
-    );
-  });
-
-  it('refuses an unknown access key id', async () => {
-    const request = await signedPost({ date: at(NOW) });
-    const auth = request.headers['authorization']!.replace(ACCESS_KEY_ID, 'AKIDSOMEONEELSE');
-    const { message } = await refusal(withHeader(request, 'authorization', auth));
-    expect(message).toBe('SigV4 authentication failed: unknown access key id AKIDSOMEONEELSE');
-  });
-
-  it('refuses a request without an Authorization header', async () => {
-    const request = withHeader(await signedPost({ date: at(NOW) }), 'authorization', undefined);
-    const { message } = await refusal(request);
-    expect(message).toBe(
-      'SigV4 authentication failed: missing Authorization header; sign the request with AWS SigV4 for execute-api',
-    );
-  });
-
-  it('refuses another authorization scheme', async () => {
-    const request = withHeader(await signedPost({ date: at(NOW) }), 'authorization', 'Bearer abc');
-    const { message } = await refusal(request);
-    expect(message).toBe(
-      'SigV4 authentication failed: Authorization header is not AWS4-HMAC-SHA256; sign the request with AWS SigV4',
-    );
-  });
-
-  it('refuses a malformed Authorization header', async () => {
-    const request = withHeader(
-      await signedPost({ date: at(NOW) }),
+  it.each<[string, string, string | undefined, string]>([
+    [
+      'a request without an Authorization header',
+      'authorization',
+      undefined,
+      'missing Authorization header; sign the request with AWS SigV4 for execute-api',
+    ],
+    [
+      'another authorization scheme',
+      'authorization',
+      'Bearer abc',
+      'Authorization header is not AWS4-HMAC-SHA256; sign the request with AWS SigV4',
+    ],
+    [
+      'a malformed Authorization header',
       'authorization',
       `AWS4-HMAC-SHA256 Credential=${ACCESS_KEY_ID}/20250610/eu-west-1/execute-api/aws4_request`,
-    );
+      'malformed Authorization header; expected Credential=, SignedHeaders= and Signature=',
+    ],
+    ['a request without x-amz-date', 'x-amz-date', undefined, 'missing x-amz-date header'],
+    [
+      'a malformed x-amz-date',
+      'x-amz-date',
+      '2025-06-10T12:00:00Z',
+      'x-amz-date is not in the form YYYYMMDDTHHMMSSZ',
+    ],
+    [
+      'a request missing a signed header',
+      'content-type',
+      undefined,
+      'signed header "content-type" is missing from the request',
+    ],
+  ])('refuses %s', async (_what, header, value, reason) => {
+    const request = withHeader(await signedPost({ date: at(NOW) }), header, value);
     const { message } = await refusal(request);
-    expect(message).toBe(
-      'SigV4 authentication failed: malformed Authorization header; expected Credential=, SignedHeaders= and Signature=',
-    );
-  });
-
-  it('refuses a request without x-amz-date', async () => {
-    const { message } = await refusal(
-      withHeader(await signedPost({ date: at(NOW) }), 'x-amz-date', undefined),
-    );
-    expect(message).toBe('SigV4 authentication failed: missing x-amz-date header');
-  });
-
-  it('refuses a malformed x-amz-date', async () => {
-    const request = withHeader(await signedPost({ date: at(NOW) }), 'x-amz-date', '2025-06-10T12:00:00Z');
-    const { message } = await refusal(request);
-    expect(message).toBe('SigV4 authentication failed: x-amz-date is not in the form YYYYMMDDTHHMMSSZ');
-  });
-
-  it('refuses when a signed header is missing from the request', async () => {
-    const request = withHeader(await signedPost({ date: at(NOW) }), 'content-type', undefined);
-    const { message } = await refusal(request);
-    expect(message).toBe(
-      'SigV4 authentication failed: signed header "content-type" is missing from the request',
-    );
-  });
-
-  it('refuses a signature that does not cover host', async () => {
-    const request = await signedPost({ date: at(NOW) });
-    const auth = request.headers['authorization']!.replace('host;', '');
-    const { message } = await refusal(withHeader(request, 'authorization', auth));
-    expect(message).toBe('SigV4 authentication failed: the host header is not signed');
+    expect(message).toBe(`SigV4 authentication failed: ${reason}`);
   });
 });
