@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CliIo } from '../../lib/cli/io.ts';
 import { main } from '../../lib/cli/main.ts';
+import { opensslX5tS256 } from '../keystore/helpers.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const DIR = 'test/fixtures/keystores';
@@ -28,17 +29,6 @@ async function run(argv: string[], env: Record<string, string> = {}, stdin = '')
   return { code, stdout, stderr };
 }
 
-function opensslX5tS256(cert: string): string {
-  const out = execFileSync(
-    'openssl',
-    ['x509', '-noout', '-fingerprint', '-sha256', '-in', join(ROOT, cert)],
-    {
-      encoding: 'utf8',
-    },
-  );
-  return Buffer.from(out.trim().split('=')[1]!.replaceAll(':', ''), 'hex').toString('base64url');
-}
-
 describe('token-broker keystore inspect', () => {
   it('prints JSON with the x5t#S256 openssl gives, reading the password from the environment', async () => {
     const result = await run(
@@ -58,7 +48,7 @@ describe('token-broker keystore inspect', () => {
     expect(listing.format).toBe('pem');
     expect(listing.warnings).toEqual([]);
     expect(listing.entries).toHaveLength(1);
-    const expected = opensslX5tS256(`${DIR}/pem-ec384-encrypted-with-cert.pem.cert.pem`);
+    const expected = opensslX5tS256('pem-ec384-encrypted-with-cert.pem.cert.pem');
     expect(listing.entries[0]).toMatchObject({
       alias: 'key',
       kind: 'private-key',
@@ -88,7 +78,7 @@ describe('token-broker keystore inspect', () => {
       ['key-2', 'private-key', 'EC P-256', 'ES256'],
     ]);
     const column = lines[1]!.indexOf('X5T#S256');
-    expect(lines[3]!.slice(column)).toBe(opensslX5tS256(`${DIR}/pem-two-keys.key-2.cert.pem`));
+    expect(lines[3]!.slice(column)).toBe(opensslX5tS256('pem-two-keys.key-2.cert.pem'));
   });
 
   it('shows one entry with --alias, matched case-insensitively', async () => {
@@ -166,6 +156,6 @@ describe('token-broker keystore inspect', () => {
       { cwd: ROOT, encoding: 'utf8' },
     );
     const listing = JSON.parse(out);
-    expect(listing.entries[0]['x5t#S256']).toBe(opensslX5tS256(`${DIR}/pem-rsa2048-with-cert.pem.cert.pem`));
+    expect(listing.entries[0]['x5t#S256']).toBe(opensslX5tS256('pem-rsa2048-with-cert.pem.cert.pem'));
   });
 });

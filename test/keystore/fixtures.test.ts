@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,29 +9,10 @@ import { openKeystore } from '../../lib/keystore/index.ts';
 import type { KeystoreType, OpenKeystoreOptions } from '../../lib/keystore/types.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
 import { readManifests, type ManifestRow } from '../support/keystore-manifests.ts';
-import { standalone } from './helpers.ts';
+import { opensslX5tS256, standalone } from './helpers.ts';
 
 const DIR = KEYSTORE_FIXTURES;
 const manifests = readManifests();
-const fingerprints = new Map<string, string>();
-
-/** x5t#S256 as openssl computes it: the SHA-256 fingerprint, hex to base64url. */
-function opensslX5tS256(certFile: string): string {
-  let value = fingerprints.get(certFile);
-  if (value === undefined) {
-    const out = execFileSync(
-      'openssl',
-      ['x509', '-noout', '-fingerprint', '-sha256', '-in', join(DIR, certFile)],
-      {
-        encoding: 'utf8',
-      },
-    );
-    const hex = out.trim().split('=')[1]!.replaceAll(':', '');
-    value = Buffer.from(hex, 'hex').toString('base64url');
-    fingerprints.set(certFile, value);
-  }
-  return value;
-}
 
 /** `RSA-2048`, `EC-P-256`, `Ed25519` as the manifests write it, from the opened key. */
 function keyTypeOf(description: ReturnType<typeof describeKey>): string {

@@ -1,4 +1,5 @@
 /** Helpers shared by the keystore tests: fixture bytes, captured errors, key types. */
+import { execFileSync } from 'node:child_process';
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,4 +69,23 @@ export function keyTypeOf(key: KeyObject): string {
 export function standalone(secret: string): RegExp {
   const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return new RegExp(`(^|[^\\p{L}\\p{N}])${escaped}($|[^\\p{L}\\p{N}])`, 'u');
+}
+
+const x5tS256Cache = new Map<string, string>();
+
+/** x5t#S256 as openssl computes it for a certificate file : the SHA-256 fingerprint, hex to base64url. */
+export function opensslX5tS256(certFile: string): string {
+  let value = x5tS256Cache.get(certFile);
+  if (value === undefined) {
+    const out = execFileSync(
+      'openssl',
+      ['x509', '-noout', '-fingerprint', '-sha256', '-in', join(DIR, certFile)],
+      {
+        encoding: 'utf8',
+      },
+    );
+    value = Buffer.from(out.trim().split('=')[1]!.replaceAll(':', ''), 'hex').toString('base64url');
+    x5tS256Cache.set(certFile, value);
+  }
+  return value;
 }
