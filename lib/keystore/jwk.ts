@@ -1,6 +1,7 @@
 import { createPrivateKey, type JsonWebKey } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
 import { parsePem } from './pem.ts';
+import { printable } from './text.ts';
 import { JWS_ALGORITHMS, type JwsAlgorithm, type RawEntry, type RawStore } from './types.ts';
 
 const JWS_ALGORITHM_SET: ReadonlySet<string> = new Set(JWS_ALGORITHMS);
@@ -66,7 +67,7 @@ export function parseJwk(bytes: Uint8Array): RawStore {
           'ERR_UNSUPPORTED_KEY',
           "JWK has no private part ('d'); give the private JWK, not the public one",
         );
-      warnings.push(`JWK '${alias}' has no private part ('d') and was skipped`);
+      warnings.push(`JWK '${printable(alias)}' has no private part ('d') and was skipped`);
       return;
     }
     const alg = typeof jwk['alg'] === 'string' && JWS_ALGORITHM_SET.has(jwk['alg']) ? jwk['alg'] : undefined;
@@ -97,8 +98,8 @@ function importJwk(jwk: Json, alias: string) {
   } catch (cause) {
     throw new KeystoreError(
       'ERR_UNSUPPORTED_KEY',
-      `JWK '${alias}' could not be read as a private key (kty ${String(jwk['kty'])}, ` +
-        `crv ${String(jwk['crv'] ?? '-')}); use RSA, EC P-256/P-384/P-521 or OKP Ed25519`,
+      `JWK '${printable(alias)}' could not be read as a private key (kty ${printable(String(jwk['kty']))}, ` +
+        `crv ${printable(String(jwk['crv'] ?? '-'))}); use RSA, EC P-256/P-384/P-521 or OKP Ed25519`,
       { cause },
     );
   }
@@ -113,7 +114,7 @@ function x5c(value: unknown, alias: string): Uint8Array[] {
   )
     throw new KeystoreError(
       'ERR_KEYSTORE_FORMAT',
-      `JWK '${alias}' has a malformed 'x5c'; it must be an array of base64 DER certificates`,
+      `JWK '${printable(alias)}' has a malformed 'x5c'; it must be an array of base64 DER certificates`,
     );
   return (value as string[]).map((item) => Buffer.from(item, 'base64'));
 }

@@ -70,6 +70,13 @@ describe('JWK', () => {
     expect(listing.entries[0]).toMatchObject({ alias: 'mac', kind: 'secret-key', keyAlgorithm: 'HS256' });
   });
 
+  it('names a kid with control characters on one line', () => {
+    const store = parseJwk(
+      bytes({ keys: [{ ...json('jwk-public.json'), kid: 'two\nlines' }, json('jwk-ed25519.json')] }),
+    );
+    expect(store.warnings).toEqual(["JWK 'two?lines' has no private part ('d') and was skipped"]);
+  });
+
   it('rejects an unsupported curve and malformed JSON', async () => {
     const k1 = await rejection(openKeystore(bytes({ kty: 'EC', crv: 'P-192', x: 'AA', y: 'AA', d: 'AA' })));
     expect(k1.code).toBe('ERR_UNSUPPORTED_KEY');
