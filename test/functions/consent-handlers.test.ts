@@ -17,6 +17,7 @@ import { startAuthorizationServer, type AuthorizationServer } from '../../lib/de
 import type { HttpEvent, HttpResult } from '../../lib/http/event.ts';
 import type { HttpHandler } from '../../lib/http/stack.ts';
 import { createSecretResolver } from '../../lib/secrets/index.ts';
+import { silentLogger } from '../../lib/types.ts';
 import { CLIENT_ID, CLIENT_SECRET, consentConfig, demoCertificate } from '../consent/fixtures.ts';
 import { apiEvent, lambdaContext } from './events.ts';
 
@@ -63,8 +64,8 @@ function build(options: { withSecret?: boolean } = {}): void {
     store,
     clock: () => Date.now() + offset,
   });
-  start = createConsentStartHandler({ flow, logger: silent });
-  callback = createConsentCallbackHandler({ flow, logger: silent });
+  start = createConsentStartHandler({ flow, logger: silentLogger });
+  callback = createConsentCallbackHandler({ flow, logger: silentLogger });
 }
 
 function withoutSecret(c: BrokerConfig): BrokerConfig {
@@ -74,13 +75,17 @@ function withoutSecret(c: BrokerConfig): BrokerConfig {
   };
 }
 
-const silent = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 const call = (handler: HttpHandler, e: HttpEvent): Promise<HttpResult> => handler(e, lambdaContext());
+
+/** `POST /token` for ALICE on the consent profile, as an IAM caller. */
+const requestToken = (): Promise<HttpResult> =>
+  call(
+    createTokenHandler({ broker, logger: silentLogger }),
+    apiEvent({
+      body: JSON.stringify({ profile: 'consent', subject: ALICE }),
+      userArn: 'arn:aws:iam::123456789012:role/app',
+    }),
+  );
 
 /** Starts consent, approves at the provider as `login`, and returns the callback's query and cookie. */
 async function approve(
@@ -219,14 +224,7 @@ describe('GET /consent/callback', () => {
     ]);
     expect((await store.latest('consent', ALICE))?.outcome).toBe('granted');
     // The token the callback obtained is served to callers from the cache.
-    const token = createTokenHandler({ broker, logger: silent });
-    const issued = await call(
-      token,
-      apiEvent({
-        body: JSON.stringify({ profile: 'consent', subject: ALICE }),
-        userArn: 'arn:aws:iam::123456789012:role/app',
-      }),
-    );
+    const issued = await requestToken();
     expect(issued.statusCode).toBe(200);
     expect(authorization.requestCount()).toBe(2);
   });
@@ -350,14 +348,7 @@ describe('GET /consent/callback', () => {
 
 describe('POST /token before consent', () => {
   it('answers 409 consent_required with the broker’s consent URL for the profile and subject', async () => {
-    const token = createTokenHandler({ broker, logger: silent });
-    const res = await call(
-      token,
-      apiEvent({
-        body: JSON.stringify({ profile: 'consent', subject: ALICE }),
-        userArn: 'arn:aws:iam::123456789012:role/app',
-      }),
-    );
+    const res = await requestToken();
     expect(res.statusCode).toBe(409);
     const body = JSON.parse(res.body) as Record<string, unknown>;
     expect(body['error']).toBe('consent_required');
