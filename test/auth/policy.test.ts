@@ -26,6 +26,16 @@ describe('matchesPattern', () => {
     expect(compilePattern('a.*').test('ab')).toBe(false);
   });
 
+  it('answers a long near-miss subject against a many-star pattern without backtracking', () => {
+    const subject = `arn:${':'.repeat(508)}`;
+    expect(matchesPattern('arn:*:*:*:role/*-api', subject)).toBe(false);
+    expect(matchesPattern('*a*a*a*a*b', 'a'.repeat(512))).toBe(false);
+    expect(matchesPattern('*a*a*a*a*b', `${'a'.repeat(511)}b`)).toBe(true);
+    expect(matchesPattern('a**b*', 'ab')).toBe(true);
+    expect(matchesPattern('', '')).toBe(true);
+    expect(matchesPattern('', 'x')).toBe(false);
+  });
+
   it('is case-sensitive, as IAM ARNs are', () => {
     expect(matchesPattern('arn:aws:iam::1:role/Billing', 'arn:aws:iam::1:role/billing')).toBe(false);
   });
