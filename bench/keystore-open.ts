@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { openKeystore } from '../lib/keystore/index.ts';
 import type { OpenKeystoreOptions } from '../lib/keystore/types.ts';
+import { type Summary, summarize, timeAsync } from './stats.ts';
 
 const DIR = join(import.meta.dirname, '../test/fixtures/keystores');
 const PEM_PASS = 'pä ss wörd ✓';
@@ -47,26 +48,13 @@ const CASES: readonly Case[] = [
   },
 ];
 
-/** Timing summary in milliseconds. */
-export interface Timing {
-  readonly median: number;
-  readonly min: number;
-  readonly p99: number;
-}
-
 /** One row of the measurement. */
 export interface KeystoreOpenResult {
   readonly name: string;
   readonly runs: number;
-  readonly open: Timing;
+  readonly open: Summary;
   /** OpenSSL's parse of the same file minus `openssl version` process start, when measured. */
-  readonly openssl: Timing | undefined;
-}
-
-function summarise(samples: number[]): Timing {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  return { median: at(0.5), min: sorted[0]!, p99: at(0.99) };
+  readonly openssl: Summary | undefined;
 }
 
 function timeProcess(args: readonly string[], runs: number): number[] {
@@ -81,23 +69,17 @@ function timeProcess(args: readonly string[], runs: number): number[] {
 
 /** Measures `openKeystore` on each fixture (`runs` times after a warm-up) and the OpenSSL baseline. */
 export async function measureKeystoreOpen(runs = 200, opensslRuns = 30): Promise<KeystoreOpenResult[]> {
-  const startup = summarise(timeProcess(['version'], opensslRuns)).median;
+  const startup = summarize(timeProcess(['version'], opensslRuns)).median;
   const results: KeystoreOpenResult[] = [];
   for (const c of CASES) {
     const bytes = readFileSync(join(DIR, c.file));
-    for (let i = 0; i < 10; i++) await openKeystore(bytes, c.options);
-    const samples: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const start = performance.now();
-      await openKeystore(bytes, c.options);
-      samples.push(performance.now() - start);
-    }
-    let openssl: Timing | undefined;
+    const samples = await timeAsync(() => openKeystore(bytes, c.options), runs, 10);
+    let openssl: Summary | undefined;
     if (c.openssl) {
-      const raw = summarise(timeProcess([...c.openssl, join(DIR, c.file)], opensslRuns));
-      openssl = { median: raw.median - startup, min: raw.min - startup, p99: raw.p99 - startup };
+      const raw = summarize(timeProcess([...c.openssl, join(DIR, c.file)], opensslRuns));
+      openssl = { ...raw, median: raw.median - startup, min: raw.min - startup, p99: raw.p99 - startup };
     }
-    results.push({ name: c.name, runs, open: summarise(samples), openssl });
+    results.push({ name: c.name, runs, open: summarize(samples), openssl });
   }
   return results;
 }

@@ -9,31 +9,18 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parsePkcs12 } from '../lib/keystore/pkcs12.ts';
+import { readManifest } from '../test/support/keystore-manifests.ts';
+import { type Summary, summarize } from './stats.ts';
 
 const FIXTURES = fileURLToPath(new URL('../test/fixtures/keystores/', import.meta.url));
-
-/** min / median / p99 in milliseconds. */
-export interface Pkcs12Timing {
-  readonly min: number;
-  readonly median: number;
-  readonly p99: number;
-  readonly runs: number;
-}
 
 /** One fixture's numbers: ours, OpenSSL's (process start subtracted), and ours / OpenSSL's median. */
 export interface Pkcs12Measurement {
   readonly name: string;
-  readonly ours: Pkcs12Timing;
-  readonly openssl: Pkcs12Timing;
+  /** min / median / p99 in milliseconds. */
+  readonly ours: Summary;
+  readonly openssl: Summary;
   readonly ratio: number;
-}
-
-function summarize(samples: number[]): Pkcs12Timing {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  const p99 = sorted[Math.min(sorted.length - 1, Math.floor(0.99 * sorted.length))]!;
-  return { min: sorted[0]!, median, p99, runs: sorted.length };
 }
 
 function time(fn: () => void): number {
@@ -50,19 +37,12 @@ function openssl(args: string[], password?: string): void {
   if (result.status !== 0) throw new Error(`openssl ${args.slice(0, 3).join(' ')} failed`);
 }
 
-interface Fixture {
-  file: string;
-  password: string;
-  alias?: string;
-  expectError?: string;
-}
-
 /**
  * Times every openable PKCS#12 fixture, interleaving ours, OpenSSL and the OpenSSL process
  * start so drift on a shared machine hits all three alike.
  */
 export async function measurePkcs12(runs = 25, warmup = 5): Promise<Pkcs12Measurement[]> {
-  const manifest = JSON.parse(readFileSync(FIXTURES + 'manifest.pkcs12.json', 'utf8')) as Fixture[];
+  const manifest = readManifest('manifest.pkcs12.json');
   const seen = new Set<string>();
   const fixtures = manifest.filter((f) => !f.expectError && !seen.has(f.file) && seen.add(f.file));
   const results: Pkcs12Measurement[] = [];
