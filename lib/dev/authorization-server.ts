@@ -2,7 +2,7 @@ import { createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'n
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, type JWTPayload } from 'jose';
-import { createConsentEndpoints } from './consent-authorize.ts';
+import { createConsentEndpoints, readForm } from './consent-authorize.ts';
 import { OAuthFailure } from './oauth-failure.ts';
 import { verifyAssertion } from './verify-assertion.ts';
 
@@ -109,18 +109,6 @@ function register(client: DevClient): Registered {
   else if (client.publicKey) key = client.publicKey;
   else throw new TypeError(`client "${client.clientId}" needs certificatePem or publicKey`);
   return { ...client, key };
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES)
-      throw new OAuthFailure('invalid_request', 'the request body is too large', 413);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 const consentKey = (clientId: string, subject: string): string => `${clientId}\u0000${subject}`;
@@ -300,7 +288,7 @@ export async function startAuthorizationServer(
         const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
         if (type !== 'application/x-www-form-urlencoded')
           throw new OAuthFailure('invalid_request', 'the body must be application/x-www-form-urlencoded');
-        params = new URLSearchParams(await readBody(req));
+        params = await readForm(req, MAX_BODY_BYTES, 'the request body is too large');
       } else if (method === 'GET') {
         params = target.searchParams;
       } else {

@@ -97,12 +97,20 @@ function redirect(res: ServerResponse, location: string): void {
   res.end();
 }
 
-async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+/**
+ * Reads a form-urlencoded body of at most `maxBytes`.
+ * @throws OAuthFailure `invalid_request` (413) saying `tooLarge` past the limit
+ */
+export async function readForm(
+  req: IncomingMessage,
+  maxBytes = MAX_FORM_BYTES,
+  tooLarge = 'the form is too large',
+): Promise<URLSearchParams> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_FORM_BYTES) throw new OAuthFailure('invalid_request', 'the form is too large', 413);
+    if (size > maxBytes) throw new OAuthFailure('invalid_request', tooLarge, 413);
     chunks.push(chunk as Buffer);
   }
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
