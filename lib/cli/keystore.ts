@@ -167,7 +167,7 @@ function keyColumn(entry: KeystoreEntry): string {
 function table(listing: KeystoreListing, entries: readonly KeystoreEntry[]): string {
   const header = ['ALIAS', 'KIND', 'KEY', 'JWS', 'SUBJECT', 'ISSUER', 'NOT AFTER', 'X5T#S256'];
   const rows = entries.map((entry) => [
-    entry.alias,
+    printable(entry.alias),
     entry.kind,
     keyColumn(entry),
     entry.jwsAlgorithm ?? '-',
