@@ -24,14 +24,14 @@ import { parseCliArgs } from './args.ts';
 import { parsePort, untilSignal } from './serve.ts';
 
 /** The demo config shipped in the repository. */
-export const DEMO_CONFIG = fileURLToPath(new URL('../../examples/local/token-broker.yaml', import.meta.url));
+const DEMO_CONFIG = fileURLToPath(new URL('../../examples/local/token-broker.yaml', import.meta.url));
 /** Default port of the demo's authorization server (the one the demo config names). */
-export const DEFAULT_AUTH_PORT = 8788;
+const DEFAULT_AUTH_PORT = 8788;
 /** The certificate file, beside the config, the authorization server verifies assertions with. */
-export const DEMO_CERTIFICATE = 'demo-cert.pem';
+const DEMO_CERTIFICATE = 'demo-cert.pem';
 
 /** `config` with every profile's token endpoint replaced by `tokenUrl` (POST). */
-export function pointProfilesAt(config: BrokerConfig, tokenUrl: string): BrokerConfig {
+function pointProfilesAt(config: BrokerConfig, tokenUrl: string): BrokerConfig {
   const profiles: Record<string, Profile> = {};
   for (const [name, profile] of Object.entries(config.profiles)) {
     profiles[name] = Object.freeze({
@@ -43,7 +43,7 @@ export function pointProfilesAt(config: BrokerConfig, tokenUrl: string): BrokerC
 }
 
 /** The curl command that asks the demo broker for a token. */
-export function curlLine(brokerUrl: string, profile: string): string {
+function curlLine(brokerUrl: string, profile: string): string {
   return `curl -s -X POST ${brokerUrl}/token -H 'Content-Type: application/json' -d '{"profile":"${profile}"}'`;
 }
 

@@ -4,7 +4,7 @@ import { ConfigError } from '../errors.ts';
 export type ConnectionOptions = ReadonlyMap<string, string>;
 
 /** The `jdbc:` URL prefix of the DataDirect Autonomous REST JDBC driver. */
-export const JDBC_PREFIX = 'jdbc:datadirect:autorest:';
+const JDBC_PREFIX = 'jdbc:datadirect:autorest:';
 
 function fail(message: string, index: number): never {
   // Keys are quoted as written; control characters are shown escaped so the message stays one line.

@@ -68,7 +68,7 @@ function detectProvider(tokenUri: string): ProviderName {
 }
 
 /** `TOKEN_BROKER_<PROFILE>_<WHAT>`, upper-case with `_` for anything else. */
-export function secretEnvName(profile: string, what: string): string {
+function secretEnvName(profile: string, what: string): string {
   return `TOKEN_BROKER_${profile.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}_${what}`;
 }
 

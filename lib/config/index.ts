@@ -15,9 +15,9 @@ export {
 export type * from './types.ts';
 
 /** The config file used when neither `--config` nor `$TOKEN_BROKER_CONFIG` names one. */
-export const DEFAULT_CONFIG_FILE = 'token-broker.yaml';
+const DEFAULT_CONFIG_FILE = 'token-broker.yaml';
 /** Environment variable naming the config file. */
-export const CONFIG_ENV_VAR = 'TOKEN_BROKER_CONFIG';
+const CONFIG_ENV_VAR = 'TOKEN_BROKER_CONFIG';
 
 /** Options of {@link loadConfig}. */
 export interface LoadConfigOptions {
@@ -30,7 +30,7 @@ export interface LoadConfigOptions {
 }
 
 /** Which file {@link loadConfig} reads, and why. */
-export function configPath(options: LoadConfigOptions): { path: string; from: string } {
+function configPath(options: LoadConfigOptions): { path: string; from: string } {
   const env = options.env[CONFIG_ENV_VAR];
   const [written, from] =
     options.path !== undefined && options.path !== ''

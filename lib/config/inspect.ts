@@ -7,7 +7,7 @@ import { PRESETS } from './presets.ts';
 import type { BrokerConfig, Profile } from './types.ts';
 
 /** A certificate expiring sooner than this many days is reported as a warning. */
-export const CERT_EXPIRY_WARNING_DAYS = 30;
+const CERT_EXPIRY_WARNING_DAYS = 30;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** One line of a report. */

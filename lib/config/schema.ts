@@ -13,7 +13,7 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 const seconds = z.number().int('must be a whole number of seconds');
 
-export const assertionSchema = z.strictObject({
+const assertionSchema = z.strictObject({
   lifetime: seconds.positive('must be above 0').optional(),
   skew: seconds.min(0, 'must be 0 or more').max(600, 'must be at most 600').optional(),
   algorithm: z.enum(ALGORITHMS).optional(),
@@ -24,18 +24,18 @@ export const assertionSchema = z.strictObject({
   claims: z.record(z.string(), z.unknown()).optional(),
 });
 
-export const refreshSchema = z.strictObject({
+const refreshSchema = z.strictObject({
   subjects: textList.optional(),
   before: seconds.positive('must be above 0').optional(),
 });
 
-export const consentErrorSchema = z.strictObject({
+const consentErrorSchema = z.strictObject({
   error: text,
   descriptionIncludes: text.optional(),
 });
 
 /** One profile as written (DESIGN.md "Profile"), before presets and defaults. */
-export const profileSchema = z.strictObject({
+const profileSchema = z.strictObject({
   provider: z.enum(PROVIDER_NAMES as [string, ...string[]]).optional(),
   issuer: text,
   clientId: text.optional(),
@@ -75,7 +75,7 @@ export const profileSchema = z.strictObject({
   pkce: z.boolean().optional(),
 });
 
-export const cacheSchema = z.strictObject({
+const cacheSchema = z.strictObject({
   store: z.enum(['memory', 'dynamodb']).optional(),
   table: z
     .string()
@@ -95,7 +95,7 @@ export const consentSchema = z.strictObject({
   baseUrl: text.optional(),
 });
 
-export const serverSchema = z.strictObject({
+const serverSchema = z.strictObject({
   apiKeys: z
     .record(z.string().regex(/^sha256:[0-9a-f]{64}$/, 'keys are "sha256:<64 lower-case hex>"'), text)
     .optional(),
@@ -127,7 +127,7 @@ export type RawConfig = z.infer<typeof configSchema>;
 export type RawProfile = z.infer<typeof profileSchema>;
 
 /** Known keys of each object, for "did you mean". Indexed by the object's path pattern. */
-export const KNOWN_KEYS = {
+const KNOWN_KEYS = {
   root: Object.keys(configSchema.shape),
   profile: Object.keys(profileSchema.shape),
   assertion: Object.keys(assertionSchema.shape),

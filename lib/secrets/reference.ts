@@ -37,7 +37,7 @@ export interface PlainReference {
 export type SecretReference = SecretsManagerReference | FileReference | EnvReference | PlainReference;
 
 /** Schemes a reference may start with. */
-export const SECRET_SCHEMES = ['secretsmanager', 'file', 'env', 'plain'] as const;
+const SECRET_SCHEMES = ['secretsmanager', 'file', 'env', 'plain'] as const;
 
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;

@@ -4,9 +4,9 @@ import { describeReference, type SecretsManagerReference } from './reference.ts'
 import type { RawSecret } from './value.ts';
 
 /** Attempts per GetSecretValue (the first try plus two retries) for throttling, network and 5xx. */
-export const SECRETS_MANAGER_ATTEMPTS = 3;
+const SECRETS_MANAGER_ATTEMPTS = 3;
 /** Base delay of the exponential backoff between attempts (100 ms, 200 ms, with jitter). */
-export const SECRETS_MANAGER_BACKOFF_MS = 100;
+const SECRETS_MANAGER_BACKOFF_MS = 100;
 
 /** How to reach Secrets Manager. */
 export interface SecretsManagerSource {

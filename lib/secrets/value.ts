@@ -27,7 +27,7 @@ export function utf8OrUndefined(bytes: Uint8Array): string | undefined {
  * Turns text into key-material bytes: PEM text stays text (its UTF-8 bytes), base64 text
  * (whitespace allowed, as `openssl base64` wraps it) is decoded, anything else is UTF-8.
  */
-export function textToBytes(text: string): Uint8Array {
+function textToBytes(text: string): Uint8Array {
   if (text.includes('-----BEGIN ')) return Buffer.from(text, 'utf8');
   const compact = text.replace(/\s+/g, '');
   if (compact.length >= 16 && compact.length % 4 === 0 && BASE64.test(compact)) {
