@@ -25,11 +25,7 @@ function invalid(message: string): RequestError {
 }
 
 /** What the cache key of a token for `profile` is made of. */
-function tokenDescriptor(
-  profile: Profile,
-  subject: string,
-  scopes: readonly string[],
-): TokenDescriptor {
+function tokenDescriptor(profile: Profile, subject: string, scopes: readonly string[]): TokenDescriptor {
   const audience = assertionAudience(profile);
   return {
     profile: profile.name,
