@@ -23,6 +23,7 @@ import {
   verifyConsentState,
 } from './state.ts';
 import type { ConsentStore } from './store.ts';
+import { oneLineText } from '../text.ts';
 
 /** What the flow needs; clients, clock and fetch are injected. */
 export interface ConsentFlowDeps {
@@ -76,11 +77,6 @@ export interface ConsentFlow {
 
 /** Longest provider `error_description` shown. */
 const MAX_DESCRIPTION = 300;
-
-function clean(text: string, max: number): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, max);
-}
 
 /** Creates the consent flow over its dependencies. */
 export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
@@ -152,9 +148,9 @@ export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
         const description = query['error_description'];
         throw new ConsentError(
           'ERR_CONSENT_DENIED',
-          `the provider answered "${clean(providerError, 100)}"` +
-            (description ? `: ${clean(description, MAX_DESCRIPTION)}` : ''),
-          { details: { error: clean(providerError, 100) } },
+          `the provider answered "${oneLineText(providerError, 100)}"` +
+            (description ? `: ${oneLineText(description, MAX_DESCRIPTION)}` : ''),
+          { details: { error: oneLineText(providerError, 100) } },
         );
       }
       const code = query['code'];

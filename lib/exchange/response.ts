@@ -1,4 +1,5 @@
 import { UpstreamError, UpstreamRejected } from '../errors.ts';
+import { oneLineText } from '../text.ts';
 
 /** `expires_in` assumed when the provider sends none (Salesforce, for one): one hour. */
 export const DEFAULT_EXPIRES_IN = 3600;
@@ -75,12 +76,8 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
   }
 }
 
-function clean(text: string): string {
-  // Provider text ends up in one-line messages and logs: no control characters, bounded.
-  // eslint-disable-next-line no-control-regex
-  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return flat.length > MAX_DESCRIPTION ? `${flat.slice(0, MAX_DESCRIPTION)}…` : flat;
-}
+// Provider text ends up in one-line messages and logs: no control characters, bounded.
+const clean = (text: string): string => oneLineText(text, MAX_DESCRIPTION);
 
 /**
  * The RFC 6749 §5.2 fields of an error body, or undefined when it is not one.
