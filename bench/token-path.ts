@@ -40,7 +40,7 @@ async function setUp(): Promise<Setup> {
       '  bench:',
       '    issuer: bench-app',
       '    subject: warm@example.com',
-      '    subjects: ["*"]',
+      '    subjects: ["*@example.com"]',
       `    tokenUri: POST ${server.tokenUrl}`,
       '    scope: read',
       `    certStore: file:${KEY_FILE}`,
