@@ -52,8 +52,10 @@ export function reportError(err: unknown, io: CliIo): number {
  * A reader that closed standard output early (`token-broker check | head -2`) has all it
  * wanted: end quietly, as Unix tools do, instead of a stack trace for the EPIPE.
  */
+const quieted = new WeakSet<NodeJS.WriteStream>();
 function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
-  if (stream.listenerCount('error') > 0) return;
+  if (quieted.has(stream)) return;
+  quieted.add(stream);
   stream.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT_OK);
     throw err;
