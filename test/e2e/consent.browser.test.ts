@@ -4,7 +4,6 @@
  * authorization server's consent page, approves, comes back to the broker's callback,
  * which says the consent is recorded; the token request then answers 200.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import { startServer, type RunningServer } from '../../lib/server/index.ts';
 import { CLIENT_ID, CLIENT_SECRET, consentConfig, demoCertificate, freePort } from '../consent/fixtures.ts';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from '../support/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = 'test-results/consent-callback.png';
 const SUBJECT = 'bob@example.com';
 
@@ -23,12 +22,7 @@ let broker: RunningServer;
 let context: BrowserContext;
 let profileDir: string;
 
-// Skipped where chromium is missing on a developer's machine; under CI (.ci/run installs
-// chromium) a missing browser fails the run rather than hiding the test.
-if (process.env['CI'] && !existsSync(CHROMIUM)) {
-  throw new Error(`${CHROMIUM} is missing; .ci/run installs Debian's chromium before the tests`);
-}
-describe.runIf(existsSync(CHROMIUM))('consent in a real browser', () => {
+describe.runIf(chromiumAvailable())('consent in a real browser', () => {
   beforeAll(async () => {
     const port = await freePort();
     // Chromium treats loopback origins as secure, so the Secure state cookie is kept on http.
@@ -56,16 +50,7 @@ describe.runIf(existsSync(CHROMIUM))('consent in a real browser', () => {
     context = await chromium.launchPersistentContext(profileDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: [...CHROMIUM_ARGS],
     });
   }, 60_000);
 
