@@ -171,17 +171,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const rawUrl = req.url ?? '/';
     const url = new URL(rawUrl, 'http://localhost');
     const match = matchRoute(routes, method, url.pathname);
-    if (!match) {
-      req.resume();
-      const message = `no route ${method} ${url.pathname}; routes: ${routeList}`;
-      writeResult(res, jsonResult(404, { error: 'not_found', message }, { ...NO_STORE_HEADERS }));
-      logger.info('request', { method, path: url.pathname, status: 404, ms: clock() - started });
-      return;
-    }
     const headers = flattenHeaders(req.headers);
-    const route = match.route as LocalRoute;
     try {
-      checkBrowserHeaders(headers, allowed, !route.public);
+      checkBrowserHeaders(headers, allowed, !(match?.route as LocalRoute | undefined)?.public);
     } catch (err) {
       // Not read, not answered by a handler: the request never reaches the broker.
       req.resume();
@@ -190,7 +182,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       writeResult(res, { ...result, headers: { ...result.headers, ...NO_STORE_HEADERS } });
       logger.warn('request refused', {
         method,
-        route: route.key,
+        route: match?.route.key,
+        path: match ? undefined : url.pathname,
         status: result.statusCode,
         code: 'ERR_FORBIDDEN',
         reason: err instanceof Error ? err.message : String(err),
@@ -198,6 +191,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       });
       return;
     }
+    if (!match) {
+      req.resume();
+      const message = `no route ${method} ${url.pathname}; routes: ${routeList}`;
+      writeResult(res, jsonResult(404, { error: 'not_found', message }, { ...NO_STORE_HEADERS }));
+      logger.info('request', { method, path: url.pathname, status: 404, ms: clock() - started });
+      return;
+    }
+    const route = match.route as LocalRoute;
     const { bytes, truncated } = await readBody(req, MAX_REQUEST_BYTES);
     if (truncated) res.setHeader('Connection', 'close');
     let authorizer;
