@@ -43,7 +43,7 @@ export async function setUp(): Promise<Setup> {
       '  bench:',
       '    issuer: bench-app',
       '    subject: warm@example.com',
-      '    subjects: ["*"]',
+      '    subjects: ["*@example.com"]',
       `    tokenUri: POST ${server.tokenUrl}`,
       '    scope: read',
       `    certStore: file:${KEY_FILE}`,

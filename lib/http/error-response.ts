@@ -21,7 +21,8 @@ export function mappingOf(err: unknown): HttpErrorMapping {
 
 /**
  * The HTTP response for `err`: `{error, message, ...details}` when exposed,
- * `{error, message: <generic>}` otherwise.
+ * `{error, message: <generic>}` otherwise. A numeric `retry_after` detail (seconds) is
+ * also sent as the `Retry-After` header.
  */
 export function errorResult(err: unknown): HttpResult {
   const mapping = mappingOf(err);
@@ -35,5 +36,7 @@ export function errorResult(err: unknown): HttpResult {
     // The body's `error` is the API's own code; a provider's `error` goes beside it.
     details[key === 'error' ? 'provider_error' : key] = value;
   }
-  return jsonResult(mapping.status, { error: mapping.error, message: err.message, ...details });
+  const retryAfter = err.details['retry_after'];
+  const headers = typeof retryAfter === 'number' ? { 'Retry-After': String(retryAfter) } : undefined;
+  return jsonResult(mapping.status, { error: mapping.error, message: err.message, ...details }, headers);
 }
