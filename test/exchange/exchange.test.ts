@@ -42,6 +42,7 @@ describe('exchangeToken', () => {
       tokenType: 'Bearer',
       expiresIn: 3600,
       scope: 'read',
+      fields: {},
     });
     expect(server.methods).toEqual(['POST']);
     expect(server.headers[0]!['accept']).toBe('application/json');
@@ -106,15 +107,16 @@ describe('exchangeToken', () => {
     expect(server.count()).toBe(3);
   });
 
-  it('honours Retry-After seconds on 429, capped at 5 s', async () => {
+  it('waits what Retry-After asks on 429 when it fits before the deadline, beyond the 5 s backoff cap', async () => {
     server = await startFaultServer([
       json(429, {}, { 'retry-after': '2' }),
-      json(429, {}, { 'retry-after': '120' }),
+      json(429, {}, { 'retry-after': '30' }),
       tokenAnswer(),
     ]);
     const { value, waits } = input(server.url, { deadlineMs: 60_000 });
     await exchangeToken(value);
-    expect(waits).toEqual([2000, 5000]);
+    expect(waits).toEqual([2000, 30_000]);
+    expect(server.count()).toBe(3);
   });
 
   it('honours a Retry-After HTTP date', async () => {
@@ -134,8 +136,12 @@ describe('exchangeToken', () => {
     const { value, waits } = input(server.url, { deadlineMs: 1000 });
     const err = await exchangeToken(value).catch((e) => e);
     expect(err.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
-    expect(err.message).toBe(`the token endpoint ${server.url} answered HTTP 429 (1 attempt); retry later`);
+    expect(err.message).toBe(
+      `the token endpoint ${server.url} answered HTTP 429 asking to retry after 4 s, beyond the time left for this request (1 attempt); retry after 4 s`,
+    );
+    expect(err.details).toEqual({ status: 429, retry_after: 4 });
     expect(waits).toEqual([]);
+    expect(server.count()).toBe(1);
   });
 
   it('times out a hanging endpoint per attempt and reports ERR_UPSTREAM_TIMEOUT', async () => {
