@@ -212,7 +212,8 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     subject: raw.subject,
     subjects,
     tokenUri: endpoint,
-    audience: raw.audience ?? preset.audience(tokenUrl),
+    // RFC 7523 §3: a client assertion's aud is the token endpoint unless written otherwise.
+    audience: raw.audience ?? (grant === 'client-assertion' ? endpoint.url : preset.audience(tokenUrl)),
     scopes,
     scopeIn: raw.scopeIn ?? preset.scopeIn,
     certStore: raw.certStore,
