@@ -16,14 +16,13 @@ const seconds = z.number().int('must be a whole number of seconds');
 /** Longest assertion lifetime a profile may ask for, seconds (one day). */
 export const MAX_ASSERTION_LIFETIME = 86_400;
 
-/** Token response fields the broker sets itself (or never passes on): not for `responseFields`. */
+/** Token response fields the broker sets itself: not for `responseFields` (nor is `refresh_token`). */
 export const RESERVED_RESPONSE_FIELDS = [
   'access_token',
   'token_type',
   'expires_in',
   'expires_at',
   'scope',
-  'refresh_token',
   'cached',
   'error',
   'message',
