@@ -74,6 +74,9 @@ export async function inspectProfile(
     ...Object.entries(profile.headers)
       .filter(([, v]) => isSecretReference(v))
       .map(([h, v]): [string, string] => [`headers.${h}`, v]),
+    ...Object.entries(profile.params)
+      .filter(([, v]) => isSecretReference(v))
+      .map(([p, v]): [string, string] => [`params.${p}`, v]),
   ];
   const texts = new Map<string, string>();
   for (const [key, ref] of refs) {

@@ -73,3 +73,21 @@ describe('import datadirect, then check', () => {
     );
   });
 });
+
+describe('check and params', () => {
+  it('resolves secret references in params and names the one that fails, never a value', async () => {
+    const yaml = (
+      await importSeed(
+        DATADIRECT_SEED.replace('http://localhost:3000', 'https://broker.example.com:443/consent/callback'),
+      )
+    ).replace(
+      '    provider: docusign-demo\n',
+      '    provider: docusign-demo\n    params: { client_secret: env:NOT_SET_SECRET, audience_hint: plain-text }\n',
+    );
+    const { code, out } = await checkYaml(yaml);
+    expect(code).toBe(1);
+    expect(out).toContain(
+      '  error: params.client_secret: ERR_SECRET_REFERENCE: secret reference "env:NOT_SET_SECRET": environment variable NOT_SET_SECRET is not set\n',
+    );
+  });
+});
