@@ -2,6 +2,7 @@ import { subjectAllowed } from '../auth/policy.ts';
 import { assertionAudience } from '../assertion/claims.ts';
 import { RequestError } from '../errors.ts';
 import type { Profile } from '../config/types.ts';
+import { digestOf } from '../cache/key.ts';
 import type { TokenDescriptor } from '../cache/types.ts';
 import { DEFAULT_MIN_TTL } from '../cache/token-cache.ts';
 
@@ -24,7 +25,12 @@ function invalid(message: string): RequestError {
   return new RequestError('ERR_INVALID_REQUEST', message);
 }
 
-/** What the cache key of a token for `profile` is made of. */
+/** Header names are case-insensitive (RFC 9110 §5.1): `X-A` and `x-a` send the same request. */
+function lowerNames(values: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([name, value]) => [name.toLowerCase(), value]));
+}
+
+/** What the cache key of a token for `profile` is made of (README "What a cached token is keyed by"). */
 function tokenDescriptor(profile: Profile, subject: string, scopes: readonly string[]): TokenDescriptor {
   const audience = assertionAudience(profile);
   return {
@@ -34,6 +40,9 @@ function tokenDescriptor(profile: Profile, subject: string, scopes: readonly str
     audience: typeof audience === 'string' ? audience : audience.join(' '),
     grant: profile.grant,
     scopes,
+    endpoint: `${profile.tokenUri.method} ${profile.tokenUri.url}`,
+    // Add extra token request parameters here as `params: …` (one line).
+    variant: digestOf({ headers: lowerNames(profile.headers) }),
   };
 }
 

@@ -14,6 +14,8 @@ const descriptor: TokenDescriptor = {
   audience: 'a',
   grant: 'jwt-bearer',
   scopes: ['read'],
+  endpoint: 'POST https://idp.example.com/token',
+  variant: '',
 };
 const KEY = cacheKey(descriptor);
 const HOUR = 3_600_000;
@@ -40,7 +42,7 @@ describe('cacheKey', () => {
       cacheKey({ ...descriptor, scopes: ['a', 'b'] }),
     );
     expect(KEY).toMatch(/^[0-9a-f]{64}$/);
-    for (const part of ['profile', 'issuer', 'subject', 'audience', 'grant'] as const)
+    for (const part of ['profile', 'issuer', 'subject', 'audience', 'grant', 'endpoint', 'variant'] as const)
       expect(cacheKey({ ...descriptor, [part]: 'other' })).not.toBe(KEY);
     expect(cacheKey({ ...descriptor, scopes: [] })).not.toBe(KEY);
   });
@@ -198,7 +200,7 @@ describe('TokenCache with a shared store', () => {
     const cache = new TokenCache({ clock: clock.now, sharedStore: shared, holder: 'me' });
     const { load } = loaderAt(clock);
     await cache.get(KEY, descriptor, 60_000, load);
-    expect(shared.calls).toEqual(['get', 'acquireLease', 'get', 'put']);
+    expect(shared.calls).toEqual(['get', 'acquireLease', 'get', 'getConsentRequired', 'put']);
     expect(shared.tokens.get(KEY)?.accessToken).toBe('tok-1');
     expect(shared.leases.size).toBe(0);
   });
@@ -265,7 +267,7 @@ describe('TokenCache with a shared store', () => {
       throw new UpstreamError('ERR_UPSTREAM_TIMEOUT', 'slow');
     };
     await expect(cache.get(KEY, descriptor, 0, fail)).rejects.toMatchObject({ code: 'ERR_UPSTREAM_TIMEOUT' });
-    expect(shared.calls).toEqual(['get', 'acquireLease', 'get', 'releaseLease']);
+    expect(shared.calls).toEqual(['get', 'acquireLease', 'get', 'getConsentRequired', 'releaseLease']);
     expect(shared.leases.size).toBe(0);
   });
 
