@@ -128,13 +128,68 @@ describe('TokenCache', () => {
     expect(calls()).toBe(2);
   });
 
-  it('never asks a token for more than half its life, so a large minTtl does not hammer upstream', async () => {
+  it('fetches a fresh token, once, when the cached one has less than minTtl left (3000 s on a 3600 s token held 1700 s)', async () => {
     const clock = manualClock();
     const cache = new TokenCache({ clock: clock.now });
-    const { load, calls } = loaderAt(clock, 600_000); // 10-minute tokens
-    await cache.get(KEY, descriptor, 3_600_000, load);
-    const again = await cache.get(KEY, descriptor, 3_600_000, load);
-    expect(again.cached).toBe(true);
+    const { load, calls } = loaderAt(clock, HOUR);
+    await cache.get(KEY, descriptor, 3_000_000, load);
+    clock.advance(1_700_000); // 1900 s left
+
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => cache.get(KEY, descriptor, 3_000_000, load)),
+    );
+
+    expect(calls()).toBe(2);
+    for (const answer of answers) {
+      expect(answer.token.accessToken).toBe('tok-2');
+      expect(answer.token.expiresAt - clock.now()).toBeGreaterThanOrEqual(3_000_000);
+    }
+    // A caller content with the default minTtl is served the fresh token from memory.
+    expect((await cache.get(KEY, descriptor, 60_000, load)).cached).toBe(true);
+    expect(calls()).toBe(2);
+  });
+
+  it('serves the freshest token when the provider lifetime is below minTtl, asking once per half lifetime', async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now });
+    const { load, calls } = loaderAt(clock, 600_000); // the provider grants 10 minutes
+    const first = await cache.get(KEY, descriptor, 3_000_000, load);
+    expect(first).toMatchObject({ cached: false, token: { accessToken: 'tok-1' } });
+
+    for (let second = 10; second < 300; second += 10) {
+      clock.advance(10_000);
+      expect((await cache.get(KEY, descriptor, 3_000_000, load)).token.accessToken).toBe('tok-1');
+    }
+    expect(calls(), 'no upstream request while the token has at least half its life').toBe(1);
+
+    clock.advance(10_000); // 300 s left of 600 s: half its life
+    expect((await cache.get(KEY, descriptor, 3_000_000, load)).token.accessToken).toBe('tok-1');
+    clock.advance(1);
+    const refreshed = await cache.get(KEY, descriptor, 3_000_000, load);
+    expect(refreshed).toMatchObject({ cached: false, token: { accessToken: 'tok-2' } });
+    expect(refreshed.token.expiresAt - clock.now()).toBe(600_000);
+    expect(calls()).toBe(2);
+  });
+
+  it('asks again for a caller whose minTtl the token from a joined flight does not meet', async () => {
+    const clock = manualClock();
+    const shared = memorySharedStore(clock.now);
+    // The shared store holds an hour token with 20 minutes left: enough for minTtl 60 s, not for 30 minutes.
+    shared.tokens.set(KEY, {
+      ...tokenNow(clock, 'shared'),
+      obtainedAt: clock.now() - 2_400_000,
+      expiresAt: clock.now() + 1_200_000,
+    });
+    const cache = new TokenCache({ clock: clock.now, sharedStore: shared, refreshMargin: 60 });
+    const { load, calls } = loaderAt(clock);
+
+    const [small, large] = await Promise.all([
+      cache.get(KEY, descriptor, 60_000, load),
+      cache.get(KEY, descriptor, 1_800_000, load),
+    ]);
+
+    expect(small.token.accessToken).toBe('shared');
+    expect(large.token.accessToken).toBe('tok-1');
     expect(calls()).toBe(1);
   });
 
