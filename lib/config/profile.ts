@@ -193,6 +193,7 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     assertion,
     callers: raw.callers ?? [],
     refresh,
+    rotation: { tryPending: raw.rotation?.tryPending ?? false },
     consentErrors: [...preset.consentErrors, ...(raw.consentErrors ?? [])],
     consentScopes:
       raw.consentScopes !== undefined ? splitSpaces(raw.consentScopes) : preset.consentScopes(scopes),
