@@ -38,9 +38,9 @@ export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
     },
     async (event) => {
       const caller = callerFromEvent(event);
-      const { profile, subject, scope, minTtl } = event.body;
+      const { profile, subject, scope, minTtl, rejected } = event.body;
       const broker = await resolveLazy(deps.broker);
-      const issued = await broker.issue({ profile, subject, scope, minTtl, caller });
+      const issued = await broker.issue({ profile, subject, scope, minTtl, rejected, caller });
       return jsonResult(200, {
         access_token: issued.access_token,
         token_type: issued.token_type,

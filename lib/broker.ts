@@ -228,8 +228,13 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
       }
       const resolved = resolveRequest(profile, request);
       const key = cacheKey(resolved.descriptor);
-      const { token, cached } = await cache.get(key, resolved.descriptor, resolved.minTtlMs, () =>
-        obtain(profile, resolved),
+      const rejected = request.rejected;
+      const { token, cached } = await cache.get(
+        key,
+        resolved.descriptor,
+        resolved.minTtlMs,
+        () => obtain(profile, resolved),
+        rejected === undefined ? undefined : (held) => fingerprintOf(held) === rejected,
       );
       const issued = answer(token, resolved, cached);
       metrics.count('TokensIssued');

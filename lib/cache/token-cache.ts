@@ -38,6 +38,9 @@ export function meetsMinTtl(token: CachedToken, minTtlMs: number, now: number): 
   return life >= minTtlMs ? left >= minTtlMs : left >= life / 2;
 }
 
+/** At most one forced refresh (a caller reported the token refused) per key in this period. */
+export const FORCED_REFRESH_INTERVAL_MS = 10_000;
+
 /** A token served by the cache. */
 export interface CacheResult {
   readonly token: CachedToken;
@@ -86,6 +89,7 @@ export class TokenCache {
   readonly #tokens: Lru<CachedToken>;
   readonly #consent: Lru<ConsentRecord>;
   readonly #inflight = new Map<string, Promise<CacheResult>>();
+  readonly #forcedAt: Lru<number>;
   readonly #marginMs: number;
   readonly #shared: SharedFlight | undefined;
   readonly #logger: Logger;
@@ -94,6 +98,7 @@ export class TokenCache {
     this.#clock = options.clock ?? Date.now;
     this.#tokens = new Lru(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.#consent = new Lru(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
+    this.#forcedAt = new Lru(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.#marginMs = (options.refreshMargin ?? DEFAULT_REFRESH_MARGIN) * 1000;
     this.#logger = options.logger ?? silentLogger;
     this.#shared =
@@ -136,6 +141,11 @@ export class TokenCache {
    * memory, else from one shared upstream request. A stale token that still qualifies is
    * served and refreshed in the background (once per key).
    *
+   * With `rejected` (a caller reported its token refused): when the token held matches it,
+   * it is dropped and a new one obtained, at most once per key per
+   * {@link FORCED_REFRESH_INTERVAL_MS}; concurrent reporters join that one request, and a
+   * token that no longer matches is simply served.
+   *
    * @throws whatever `load` throws (shared by concurrent waiters); a remembered ConsentRequired.
    */
   async get(
@@ -143,6 +153,7 @@ export class TokenCache {
     descriptor: TokenDescriptor,
     minTtlMs: number,
     load: TokenLoader,
+    rejected?: (token: CachedToken) => boolean,
   ): Promise<CacheResult> {
     const now = this.#clock();
     const consent = this.#consent.get(key);
@@ -151,12 +162,23 @@ export class TokenCache {
       this.#consent.delete(key);
     }
     const token = this.#tokens.get(key);
+    const wanted = { key, descriptor, load };
+    if (token && rejected?.(token)) {
+      const last = this.#forcedAt.get(key);
+      if (last === undefined || now - last >= FORCED_REFRESH_INTERVAL_MS) {
+        this.#forcedAt.set(key, now);
+        this.#tokens.delete(key);
+        this.#logger.info('a caller reported the cached token refused; obtaining a new one', {
+          profile: descriptor.profile,
+        });
+        return this.#flight(wanted, minTtlMs, false, rejected);
+      }
+    }
     if (token && this.usable(token, minTtlMs, now)) {
       if (this.stale(token, now)) this.#background({ key, descriptor, load });
       this.#shared?.touch(key);
       return { token, cached: true };
     }
-    const wanted = { key, descriptor, load };
     const result = await this.#flight(wanted, minTtlMs, false);
     // Joined a flight that asked for less (a token from the shared store): ask once more for ours.
     if (this.usable(result.token, minTtlMs)) return result;
@@ -190,24 +212,38 @@ export class TokenCache {
   }
 
   /** One upstream (or shared-store) request per key: concurrent callers join the one in flight. */
-  #flight(wanted: Wanted, minTtlMs: number, force: boolean): Promise<CacheResult> {
+  #flight(
+    wanted: Wanted,
+    minTtlMs: number,
+    force: boolean,
+    rejected?: (token: CachedToken) => boolean,
+  ): Promise<CacheResult> {
     const { key } = wanted;
     let pending = this.#inflight.get(key);
     if (!pending) {
-      pending = this.#obtain(wanted, minTtlMs, force).finally(() => this.#inflight.delete(key));
+      pending = this.#obtain(wanted, minTtlMs, force, rejected).finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, pending);
     }
     return pending;
   }
 
-  async #obtain(wanted: Wanted, minTtlMs: number, force: boolean): Promise<CacheResult> {
+  async #obtain(
+    wanted: Wanted,
+    minTtlMs: number,
+    force: boolean,
+    rejected: ((token: CachedToken) => boolean) | undefined,
+  ): Promise<CacheResult> {
     const { key } = wanted;
     const shared = this.#shared;
     let result: CacheResult;
     try {
       if (!shared) result = { token: await wanted.load(), cached: false };
       else if (force) result = await shared.load(wanted);
-      else result = await shared.obtain(wanted, (token) => this.#fresh(token, minTtlMs));
+      else
+        result = await shared.obtain(
+          wanted,
+          (token) => this.#fresh(token, minTtlMs) && !(rejected?.(token) ?? false),
+        );
     } catch (err) {
       if (err instanceof ConsentRequired)
         this.#consent.set(key, { error: err, until: this.#clock() + CONSENT_REQUIRED_CACHE_MS });

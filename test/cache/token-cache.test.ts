@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { cacheKey } from '../../lib/cache/key.ts';
 import { Lru } from '../../lib/cache/lru.ts';
-import { CONSENT_REQUIRED_CACHE_MS, TokenCache } from '../../lib/cache/token-cache.ts';
+import {
+  CONSENT_REQUIRED_CACHE_MS,
+  FORCED_REFRESH_INTERVAL_MS,
+  TokenCache,
+} from '../../lib/cache/token-cache.ts';
 import type { CachedToken, TokenDescriptor } from '../../lib/cache/types.ts';
 import { ConsentRequired, UpstreamError } from '../../lib/errors.ts';
 import { memorySharedStore } from '../support/memory-shared-store.ts';
@@ -191,6 +195,28 @@ describe('TokenCache', () => {
     expect(small.token.accessToken).toBe('shared');
     expect(large.token.accessToken).toBe('tok-1');
     expect(calls()).toBe(1);
+  });
+
+  it(`forces at most one refresh per ${FORCED_REFRESH_INTERVAL_MS / 1000} s for a token its callers report refused`, async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now });
+    const { load, calls } = loaderAt(clock);
+    await cache.get(KEY, descriptor, 0, load);
+    const refused = (name: string) => (token: CachedToken) => token.accessToken === name;
+
+    const reports = await Promise.all(
+      Array.from({ length: 10 }, () => cache.get(KEY, descriptor, 0, load, refused('tok-1'))),
+    );
+    expect(new Set(reports.map((r) => r.token.accessToken))).toEqual(new Set(['tok-2']));
+    expect(calls()).toBe(2);
+
+    // tok-2 refused too, but within the interval: served as it is, no upstream request.
+    clock.advance(FORCED_REFRESH_INTERVAL_MS - 1);
+    expect((await cache.get(KEY, descriptor, 0, load, refused('tok-2'))).token.accessToken).toBe('tok-2');
+    expect(calls()).toBe(2);
+    clock.advance(1);
+    expect((await cache.get(KEY, descriptor, 0, load, refused('tok-2'))).token.accessToken).toBe('tok-3');
+    expect(calls()).toBe(3);
   });
 
   it(`remembers consent_required for ${CONSENT_REQUIRED_CACHE_MS / 1000} s`, async () => {
