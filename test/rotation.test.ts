@@ -48,10 +48,11 @@ afterEach(async () => {
   await sm.close();
 });
 
-function rotatingBroker() {
+function rotatingBroker(extra: Record<string, unknown> = {}) {
   const logger = recordingLogger();
   const config = configFrom(
     profileYaml('rot', {
+      ...extra,
       issuer: 'rot-app',
       subject: 'alice@example.com',
       tokenUri: `POST ${provider.tokenUrl}`,
@@ -165,4 +166,32 @@ describe('key rotation through Secrets Manager', () => {
     });
     expect(provider.requests.every((request) => request.status === 200)).toBe(true);
   }, 60_000);
+
+  it('with rotation.tryPending, signs once with the AWSPENDING keystore when the provider refuses the current key', async () => {
+    sm.putPending('prod/keystore', { binary: await bytesOf(NEW.file) }, 'keystore-v2-0000000000000000000000');
+    sm.putPending('prod/keystore-password', { string: NEW.password }, 'password-v2-0000000000000000000000');
+    provider.setClient({ clientId: 'rot-app', certificatePem: await certOf(NEW.file) });
+    const plain = rotatingBroker();
+    const trying = rotatingBroker({ rotation: { tryPending: true } });
+
+    const refused = await plain.broker.issue({ profile: 'rot', caller: CALLER }).catch((err: unknown) => err);
+    expect(refused).toMatchObject({ code: 'ERR_UPSTREAM_REJECTED', error: 'invalid_grant' });
+    provider.resetRequests();
+    const issued = await trying.broker.issue({ profile: 'rot', caller: CALLER });
+
+    expect(issued.cached).toBe(false);
+    expect(provider.requests.map((request) => request.error ?? request.status)).toEqual([
+      'invalid_grant',
+      200,
+    ]);
+    expect(trying.logger.warnings().map((line) => line.message)).toEqual([
+      'the token endpoint refused the key; opening the key material afresh once',
+      'trying the AWSPENDING version of the key material once',
+    ]);
+    expect(
+      sm.seen
+        .filter((request) => request.body['VersionStage'] === 'AWSPENDING')
+        .map((r) => r.body['SecretId']),
+    ).toEqual(expect.arrayContaining(['prod/keystore', 'prod/keystore-password']));
+  });
 });

@@ -45,4 +45,22 @@ describe('the real Secrets Manager client over HTTP on 127.0.0.1', () => {
     );
     expect(sm.seen.at(-1)!.body).toEqual({ SecretId: 'prod/nothing' });
   });
+
+  it('fetches a rotated password past the cache with resolveTextFresh, once for concurrent callers', async () => {
+    sm.putCurrent('prod/password', { string: 'old-password' }, 'password-v1-0000000000000000000000');
+    const resolver = createSecretResolver({ secretsManager: realClient, env: {}, cwd: '/' });
+    expect(await resolver.resolveText('secretsmanager:prod/password')).toBe('old-password');
+    sm.putCurrent('prod/password', { string: 'new-password' }, 'password-v2-0000000000000000000000');
+    expect(await resolver.resolveText('secretsmanager:prod/password')).toBe('old-password');
+    const before = sm.calls('prod/password');
+
+    const fresh = await Promise.all(
+      [1, 2, 3].map(() => resolver.resolveTextFresh('secretsmanager:prod/password')),
+    );
+
+    expect(fresh).toEqual(['new-password', 'new-password', 'new-password']);
+    expect(sm.calls('prod/password') - before).toBe(1);
+    expect(await resolver.resolveText('secretsmanager:prod/password')).toBe('new-password');
+    expect(sm.calls('prod/password') - before).toBe(1);
+  });
 });
