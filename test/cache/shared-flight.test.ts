@@ -6,7 +6,7 @@ import { memorySharedStore } from '../support/memory-shared-store.ts';
 import { descriptorFor, recordingLogger, tokenAt, uniqueKey } from '../support/shared-cache-fixtures.ts';
 
 const descriptor = descriptorFor('a@example.com');
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function flight(
   store: ReturnType<typeof memorySharedStore>,
