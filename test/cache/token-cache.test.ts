@@ -116,7 +116,9 @@ describe('TokenCache', () => {
       ['tok-1', true],
       ['tok-1', true],
     ]);
-    await new Promise((r) => setTimeout(r, 5));
+    // The background refresh ends on its own time: wait for it (bounded), not for a fixed delay.
+    for (let i = 0; i < 200 && cache.peek(KEY)?.accessToken !== 'tok-2'; i++)
+      await new Promise((r) => setTimeout(r, 5));
     expect(calls()).toBe(2);
     expect((await cache.get(KEY, descriptor, 60_000, load)).token.accessToken).toBe('tok-2');
   });
