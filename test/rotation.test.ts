@@ -15,7 +15,11 @@ import { createSecretResolver, SECRET_CACHE_MAX_AGE_MS } from '../lib/secrets/in
 import type { Caller } from '../lib/types.ts';
 import { configFrom, profileYaml } from './support/broker-env.ts';
 import { KEYSTORE_FIXTURES } from './support/keys.ts';
-import { startSecretsManagerServer, type SecretsManagerServer } from './support/secrets-manager-server.ts';
+import {
+  secretsManagerClient,
+  startSecretsManager,
+  type SecretsManagerServer,
+} from './support/secrets-manager-server.ts';
 import { manualClock, recordingLogger } from './support/shared-cache-fixtures.ts';
 
 // Two real PKCS#12 keystores with different keys and passwords (make-pkcs12.sh).
@@ -26,6 +30,9 @@ const CALLER: Caller = { id: 'arn:aws:iam::123456789012:role/billing-api', kind:
 const TOKEN_TTL_S = 60;
 
 let sm: SecretsManagerServer;
+/** VersionIds the fake Secrets Manager gave the keystore's versions. */
+const versions: { keystore1?: string; keystore2?: string } = {};
+const clients: ReturnType<typeof secretsManagerClient>[] = [];
 let provider: AuthorizationServer;
 const clock = manualClock(Date.UTC(2026, 0, 5, 9, 0, 0));
 
@@ -33,9 +40,9 @@ const bytesOf = (file: string) => readFile(join(KEYSTORE_FIXTURES, file));
 const certOf = (file: string) => readFile(join(KEYSTORE_FIXTURES, `${file}.signer.cert.pem`), 'utf8');
 
 beforeEach(async () => {
-  sm = await startSecretsManagerServer();
-  sm.putCurrent('prod/keystore', { binary: await bytesOf(OLD.file) }, 'keystore-v1-0000000000000000000000');
-  sm.putCurrent('prod/keystore-password', { string: OLD.password }, 'password-v1-0000000000000000000000');
+  sm = await startSecretsManager();
+  versions.keystore1 = sm.put('prod/keystore', { binary: await bytesOf(OLD.file) });
+  sm.put('prod/keystore-password', { text: OLD.password });
   provider = await startAuthorizationServer({
     clients: [{ clientId: 'rot-app', certificatePem: await certOf(OLD.file) }],
     audience: ['token-broker-rotation'],
@@ -45,6 +52,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await provider.close();
+  for (const client of clients.splice(0)) client.destroy();
   await sm.close();
 });
 
@@ -65,7 +73,11 @@ function rotatingBroker(extra: Record<string, unknown> = {}) {
     'cache:\n  refreshMargin: 0\n',
   );
   const secrets = createSecretResolver({
-    secretsManager: () => sm.client(),
+    secretsManager: () => {
+      const client = secretsManagerClient(sm.endpoint);
+      clients.push(client);
+      return client;
+    },
     env: {},
     cwd: '/',
     clock: clock.now,
@@ -100,14 +112,9 @@ describe('key rotation through Secrets Manager', () => {
     const newCert = await certOf(NEW.file);
 
     const { failures, misses } = await runTimeline(broker, async (second) => {
-      if (second === 60)
-        sm.putCurrent('prod/keystore', { binary: newBytes }, 'keystore-v2-0000000000000000000000');
+      if (second === 60) versions.keystore2 = sm.put('prod/keystore', { binary: newBytes });
       if (second === 390) {
-        sm.putCurrent(
-          'prod/keystore-password',
-          { string: NEW.password },
-          'password-v2-0000000000000000000000',
-        );
+        sm.put('prod/keystore-password', { text: NEW.password });
         // The provider now knows only the new certificate: a token signed by the old key would fail.
         provider.setClient({ clientId: 'rot-app', certificatePem: newCert });
       }
@@ -133,8 +140,8 @@ describe('key rotation through Secrets Manager', () => {
         profile: 'rot',
         code: 'ERR_KEYSTORE_PASSWORD',
         reference: 'secretsmanager:prod/keystore',
-        version: 'keystore-v2-0000000000000000000000',
-        inUse: 'keystore-v1-0000000000000000000000',
+        version: versions.keystore2,
+        inUse: versions.keystore1,
       });
     expect(logger.lines.map((line) => line.message)).toContain(
       'key material rotated: the new version is in use',
@@ -146,8 +153,7 @@ describe('key rotation through Secrets Manager', () => {
     const { broker, logger } = rotatingBroker();
 
     const { failures, misses } = await runTimeline(broker, async (second) => {
-      if (second === 60)
-        sm.putCurrent('prod/keystore', { binary: randomBytes(2048) }, 'keystore-v2-0000000000000000000000');
+      if (second === 60) versions.keystore2 = sm.put('prod/keystore', { binary: randomBytes(2048) });
     });
 
     expect(failures).toEqual([]);
@@ -162,14 +168,14 @@ describe('key rotation through Secrets Manager', () => {
     expect(refused.length).toBeGreaterThan(5);
     expect(refused[0]!.fields).toMatchObject({
       code: expect.stringMatching(/^ERR_KEYSTORE_/),
-      version: 'keystore-v2-0000000000000000000000',
+      version: versions.keystore2,
     });
     expect(provider.requests.every((request) => request.status === 200)).toBe(true);
   }, 60_000);
 
   it('with rotation.tryPending, signs once with the AWSPENDING keystore when the provider refuses the current key', async () => {
-    sm.putPending('prod/keystore', { binary: await bytesOf(NEW.file) }, 'keystore-v2-0000000000000000000000');
-    sm.putPending('prod/keystore-password', { string: NEW.password }, 'password-v2-0000000000000000000000');
+    sm.put('prod/keystore', { binary: await bytesOf(NEW.file) }, ['AWSPENDING']);
+    sm.put('prod/keystore-password', { text: NEW.password }, ['AWSPENDING']);
     provider.setClient({ clientId: 'rot-app', certificatePem: await certOf(NEW.file) });
     const plain = rotatingBroker();
     const trying = rotatingBroker({ rotation: { tryPending: true } });
@@ -189,7 +195,7 @@ describe('key rotation through Secrets Manager', () => {
       'trying the AWSPENDING version of the key material once',
     ]);
     expect(
-      sm.seen
+      sm.calls
         .filter((request) => request.body['VersionStage'] === 'AWSPENDING')
         .map((r) => r.body['SecretId']),
     ).toEqual(expect.arrayContaining(['prod/keystore', 'prod/keystore-password']));

@@ -1,20 +1,33 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerError } from '../../lib/errors.ts';
 import { createSecretResolver } from '../../lib/secrets/index.ts';
-import { startSecretsManagerServer, type SecretsManagerServer } from '../support/secrets-manager-server.ts';
+import {
+  secretsManagerClient,
+  startSecretsManager,
+  type SecretsManagerServer,
+} from '../support/secrets-manager-server.ts';
 
 // Every byte value, so any text re-encoding on the wire would show.
 const KEYSTORE = new Uint8Array(Array.from({ length: 512 }, (_, i) => (i * 37 + 11) % 256));
 
 let sm: SecretsManagerServer;
+let keystoreVersion: string;
+const clients: ReturnType<typeof secretsManagerClient>[] = [];
 
 beforeAll(async () => {
-  sm = await startSecretsManagerServer();
-  sm.putCurrent('prod/keystore', { binary: KEYSTORE }, 'EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE');
+  sm = await startSecretsManager();
+  keystoreVersion = sm.put('prod/keystore', { binary: KEYSTORE });
 });
-afterAll(() => sm.close());
+afterAll(async () => {
+  for (const client of clients) client.destroy();
+  await sm.close();
+});
 
-const realClient = () => sm.client();
+function realClient() {
+  const client = secretsManagerClient(sm.endpoint);
+  clients.push(client);
+  return client;
+}
 
 describe('the real Secrets Manager client over HTTP on 127.0.0.1', () => {
   it('sends GetSecretValue in the JSON protocol and returns SecretBinary byte for byte', async () => {
@@ -22,8 +35,8 @@ describe('the real Secrets Manager client over HTTP on 127.0.0.1', () => {
     const value = await resolver.resolveBytes('secretsmanager:prod/keystore?stage=AWSCURRENT');
     expect(Buffer.from(value.bytes)).toEqual(Buffer.from(KEYSTORE));
     expect(value.text).toBeUndefined();
-    expect(value.version).toBe('EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE');
-    const request = sm.seen.at(-1)!;
+    expect(value.version).toBe(keystoreVersion);
+    const request = sm.calls.at(-1)!;
     expect(request.target).toBe('secretsmanager.GetSecretValue');
     expect(request.contentType).toBe('application/x-amz-json-1.1');
     expect(request.authorization).toMatch(
@@ -43,24 +56,24 @@ describe('the real Secrets Manager client over HTTP on 127.0.0.1', () => {
     expect((err as BrokerError).message).toBe(
       'secret "secretsmanager:prod/nothing" does not exist in Secrets Manager (check the name, region and ?stage=/?version=)',
     );
-    expect(sm.seen.at(-1)!.body).toEqual({ SecretId: 'prod/nothing' });
+    expect(sm.calls.at(-1)!.body).toEqual({ SecretId: 'prod/nothing' });
   });
 
   it('fetches a rotated password past the cache with resolveTextFresh, once for concurrent callers', async () => {
-    sm.putCurrent('prod/password', { string: 'old-password' }, 'password-v1-0000000000000000000000');
+    sm.put('prod/password', { text: 'old-password' });
     const resolver = createSecretResolver({ secretsManager: realClient, env: {}, cwd: '/' });
     expect(await resolver.resolveText('secretsmanager:prod/password')).toBe('old-password');
-    sm.putCurrent('prod/password', { string: 'new-password' }, 'password-v2-0000000000000000000000');
+    sm.put('prod/password', { text: 'new-password' });
     expect(await resolver.resolveText('secretsmanager:prod/password')).toBe('old-password');
-    const before = sm.calls('prod/password');
+    const before = sm.reads('prod/password');
 
     const fresh = await Promise.all(
       [1, 2, 3].map(() => resolver.resolveTextFresh('secretsmanager:prod/password')),
     );
 
     expect(fresh).toEqual(['new-password', 'new-password', 'new-password']);
-    expect(sm.calls('prod/password') - before).toBe(1);
+    expect(sm.reads('prod/password') - before).toBe(1);
     expect(await resolver.resolveText('secretsmanager:prod/password')).toBe('new-password');
-    expect(sm.calls('prod/password') - before).toBe(1);
+    expect(sm.reads('prod/password') - before).toBe(1);
   });
 });
