@@ -618,14 +618,14 @@ describe('bad API requests through the local server', () => {
       body: '["api"]',
       code: 'ERR_INVALID_REQUEST',
       status: 400,
-      message: /^body: must be a JSON object \{profile, subject, scope, minTtl\}$/,
+      message: /^body: must be a JSON object \{profile, subject, scope, minTtl, rejected\}$/,
     },
     {
       name: 'an unknown field',
       body: '{"profile": "api", "audience": "elsewhere"}',
       code: 'ERR_INVALID_REQUEST',
       status: 400,
-      message: /^unknown field "audience"; allowed fields: profile, subject, scope, minTtl$/,
+      message: /^unknown field "audience"; allowed fields: profile, subject, scope, minTtl, rejected$/,
     },
     {
       name: 'a 1 MB body',
