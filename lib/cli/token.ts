@@ -93,7 +93,9 @@ export async function token(
       minTtl: args.minTtl,
       caller: { id: 'cli', kind: 'cli' },
     });
-    io.stdout(`${JSON.stringify(issued, null, 2)}\n`);
+    // As the HTTP answer: provider fields under their own names, the broker's own fields win a clash.
+    const { fields, ...token } = issued;
+    io.stdout(`${JSON.stringify({ ...fields, ...token }, null, 2)}\n`);
     return EXIT_OK;
   } catch (err) {
     return reportError(err, io);
