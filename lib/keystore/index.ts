@@ -31,7 +31,8 @@ const NOT_A_KEYSTORE =
 
 /**
  * Tells the format from the bytes: JKS (magic FEEDFEED), JCEKS (CECECECE), PKCS#12 (a DER
- * PFX, version 3), PEM (`-----BEGIN` after whitespace or a BOM), a JWK or JWK Set (JSON with
+ * or BER PFX, version 3), PEM (`-----BEGIN` after whitespace or a BOM, or on a line after
+ * printable text such as bag attributes), a JWK or JWK Set (JSON with
  * `kty` or `keys`), or a Google service-account file (JSON with `type: "service_account"`,
  * or `private_key` and `client_email`).
  *
@@ -50,7 +51,7 @@ export function detectFormat(bytes: Uint8Array): KeystoreFormat {
   let start = startsWith(bytes, [0xef, 0xbb, 0xbf]) ? 3 : 0;
   while (start < bytes.length && isSpace(bytes[start]!)) start++;
   const head = Buffer.from(bytes.subarray(start, start + 10)).toString('latin1');
-  if (head === '-----BEGIN') return 'pem';
+  if (head === '-----BEGIN' || pemAfterText(bytes.subarray(start))) return 'pem';
   if (head.startsWith('{')) {
     const json = jsonObject(bytes.subarray(start));
     if (json) {
@@ -60,6 +61,21 @@ export function detectFormat(bytes: Uint8Array): KeystoreFormat {
     }
   }
   throw new KeystoreError('ERR_KEYSTORE_FORMAT', NOT_A_KEYSTORE);
+}
+
+/** How far into a file a PEM block may start after leading text (bag attributes, a dump). */
+const PEM_SEARCH_BYTES = 64 * 1024;
+
+/**
+ * True for text with a PEM BEGIN line after other lines: what `openssl pkcs12 -nodes`
+ * (Bag Attributes), `openssl x509 -text` (a dump) or a commented file writes. The leading
+ * text must be printable, so binary data that happens to hold the marker is not PEM.
+ */
+function pemAfterText(bytes: Uint8Array): boolean {
+  const head = Buffer.from(bytes.subarray(0, PEM_SEARCH_BYTES)).toString('latin1');
+  const at = head.search(/\n-----BEGIN [A-Z0-9 ]+-----/);
+  // eslint-disable-next-line no-control-regex
+  return at > 0 && !/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(head.slice(0, at));
 }
 
 function startsWith(bytes: Uint8Array, magic: readonly number[]): boolean {

@@ -182,11 +182,34 @@ export function parseJavaStore(
   }
 
   const warnings: string[] = [];
+  const unique = lastPerAlias(entries, label, warnings);
   const end = r.offset - DIGEST_LEN;
   if (password === undefined) {
     warnings.push(`${label} keystore integrity not checked: no store password was given`);
   } else {
     checkIntegrity(bytes, end, password, keys);
   }
-  return { format, entries, warnings };
+  return { format, entries: unique, warnings };
+}
+
+/**
+ * One entry per alias, the last one written winning: the JDK loads entries into a table
+ * keyed by the lower-cased alias, so a later entry replaces an earlier one (keytool lists
+ * and opens the last). Each replaced alias is named in a warning.
+ */
+function lastPerAlias(entries: readonly RawEntry[], label: string, warnings: string[]): RawEntry[] {
+  const byAlias = new Map<string, RawEntry>();
+  const repeated = new Set<string>();
+  for (const entry of entries) {
+    const key = entry.alias.toLowerCase();
+    if (byAlias.has(key)) repeated.add(printable(entry.alias));
+    byAlias.delete(key);
+    byAlias.set(key, entry);
+  }
+  for (const alias of repeated)
+    warnings.push(
+      `the ${label} keystore holds several entries under alias '${alias}'; the last one is used, as keytool does; ` +
+        'delete the others with keytool -delete',
+    );
+  return [...byAlias.values()];
 }

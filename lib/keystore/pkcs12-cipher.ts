@@ -160,7 +160,7 @@ interface ForgeUtil {
 }
 
 /** RC2 is missing from OpenSSL 3's default provider; forge's is loaded only for it. */
-function rc2(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
+export function rc2(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
   const require = createRequire(import.meta.url);
   const forgeRc2 = require('node-forge/lib/rc2.js') as ForgeRc2;
   const util = require('node-forge/lib/util.js') as ForgeUtil;
@@ -173,7 +173,7 @@ function rc2(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
 }
 
 /** Strips PKCS#5 padding, checking every pad byte. */
-function unpad(data: Buffer, block: number): Buffer {
+export function unpad(data: Buffer, block: number): Buffer {
   const count = data[data.length - 1] ?? 0;
   if (count < 1 || count > block || count > data.length) throw new DecryptFailure('bad padding');
   for (let i = data.length - count; i < data.length; i++)

@@ -52,8 +52,20 @@ function pbmac1(params: Asn1 | undefined, expected: Uint8Array): Pkcs12Mac {
   const schemeName = oid(sequence(scheme, 'PKCS#12 PBMAC1 scheme')[0], 'PKCS#12 PBMAC1 scheme');
   const digest = HMAC_DIGESTS[schemeName];
   if (!digest) unsupportedMac(schemeName);
-  // RFC 9579 §3 requires the key length; without it the HMAC output length is the safe reading.
-  const keyLength = derivation.keyLength ?? expected.length;
+  // RFC 9579 §5 and Appendix A: a PBMAC1 whose PBKDF2 parameters lack keyLength is refused,
+  // as a verifier that guessed a length would accept files other readers reject.
+  const keyLength = derivation.keyLength;
+  if (keyLength === undefined)
+    throw new KeystoreError(
+      'ERR_KEYSTORE_FORMAT',
+      'the PKCS#12 PBMAC1 parameters omit the PBKDF2 key length, which RFC 9579 requires; ' +
+        're-export the file with a current OpenSSL (3.4+) or keytool',
+    );
+  if (keyLength < 1 || keyLength > 64)
+    throw new KeystoreError(
+      'ERR_KEYSTORE_FORMAT',
+      `the PKCS#12 PBMAC1 key length is ${keyLength} bytes, outside 1..64 (HMAC keys are at most one block); re-export the file`,
+    );
   return {
     name: `PBMAC1 HMAC-${digest.toUpperCase()}`,
     legacy: digest === 'sha1',
