@@ -21,7 +21,7 @@ Options:
   --json                  JSON instead of a table
 `;
 
-const TYPES: readonly KeystoreType[] = ['auto', 'jks', 'jceks', 'pkcs12', 'pem', 'jwk', 'google-json'];
+const TYPES: readonly KeystoreType[] = ['auto', 'jks', 'jceks', 'pkcs12', 'bks', 'pem', 'jwk', 'google-json'];
 
 interface InspectArgs {
   readonly file: string;

@@ -21,17 +21,18 @@ const FORMAT_NAMES: Readonly<Record<KeystoreFormat, string>> = {
   jks: 'JKS',
   jceks: 'JCEKS',
   pkcs12: 'PKCS#12',
+  bks: 'BKS',
   pem: 'PEM',
   jwk: 'JWK',
   'google-json': 'Google service-account JSON',
 };
 
 const NOT_A_KEYSTORE =
-  'not a keystore: expected JKS, JCEKS, PKCS#12, PEM, JWK or Google service-account JSON';
+  'not a keystore: expected JKS, JCEKS, PKCS#12, BKS, PEM, JWK or Google service-account JSON';
 
 /**
  * Tells the format from the bytes: JKS (magic FEEDFEED), JCEKS (CECECECE), PKCS#12 (a DER
- * or BER PFX, version 3), PEM (`-----BEGIN` after whitespace or a BOM, or on a line after
+ * or BER PFX, version 3), BKS or UBER (version 1 or 2, a salt, an iteration count), PEM (`-----BEGIN` after whitespace or a BOM, or on a line after
  * printable text such as bag attributes), a JWK or JWK Set (JSON with
  * `kty` or `keys`), or a Google service-account file (JSON with `type: "service_account"`,
  * or `private_key` and `client_email`).
@@ -48,6 +49,7 @@ export function detectFormat(bytes: Uint8Array): KeystoreFormat {
   if (startsWith(bytes, [0xfe, 0xed, 0xfe, 0xed])) return 'jks';
   if (startsWith(bytes, [0xce, 0xce, 0xce, 0xce])) return 'jceks';
   if (looksLikePfx(bytes)) return 'pkcs12';
+  if (looksLikeBks(bytes)) return 'bks';
   let start = startsWith(bytes, [0xef, 0xbb, 0xbf]) ? 3 : 0;
   while (start < bytes.length && isSpace(bytes[start]!)) start++;
   const head = Buffer.from(bytes.subarray(start, start + 10)).toString('latin1');
@@ -61,6 +63,19 @@ export function detectFormat(bytes: Uint8Array): KeystoreFormat {
     }
   }
   throw new KeystoreError('ERR_KEYSTORE_FORMAT', NOT_A_KEYSTORE);
+}
+
+/**
+ * BouncyCastle BKS/UBER header: version 1 or 2, a salt of 1..255 bytes (BouncyCastle
+ * writes 20), then an iteration count of 1..2^24 (it writes 1024..2047).
+ */
+function looksLikeBks(bytes: Uint8Array): boolean {
+  if (bytes.length < 12 || !startsWith(bytes, [0, 0, 0]) || (bytes[3] !== 1 && bytes[3] !== 2)) return false;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const saltLength = view.getUint32(4);
+  if (saltLength < 1 || saltLength > 255 || bytes.length < 12 + saltLength) return false;
+  const iterations = view.getUint32(8 + saltLength);
+  return iterations >= 1 && iterations < 1 << 24;
 }
 
 /** How far into a file a PEM block may start after leading text (bag attributes, a dump). */
@@ -125,6 +140,7 @@ const formats = {
   jks: once(() => import('./jks.ts')),
   jceks: once(() => import('./jceks.ts')),
   pkcs12: once(() => import('./pkcs12.ts')),
+  bks: once(() => import('./bks.ts')),
   pem: once(() => import('./pem.ts')),
   jwk: once(() => import('./jwk.ts')),
   open: once(() => import('./open.ts')),
@@ -149,6 +165,8 @@ async function parseStore(bytes: Uint8Array, options: OpenKeystoreOptions): Prom
       return (await formats.jceks()).parseJceks(bytes, options.password);
     case 'pkcs12':
       return (await formats.pkcs12()).parsePkcs12(bytes, options.password);
+    case 'bks':
+      return (await formats.bks()).parseBks(bytes, options.password);
     case 'pem':
       return (await formats.pem()).parsePem(bytes);
     case 'jwk':
