@@ -16,7 +16,7 @@ Options:
   --password-env VAR      read the password from environment variable VAR
   --password-stdin        read the password from standard input
   --key-password-env VAR  key password, when it differs from the store password
-  --type T                auto (default), jks, jceks, pkcs12, pem, jwk, google-json
+  --type T                auto (default), jks, jceks, pkcs12, bks, pem, jwk, google-json
   --alias A               show only this entry
   --json                  JSON instead of a table
 `;

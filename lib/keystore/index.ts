@@ -5,6 +5,8 @@
  */
 import { KeystoreError } from '../errors.ts';
 import { looksLikePfx } from './der.ts';
+import { FailedOpens } from './failed-opens.ts';
+import { withWorkBudget } from './work-budget.ts';
 import type {
   KeystoreFormat,
   KeystoreType,
@@ -147,8 +149,11 @@ const formats = {
   list: once(() => import('./list.ts')),
 };
 
-/** Parses with the format's own module, imported only when the format is met. */
-async function parseStore(bytes: Uint8Array, options: OpenKeystoreOptions): Promise<RawStore> {
+/** The synchronous parser of a format, its module imported only when the format is met. */
+async function parserFor(
+  bytes: Uint8Array,
+  options: OpenKeystoreOptions,
+): Promise<(bytes: Uint8Array, options: OpenKeystoreOptions) => RawStore> {
   if (bytes.length > MAX_KEYSTORE_BYTES)
     throw new KeystoreError(
       'ERR_KEYSTORE_TOO_LARGE',
@@ -157,49 +162,100 @@ async function parseStore(bytes: Uint8Array, options: OpenKeystoreOptions): Prom
   const type = options.type ?? 'auto';
   if (!(type in FORMAT_NAMES) && type !== 'auto')
     throw new TypeError(`unknown keystore type '${String(type)}'`);
-  const format = resolveFormat(bytes, type);
-  switch (format) {
-    case 'jks':
-      return (await formats.jks()).parseJks(bytes, options.password);
-    case 'jceks':
-      return (await formats.jceks()).parseJceks(bytes, options.password);
-    case 'pkcs12':
-      return (await formats.pkcs12()).parsePkcs12(bytes, options.password);
-    case 'bks':
-      return (await formats.bks()).parseBks(bytes, options.password);
+  switch (resolveFormat(bytes, type)) {
+    case 'jks': {
+      const { parseJks } = await formats.jks();
+      return (b, o) => parseJks(b, o.password);
+    }
+    case 'jceks': {
+      const { parseJceks } = await formats.jceks();
+      return (b, o) => parseJceks(b, o.password);
+    }
+    case 'pkcs12': {
+      const { parsePkcs12 } = await formats.pkcs12();
+      return (b, o) => parsePkcs12(b, o.password);
+    }
+    case 'bks': {
+      const { parseBks } = await formats.bks();
+      return (b, o) => parseBks(b, o.password);
+    }
     case 'pem':
-      return (await formats.pem()).parsePem(bytes);
+      return (await formats.pem()).parsePem;
     case 'jwk':
-      return (await formats.jwk()).parseJwk(bytes);
+      return (await formats.jwk()).parseJwk;
     case 'google-json':
-      return (await formats.jwk()).parseGoogleJson(bytes);
+      return (await formats.jwk()).parseGoogleJson;
   }
 }
 
+/** Options of {@link createKeystoreOpener}. */
+export interface KeystoreOpenerOptions {
+  /** Remembers failed opens; default: a memory of {@link FAILED_OPEN_MEMORY_MS} on `Date.now`. */
+  readonly failedOpens?: FailedOpens;
+}
+
 /**
- * Opens one private key from keystore bytes, ready to sign.
+ * An opener and lister of keystores sharing one memory of failed opens: the same bytes
+ * and options that failed less than 30 s ago fail again with the same error at once.
+ * Each open runs within the {@link KEYSTORE_WORK_BUDGET}.
+ */
+export function createKeystoreOpener(opener: KeystoreOpenerOptions = {}): {
+  openKeystore: OpenKeystore;
+  listKeystore: ListKeystore;
+} {
+  const failedOpens = opener.failedOpens ?? new FailedOpens();
+  const run = async <T>(
+    kind: 'open' | 'list',
+    bytes: Uint8Array,
+    options: OpenKeystoreOptions,
+    finish: (store: RawStore) => T,
+  ): Promise<T> => {
+    const key = failedOpens.key(kind, bytes, options);
+    const known = failedOpens.recall(key);
+    if (known) throw known;
+    try {
+      const parse = await parserFor(bytes, options);
+      return withWorkBudget(() => finish(parse(bytes, options)));
+    } catch (error) {
+      failedOpens.remember(key, error);
+      throw error;
+    }
+  };
+  return {
+    async openKeystore(bytes, options = {}) {
+      const { openRawStore } = await formats.open();
+      return run('open', bytes, options, (store) => openRawStore(store, options));
+    },
+    async listKeystore(bytes, options = {}) {
+      const { listRawStore } = await formats.list();
+      return run('list', bytes, options, (store) => listRawStore(store, options));
+    },
+  };
+}
+
+const opener = createKeystoreOpener();
+
+/**
+ * Opens one private key from keystore bytes, ready to sign. A failed open is remembered
+ * for 30 s per keystore content and options (see {@link createKeystoreOpener}).
  *
- * @throws KeystoreError `ERR_KEYSTORE_FORMAT`, `ERR_KEYSTORE_TOO_LARGE`,
+ * @throws KeystoreError `ERR_KEYSTORE_FORMAT`, `ERR_KEYSTORE_TOO_LARGE`, `ERR_KEYSTORE_TOO_COSTLY`,
  *   `ERR_KEYSTORE_PASSWORD`, `ERR_KEYSTORE_INTEGRITY`, `ERR_KEY_PASSWORD`,
  *   `ERR_ALIAS_REQUIRED`, `ERR_ALIAS_NOT_FOUND`, `ERR_UNSUPPORTED_KEY`, `ERR_KEY_CERT_MISMATCH`.
  * @see https://www.rfc-editor.org/rfc/rfc7515#section-4.1
  */
-export const openKeystore: OpenKeystore = async (bytes, options = {}) => {
-  const store = await parseStore(bytes, options);
-  return (await formats.open()).openRawStore(store, options);
-};
+export const openKeystore: OpenKeystore = opener.openKeystore;
 
 /**
  * Lists every entry of a keystore (alias, kind, key type and size, certificate details).
  *
- * @throws KeystoreError `ERR_KEYSTORE_FORMAT`, `ERR_KEYSTORE_TOO_LARGE`,
+ * @throws KeystoreError `ERR_KEYSTORE_FORMAT`, `ERR_KEYSTORE_TOO_LARGE`, `ERR_KEYSTORE_TOO_COSTLY`,
  *   `ERR_KEYSTORE_PASSWORD`, `ERR_KEYSTORE_INTEGRITY`.
  */
-export const listKeystore: ListKeystore = async (bytes, options = {}) => {
-  const store = await parseStore(bytes, options);
-  return (await formats.list()).listRawStore(store, options);
-};
+export const listKeystore: ListKeystore = opener.listKeystore;
 
+export { FAILED_OPEN_MEMORY_MS, FailedOpens } from './failed-opens.ts';
+export { KEYSTORE_WORK_BUDGET } from './work-budget.ts';
 export type {
   KeyMaterial,
   KeystoreEntry,

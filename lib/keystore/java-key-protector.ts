@@ -19,6 +19,7 @@ import { Asn1Error } from './asn1.ts';
 import { looksLikePkcs8, parsePbeParameter } from './java-der.ts';
 import type { EncryptedPrivateKeyInfo } from './java-der.ts';
 import { iteratedMd5 } from './java-md5.ts';
+import { spendWork } from './work-budget.ts';
 
 /** Sun's proprietary JKS key protector. */
 const JKS_KEY_PROTECTOR_OID = '1.3.6.1.4.1.42.2.17.1.1';
@@ -84,6 +85,7 @@ function recoverPbeMd5TripleDes(
   const halves = [Uint8Array.from(salt.subarray(0, 4)), Uint8Array.from(salt.subarray(4, 8))] as const;
   if (halves[0].every((b, i) => b === halves[1][i])) halves[0].reverse();
   const pw = Buffer.from(password, 'latin1');
+  spendWork(iterations * 2, `the JCEKS key of alias "${alias}"`);
   const k0 = iteratedMd5(halves[0], pw, iterations);
   const k1 = iteratedMd5(halves[1], pw, iterations);
   pw.fill(0);

@@ -1,6 +1,7 @@
-import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
+import { createDecipheriv } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { KeystoreError } from '../errors.ts';
+import { budgetedPbkdf2 } from './work-budget.ts';
 import { type Asn1, Asn1Error, OCTET_STRING, octets, oid, sequence, smallInt } from './asn1.ts';
 import { KDF_IV, KDF_KEY, pkcs12Kdf } from './pkcs12-kdf.ts';
 
@@ -232,12 +233,13 @@ function pbes2(params: Asn1 | undefined, what: string): Pkcs12Decryptor {
     name: `PBES2 ${cipher.name}`,
     legacy: !cipher.cipher.startsWith('aes'),
     decrypt(password, data) {
-      const key = pbkdf2Sync(
+      const key = budgetedPbkdf2(
         password.utf8,
         derivation.salt,
         derivation.iterations,
         cipher.keyLength,
         derivation.digest,
+        `${what} PBKDF2`,
       );
       return cbc(cipher.cipher, key, iv, data);
     },

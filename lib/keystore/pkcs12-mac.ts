@@ -1,5 +1,6 @@
-import { createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
+import { budgetedPbkdf2 } from './work-budget.ts';
 import { type Asn1, oid, octets, sequence } from './asn1.ts';
 import { HMAC_DIGESTS, iterationCount, type Pkcs12Password, pbkdf2Params } from './pkcs12-cipher.ts';
 import { KDF_MAC, type Pkcs12Digest, digestLength, pkcs12Kdf } from './pkcs12-kdf.ts';
@@ -70,12 +71,13 @@ function pbmac1(params: Asn1 | undefined, expected: Uint8Array): Pkcs12Mac {
     name: `PBMAC1 HMAC-${digest.toUpperCase()}`,
     legacy: digest === 'sha1',
     verify(password, content) {
-      const key = pbkdf2Sync(
+      const key = budgetedPbkdf2(
         password.utf8,
         derivation.salt,
         derivation.iterations,
         keyLength,
         derivation.digest,
+        'the PBMAC1 MAC',
       );
       return equal(createHmac(digest, key).update(content).digest(), expected);
     },
