@@ -22,7 +22,8 @@ import { type KeyObject, createDecipheriv, createHmac, createPrivateKey, timingS
 import { KeystoreError } from '../errors.ts';
 import { JavaDataError, JavaDataReader } from './java-data.ts';
 import { MAX_ITERATIONS, passwordForms } from './pkcs12-cipher.ts';
-import { KDF_IV, KDF_KEY, KDF_MAC, pkcs12Kdf } from './pkcs12-kdf.ts';
+import { KDF_IV, KDF_KEY, KDF_MAC } from './pkcs12-kdf.ts';
+import { derivePkcs12 } from './work-budget.ts';
 import { printable } from './text.ts';
 import type { RawEntry, RawStore } from './types.ts';
 
@@ -98,8 +99,8 @@ function unseal(sealed: Uint8Array, password: string | undefined): EncodedKey | 
   const iterations = bounded(r.u32('the sealed key iteration count'), 'the sealed key iteration count');
   const data = sealed.subarray(r.offset);
   const bmp = passwordForms(password)[0]!.bmp;
-  const key = pkcs12Kdf('sha1', bmp, salt, KDF_KEY, iterations, 24);
-  const iv = pkcs12Kdf('sha1', bmp, salt, KDF_IV, iterations, 8);
+  const key = derivePkcs12('sha1', bmp, salt, KDF_KEY, iterations, 24);
+  const iv = derivePkcs12('sha1', bmp, salt, KDF_IV, iterations, 8);
   let plain: Buffer;
   try {
     const decipher = createDecipheriv('des-ede3-cbc', key, iv);
@@ -201,7 +202,7 @@ export function parseBks(bytes: Uint8Array, password: string | undefined): RawSt
   if (password === undefined || password === '') {
     warnings.push('BKS keystore integrity not checked: no store password was given');
   } else {
-    const macKey = pkcs12Kdf(
+    const macKey = derivePkcs12(
       'sha1',
       passwordForms(password)[0]!.bmp,
       salt,

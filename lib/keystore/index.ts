@@ -6,7 +6,7 @@
 import { KeystoreError } from '../errors.ts';
 import { looksLikePfx } from './der.ts';
 import { FailedOpens } from './failed-opens.ts';
-import { withWorkBudget } from './work-budget.ts';
+import { runOpen } from './work-budget.ts';
 import type {
   KeystoreFormat,
   KeystoreType,
@@ -215,7 +215,7 @@ export function createKeystoreOpener(opener: KeystoreOpenerOptions = {}): {
     if (known) throw known;
     try {
       const parse = await parserFor(bytes, options);
-      return withWorkBudget(() => finish(parse(bytes, options)));
+      return await runOpen(() => finish(parse(bytes, options)));
     } catch (error) {
       failedOpens.remember(key, error);
       throw error;

@@ -17,6 +17,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
+import { rethrowPending } from './work-budget.ts';
 import type { RawEntry, RawStore } from './types.ts';
 import { JavaDataError, JavaDataReader } from './java-data.ts';
 import { Asn1Error } from './asn1.ts';
@@ -102,7 +103,8 @@ function checkIntegrity(bytes: Uint8Array, end: number, password: string, keys: 
       const der = recoverPkcs8(alias, info, password);
       der?.fill(0);
       return der !== undefined;
-    } catch {
+    } catch (error) {
+      rethrowPending(error);
       return false;
     }
   });

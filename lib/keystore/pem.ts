@@ -1,5 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { BrokerError, KeystoreError } from '../errors.ts';
+import { rethrowPending } from './work-budget.ts';
 import { Asn1Error } from './asn1.ts';
 import { encryptedData, pkcs8Scheme, type Pkcs8Scheme } from './pkcs8-legacy.ts';
 import { isWholeDerSequence, readDerHeader } from './der.ts';
@@ -167,6 +168,7 @@ function openLegacy(
     der = scheme.decrypt(password, encryptedData(block.der));
     return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
   } catch (cause) {
+    rethrowPending(cause);
     if (cause instanceof BrokerError) throw cause;
     throw new KeystoreError(
       'ERR_KEY_PASSWORD',

@@ -1,9 +1,9 @@
 import { createDecipheriv } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { KeystoreError } from '../errors.ts';
-import { budgetedPbkdf2 } from './work-budget.ts';
+import { derivePbkdf2, derivePkcs12 } from './work-budget.ts';
 import { type Asn1, Asn1Error, OCTET_STRING, octets, oid, sequence, smallInt } from './asn1.ts';
-import { KDF_IV, KDF_KEY, pkcs12Kdf } from './pkcs12-kdf.ts';
+import { KDF_IV, KDF_KEY } from './pkcs12-kdf.ts';
 
 /** A password in the two encodings PKCS#12 uses. */
 export interface Pkcs12Password {
@@ -233,7 +233,7 @@ function pbes2(params: Asn1 | undefined, what: string): Pkcs12Decryptor {
     name: `PBES2 ${cipher.name}`,
     legacy: !cipher.cipher.startsWith('aes'),
     decrypt(password, data) {
-      const key = budgetedPbkdf2(
+      const key = derivePbkdf2(
         password.utf8,
         derivation.salt,
         derivation.iterations,
@@ -258,9 +258,9 @@ function pkcs12Pbe(
     name: scheme.name,
     legacy: true,
     decrypt(password: Pkcs12Password, data: Uint8Array): Buffer {
-      const key = pkcs12Kdf('sha1', password.bmp, salt, KDF_KEY, iterations, scheme.keyLength);
+      const key = derivePkcs12('sha1', password.bmp, salt, KDF_KEY, iterations, scheme.keyLength);
       if (scheme.cipher === 'rc4') return rc4(key, data);
-      const iv = pkcs12Kdf('sha1', password.bmp, salt, KDF_IV, iterations, 8);
+      const iv = derivePkcs12('sha1', password.bmp, salt, KDF_IV, iterations, 8);
       if (scheme.cipher === 'rc2') return rc2(key, iv, data);
       if (data.length % 8 !== 0) throw new DecryptFailure('bad length');
       return cbc(scheme.cipher, key, iv, data);

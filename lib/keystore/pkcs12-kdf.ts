@@ -1,6 +1,5 @@
 import { hash } from 'node:crypto';
 import { sha1Chain, sha256Chain } from './pkcs12-hash-chain.ts';
-import { spendWork } from './work-budget.ts';
 
 /** Digests the PKCS#12 key derivation is used with, by Node's name. */
 export type Pkcs12Digest =
@@ -62,7 +61,6 @@ export function pkcs12Kdf(
   length: number,
 ): Buffer {
   const { u, v } = SIZES[digest];
-  spendWork(iterations * Math.ceil(length / u), 'a PKCS#12 key derivation');
   const S = stretch(salt, v);
   const P = stretch(password, v);
   const block = Buffer.alloc(v + S.length + P.length);

@@ -1,9 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
-import { budgetedPbkdf2 } from './work-budget.ts';
+import { derivePbkdf2, derivePkcs12 } from './work-budget.ts';
 import { type Asn1, oid, octets, sequence } from './asn1.ts';
 import { HMAC_DIGESTS, iterationCount, type Pkcs12Password, pbkdf2Params } from './pkcs12-cipher.ts';
-import { KDF_MAC, type Pkcs12Digest, digestLength, pkcs12Kdf } from './pkcs12-kdf.ts';
+import { KDF_MAC, type Pkcs12Digest, digestLength } from './pkcs12-kdf.ts';
 
 /** Digest OIDs a MacData may name; some producers name the HMAC OID instead. */
 const MAC_DIGESTS: Readonly<Record<string, Pkcs12Digest>> = {
@@ -71,7 +71,7 @@ function pbmac1(params: Asn1 | undefined, expected: Uint8Array): Pkcs12Mac {
     name: `PBMAC1 HMAC-${digest.toUpperCase()}`,
     legacy: digest === 'sha1',
     verify(password, content) {
-      const key = budgetedPbkdf2(
+      const key = derivePbkdf2(
         password.utf8,
         derivation.salt,
         derivation.iterations,
@@ -107,7 +107,7 @@ export function readMac(macData: Asn1): Pkcs12Mac {
     name: `HMAC-${digest.toUpperCase()} MAC`,
     legacy: digest === 'sha1' || digest === 'md5',
     verify(password, content) {
-      const key = pkcs12Kdf(digest, password.bmp, salt, KDF_MAC, iterations, digestLength(digest));
+      const key = derivePkcs12(digest, password.bmp, salt, KDF_MAC, iterations, digestLength(digest));
       return equal(createHmac(digest, key).update(content).digest(), expected);
     },
   };

@@ -4,10 +4,9 @@
  * and PKCS#12 PBE with RC2 or RC4. The scheme is read before any decryption, so a cipher
  * the broker lacks is named as such and never reported as a wrong password.
  */
-import { hash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { KeystoreError } from '../errors.ts';
-import { budgetedPbkdf2, spendWork } from './work-budget.ts';
+import { derive, derivePbkdf2 } from './work-budget.ts';
 import { type Asn1, Asn1Error, OCTET_STRING, octets, oid, readElement, sequence, smallInt } from './asn1.ts';
 import {
   DecryptFailure,
@@ -103,9 +102,8 @@ function pbes1(scheme: (typeof PBES1)[string], params: Asn1 | undefined): Pkcs8S
     name: scheme.name,
     iterations,
     decrypt(password, data) {
-      spendWork(iterations, scheme.name);
-      let dk = hash(scheme.digest, Buffer.concat([Buffer.from(password, 'utf8'), salt]), 'buffer');
-      for (let i = 1; i < iterations; i++) dk = hash(scheme.digest, dk, 'buffer');
+      const input = Buffer.concat([Buffer.from(password, 'utf8'), salt]);
+      const dk = derive({ kind: 'hash-chain', digest: scheme.digest, input, iterations }, scheme.name);
       return blockCipher(scheme.cipher, dk.subarray(0, 8), dk.subarray(8, 16), data);
     },
   };
@@ -151,7 +149,7 @@ function pbes2(params: Asn1 | undefined): Pkcs8Scheme {
     name: `PBES2 ${cipher === 'des' ? 'DES-CBC' : 'RC2-CBC'}`,
     iterations: derivation.iterations,
     decrypt(password, data) {
-      const key = budgetedPbkdf2(
+      const key = derivePbkdf2(
         Buffer.from(password, 'utf8'),
         derivation.salt,
         derivation.iterations,
