@@ -18,7 +18,7 @@ import { KeystoreError } from '../errors.ts';
 import { Asn1Error } from './asn1.ts';
 import { looksLikePkcs8, parsePbeParameter } from './java-der.ts';
 import type { EncryptedPrivateKeyInfo } from './java-der.ts';
-import { derive } from './work-budget.ts';
+import { checkWork, derive } from './work-budget.ts';
 
 /** Sun's proprietary JKS key protector. */
 const JKS_KEY_PROTECTOR_OID = '1.3.6.1.4.1.42.2.17.1.1';
@@ -85,6 +85,8 @@ function recoverPbeMd5TripleDes(
   if (halves[0].every((b, i) => b === halves[1][i])) halves[0].reverse();
   const pw = Buffer.from(password, 'latin1');
   const what = `the JCEKS key of alias "${alias}"`;
+  // Both halves are derived: refuse before the first when the two do not fit.
+  checkWork(2 * iterations, what);
   const k0 = derive({ kind: 'md5-chain', first: halves[0], suffix: pw, iterations }, what);
   const k1 = derive({ kind: 'md5-chain', first: halves[1], suffix: pw, iterations }, what);
   pw.fill(0);

@@ -43,6 +43,23 @@ class PendingDerivation extends Error {
 }
 
 let current: OpenWork | undefined;
+let computed = 0;
+
+/** Derivations computed by this process so far (all opens), for diagnostics and tests. */
+export function derivationsComputed(): number {
+  return computed;
+}
+
+/**
+ * Checks that `cost` more iterations fit the open's budget, without spending them: for a
+ * format that will need several derivations, so it is refused before the first.
+ *
+ * @throws KeystoreError `ERR_KEYSTORE_TOO_COSTLY` with the figure.
+ */
+export function checkWork(cost: number, what: string): void {
+  const spent = current?.spent ?? 0;
+  if (spent + cost > KEYSTORE_WORK_BUDGET) throw tooCostly(spent, cost, what);
+}
 
 function tooCostly(spent: number, cost: number, what: string): KeystoreError {
   const figure = (n: number): string => n.toLocaleString('en-US');
@@ -74,6 +91,7 @@ export function derive(derivation: Derivation, what: string): Buffer {
   const work = current;
   if (!work) {
     if (cost > KEYSTORE_WORK_BUDGET) throw tooCostly(0, cost, what);
+    computed++;
     return computeDerivation(derivation);
   }
   const key = keyOf(derivation);
@@ -82,6 +100,7 @@ export function derive(derivation: Derivation, what: string): Buffer {
   if (work.spent + cost > KEYSTORE_WORK_BUDGET) throw tooCostly(work.spent, cost, what);
   if (cost > INLINE_DERIVATION_COST) throw new PendingDerivation(derivation, key, cost);
   work.spent += cost;
+  computed++;
   const result = computeDerivation(derivation);
   work.results.set(key, Buffer.from(result));
   return result;
@@ -112,6 +131,7 @@ export async function runOpen<T>(work: () => T): Promise<T> {
       current = outer;
     }
     open.spent += pending.cost;
+    computed++;
     open.results.set(pending.key, await deriveOffLoop(pending.derivation));
   }
 }
