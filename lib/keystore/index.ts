@@ -147,6 +147,7 @@ const formats = {
   jwk: once(() => import('./jwk.ts')),
   open: once(() => import('./open.ts')),
   list: once(() => import('./list.ts')),
+  probe: once(() => import('./probe.ts')),
 };
 
 /** The synchronous parser of a format, its module imported only when the format is met. */
@@ -209,13 +210,14 @@ export function createKeystoreOpener(opener: KeystoreOpenerOptions = {}): {
     bytes: Uint8Array,
     options: OpenKeystoreOptions,
     finish: (store: RawStore) => T,
+    prove: (value: T) => Promise<T> = async (value) => value,
   ): Promise<T> => {
     const key = failedOpens.key(kind, bytes, options);
     const known = failedOpens.recall(key);
     if (known) throw known;
     try {
       const parse = await parserFor(bytes, options);
-      return await runOpen(() => finish(parse(bytes, options)));
+      return await prove(await runOpen(() => finish(parse(bytes, options))));
     } catch (error) {
       failedOpens.remember(key, error);
       throw error;
@@ -223,12 +225,43 @@ export function createKeystoreOpener(opener: KeystoreOpenerOptions = {}): {
   };
   return {
     async openKeystore(bytes, options = {}) {
-      const { openRawStore } = await formats.open();
-      return run('open', bytes, options, (store) => openRawStore(store, options));
+      const [{ openRawStore }, { provenSigningKey }] = await Promise.all([formats.open(), formats.probe()]);
+      return run(
+        'open',
+        bytes,
+        options,
+        (store) => openRawStore(store, options),
+        async (material) => ({
+          ...material,
+          privateKey: await provenSigningKey(material.privateKey, material.jwsAlgorithm, material.alias),
+        }),
+      );
     },
     async listKeystore(bytes, options = {}) {
-      const { listRawStore } = await formats.list();
-      return run('list', bytes, options, (store) => listRawStore(store, options));
+      const [{ listRawStoreWithKeys }, { provenSigningKey }] = await Promise.all([
+        formats.list(),
+        formats.probe(),
+      ]);
+      const { listing, keys } = await run('list', bytes, options, (store) =>
+        listRawStoreWithKeys(store, options),
+      );
+      const warnings = [...listing.warnings];
+      // A key listed with a JWS algorithm is one that signs with it; the others say why not.
+      const entries = await Promise.all(
+        listing.entries.map(async (entry, index) => {
+          const key = keys[index];
+          if (!key || !entry.jwsAlgorithm) return entry;
+          try {
+            await provenSigningKey(key, entry.jwsAlgorithm, entry.alias);
+            return entry;
+          } catch (error) {
+            if (!(error instanceof KeystoreError)) throw error;
+            warnings.push(`${error.code}: ${error.message}`);
+            return { ...entry, jwsAlgorithm: undefined };
+          }
+        }),
+      );
+      return { ...listing, entries, warnings };
     },
   };
 }
