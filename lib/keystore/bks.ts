@@ -32,6 +32,10 @@ const KEY = 2;
 const SECRET = 3;
 const SEALED = 4;
 const MAC_LENGTH = 20;
+/** Key types of an encoded key. */
+const PRIVATE_KEY = 0;
+const PUBLIC_KEY = 1;
+const SECRET_KEY = 2;
 const PASSWORD_MESSAGE = 'wrong keystore password (or the file was altered); check certPassword';
 const UBER_MESSAGE =
   'this is a BouncyCastle UBER keystore (or a damaged BKS); UBER is not supported: convert it with ' +
@@ -145,6 +149,7 @@ function sealedEntry(alias: string, certificates: Uint8Array[], sealed: Uint8Arr
 export function parseBks(bytes: Uint8Array, password: string | undefined): RawStore {
   const r = new JavaDataReader(bytes);
   const entries: RawEntry[] = [];
+  const publicKeys: string[] = [];
   let version: number;
   let salt: Uint8Array;
   let iterations: number;
@@ -173,21 +178,26 @@ export function parseBks(bytes: Uint8Array, password: string | undefined): RawSt
         });
       } else if (type === KEY) {
         const key = readKey(r, `alias "${shown}"`);
-        entries.push(
-          key.type === 0
-            ? { alias, kind: 'private-key', certificates: chain, decryptKey: () => privateKeyOf(key, shown) }
-            : { alias, kind: 'secret-key', certificates: [], secretAlgorithm: key.algorithm },
-        );
+        if (key.type === PUBLIC_KEY) publicKeys.push(shown);
+        else
+          entries.push(
+            key.type === PRIVATE_KEY
+              ? {
+                  alias,
+                  kind: 'private-key',
+                  certificates: chain,
+                  decryptKey: () => privateKeyOf(key, shown),
+                }
+              : { alias, kind: 'secret-key', certificates: [], secretAlgorithm: key.algorithm },
+          );
       } else if (type === SECRET) {
         r.bytesOf(r.u32('the secret length'), 'the secret');
         entries.push({ alias, kind: 'secret-key', certificates: [] });
       } else if (type === SEALED) {
         const sealed = Uint8Array.from(r.bytesOf(r.u32('the sealed key length'), 'the sealed key'));
-        entries.push(
-          chain.length === 0
-            ? sealedWithoutChain(alias, sealed, password)
-            : sealedEntry(alias, chain, sealed),
-        );
+        const entry = sealedEntryOf(alias, chain, sealed, password);
+        if (entry) entries.push(entry);
+        else publicKeys.push(shown);
       } else {
         throw formatError(`unknown entry type ${type} at byte ${r.offset - 1}`);
       }
@@ -214,15 +224,29 @@ export function parseBks(bytes: Uint8Array, password: string | undefined): RawSt
     if (!timingSafeEqual(mac, bytes.subarray(r.offset)))
       throw new KeystoreError('ERR_KEYSTORE_PASSWORD', PASSWORD_MESSAGE);
   }
+  if (publicKeys.length > 0)
+    warnings.push(
+      `the BKS keystore holds public-key entries, not listed (the broker signs with private keys): ${publicKeys.join(', ')}`,
+    );
   if (version === 1)
     warnings.push('the BKS keystore is version 1, whose MAC key has 16 bits; convert it to PKCS#12');
   return { format: 'bks', entries, warnings };
 }
 
-/** keytool -genseckey writes a sealed entry without a chain; the store password tells. */
-function sealedWithoutChain(alias: string, sealed: Uint8Array, password: string | undefined): RawEntry {
+/**
+ * A sealed entry may hold a private, public or secret key; the store password (usually the
+ * key's too) tells which. `undefined` for a public key, which is not listed. A key that
+ * does not open with the store password is taken for a private key with its own password.
+ */
+function sealedEntryOf(
+  alias: string,
+  chain: Uint8Array[],
+  sealed: Uint8Array,
+  password: string | undefined,
+): RawEntry | undefined {
   const key = password ? unseal(sealed, password) : undefined;
-  if (key && key.type === 2)
+  if (key?.type === PUBLIC_KEY) return undefined;
+  if (key?.type === SECRET_KEY)
     return { alias, kind: 'secret-key', certificates: [], secretAlgorithm: key.algorithm };
-  return sealedEntry(alias, [], sealed);
+  return sealedEntry(alias, chain, sealed);
 }
