@@ -47,6 +47,14 @@ function reencoded(key: KeyObject): KeyObject | undefined {
 /** For an EC key whose stored public point is not `d·G`: the reason, else `undefined`. */
 function pointMismatch(key: KeyObject): string | undefined {
   if (key.asymmetricKeyType !== 'ec') return undefined;
+  try {
+    return ecPointMismatch(key);
+  } catch {
+    return undefined; // the key's own encoding failed; the signing error says enough
+  }
+}
+
+function ecPointMismatch(key: KeyObject): string | undefined {
   const jwk = key.export({ format: 'jwk' });
   const curve = OPENSSL_CURVES[jwk.crv ?? ''];
   if (!curve || !jwk.d || !jwk.x || !jwk.y) return undefined;
@@ -74,10 +82,21 @@ export async function provenSigningKey(
   algorithm: JwsAlgorithm,
   alias: string,
 ): Promise<KeyObject> {
-  const digest = createHash('sha256')
-    .update(algorithm)
-    .update(key.export({ format: 'der', type: 'pkcs8' }))
-    .digest('hex');
+  let digest: string;
+  try {
+    digest = createHash('sha256')
+      .update(algorithm)
+      .update(key.export({ format: 'der', type: 'pkcs8' }))
+      .digest('hex');
+  } catch (cause) {
+    // A damaged key Node loaded but cannot encode again (an EC scalar of the wrong size…).
+    throw new KeystoreError(
+      'ERR_UNSUPPORTED_KEY',
+      `the key of '${printable(alias)}' cannot sign ${algorithm}: it cannot be encoded again (damaged); ` +
+        'export the key again from its source',
+      { cause },
+    );
+  }
   const known = proven.get(digest);
   if (known !== undefined) return known ? (reencoded(key) ?? key) : key;
   const failure = await signsAndVerifies(key, algorithm);

@@ -117,12 +117,18 @@ describe('derivation off the event loop', () => {
   it('keeps the event loop free while a JCEKS key (2 x 200,000 MD5 rounds) opens', async () => {
     const bytes = fixture('java-rsa2048.jceks');
     await createKeystoreOpener().openKeystore(bytes, { password: PASSWORD }); // the worker pool has started
-    const { result, gap, ticks } = await worstTickGap(() =>
-      createKeystoreOpener().openKeystore(bytes, { password: PASSWORD }),
-    );
+    let took = 0;
+    const { result, gap, ticks } = await worstTickGap(async () => {
+      const start = performance.now();
+      const opened = await createKeystoreOpener().openKeystore(bytes, { password: PASSWORD });
+      took = performance.now() - start;
+      return opened;
+    });
     expect(result.alias).toBe('signer');
     expect(ticks).toBeGreaterThan(2);
-    // On the loop, the 400,000 rounds hold it for their whole run (hundreds of ms here).
-    expect(gap).toBeLessThan(50);
+    // On the loop, each half's 200,000 rounds hold it in one stretch (half the open); off
+    // it, no stretch comes near that, however slow a loaded machine makes both. The 50 ms
+    // bound /health needs is tested on serve (test/server/health-during-open.test.ts).
+    expect(gap).toBeLessThan(took / 3);
   });
 });
