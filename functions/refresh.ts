@@ -39,7 +39,7 @@ function flushMetrics(metrics: FlushableMetrics, logger: Logger): MiddlewareObj<
       const error = request.error as { code?: string; message?: string } | null;
       logger.error('scheduled refresh could not start', {
         code: error?.code ?? 'ERR_INTERNAL',
-        message: error?.code === undefined ? 'unexpected error' : error.message,
+        reason: error?.code === undefined ? 'unexpected error' : error.message,
       });
       metrics.flush?.();
     },

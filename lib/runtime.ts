@@ -9,13 +9,16 @@
  * Powertools itself), and from the stack `TOKEN_BROKER_CACHE_TABLE` /
  * `TOKEN_BROKER_CACHE_SEAL_KEY` (see {@link withStackCache}).
  */
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createSecretsManagerClient } from './aws/sdk.ts';
 import type { TokenBroker } from './broker.ts';
 import type { SharedTokenStore } from './cache/types.ts';
 import type { ConsentFlow } from './consent/flow.ts';
 import { setupBroker } from './consent/setup.ts';
-import { loadConfig } from './config/index.ts';
+import { DEFAULT_CONFIG_FILE, loadConfig } from './config/index.ts';
 import type { BrokerConfig } from './config/types.ts';
 import { createPowertoolsLogger, createPowertoolsMetrics } from './observability/powertools.ts';
 import { createSecretResolver } from './secrets/index.ts';
@@ -39,10 +42,8 @@ export const runtimeLogger = createPowertoolsLogger();
 export const runtimeMetrics = createPowertoolsMetrics();
 
 /** Built on first use: the SDK client costs ~100 ms to load, and profiles with `file:` keys never need it. */
-async function secretsManagerClient(): Promise<SecretsManagerClient> {
-  const { SecretsManagerClient: Client } = await import('@aws-sdk/client-secrets-manager');
-  // The resolver retries with its own backoff, so the SDK makes one attempt per call.
-  return new Client({ region: env['AWS_REGION'], maxAttempts: 1 });
+function secretsManagerClient(): Promise<SecretsManagerClient> {
+  return createSecretsManagerClient({ region: env['AWS_REGION'] });
 }
 
 /**
@@ -60,8 +61,33 @@ export function withStackCache(
   return { ...config, cache: { ...config.cache, store: 'dynamodb', table, sealKey } };
 }
 
+/**
+ * The package root as this code sees it: the parent of this module's folder (`lib/` when
+ * run from source, `functions/` in a bundle, where every chunk sits beside the handlers).
+ */
+const BUNDLE_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The folder a relative `TOKEN_BROKER_CONFIG` is resolved against: the first of
+ * `LAMBDA_TASK_ROOT`, the bundle's own root and the working folder that holds the file.
+ * Emulators set `LAMBDA_TASK_ROOT` to a folder other than the bundle's; when none holds it,
+ * `LAMBDA_TASK_ROOT` (else the working folder) is used, so the error names the path Lambda has.
+ */
+export function configRoot(
+  environment: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+  bundleRoot = BUNDLE_ROOT,
+  exists: (path: string) => boolean = existsSync,
+): string {
+  const file = environment['TOKEN_BROKER_CONFIG'] || DEFAULT_CONFIG_FILE;
+  const task = environment['LAMBDA_TASK_ROOT'] || undefined;
+  const fallback = task ?? cwd;
+  if (isAbsolute(file)) return fallback;
+  return [task, bundleRoot, cwd].find((root) => root !== undefined && exists(join(root, file))) ?? fallback;
+}
+
 async function build(): Promise<Runtime> {
-  const cwd = env['LAMBDA_TASK_ROOT'] ?? process.cwd();
+  const cwd = configRoot(env, process.cwd());
   const config = withStackCache(await loadConfig({ env, cwd }), env);
   const secrets = createSecretResolver({
     secretsManager: secretsManagerClient,

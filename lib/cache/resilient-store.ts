@@ -3,6 +3,7 @@
  * throttling or slow, each operation answers as if the shared cache were absent and the
  * broker carries on with its in-process cache and the upstream.
  */
+import { networkCause } from '../aws/network-cause.ts';
 import type { Clock, Logger, Metrics } from '../types.ts';
 import { noMetrics, silentLogger } from '../types.ts';
 import type { SharedTokenStore } from './types.ts';
@@ -45,9 +46,10 @@ function withTimeout<T>(promise: Promise<T>, milliseconds: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function describe(error: unknown): { error: string; message: string } {
-  if (error instanceof Error) return { error: error.name, message: error.message.slice(0, 200) };
-  return { error: typeof error, message: '' };
+function describe(error: unknown): { error: string; reason: string } {
+  const network = networkCause(error);
+  if (error instanceof Error) return { error: error.name, reason: network ?? error.message.slice(0, 200) };
+  return { error: typeof error, reason: '' };
 }
 
 /**
@@ -86,7 +88,7 @@ export function createResilientStore(
     logger.warn('shared token cache unavailable; serving from the in-process cache and the upstream', {
       operation,
       ...(error === undefined
-        ? { error: 'CircuitOpen', message: 'skipped during cool-down' }
+        ? { error: 'CircuitOpen', reason: 'skipped during cool-down' }
         : describe(error)),
       circuit: openUntil > now ? 'open' : 'closed',
       suppressedSinceLastWarning: suppressed,

@@ -1,8 +1,8 @@
 /**
  * Builds the shared token store the configuration asks for (`cache.store`).
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { networkCause } from '../aws/network-cause.ts';
+import { createDynamoDbClient, type DynamoDbClientFactory } from '../aws/sdk.ts';
 import { BrokerError, ConfigError } from '../errors.ts';
 import type { CacheSettings } from '../config/types.ts';
 import type { SecretResolver, SecretValue } from '../secrets/types.ts';
@@ -14,17 +14,11 @@ import type { ResilientStoreOptions } from './resilient-store.ts';
 import { SEAL_KEY_LENGTH } from './seal.ts';
 import type { SharedTokenStore } from './types.ts';
 
-/** Region used with a local endpoint when the settings name none (dynalite ignores it). */
-const LOCAL_REGION = 'us-east-1';
-
-/** Dynalite accepts any signature, but the SDK will not send unsigned requests. */
-const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-
 /** What {@link createSharedStore} needs besides the settings. */
 export interface SharedStoreDeps {
   readonly secrets: SecretResolver;
   /** Builds the DynamoDB client; default `new DynamoDBClient(config)`. */
-  readonly clientFactory?: (config: DynamoDBClientConfig) => DynamoDBClient;
+  readonly clientFactory?: DynamoDbClientFactory | undefined;
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly metrics?: Metrics;
@@ -80,23 +74,20 @@ export async function createSharedStore(
   }
   const sealKey = decodeSealKey(await deps.secrets.resolveBytes(settings.sealKey));
   const local = settings.endpoint !== undefined;
-  const config: DynamoDBClientConfig = {
-    maxAttempts: 2,
-    requestHandler: { connectionTimeout: SHARED_CALL_TIMEOUT_MS, requestTimeout: SHARED_CALL_TIMEOUT_MS },
-    ...(settings.region === undefined ? {} : { region: settings.region }),
-    ...(local ? { endpoint: settings.endpoint, region: settings.region ?? LOCAL_REGION } : {}),
-    ...(local ? { credentials: LOCAL_CREDENTIALS } : {}),
-  };
-  const client = (deps.clientFactory ?? ((c: DynamoDBClientConfig) => new DynamoDBClient(c)))(config);
+  const client = await createDynamoDbClient(
+    { region: settings.region, endpoint: settings.endpoint, timeoutMs: SHARED_CALL_TIMEOUT_MS },
+    deps.clientFactory,
+  );
   if (local) {
     try {
       await ensureTable(client, settings.table);
     } catch (error) {
       if (error instanceof BrokerError) throw error;
+      const cause = networkCause(error);
       throw new BrokerError(
         'ERR_CACHE_UNAVAILABLE',
-        `cannot prepare table "${settings.table}" at cache.endpoint ${settings.endpoint}: ` +
-          'start the local DynamoDB or remove cache.endpoint',
+        `cannot prepare table "${settings.table}" at cache.endpoint ${settings.endpoint}` +
+          `${cause === undefined ? '' : ` (${cause})`}: start the local DynamoDB or remove cache.endpoint`,
         { cause: error },
       );
     }

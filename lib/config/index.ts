@@ -15,7 +15,7 @@ export {
 export type * from './types.ts';
 
 /** The config file used when neither `--config` nor `$TOKEN_BROKER_CONFIG` names one. */
-const DEFAULT_CONFIG_FILE = 'token-broker.yaml';
+export const DEFAULT_CONFIG_FILE = 'token-broker.yaml';
 /** Environment variable naming the config file. */
 const CONFIG_ENV_VAR = 'TOKEN_BROKER_CONFIG';
 

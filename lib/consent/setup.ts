@@ -3,8 +3,9 @@
  * shared token cache the cache settings imply, the broker, the state key source, the
  * consent store and the flow itself.
  */
-import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { createDynamoDbClient, type DynamoDbClientFactory } from '../aws/sdk.ts';
 import { createBroker, type TokenBroker } from '../broker.ts';
+import { SHARED_CALL_TIMEOUT_MS } from '../cache/resilient-store.ts';
 import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig, CacheSettings } from '../config/types.ts';
 import type { SecretResolver } from '../secrets/types.ts';
@@ -24,7 +25,7 @@ export interface ConsentSetupDeps {
   /** Default: {@link consentStoreFor} the cache settings. */
   readonly store?: ConsentStore | undefined;
   /** Builds the DynamoDB client; default `new DynamoDBClient(config)`. */
-  readonly dynamoDbClient?: ((config: DynamoDBClientConfig) => DynamoDBClient) | undefined;
+  readonly dynamoDbClient?: DynamoDbClientFactory | undefined;
   readonly fetch?: typeof fetch | undefined;
   readonly clock?: Clock | undefined;
   readonly logger?: Logger | undefined;
@@ -60,18 +61,12 @@ export function consentStoreFor(
     return createMemoryConsentStore(deps.clock ?? Date.now);
   }
   return lazyStore(async () => {
-    const sdk = await import('@aws-sdk/client-dynamodb');
     const { createDynamoDbConsentStore } = await import('./dynamodb-store.ts');
-    const config: DynamoDBClientConfig = {
-      ...(settings.region !== undefined && { region: settings.region }),
-      ...(settings.endpoint !== undefined && {
-        endpoint: settings.endpoint,
-        region: settings.region ?? 'us-east-1',
-        // A local DynamoDB accepts any signature, but the SDK will not send unsigned requests.
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      }),
-    };
-    const client = deps.dynamoDbClient?.(config) ?? new sdk.DynamoDBClient(config);
+    // The same bounded attempts as the token cache, so a hung table cannot hold a callback.
+    const client = await createDynamoDbClient(
+      { region: settings.region, endpoint: settings.endpoint, timeoutMs: SHARED_CALL_TIMEOUT_MS },
+      deps.dynamoDbClient,
+    );
     if (settings.endpoint !== undefined) {
       const { ensureTable } = await import('../cache/ensure-table.ts');
       await ensureTable(client, settings.table);

@@ -8,8 +8,7 @@
  */
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { Metrics as PowertoolsMetrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { FlushableMetrics } from '../http/stack.ts';
-import type { LogFields, Logger, MetricName } from '../types.ts';
+import type { FlushableMetrics, LogFields, Logger, MetricName } from '../types.ts';
 
 /** CloudWatch namespace of every broker metric. */
 export const METRICS_NAMESPACE = 'TokenBroker';
@@ -28,6 +27,30 @@ export interface PowertoolsLoggerOptions {
   readonly logger?: PowertoolsLogger;
 }
 
+/**
+ * Keys Powertools keeps for itself and drops from a line's extra fields (with a warning
+ * of its own), mapped to the name they are logged under instead. The broker's own code
+ * never uses them; this keeps a field that slips through.
+ */
+const RESERVED_KEYS: Readonly<Record<string, string>> = {
+  message: 'reason',
+  level: 'fieldLevel',
+  timestamp: 'fieldTimestamp',
+  service: 'fieldService',
+  sampling_rate: 'fieldSamplingRate',
+};
+
+/** `fields` with every reserved key renamed (see {@link RESERVED_KEYS}); the same object when none is. */
+export function withoutReservedKeys(fields: LogFields): LogFields {
+  if (!Object.keys(fields).some((key) => Object.hasOwn(RESERVED_KEYS, key))) return fields;
+  const out: Record<string, LogFields[string]> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    const renamed = Object.hasOwn(RESERVED_KEYS, key) ? RESERVED_KEYS[key]! : key;
+    out[Object.hasOwn(fields, renamed) && renamed !== key ? `${renamed}_` : renamed] = value;
+  }
+  return out;
+}
+
 /** A {@link Logger} writing Powertools structured JSON lines. */
 export function createPowertoolsLogger(options: PowertoolsLoggerOptions = {}): Logger {
   const logger =
@@ -36,7 +59,8 @@ export function createPowertoolsLogger(options: PowertoolsLoggerOptions = {}): L
       serviceName: options.serviceName ?? SERVICE_NAME,
       logLevel: options.logLevel ?? 'INFO',
     });
-  const extra = (fields: LogFields | undefined): Record<string, unknown>[] => (fields ? [{ ...fields }] : []);
+  const extra = (fields: LogFields | undefined): Record<string, unknown>[] =>
+    fields ? [{ ...withoutReservedKeys(fields) }] : [];
   return {
     debug: (message, fields) => logger.debug(message, ...extra(fields)),
     info: (message, fields) => logger.info(message, ...extra(fields)),

@@ -108,7 +108,12 @@ export async function runScheduledRefresh(
   const fail = (code: string, fields: { profile: string; subject: string | undefined }, message: string) => {
     failed[code] = (failed[code] ?? 0) + 1;
     metrics.count('RefreshFailures', 1, { code });
-    logger.warn('scheduled refresh failed', { ...fields, code, message });
+    logger.warn('scheduled refresh failed', {
+      profile: fields.profile,
+      subject: fields.subject,
+      code,
+      reason: message,
+    });
   };
   for (const problem of problems) fail(problem.code, problem, problem.message);
 

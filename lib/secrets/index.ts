@@ -1,4 +1,5 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createSecretsManagerClient } from '../aws/sdk.ts';
 import { SecretError } from '../errors.ts';
 import type { Clock } from '../types.ts';
 import { SharedFetchCache } from './cache.ts';
@@ -35,12 +36,6 @@ export interface SecretResolverOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-async function defaultClient(): Promise<SecretsManagerClient> {
-  const { SecretsManagerClient: Client } = await import('@aws-sdk/client-secrets-manager');
-  // Retries are ours (see secrets-manager.ts), so the SDK makes one attempt per call.
-  return new Client({ maxAttempts: 1 });
-}
-
 /** The cache key of where a value comes from: the field is picked after the fetch. */
 function sourceKey(parsed: SecretReference): string | undefined {
   switch (parsed.scheme) {
@@ -69,7 +64,7 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
   );
   let client: Promise<SecretsManagerClient> | undefined;
   const getClient = (): Promise<SecretsManagerClient> => {
-    client ??= Promise.resolve((options.secretsManager ?? defaultClient)());
+    client ??= Promise.resolve((options.secretsManager ?? (() => createSecretsManagerClient()))());
     return client;
   };
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));

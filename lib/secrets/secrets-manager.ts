@@ -1,4 +1,6 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { networkCause } from '../aws/network-cause.ts';
+import { loadSecretsManagerSdk } from '../aws/sdk.ts';
 import { SecretError } from '../errors.ts';
 import { describeReference, type SecretsManagerReference } from './reference.ts';
 import type { RawSecret } from './value.ts';
@@ -109,7 +111,8 @@ function mapError(reference: string, err: unknown): SecretError {
       { cause: err },
     );
   }
-  const what = name ? ` (${name})` : '';
+  const network = networkCause(err);
+  const what = network !== undefined ? ` (${network})` : name && name !== 'Error' ? ` (${name})` : '';
   return new SecretError(
     'ERR_SECRET_UNAVAILABLE',
     `${where}: Secrets Manager is unavailable${what}; retry later`,
@@ -130,7 +133,7 @@ export async function fetchFromSecretsManager(
   reference: string,
   parsed: SecretsManagerReference,
 ): Promise<RawSecret> {
-  const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+  const { GetSecretValueCommand } = await loadSecretsManagerSdk();
   const client = await source.client();
   const input = {
     SecretId: parsed.secretId,

@@ -120,7 +120,7 @@ describe('createResilientStore', () => {
     expect(logger.warnings()).toHaveLength(1);
     expect(logger.warnings()[0]!.fields).toMatchObject({
       error: 'SharedCallTimeout',
-      message: 'no answer within 100 ms',
+      reason: 'no answer within 100 ms',
     });
     client.destroy();
   });
@@ -141,7 +141,7 @@ describe('createResilientStore', () => {
     expect(mock.commandCalls(GetItemCommand)).toHaveLength(1);
     expect(logger.warnings()[0]!.fields).toMatchObject({
       error: 'ProvisionedThroughputExceededException',
-      message: 'Rate exceeded',
+      reason: 'Rate exceeded',
     });
     expect(metrics.counts).toEqual([
       { name: 'SharedCacheFallbacks', value: 1, dimension: { operation: 'get' } },

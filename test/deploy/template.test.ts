@@ -1,8 +1,5 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiEvent, lambdaContext } from '../functions/events.ts';
@@ -10,76 +7,27 @@ import { ATTRIBUTE_NAMES } from '../../lib/cache/dynamodb-item.ts';
 import { DEADLINE_MS } from '../../lib/exchange/retry.ts';
 import { FINISH_MARGIN_MS, START_MARGIN_MS } from '../../lib/refresh/refresh.ts';
 import { TIMEOUT_EARLY_MS } from '../../lib/http/stack.ts';
+import {
+  PACKAGED_PROFILES,
+  packageService,
+  type FunctionName,
+  type PackagedService,
+  type Resource,
+} from '../support/osls-package.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const PROFILES = 'examples/local/token-broker.yaml';
 /** API Gateway HTTP APIs stop waiting for an integration after 30 s. */
 const API_GATEWAY_TIMEOUT_S = 30;
+const PROFILES = PACKAGED_PROFILES;
 
-type Resource = { Type: string; Properties: Record<string, any> };
+let packaged: PackagedService;
 let resources: Record<string, Resource>;
-let out: string;
-let home: string;
-
-/** Runs `osls package` offline-safe: own HOME, no telemetry, artifacts in a temp folder. */
-function packageService(): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        join(ROOT, 'node_modules/osls/bin/serverless.js'),
-        'package',
-        '--stage',
-        'ci',
-        '--package',
-        out,
-        `--param=profiles=${PROFILES}`,
-      ],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          HOME: home,
-          SLS_TELEMETRY_DISABLED: '1',
-          SLS_NOTIFICATIONS_MODE: 'off',
-          AWS_SDK_LOAD_CONFIG: '0',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      },
-    );
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
-    child.once('error', reject);
-    // 'exit', not 'close': esbuild's service process may keep the pipes open; end its group.
-    child.once('exit', (code) => {
-      try {
-        process.kill(-child.pid!, 'SIGTERM');
-      } catch {
-        // the group is already gone
-      }
-      resolve({ code, output });
-    });
-  });
-}
 
 beforeAll(async () => {
-  home = mkdtempSync(join(tmpdir(), 'tb-osls-home-'));
-  out = mkdtempSync(join(tmpdir(), 'tb-osls-out-'));
-  const { code, output } = await packageService();
-  expect(code, output).toBe(0);
-  const template = JSON.parse(
-    readFileSync(join(out, 'cloudformation-template-update-stack.json'), 'utf8'),
-  ) as {
-    Resources: Record<string, Resource>;
-  };
-  resources = template.Resources;
+  packaged = await packageService();
+  expect(packaged.code, packaged.output).toBe(0);
+  resources = packaged.resources;
 }, 120_000);
-afterAll(() => {
-  rmSync(home, { recursive: true, force: true });
-  rmSync(out, { recursive: true, force: true });
-});
+afterAll(() => packaged?.remove());
 
 const ofType = (type: string): [string, Resource][] =>
   Object.entries(resources).filter(([, r]) => r.Type === type);
@@ -207,21 +155,16 @@ describe('packaged CloudFormation template (osls package)', () => {
       'refresh.zip',
     ]) {
       // Zip entry names are stored uncompressed in the central directory.
-      expect(readFileSync(join(out, artifact)).includes(Buffer.from(PROFILES)), artifact).toBe(true);
+      expect(readFileSync(join(packaged.out, artifact)).includes(Buffer.from(PROFILES)), artifact).toBe(true);
     }
   });
 
   it('bundles handlers that load the packaged profiles and answer as Lambda would', async () => {
     // Each function runs from its own unpacked artifact, as Lambda does, so a chunk left out
     // of a zip (code splitting) fails here.
-    const unpack = (name: string): string => {
-      const dir = join(out, `unpacked-${name}`);
-      execFileSync('python3', ['-m', 'zipfile', '-e', join(out, `${name}.zip`), dir]);
-      return dir;
-    };
     process.env['TOKEN_BROKER_CONFIG'] = PROFILES;
-    const load = async (name: string, file = name) => {
-      const task = unpack(name);
+    const load = async (name: FunctionName, file: string = name) => {
+      const task = packaged.unpack(name);
       process.env['LAMBDA_TASK_ROOT'] = task;
       return (await import(pathToFileURL(join(task, 'functions', `${file}.mjs`)).href)) as {
         handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;

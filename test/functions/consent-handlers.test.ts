@@ -20,6 +20,7 @@ import { createSecretResolver } from '../../lib/secrets/index.ts';
 import { silentLogger } from '../../lib/types.ts';
 import { CLIENT_ID, CLIENT_SECRET, consentConfig, demoCertificate } from '../consent/fixtures.ts';
 import { apiEvent, lambdaContext } from './events.ts';
+import { approveAtProvider } from '../support/consent-approval.ts';
 
 const BROKER = 'https://broker.example.com:443';
 const CALLBACK = `${BROKER}/consent/callback`;
@@ -96,15 +97,7 @@ async function approve(
   expect(started.statusCode).toBe(302);
   const location = new URL(started.headers['Location']!);
   const cookie = started.cookies![0]!.split(';')[0]!;
-  const form = new URLSearchParams(location.searchParams);
-  form.set('login', login);
-  form.set('decision', decision);
-  const res = await fetch(authorization.authorizeUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: form,
-    redirect: 'manual',
-  });
+  const res = await approveAtProvider(location, login, decision);
   expect(res.status).toBe(302);
   const back = new URL(res.headers.get('location')!);
   expect(`${back.origin}${back.pathname}`).toBe(new URL(CALLBACK).href);

@@ -329,7 +329,7 @@ describe('DynamoDB faults', () => {
     expect(err.code).toBe('ERR_CACHE_UNAVAILABLE');
     expect(HTTP_ERRORS[err.code].status).toBe(503);
     expect(err.message).toMatch(
-      /^cannot prepare table "hardening-cache" at cache\.endpoint http:\/\/127\.0\.0\.1:\d+: start the local DynamoDB or remove cache\.endpoint$/,
+      /^cannot prepare table "hardening-cache" at cache\.endpoint http:\/\/127\.0\.0\.1:\d+ \((connection refused by 127\.0\.0\.1:\d+|no answer in time)\): start the local DynamoDB or remove cache\.endpoint$/,
     );
     faults += 1;
   });

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createJsonLogger } from '../../lib/observability/json-logger.ts';
 import { createPowertoolsLogger, createPowertoolsMetrics } from '../../lib/observability/powertools.ts';
@@ -71,5 +72,61 @@ describe('loggers', () => {
     expect(lines).toEqual([
       '{"message":"kept","level":"WARN","profile":"p","service":"token-broker","timestamp":"1970-01-01T00:00:00.000Z"}\n',
     ]);
+  });
+});
+
+describe('fields Powertools reserves', () => {
+  it('are logged under another name instead of being dropped, and Powertools warns about none', () => {
+    captureStdout();
+    createPowertoolsLogger({ serviceName: 'token-broker-test' }).info('scheduled refresh could not start', {
+      code: 'ERR_CONFIG',
+      message: 'profiles file not found',
+      level: 'x',
+      timestamp: 't',
+      service: 's',
+      sampling_rate: 2,
+      reason: 'kept',
+    });
+    const lines = records();
+    expect(lines.map((l) => l['message'])).toEqual(['scheduled refresh could not start']);
+    expect(lines[0]).toMatchObject({
+      code: 'ERR_CONFIG',
+      reason: 'kept',
+      reason_: 'profiles file not found',
+      fieldLevel: 'x',
+      fieldTimestamp: 't',
+      fieldService: 's',
+      fieldSamplingRate: 2,
+      level: 'INFO',
+      service: 'token-broker-test',
+    });
+  });
+
+  it('are never passed by the broker: no log call in lib/ or functions/ names one', () => {
+    const root = new URL('../../', import.meta.url);
+    const files = ['lib', 'functions'].flatMap((dir) =>
+      readdirSync(new URL(dir, root), { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.ts'))
+        .map((f) => readFileSync(new URL(`${dir}/${f}`, root), 'utf8')),
+    );
+    const calls: string[] = [];
+    for (const text of files) {
+      for (const match of text.matchAll(/\blogger\.(debug|info|warn|error)\(/g)) {
+        // The call's argument text, up to its closing parenthesis.
+        let depth = 1;
+        let at = match.index + match[0].length;
+        while (depth > 0 && at < text.length) {
+          if (text[at] === '(') depth++;
+          if (text[at] === ')') depth--;
+          at++;
+        }
+        calls.push(text.slice(match.index, at));
+      }
+    }
+    expect(calls.length).toBeGreaterThan(20);
+    const offending = calls.filter((call) =>
+      /[{,]\s*(message|level|timestamp|service|sampling_rate)\s*[:,}]/.test(call),
+    );
+    expect(offending).toEqual([]);
   });
 });

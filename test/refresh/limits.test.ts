@@ -182,7 +182,7 @@ describe('functions/refresh handler', () => {
     expect(logger.lines).toContainEqual({
       level: 'error',
       message: 'scheduled refresh could not start',
-      fields: { code: 'ERR_CONFIG', message: 'cache.sealKey is required with store: dynamodb' },
+      fields: { code: 'ERR_CONFIG', reason: 'cache.sealKey is required with store: dynamodb' },
     });
   });
 });

@@ -236,7 +236,7 @@ describe("scheduled refresh of the profiles' refresh subjects", () => {
         profile: 'picky',
         subject: 'mallory@example.org',
         code: 'ERR_SUBJECT_NOT_ALLOWED',
-        message:
+        reason:
           'subject "mallory@example.org" is not allowed for profile "picky"; ask for one its subjects patterns match',
       }),
     );

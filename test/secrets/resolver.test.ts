@@ -183,7 +183,7 @@ describe('secretsmanager: references', () => {
     const err = await rejection(r.resolveBytes('secretsmanager:prod/ks'));
     expect(err.code).toBe('ERR_SECRET_UNAVAILABLE');
     expect(err.message).toBe(
-      'secret "secretsmanager:prod/ks": Secrets Manager is unavailable (Error); retry later',
+      'secret "secretsmanager:prod/ks": Secrets Manager is unavailable (connection refused); retry later',
     );
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(3);
     sm.reset();
