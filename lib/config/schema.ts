@@ -8,7 +8,7 @@ const textList = z.array(text);
 const spaceList = z.union([z.string(), textList]);
 
 const ALGORITHMS = ['auto', ...JWS_ALGORITHMS] as const;
-const KEYSTORE_TYPES = ['auto', 'jks', 'jceks', 'pkcs12', 'pem', 'jwk', 'google-json'] as const;
+const KEYSTORE_TYPES = ['auto', 'jks', 'jceks', 'pkcs12', 'bks', 'pem', 'jwk', 'google-json'] as const;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 const seconds = z.number().int('must be a whole number of seconds');

@@ -107,7 +107,7 @@ const KEYSTORE_CASES: Case[] = [
     run: () => openKeystore(new Uint8Array(randomBytes(4096)).map((b, i) => (i === 0 ? b & 0x7f : b))),
     code: 'ERR_KEYSTORE_FORMAT',
     status: 500,
-    message: /^not a keystore: expected JKS, JCEKS, PKCS#12, PEM, JWK or Google service-account JSON$/,
+    message: /^not a keystore: expected JKS, JCEKS, PKCS#12, BKS, PEM, JWK or Google service-account JSON$/,
   },
   {
     name: 'random bytes behind a JKS magic',
