@@ -1,6 +1,8 @@
 import { authorizeCaller } from './auth/policy.ts';
 import { signAssertion } from './assertion/sign.ts';
+import type { KmsApiFactory } from './aws/kms.ts';
 import { KeyMaterialCache } from './cache/key-material.ts';
+import { SignerCache } from './signer/cache.ts';
 import { cacheKey } from './cache/key.ts';
 import { TokenCache } from './cache/token-cache.ts';
 import type { CachedToken, SharedTokenStore, TokenDescriptor } from './cache/types.ts';
@@ -32,6 +34,8 @@ export interface BrokerDeps {
   readonly secrets: SecretResolver;
   /** Default: `openKeystore` of lib/keystore, loaded on first use. */
   readonly openKeystore?: OpenKeystore;
+  /** KMS per region, for `certStore: kms:` profiles; default: SDK clients, ambient configuration. */
+  readonly kms?: KmsApiFactory;
   readonly fetch?: typeof fetch;
   readonly clock?: Clock;
   readonly logger?: Logger;
@@ -94,10 +98,14 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
   const logger = deps.logger ?? silentLogger;
   const metrics = deps.metrics ?? noMetrics;
   const trusted = new Set(deps.trustedCallerKinds ?? []);
-  const keys = new KeyMaterialCache({
+  const keys = new SignerCache({
     secrets,
-    logger,
-    openKeystore: async () => deps.openKeystore ?? (await import('./keystore/index.ts')).openKeystore,
+    kms: deps.kms,
+    keys: new KeyMaterialCache({
+      secrets,
+      logger,
+      openKeystore: async () => deps.openKeystore ?? (await import('./keystore/index.ts')).openKeystore,
+    }),
   });
   const cache = new TokenCache({
     clock,
