@@ -57,6 +57,8 @@ export interface KmsSigner extends Signer {
   readonly keySpec: string;
   /** SubjectPublicKeyInfo DER of the key. */
   readonly publicKey: Uint8Array;
+  /** KMS's own signature of `input` (DER for ECDSA), as X.509 and PKCS#10 carry it. */
+  signNative(algorithm: JwsAlgorithm, input: Uint8Array): Promise<Uint8Array>;
 }
 
 const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -154,6 +156,22 @@ export async function openKmsSigner(options: KmsSignerOptions): Promise<KmsSigne
   // Fails early on a public key Node cannot read, rather than at the first signature check.
   createPublicKey({ key: spki, format: 'der', type: 'spki' });
   const leaf = certificates[0];
+  async function signNative(algorithm: JwsAlgorithm, input: Uint8Array): Promise<Uint8Array> {
+    if (algorithm === 'EdDSA' || !algorithms.includes(algorithm))
+      throw new KeystoreError(
+        'ERR_UNSUPPORTED_KEY',
+        `${described} cannot sign ${algorithm}; use ${algorithms.join(', ')} or auto`,
+      );
+    const raw = input.length <= KMS_RAW_MESSAGE_LIMIT;
+    const message = raw ? input : createHash(JWS_HASHES[algorithm]!).update(input).digest();
+    const type: KmsMessageType = raw ? 'RAW' : 'DIGEST';
+    return withKmsRetries(
+      () => api.sign(keyId, message, type, KMS_SIGNING_ALGORITHMS[algorithm]),
+      keyId,
+      'Sign',
+      options,
+    );
+  }
   const jwsAlgorithm =
     wanted === 'auto' ? (algorithms.includes(fallback) ? fallback : algorithms[0]!) : wanted;
   return {
@@ -168,28 +186,16 @@ export async function openKmsSigner(options: KmsSignerOptions): Promise<KmsSigne
     x5tS256: leaf && createHash('sha256').update(leaf.raw).digest('base64url'),
     certificates,
     notAfter: leaf && new Date(leaf.validTo),
+    signNative,
     async sign(algorithm, input) {
-      if (algorithm === 'EdDSA' || !algorithms.includes(algorithm))
-        throw new KeystoreError(
-          'ERR_UNSUPPORTED_KEY',
-          `${described} cannot sign ${algorithm}; use ${algorithms.join(', ')} or auto`,
-        );
-      const raw = input.length <= KMS_RAW_MESSAGE_LIMIT;
-      const message = raw ? input : createHash(JWS_HASHES[algorithm]!).update(input).digest();
-      const type: KmsMessageType = raw ? 'RAW' : 'DIGEST';
-      const signature = await withKmsRetries(
-        () => api.sign(keyId, message, type, KMS_SIGNING_ALGORITHMS[algorithm]),
-        keyId,
-        'Sign',
-        options,
-      );
+      const signature = await signNative(algorithm, input);
       const size = (ECDSA_INTEGER_BYTES as Partial<Record<JwsAlgorithm, number>>)[algorithm];
       if (size === undefined) return signature;
       try {
         return derToJose(signature, size);
       } catch (err) {
         throw kmsError(
-          Object.assign(new Error('malformed ECDSA signature'), { name: 'InternalFailure', cause: err }),
+          Object.assign(new Error('malformed signature'), { name: 'InternalFailure', cause: err }),
           keyId,
           'Sign',
         );
