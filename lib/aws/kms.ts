@@ -55,7 +55,8 @@ export async function kmsApi(client: KMSClient): Promise<KmsApi> {
       const out = await client.send(new GetPublicKeyCommand({ KeyId: keyId }));
       return {
         keyId: out.KeyId ?? keyId,
-        keySpec: out.KeySpec ?? '',
+        // CustomerMasterKeySpec is the deprecated name some emulators still answer with.
+        keySpec: out.KeySpec ?? out.CustomerMasterKeySpec ?? '',
         keyUsage: out.KeyUsage ?? '',
         signingAlgorithms: out.SigningAlgorithms ?? [],
         publicKey: out.PublicKey ?? new Uint8Array(),
@@ -79,7 +80,7 @@ export async function kmsApi(client: KMSClient): Promise<KmsApi> {
       return {
         keyId: meta?.Arn ?? meta?.KeyId ?? keyId,
         keyState: meta?.KeyState ?? '',
-        keySpec: meta?.KeySpec ?? '',
+        keySpec: meta?.KeySpec ?? meta?.CustomerMasterKeySpec ?? '',
         keyUsage: meta?.KeyUsage ?? '',
       };
     },
