@@ -8,6 +8,7 @@ import { TokenCache } from './cache/token-cache.ts';
 import type { CachedToken, SharedTokenStore, TokenDescriptor } from './cache/types.ts';
 import { resolveRequest, type ResolvedRequest } from './broker/request.ts';
 import { tokenFingerprint } from './broker/fingerprint.ts';
+import { AUDIT_MESSAGE, auditFields } from './broker/audit.ts';
 import { withResolvedHeaders } from './broker/headers.ts';
 import { BrokerError, RequestError, UpstreamRejected } from './errors.ts';
 import { exchangeToken, type ExchangeSettings } from './exchange/exchange.ts';
@@ -217,14 +218,18 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
       const issued = answer(token, resolved, cached);
       metrics.count('TokensIssued');
       metrics.count(cached ? 'CacheHits' : 'CacheMisses');
-      logger.info('token issued', {
-        caller: request.caller.id,
-        profile: profile.name,
-        subject: resolved.subject,
-        scope: issued.scope,
-        cached,
-        fingerprint: fingerprintOf(token),
-      });
+      logger.info(
+        AUDIT_MESSAGE,
+        auditFields({
+          caller: request.caller,
+          origin: request.origin,
+          profile: profile.name,
+          subject: resolved.subject,
+          scope: issued.scope,
+          cached,
+          fingerprint: fingerprintOf(token),
+        }),
+      );
       return issued;
     },
 

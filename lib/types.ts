@@ -19,6 +19,8 @@ export interface IssueRequest {
   /** Minimum remaining lifetime, in seconds, of the token handed back; default 60. */
   readonly minTtl?: number | undefined;
   readonly caller: Caller;
+  /** Where the request came from (API Gateway request id, source IP), for the audit line. */
+  readonly origin?: { readonly requestId?: string | undefined; readonly sourceIp?: string | undefined };
 }
 
 /** A token handed back to a caller (DESIGN.md `POST /token` 200 body plus `cached`). */

@@ -84,7 +84,10 @@ describe('broker.issue', () => {
         level: 'info',
         message: 'token issued',
         fields: {
+          requestId: null,
           caller: BILLING.id,
+          callerKind: 'iam',
+          sourceIp: null,
           profile: 'demo',
           subject: 'alice@example.com',
           scope: 'read write',

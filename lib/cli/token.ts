@@ -1,3 +1,6 @@
+import { AUDIT_MESSAGE } from '../broker/audit.ts';
+import { createJsonLogger } from '../observability/json-logger.ts';
+import type { Logger } from '../types.ts';
 import { dirname } from 'node:path';
 import { createBroker } from '../broker.ts';
 import { loadConfig } from '../config/index.ts';
@@ -57,6 +60,17 @@ function readArgs(argv: readonly string[]): TokenArgs {
  *
  * Errors: one line on stderr; exit 1 (2 for usage and configuration mistakes).
  */
+/** A logger that writes only the audit line; the CLI reports errors itself, as one line. */
+function auditOnly(logger: Logger): Logger {
+  const quiet = () => undefined;
+  return {
+    debug: quiet,
+    warn: quiet,
+    error: quiet,
+    info: (message, fields) => (message === AUDIT_MESSAGE ? logger.info(message, fields) : undefined),
+  };
+}
+
 export async function token(
   argv: readonly string[],
   io: CliIo,
@@ -70,6 +84,8 @@ export async function token(
       config,
       secrets,
       trustedCallerKinds: ['cli'],
+      // The audit line of a CLI-issued token, on stderr (stdout holds the token).
+      logger: auditOnly(createJsonLogger({ write: io.stderr, level: 'INFO' })),
       ...(deps.fetch && { fetch: deps.fetch }),
     });
     const issued = await broker.issue({

@@ -58,7 +58,9 @@ export function createPowertoolsLogger(options: PowertoolsLoggerOptions = {}): L
     options.logger ??
     new PowertoolsLogger({
       serviceName: options.serviceName ?? SERVICE_NAME,
-      logLevel: options.logLevel ?? 'INFO',
+      // Without an explicit level Powertools reads POWERTOOLS_LOG_LEVEL (default INFO);
+      // passing one here would override the stack's setting.
+      ...(options.logLevel !== undefined && { logLevel: options.logLevel }),
     });
   const extra = (fields: LogFields | undefined): Record<string, unknown>[] =>
     fields ? [{ ...withoutReservedKeys(fields) }] : [];

@@ -1,3 +1,4 @@
+import { tokenFingerprint } from '../../lib/broker/fingerprint.ts';
 import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,9 +56,26 @@ describe('token-broker token', () => {
       ['demo', '--subject', 'other@example.com', '--scope', 'read', '--min-ttl', '120'],
       c.io,
     );
-    expect(c.err).toEqual([]);
     expect(code).toBe(0);
     const printed = JSON.parse(c.out.join(''));
+    // The one line on stderr is the audit line, in the broker's one schema.
+    expect(c.err).toHaveLength(1);
+    expect(JSON.parse(c.err[0]!)).toEqual({
+      level: 'INFO',
+      message: 'token issued',
+      service: 'token-broker',
+      timestamp: expect.any(String),
+      requestId: null,
+      caller: 'cli',
+      callerKind: 'cli',
+      sourceIp: null,
+      profile: 'demo',
+      subject: 'other@example.com',
+      scope: 'read',
+      cached: false,
+      fingerprint: tokenFingerprint(printed.access_token),
+    });
+    expect(c.err[0]).not.toContain(printed.access_token);
     expect(printed).toEqual({
       access_token: expect.any(String),
       token_type: 'Bearer',
