@@ -130,3 +130,27 @@ describe('fields Powertools reserves', () => {
     expect(offending).toEqual([]);
   });
 });
+
+describe('POWERTOOLS_LOG_LEVEL', () => {
+  it.each([
+    ['DEBUG', ['debug line', 'info line', 'warn line']],
+    ['WARN', ['warn line']],
+  ])('is honoured by the functions logger when set to %s', (level, expected) => {
+    captureStdout();
+    // Powertools writes warnings and errors to stderr.
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: unknown) => {
+      captured.push(String(chunk));
+      return true;
+    });
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', level);
+    try {
+      const logger = createPowertoolsLogger({ serviceName: 'token-broker-test' });
+      logger.debug('debug line');
+      logger.info('info line');
+      logger.warn('warn line');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+    expect(records().map((r) => r['message'])).toEqual(expected);
+  });
+});
