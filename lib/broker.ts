@@ -83,6 +83,8 @@ export interface TokenBroker extends Broker {
   refresh(request: RefreshRequest): Promise<IssuedToken>;
   /** Forgets the token and remembered consent answer of a (profile, subject, scope). */
   invalidate(request: Omit<RefreshRequest, 'force'>): void;
+  /** The expiry of the profile's certificate (keystore leaf or KMS `certificate:`), when it has one. */
+  certificateExpiry(profile: string): Promise<Date | undefined>;
   /** The cache key and descriptor of a request, as the shared store knows it. */
   describe(request: Omit<RefreshRequest, 'force'>): { key: string; descriptor: TokenDescriptor };
 }
@@ -171,7 +173,8 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         obtainedAt: receivedAt,
       };
     } catch (err) {
-      if (err instanceof BrokerError) metrics.count('UpstreamErrors', 1, { code: err.code });
+      if (err instanceof BrokerError)
+        metrics.count('UpstreamErrors', 1, { profile: profile.name, code: err.code });
       if (retryInvalidClient && err instanceof UpstreamRejected && err.error === 'invalid_client') {
         // Often a rotated key or certificate: open the key material afresh, once.
         logger.warn('token endpoint answered invalid_client; reopening the key material once', {
@@ -216,7 +219,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         obtain(profile, resolved, true),
       );
       const issued = answer(token, resolved, cached);
-      metrics.count('TokensIssued');
+      metrics.count('TokensIssued', 1, { profile: profile.name });
       metrics.count(cached ? 'CacheHits' : 'CacheMisses');
       logger.info(
         AUDIT_MESSAGE,
@@ -249,6 +252,10 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
           fingerprint: fingerprintOf(token),
         });
       return answer(token, resolved, cached);
+    },
+
+    async certificateExpiry(name) {
+      return (await keys.get(profileOf(name))).notAfter;
     },
 
     invalidate(request) {

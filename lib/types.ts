@@ -68,7 +68,8 @@ export type MetricName =
   | 'UpstreamLatency'
   | 'UpstreamErrors'
   | 'SharedCacheFallbacks'
-  | 'RefreshFailures';
+  | 'RefreshFailures'
+  | 'CertificateDaysLeft';
 
 /** Minimal metrics sink, injected into lib/. */
 export interface Metrics {

@@ -224,7 +224,7 @@ describe('broker.issue', () => {
     expect(metrics.counts).toContainEqual({
       name: 'UpstreamErrors',
       value: 1,
-      dimension: { code: 'ERR_UPSTREAM_REJECTED' },
+      dimension: { profile: 'demo', code: 'ERR_UPSTREAM_REJECTED' },
     });
   });
 
