@@ -400,3 +400,115 @@ describe('osls package refuses a profiles file that cannot work', () => {
     120_000,
   );
 });
+
+describe('alarms, topic and dashboard', () => {
+  const topic = [{ Ref: 'AlertTopic' }];
+  const alarm = (id: string) => resources[id]!.Properties;
+
+  it('sends every alarm to the one SNS topic, with an email subscription only when alarmEmail is set', () => {
+    expect(ofType('AWS::SNS::Topic').map(([id]) => id)).toEqual(['AlertTopic']);
+    const alarms = ofType('AWS::CloudWatch::Alarm');
+    expect(alarms.map(([id]) => id).sort()).toEqual([
+      'Api5xxAlarm',
+      'CertificateExpiryAlarm',
+      'RefreshFailuresAlarm',
+      'RefreshFunctionErrorsAlarm',
+      'RefreshFunctionThrottlesAlarm',
+      'UpstreamErrorRateAlarm',
+    ]);
+    for (const [id, resource] of alarms) {
+      expect(resource.Properties['AlarmActions'], id).toEqual(topic);
+      expect(resource.Properties['OKActions'], id).toEqual(topic);
+      expect(resource.Properties['TreatMissingData'], id).toBe('notBreaching');
+    }
+    const subscription = resources['AlertEmailSubscription'] as Resource & { Condition: string };
+    expect(subscription.Condition).toBe('HasAlarmEmail');
+    expect(subscription.Properties).toEqual({
+      TopicArn: { Ref: 'AlertTopic' },
+      Protocol: 'email',
+      Endpoint: '',
+    });
+    expect(
+      packaged.resources &&
+        (
+          JSON.parse(
+            readFileSync(join(packaged.out, 'cloudformation-template-update-stack.json'), 'utf8'),
+          ) as any
+        ).Conditions,
+    ).toEqual({
+      HasAlarmEmail: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] },
+    });
+  });
+
+  it('alarms on a certificate expiring within 30 days, from CertificateDaysLeft', () => {
+    expect(alarm('CertificateExpiryAlarm')).toMatchObject({
+      Namespace: 'TokenBroker',
+      MetricName: 'CertificateDaysLeft',
+      Dimensions: [{ Name: 'service', Value: 'token-broker' }],
+      Statistic: 'Minimum',
+      Threshold: 30,
+      ComparisonOperator: 'LessThanThreshold',
+      EvaluationPeriods: 1,
+    });
+  });
+
+  it('alarms on refresh failures in 3 consecutive one-minute runs', () => {
+    expect(alarm('RefreshFailuresAlarm')).toMatchObject({
+      MetricName: 'RefreshFailures',
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    const schedule = resources['RefreshEventsRuleSchedule1']?.Properties['ScheduleExpression'];
+    expect(schedule).toBe('rate(1 minute)');
+  });
+
+  it('alarms on the upstream error rate as errors over exchanges', () => {
+    const props = alarm('UpstreamErrorRateAlarm');
+    expect(props['Threshold']).toBe(10);
+    expect(props['Metrics'].map((m: any) => m.MetricStat?.Metric.MetricName ?? m.Expression)).toEqual([
+      'UpstreamErrors',
+      'CacheMisses',
+      '100 * FILL(errors, 0) / MAX([FILL(errors, 0) + FILL(misses, 0), 1])',
+    ]);
+  });
+
+  it('alarms on API 5xx and on refresh function errors and throttles', () => {
+    expect(alarm('Api5xxAlarm')).toMatchObject({
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+      Dimensions: [
+        { Name: 'ApiId', Value: { Ref: 'HttpApi' } },
+        { Name: 'Stage', Value: '$default' },
+      ],
+      Threshold: 5,
+    });
+    for (const kind of ['Errors', 'Throttles']) {
+      expect(alarm(`RefreshFunction${kind}Alarm`)).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: kind,
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'RefreshLambdaFunction' } }],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    }
+  });
+
+  it('has a dashboard with the per-profile metrics, the API 5xx and the refresh function', () => {
+    const body = String(resources['Dashboard']!.Properties['DashboardBody']['Fn::Sub']);
+    const widgets = (JSON.parse(body.replace(/\$\{[^}]+\}/g, 'x')) as { widgets: any[] }).widgets;
+    expect(widgets.map((w) => w.properties.title)).toEqual([
+      'Tokens issued per profile',
+      'Upstream errors per profile',
+      'Refresh failures per profile',
+      'Certificate days left per profile',
+      'API 5xx',
+      'Refresh function errors and throttles',
+    ]);
+    for (const name of ['TokensIssued', 'UpstreamErrors', 'RefreshFailures', 'CertificateDaysLeft'])
+      expect(body).toContain(`SEARCH('{TokenBroker,service,profile} MetricName=\\"${name}\\"'`);
+  });
+});
