@@ -428,16 +428,10 @@ describe('alarms, topic and dashboard', () => {
       Protocol: 'email',
       Endpoint: '',
     });
-    expect(
-      packaged.resources &&
-        (
-          JSON.parse(
-            readFileSync(join(packaged.out, 'cloudformation-template-update-stack.json'), 'utf8'),
-          ) as any
-        ).Conditions,
-    ).toEqual({
-      HasAlarmEmail: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] },
-    });
+    const template = JSON.parse(
+      readFileSync(join(packaged.out, 'cloudformation-template-update-stack.json'), 'utf8'),
+    ) as { Conditions: unknown };
+    expect(template.Conditions).toEqual({ HasAlarmEmail: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] } });
   });
 
   it('alarms on a certificate expiring within 30 days, from CertificateDaysLeft', () => {
