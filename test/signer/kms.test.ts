@@ -264,3 +264,47 @@ it('puts x5t of the CLI certificate in the assertion header', async () => {
   });
   expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'RS256', typ: 'JWT', x5t: signer.x5t });
 });
+
+describe('token-broker check on KMS profiles', () => {
+  it('reports the key spec, algorithm and certificate expiry, and a KMS failure as an error line', async () => {
+    const { check } = await import('../../lib/cli/check.ts');
+    const { key, alias, certFile } = await kmsProfile('RSA_2048');
+    const denied = kms.createKey('ECC_NIST_P256');
+    denied.denied = true;
+    const file = join(tmp, `check-${key.keyId}.yaml`);
+    await writeFile(
+      file,
+      configYaml([
+        ['good', { certStore: `kms:${alias}`, certificate: `file:${certFile}` }],
+        ['denied', { certStore: `kms:${denied.keyId}` }],
+      ]),
+    );
+    const good = captureIo();
+    expect(await check(['good', '--config', file], good.io, { kms: localKms(kms.url) })).toBe(0);
+    expect(good.stdout()).toContain(`  key: KMS RSA_2048 ${key.arn}, signs RS256\n`);
+    expect(good.stdout()).toMatch(/certificate: expires in 29 days \(\d{4}-\d\d-\d\d\); renew it soon\n/);
+    const bad = captureIo();
+    expect(await check(['denied', '--config', file], bad.io, { kms: localKms(kms.url) })).toBe(1);
+    expect(bad.stdout()).toContain(
+      `  error: certStore (kms:${denied.keyId}): ERR_KMS_ACCESS_DENIED: KMS key ${denied.keyId}: GetPublicKey was denied (AccessDeniedException)`,
+    );
+  });
+});
+
+/** A profiles file of profiles with the same issuer, subject and token endpoint. */
+function configYaml(profiles: [string, Record<string, string>][]): string {
+  const base = {
+    issuer: 'app',
+    subject: 'alice@example.com',
+    tokenUri: `POST ${auth.tokenUrl}`,
+    callers: '["cli"]',
+  };
+  return `profiles:\n${profiles
+    .map(
+      ([name, fields]) =>
+        `  ${name}:\n${Object.entries({ ...base, ...fields })
+          .map(([k, v]) => `    ${k}: ${v.startsWith('[') ? v : JSON.stringify(v)}`)
+          .join('\n')}`,
+    )
+    .join('\n')}\n`;
+}
