@@ -10,12 +10,12 @@ import { startAuthorizationServer, type AuthorizationServer } from '../../lib/de
 import { configFrom, fileSecrets, profileYaml } from '../support/broker-env.ts';
 import { captureIo } from '../support/cli-io.ts';
 import { localKms } from '../support/kms-client.ts';
-import { hasMoto, startMoto, type Moto } from '../support/moto.ts';
+import { MOTO_MISSING, motoServerPath, startMoto, type Moto } from '../support/moto.ts';
 
 // moto signs PSS with the longest salt and hashes a DIGEST again, so only RS and ES with
 // RAW messages run here; PSS and DIGEST are exact against test/support/kms-server.ts.
-const present = hasMoto();
-if (!present) console.warn('skipping moto KMS tests: moto_server is not on the PATH');
+const present = motoServerPath() !== undefined;
+if (!present) console.warn(MOTO_MISSING);
 
 describe.skipIf(!present)("KMS-held keys against moto's KMS", () => {
   let moto: Moto;
@@ -28,7 +28,7 @@ describe.skipIf(!present)("KMS-held keys against moto's KMS", () => {
     tmp = await mkdtemp(join(tmpdir(), 'kms-moto-'));
   }, 40_000);
   afterAll(async () => {
-    await moto?.stop();
+    await moto?.close();
     await auth?.close();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
@@ -41,7 +41,7 @@ describe.skipIf(!present)("KMS-held keys against moto's KMS", () => {
     async (spec, alg) => {
       const { KMSClient, CreateKeyCommand, CreateAliasCommand } = await loadKmsSdk();
       const client = new KMSClient({
-        endpoint: moto.url,
+        endpoint: moto.endpoint,
         region: 'us-east-1',
         credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
       });
@@ -53,7 +53,7 @@ describe.skipIf(!present)("KMS-held keys against moto's KMS", () => {
 
       const captured = captureIo();
       const code = await kmsCommand(['certificate', alias, '--subject', 'CN=moto'], captured.io, {
-        kms: localKms(moto.url),
+        kms: localKms(moto.endpoint),
       });
       expect(captured.stderr()).toBe('');
       expect(code).toBe(0);
@@ -75,7 +75,7 @@ describe.skipIf(!present)("KMS-held keys against moto's KMS", () => {
           assertion: { algorithm: alg, x5t: true },
         }),
       );
-      const broker = createBroker({ config, secrets: fileSecrets(), kms: localKms(moto.url) });
+      const broker = createBroker({ config, secrets: fileSecrets(), kms: localKms(moto.endpoint) });
       const token = await broker.issue({ profile: 'kms', caller: { id: 'cli', kind: 'cli' } });
       expect(token.cached).toBe(false);
       expect(auth.introspect(token.access_token)).toMatchObject({
