@@ -1,10 +1,11 @@
 /**
  * The scheduled refresh (serverless.yml `functions.refresh`, EventBridge `rate(1 minute)`):
  * refreshes the tokens that are due before callers ask for them, inside the function's
- * timeout, and answers a summary `{refreshed, skipped, failed: {CODE: n}, deferred}`.
+ * timeout, emits `CertificateDaysLeft` per profile, and answers a summary `{refreshed, skipped, failed: {CODE: n}, deferred}`.
  */
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
+import type { TokenBroker } from '../lib/broker.ts';
 import type { FlushableMetrics } from '../lib/http/stack.ts';
 import {
   refreshWindow,
@@ -12,12 +13,17 @@ import {
   type RefreshDeps,
   type RefreshSummary,
 } from '../lib/refresh/refresh.ts';
+import { reportCertificateDays } from '../lib/refresh/certificate-days.ts';
 import { getRuntime, runtimeLogger, runtimeMetrics } from '../lib/runtime.ts';
 import type { Clock, Logger } from '../lib/types.ts';
 
 /** What the refresh handler needs; `runtime` is built lazily (cold start). */
 export interface RefreshHandlerDeps {
-  readonly runtime: () => Promise<Pick<RefreshDeps, 'config' | 'broker' | 'sharedStore'>>;
+  readonly runtime: () => Promise<
+    Pick<RefreshDeps, 'config' | 'sharedStore'> & {
+      broker: RefreshDeps['broker'] & Partial<Pick<TokenBroker, 'certificateExpiry'>>;
+    }
+  >;
   readonly logger: Logger;
   readonly metrics: FlushableMetrics;
   readonly clock?: Clock | undefined;
@@ -53,6 +59,15 @@ export function createRefreshHandler(deps: RefreshHandlerDeps): RefreshHandler {
     .use(flushMetrics(deps.metrics, deps.logger))
     .handler(async (_event, context) => {
       const { config, broker, sharedStore } = await deps.runtime();
+      const { certificateExpiry } = broker;
+      if (certificateExpiry)
+        await reportCertificateDays({
+          config,
+          certificateExpiry: (profile) => certificateExpiry.call(broker, profile),
+          metrics: deps.metrics,
+          logger: deps.logger,
+          now: clock(),
+        });
       return runScheduledRefresh(
         { config, broker, sharedStore, clock, logger: deps.logger, metrics: deps.metrics },
         {

@@ -40,7 +40,18 @@ export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
       const caller = callerFromEvent(event);
       const { profile, subject, scope, minTtl, rejected } = event.body;
       const broker = await resolveLazy(deps.broker);
-      const issued = await broker.issue({ profile, subject, scope, minTtl, rejected, caller });
+      const issued = await broker.issue({
+        profile,
+        subject,
+        scope,
+        minTtl,
+        rejected,
+        caller,
+        origin: {
+          requestId: event.requestContext?.requestId,
+          sourceIp: event.requestContext?.http?.sourceIp,
+        },
+      });
       return jsonResult(200, {
         // Provider fields first: the broker's own fields always win a name clash.
         ...issued.fields,

@@ -1,18 +1,22 @@
 import { authorizeCaller } from './auth/policy.ts';
 import { signAssertion } from './assertion/sign.ts';
+import type { KmsApiFactory } from './aws/kms.ts';
 import { KeyMaterialCache } from './cache/key-material.ts';
+import { SignerCache } from './signer/cache.ts';
+import type { Signer } from './signer/types.ts';
 import { cacheKey } from './cache/key.ts';
 import { TokenCache } from './cache/token-cache.ts';
 import type { CachedToken, SharedTokenStore, TokenDescriptor } from './cache/types.ts';
 import { resolveRequest, type ResolvedRequest } from './broker/request.ts';
 import { tokenFingerprint } from './broker/fingerprint.ts';
+import { AUDIT_MESSAGE, auditFields } from './broker/audit.ts';
 import { withResolvedHeaders } from './broker/headers.ts';
 import { rejectsKey } from './broker/key-rejection.ts';
 import { BrokerError, RequestError, UpstreamRejected } from './errors.ts';
 import { exchangeToken, type ExchangeSettings } from './exchange/exchange.ts';
 import { SkewMemory } from './exchange/skew.ts';
 import type { BrokerConfig, Profile } from './config/types.ts';
-import type { KeyMaterial, OpenKeystore } from './keystore/types.ts';
+import type { OpenKeystore } from './keystore/types.ts';
 import type { SecretResolver } from './secrets/types.ts';
 import {
   noMetrics,
@@ -34,6 +38,8 @@ export interface BrokerDeps {
   readonly secrets: SecretResolver;
   /** Default: `openKeystore` of lib/keystore, loaded on first use. */
   readonly openKeystore?: OpenKeystore;
+  /** KMS per region, for `certStore: kms:` profiles; default: SDK clients, ambient configuration. */
+  readonly kms?: KmsApiFactory;
   readonly fetch?: typeof fetch;
   readonly clock?: Clock;
   readonly logger?: Logger;
@@ -80,6 +86,8 @@ export interface TokenBroker extends Broker {
   refresh(request: RefreshRequest): Promise<IssuedToken>;
   /** Forgets the token and remembered consent answer of a (profile, subject, scope). */
   invalidate(request: Omit<RefreshRequest, 'force'>): void;
+  /** The expiry of the profile's certificate (keystore leaf or KMS `certificate:`), when it has one. */
+  certificateExpiry(profile: string): Promise<Date | undefined>;
   /** The cache key and descriptor of a request, as the shared store knows it. */
   describe(request: Omit<RefreshRequest, 'force'>): { key: string; descriptor: TokenDescriptor };
 }
@@ -96,10 +104,14 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
   const logger = deps.logger ?? silentLogger;
   const metrics = deps.metrics ?? noMetrics;
   const trusted = new Set(deps.trustedCallerKinds ?? []);
-  const keys = new KeyMaterialCache({
+  const keys = new SignerCache({
     secrets,
-    logger,
-    openKeystore: async () => deps.openKeystore ?? (await import('./keystore/index.ts')).openKeystore,
+    kms: deps.kms,
+    keys: new KeyMaterialCache({
+      secrets,
+      logger,
+      openKeystore: async () => deps.openKeystore ?? (await import('./keystore/index.ts')).openKeystore,
+    }),
   });
   const cache = new TokenCache({
     clock,
@@ -139,7 +151,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
   async function exchangeWith(
     profile: Profile,
     resolved: ResolvedRequest,
-    key: KeyMaterial,
+    key: Signer,
   ): Promise<CachedToken> {
     const { subject, scopes } = resolved;
     const started = performance.now();
@@ -177,7 +189,8 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         ...(Object.keys(token.fields).length > 0 && { fields: token.fields }),
       };
     } catch (err) {
-      if (err instanceof BrokerError) metrics.count('UpstreamErrors', 1, { code: err.code });
+      if (err instanceof BrokerError)
+        metrics.count('UpstreamErrors', 1, { profile: profile.name, code: err.code });
       throw err;
     }
   }
@@ -252,16 +265,20 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         rejected === undefined ? undefined : (held) => fingerprintOf(held) === rejected,
       );
       const issued = answer(token, resolved, cached);
-      metrics.count('TokensIssued');
+      metrics.count('TokensIssued', 1, { profile: profile.name });
       metrics.count(cached ? 'CacheHits' : 'CacheMisses');
-      logger.info('token issued', {
-        caller: request.caller.id,
-        profile: profile.name,
-        subject: resolved.subject,
-        scope: issued.scope,
-        cached,
-        fingerprint: fingerprintOf(token),
-      });
+      logger.info(
+        AUDIT_MESSAGE,
+        auditFields({
+          caller: request.caller,
+          origin: request.origin,
+          profile: profile.name,
+          subject: resolved.subject,
+          scope: issued.scope,
+          cached,
+          fingerprint: fingerprintOf(token),
+        }),
+      );
       return issued;
     },
 
@@ -281,6 +298,10 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
           fingerprint: fingerprintOf(token),
         });
       return answer(token, resolved, cached);
+    },
+
+    async certificateExpiry(name) {
+      return (await keys.get(profileOf(name))).notAfter;
     },
 
     invalidate(request) {

@@ -21,6 +21,10 @@ export type ErrorCode =
   | 'ERR_ALIAS_REQUIRED'
   | 'ERR_UNSUPPORTED_KEY'
   | 'ERR_KEY_CERT_MISMATCH'
+  // keys held in AWS KMS
+  | 'ERR_KMS_ACCESS_DENIED'
+  | 'ERR_KMS_UNAVAILABLE'
+  | 'ERR_KMS_KEY_STATE'
   // configuration and import
   | 'ERR_CONFIG'
   | 'ERR_CONFIG_NOT_FOUND'
@@ -83,6 +87,11 @@ export class BrokerError extends Error {
 /** Key material could not be opened or does not fit the request. */
 export class KeystoreError extends BrokerError {
   override readonly name = 'KeystoreError';
+}
+
+/** A key held in AWS KMS could not be used. Messages name the key id, never a payload. */
+export class KmsError extends BrokerError {
+  override readonly name = 'KmsError';
 }
 
 /** The configuration, a profile or an imported connection string is invalid. */

@@ -22,6 +22,7 @@ import { DEFAULT_CONFIG_FILE, loadConfig } from './config/index.ts';
 import type { BrokerConfig } from './config/types.ts';
 import { createPowertoolsLogger, createPowertoolsMetrics } from './observability/powertools.ts';
 import { createSecretResolver } from './secrets/index.ts';
+import type { SecretResolver } from './secrets/types.ts';
 
 /** What a warm container keeps between invocations. */
 export interface Runtime {
@@ -31,6 +32,8 @@ export interface Runtime {
   readonly sharedStore: SharedTokenStore | undefined;
   /** The consent routes' flow (state key from `consent.stateKey`, store from `cache.store`). */
   readonly consent: ConsentFlow;
+  /** The secret resolver (`GET /health?deep=1` opens key material with it). */
+  readonly secrets: SecretResolver;
 }
 
 const env: Readonly<Record<string, string | undefined>> = { ...process.env };
@@ -103,7 +106,7 @@ async function build(): Promise<Runtime> {
     metrics: runtimeMetrics,
     ephemeralStateKey: false,
   });
-  return { config, broker, consent, sharedStore };
+  return { config, broker, consent, sharedStore, secrets };
 }
 
 let current: Promise<Runtime> | undefined;

@@ -25,6 +25,8 @@ export interface IssueRequest {
    */
   readonly rejected?: string | undefined;
   readonly caller: Caller;
+  /** Where the request came from (API Gateway request id, source IP), for the audit line. */
+  readonly origin?: { readonly requestId?: string | undefined; readonly sourceIp?: string | undefined };
 }
 
 /** A token handed back to a caller (DESIGN.md `POST /token` 200 body plus `cached`). */
@@ -75,7 +77,8 @@ export type MetricName =
   | 'UpstreamErrors'
   | 'SharedCacheFallbacks'
   | 'RefreshFailures'
-  | 'UpstreamScopeWidened';
+  | 'UpstreamScopeWidened'
+  | 'CertificateDaysLeft';
 
 /** Minimal metrics sink, injected into lib/. */
 export interface Metrics {

@@ -84,7 +84,10 @@ describe('broker.issue', () => {
         level: 'info',
         message: 'token issued',
         fields: {
+          requestId: null,
           caller: BILLING.id,
+          callerKind: 'iam',
+          sourceIp: null,
           profile: 'demo',
           subject: 'alice@example.com',
           scope: 'read write',
@@ -221,7 +224,7 @@ describe('broker.issue', () => {
     expect(metrics.counts).toContainEqual({
       name: 'UpstreamErrors',
       value: 1,
-      dimension: { code: 'ERR_UPSTREAM_REJECTED' },
+      dimension: { profile: 'demo', code: 'ERR_UPSTREAM_REJECTED' },
     });
   });
 

@@ -1,7 +1,8 @@
 import type { JWTHeaderParameters } from 'jose';
 import { ConfigError } from '../errors.ts';
 import type { AssertionOptions } from '../config/types.ts';
-import type { JwsAlgorithm, KeyMaterial } from '../keystore/types.ts';
+import type { JwsAlgorithm } from '../keystore/types.ts';
+import type { HeaderMaterial } from '../signer/types.ts';
 
 /** The JWS protected header of an assertion (RFC 7515 §4.1). */
 export interface AssertionHeader extends JWTHeaderParameters {
@@ -26,7 +27,7 @@ export interface AssertionHeader extends JWTHeaderParameters {
 export function buildHeader(
   profileName: string,
   options: AssertionOptions,
-  key: KeyMaterial,
+  key: HeaderMaterial,
 ): AssertionHeader {
   const alg = options.algorithm === 'auto' ? key.jwsAlgorithm : options.algorithm;
   const header: { -readonly [K in keyof AssertionHeader]: AssertionHeader[K] } = {

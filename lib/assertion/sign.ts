@@ -1,7 +1,8 @@
-import { SignJWT, type JWTPayload } from 'jose';
-import { KeystoreError } from '../errors.ts';
+import { BrokerError, KeystoreError } from '../errors.ts';
 import type { Profile } from '../config/types.ts';
 import type { KeyMaterial } from '../keystore/types.ts';
+import { localSigner } from '../signer/local.ts';
+import type { Signer } from '../signer/types.ts';
 import { buildClaims, type AssertionClaims } from './claims.ts';
 import { buildHeader } from './header.ts';
 
@@ -11,7 +12,8 @@ export interface SignAssertionInput {
     Profile,
     'name' | 'issuer' | 'audience' | 'tokenUri' | 'grant' | 'scopeIn' | 'assertion'
   >;
-  readonly key: KeyMaterial;
+  /** The profile's signer (lib/signer), or opened key material to sign with in memory. */
+  readonly key: Signer | KeyMaterial;
   /** The subject for the §2.1 grant; ignored for §2.2 client authentication. */
   readonly subject: string | undefined;
   readonly scopes: readonly string[];
@@ -29,6 +31,12 @@ export interface SignedAssertion {
   readonly claims: AssertionClaims;
 }
 
+function isSigner(key: Signer | KeyMaterial): key is Signer {
+  return typeof (key as Partial<Signer>).sign === 'function';
+}
+
+const encode = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+
 /**
  * Signs an RFC 7523 assertion with the profile's key: the §2.1 authorization grant
  * (`grant: jwt-bearer`, sub = the subject) or §2.2 client authentication
@@ -37,22 +45,27 @@ export interface SignedAssertion {
  *
  * @throws ConfigError `ERR_CONFIG` (missing subject, reserved extra claim, header the key cannot supply).
  * @throws KeystoreError `ERR_UNSUPPORTED_KEY` when the key cannot sign with the chosen algorithm.
+ * @throws KmsError `ERR_KMS_*` when a KMS key cannot sign.
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.1
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-3
  */
 export async function signAssertion(input: SignAssertionInput): Promise<SignedAssertion> {
-  const header = buildHeader(input.profile.name, input.profile.assertion, input.key);
+  const signer = isSigner(input.key) ? input.key : localSigner(input.key);
+  const header = buildHeader(input.profile.name, input.profile.assertion, signer);
   const claims = buildClaims(input);
-  const payload = { ...claims } as JWTPayload;
-  if (Array.isArray(claims.aud)) payload.aud = [...(claims.aud as readonly string[])];
+  // RFC 7515 §5.1: BASE64URL(UTF8(header)) '.' BASE64URL(payload), then its signature.
+  const signingInput = `${encode(header)}.${encode(claims)}`;
   try {
-    const jwt = await new SignJWT(payload).setProtectedHeader(header).sign(input.key.privateKey);
-    return { jwt, claims };
+    const signature = await signer.sign(header.alg, Buffer.from(signingInput));
+    return { jwt: `${signingInput}.${Buffer.from(signature).toString('base64url')}`, claims };
   } catch (err) {
+    if (err instanceof BrokerError) {
+      if (err.code !== 'ERR_UNSUPPORTED_KEY') throw err;
+    }
     throw new KeystoreError(
       'ERR_UNSUPPORTED_KEY',
-      `profile "${input.profile.name}": the ${input.key.privateKey.asymmetricKeyType ?? 'configured'} key cannot sign ${header.alg}; choose an algorithm that suits the key`,
+      `profile "${input.profile.name}": the ${signer.description} cannot sign ${header.alg}; choose an algorithm that suits the key`,
       { cause: err },
     );
   }

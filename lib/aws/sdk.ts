@@ -5,7 +5,7 @@
  * A bundler may hand a dynamically imported CommonJS package back as a module whose only
  * export is `default` (esbuild's split ESM build does), so {@link namedExports} reads the
  * named exports from whichever shape arrives. Endpoints follow the SDK's own rules:
- * `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL`
+ * `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_KMS` or `AWS_ENDPOINT_URL`
  * (read by the SDK itself) point a client at a local emulator.
  *
  * @see https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html
@@ -14,10 +14,13 @@ import type * as DynamoDbModule from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type * as SecretsManagerModule from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
+import type * as KmsModule from '@aws-sdk/client-kms';
+import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 
 /** The SDK packages the broker loads on demand. */
 export type SecretsManagerSdk = typeof SecretsManagerModule;
 export type DynamoDbSdk = typeof DynamoDbModule;
+export type KmsSdk = typeof KmsModule;
 
 /**
  * The named exports of a dynamically imported module: the module itself when it has
@@ -64,6 +67,20 @@ export const loadDynamoDbSdk = loadOnce(async () =>
     '@aws-sdk/client-dynamodb',
   ),
 );
+
+/** `@aws-sdk/client-kms`, loaded on first use. */
+export const loadKmsSdk = loadOnce(async () =>
+  namedExports<KmsSdk>(await import('@aws-sdk/client-kms'), 'KMSClient', '@aws-sdk/client-kms'),
+);
+
+/**
+ * A KMS client. The signer retries `ERR_KMS_UNAVAILABLE` with its own backoff, so the SDK
+ * makes one attempt per call.
+ */
+export async function createKmsClient(config: KMSClientConfig = {}): Promise<KMSClient> {
+  const { KMSClient: Client } = await loadKmsSdk();
+  return new Client({ maxAttempts: 1, ...config });
+}
 
 /**
  * A Secrets Manager client. The secret resolver retries with its own backoff, so the SDK

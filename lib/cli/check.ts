@@ -1,3 +1,4 @@
+import type { KmsApiFactory } from '../aws/kms.ts';
 import { dirname } from 'node:path';
 import { loadConfig, type BrokerConfig } from '../config/index.ts';
 import { inspectProfile, inspectSettings, type ProfileReport } from '../config/inspect.ts';
@@ -15,6 +16,8 @@ export interface CheckDeps {
   readonly now?: Date;
   /** Token endpoint client for `--live`; default the global fetch. */
   readonly fetch?: typeof fetch;
+  /** KMS per region for `kms:` profiles; default: the ambient AWS configuration. */
+  readonly kms?: KmsApiFactory;
 }
 
 const USAGE = 'usage: token-broker check [profile] [--config F] [--live]';
@@ -54,6 +57,7 @@ async function liveCheck(
     secrets,
     ...(deps.openKeystore ? { openKeystore: deps.openKeystore } : {}),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(deps.kms ? { kms: deps.kms } : {}),
     trustedCallerKinds: ['cli'],
   });
   const out: ProfileReport[] = [];
@@ -116,6 +120,7 @@ export async function check(argv: readonly string[], io: CliIo, deps: CheckDeps 
         secrets,
         openKeystore: open,
         now,
+        kms: deps.kms,
       }),
     );
   }

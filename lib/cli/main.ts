@@ -34,6 +34,10 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'check [profile] [--config F] [--live]             validate config, open keystores',
     load: async () => (await import('./check.ts')).check,
   },
+  kms: {
+    summary: 'kms certificate <key> --subject "CN=…" [--days N] [--csr]   a certificate signed by a KMS key',
+    load: async () => (await import('./kms.ts')).kms,
+  },
   'consent-url': {
     summary: 'consent-url <profile> --subject S [--config F]   the consent URL',
     load: async () => (await import('./consent-url.ts')).consentUrl,

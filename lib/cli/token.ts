@@ -71,7 +71,8 @@ export async function token(
     const args = readArgs(argv);
     const config = await loadConfig({ path: args.config, env: io.env, cwd: io.cwd });
     const secrets = createSecretResolver({ env: io.env, cwd: dirname(config.source) });
-    const logger = createJsonLogger({ write: io.stderr, service: 'token-broker-cli' });
+    // The audit line of a CLI-issued token and any warning, as JSON lines on stderr (stdout holds the token).
+    const logger = createJsonLogger({ write: io.stderr, level: 'INFO' });
     const sharedStore =
       config.cache.store === 'memory'
         ? undefined

@@ -1,5 +1,8 @@
+import type { KmsApiFactory } from '../aws/kms.ts';
+import { openKmsSigner } from '../signer/kms.ts';
+import { isKmsReference, parseKmsReference } from '../signer/kms-reference.ts';
 import type { KeyObject } from 'node:crypto';
-import { BrokerError } from '../errors.ts';
+import { BrokerError, ConfigError } from '../errors.ts';
 import type { KeyMaterial, OpenKeystoreOptions } from '../keystore/types.ts';
 import { describeReference, isSecretReference } from '../secrets/reference.ts';
 import type { SecretResolver } from '../secrets/types.ts';
@@ -30,6 +33,8 @@ export interface InspectDeps {
   readonly secrets: SecretResolver;
   readonly openKeystore: (bytes: Uint8Array, options: OpenKeystoreOptions) => Promise<KeyMaterial>;
   readonly now: Date;
+  /** KMS per region, for `kms:` profiles; default: SDK clients with the ambient configuration. */
+  readonly kms?: KmsApiFactory | undefined;
 }
 
 /** `RSA 2048`, `EC P-256`, `Ed25519`. */
@@ -89,11 +94,14 @@ export async function inspectProfile(
     }
   }
 
+  const kms = isKmsReference(profile.certStore);
   let store: Uint8Array | undefined;
-  try {
-    store = (await deps.secrets.resolveBytes(profile.certStore)).bytes;
-  } catch (err) {
-    error(`certStore: ${failure(err)}`);
+  if (!kms) {
+    try {
+      store = (await deps.secrets.resolveBytes(profile.certStore)).bytes;
+    } catch (err) {
+      error(`certStore: ${failure(err)}`);
+    }
   }
   let certificate: Uint8Array | undefined;
   if (profile.certificate !== undefined) {
@@ -128,6 +136,24 @@ export async function inspectProfile(
     }
   }
 
+  if (kms && !lines.some((l) => l.level === 'error' && /^certificate:/.test(l.text))) {
+    try {
+      const reference = parseKmsReference(profile.certStore);
+      if (typeof reference === 'string') throw new ConfigError('ERR_CONFIG', reference);
+      const factory = deps.kms ?? (await import('../aws/kms.ts')).kmsApiFactory();
+      const signer = await openKmsSigner({
+        api: await factory(reference.region),
+        keyId: reference.keyId,
+        certificate,
+        algorithm: profile.assertion.algorithm,
+      });
+      info(`key: KMS ${signer.keySpec} ${signer.keyArn}, signs ${signer.jwsAlgorithm}`);
+      reportCertificate(signer, profile, deps.now, info, warn, error);
+    } catch (err) {
+      error(`certStore (${profile.certStore}): ${failure(err)}`);
+    }
+  }
+
   reportAudience(profile, info, warn);
   if (profile.callers.length === 0) warn('callers: empty, so no caller may use this profile');
   reportConsent(profile, error);
@@ -140,7 +166,7 @@ export async function inspectProfile(
 }
 
 function reportCertificate(
-  key: KeyMaterial,
+  key: Pick<KeyMaterial, 'notAfter' | 'certificates'>,
   profile: Profile,
   now: Date,
   info: (t: string) => void,

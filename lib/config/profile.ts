@@ -1,5 +1,6 @@
 import { BrokerError } from '../errors.ts';
 import { isSecretReference, parseReference, REFERENCE_PROBLEM } from '../secrets/reference.ts';
+import { isKmsReference, parseKmsReference } from '../signer/kms-reference.ts';
 import { PRESETS } from './presets.ts';
 import type { RawProfile } from './schema.ts';
 import type { AssertionOptions, ConsentErrorMatcher, Profile, ProviderName, TokenEndpoint } from './types.ts';
@@ -60,6 +61,13 @@ export function referenceProblem(value: string): string | undefined {
     const problem = err instanceof BrokerError ? err.details[REFERENCE_PROBLEM] : undefined;
     return typeof problem === 'string' ? problem : 'is not a secret reference';
   }
+}
+
+/** `certStore` may also name a KMS key (`kms:`); every other key is a secret reference. */
+function certStoreProblem(key: (typeof SECRET_KEYS)[number], value: string): string | undefined {
+  if (key !== 'certStore' || !isKmsReference(value)) return referenceProblem(value);
+  const parsed = parseKmsReference(value);
+  return typeof parsed === 'string' ? parsed : undefined;
 }
 
 function tokenEndpoint(raw: RawProfile, provider: ProviderName, add: (key: string, msg: string) => void) {
@@ -170,8 +178,12 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
 
   for (const key of SECRET_KEYS) {
     const value = raw[key];
-    const problem = value === undefined ? undefined : referenceProblem(value);
+    const problem = value === undefined ? undefined : certStoreProblem(key, value);
     if (problem) add(key, problem);
+  }
+  if (raw.certStore !== undefined && isKmsReference(raw.certStore)) {
+    for (const key of ['certPassword', 'keyPassword', 'certAlias'] as const)
+      if (raw[key] !== undefined) add(key, 'a KMS key has no password or alias; remove it');
   }
 
   for (const [header, value] of Object.entries(raw.headers ?? {})) {

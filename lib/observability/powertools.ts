@@ -57,7 +57,9 @@ export function createPowertoolsLogger(options: PowertoolsLoggerOptions = {}): L
     options.logger ??
     new PowertoolsLogger({
       serviceName: options.serviceName ?? SERVICE_NAME,
-      logLevel: options.logLevel ?? 'INFO',
+      // Without an explicit level Powertools reads POWERTOOLS_LOG_LEVEL (default INFO);
+      // passing one here would override the stack's setting.
+      ...(options.logLevel !== undefined && { logLevel: options.logLevel }),
     });
   const extra = (fields: LogFields | undefined): Record<string, unknown>[] =>
     fields ? [{ ...withoutReservedKeys(fields) }] : [];
@@ -77,9 +79,9 @@ export interface PowertoolsMetricsOptions {
 }
 
 /**
- * A {@link Metrics} sink emitting EMF. Counters without a dimension are buffered and
- * written by `flush()` (the HTTP stack calls it once per invocation); a counter with a
- * dimension (UpstreamErrors by `code`) is written at once as its own EMF record.
+ * A {@link Metrics} sink emitting EMF. Every counter is buffered as an aggregate and
+ * written by `flush()` (the HTTP stack calls it once per invocation); a counter with
+ * dimensions (`profile`, `code`) is also written at once, one EMF record per dimension.
  */
 export function createPowertoolsMetrics(options: PowertoolsMetricsOptions = {}): FlushableMetrics {
   const metrics =
@@ -88,11 +90,12 @@ export function createPowertoolsMetrics(options: PowertoolsMetricsOptions = {}):
   let pending = false;
   return {
     count: (name: MetricName, value = 1, dimension?: Readonly<Record<string, string>>) => {
-      if (dimension && Object.keys(dimension).length > 0) {
+      // One record per dimension (each within EMF's limits, [service, key]), written at once,
+      // and the value in the buffered aggregate that the stack's alarms watch.
+      for (const [key, val] of Object.entries(dimension ?? {})) {
         const single = metrics.singleMetric();
-        for (const [key, val] of Object.entries(dimension)) single.addDimension(key, val);
+        single.addDimension(key, val);
         single.addMetric(name, MetricUnit.Count, value);
-        return;
       }
       metrics.addMetric(name, MetricUnit.Count, value);
       pending = true;

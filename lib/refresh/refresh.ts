@@ -108,7 +108,7 @@ export async function runScheduledRefresh(
   const failed: Record<string, number> = {};
   const fail = (code: string, fields: { profile: string; subject: string | undefined }, message: string) => {
     failed[code] = (failed[code] ?? 0) + 1;
-    metrics.count('RefreshFailures', 1, { code });
+    metrics.count('RefreshFailures', 1, { profile: fields.profile, code });
     logger.warn('scheduled refresh failed', {
       profile: fields.profile,
       subject: fields.subject,

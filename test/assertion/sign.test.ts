@@ -171,7 +171,7 @@ describe('signAssertion', () => {
     expect(err).toBeInstanceOf(KeystoreError);
     expect(err).toMatchObject({
       code: 'ERR_UNSUPPORTED_KEY',
-      message: 'profile "demo": the ec key cannot sign RS256; choose an algorithm that suits the key',
+      message: 'profile "demo": the EC P-256 key cannot sign RS256; choose an algorithm that suits the key',
     });
   });
 });

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { tokenFingerprint } from '../../lib/broker/fingerprint.ts';
 import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,19 +60,24 @@ describe('token-broker token', () => {
     );
     expect(code).toBe(0);
     const printed = JSON.parse(c.out.join(''));
-    const audit = c.err.map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(audit).toEqual([
-      expect.objectContaining({
-        level: 'INFO',
-        message: 'token issued',
-        caller: 'cli',
-        profile: 'demo',
-        subject: 'other@example.com',
-        cached: false,
-        fingerprint: createHash('sha256').update(printed.access_token).digest('hex').slice(0, 8),
-      }),
-    ]);
-    expect(c.err.join('')).not.toContain(printed.access_token);
+    // The one line on stderr is the audit line, in the broker's one schema.
+    expect(c.err).toHaveLength(1);
+    expect(JSON.parse(c.err[0]!)).toEqual({
+      level: 'INFO',
+      message: 'token issued',
+      service: 'token-broker',
+      timestamp: expect.any(String),
+      requestId: null,
+      caller: 'cli',
+      callerKind: 'cli',
+      sourceIp: null,
+      profile: 'demo',
+      subject: 'other@example.com',
+      scope: 'read',
+      cached: false,
+      fingerprint: tokenFingerprint(printed.access_token),
+    });
+    expect(c.err[0]).not.toContain(printed.access_token);
     expect(printed).toEqual({
       access_token: expect.any(String),
       token_type: 'Bearer',

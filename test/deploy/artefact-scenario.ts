@@ -14,6 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
+import { openKmsSigner } from '../../lib/signer/kms.ts';
+import { kmsCertificate } from '../../lib/signer/x509.ts';
+import { localKms } from '../support/kms-client.ts';
+import { startKmsServer, type KmsServer } from '../support/kms-server.ts';
 import { apiEvent } from '../functions/events.ts';
 import { approveAtProvider } from '../support/consent-approval.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
@@ -89,6 +93,10 @@ profiles:
   bundle:${common('artefact-bundle')}
     certStore: secretsmanager:${STAGE_SECRETS}/bundle#keystore
     certPassword: secretsmanager:${STAGE_SECRETS}/bundle#password
+  kms:${common('artefact-kms')}
+    certStore: kms:alias/artefact-signing
+    certificate: secretsmanager:${STAGE_SECRETS}/kms-certificate
+    assertion: { algorithm: ES256, x5t: true }
   consent:${common('artefact-consent')}
     certStore: secretsmanager:${STAGE_SECRETS}/p12
     certPassword: secretsmanager:${STAGE_SECRETS}/p12-password
@@ -151,6 +159,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
   let backend: ArtefactBackend;
   let auth: AuthorizationServer;
   let table: string;
+  let kms: KmsServer;
   const containers: Container[] = [];
   const secretTexts: string[] = [];
 
@@ -170,6 +179,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       AWS_SESSION_TOKEN: 'artefact-session-token',
       AWS_ENDPOINT_URL_SECRETS_MANAGER: backend.secretsEndpoint,
       AWS_ENDPOINT_URL_DYNAMODB: backend.dynamoDbEndpoint,
+      AWS_ENDPOINT_URL_KMS: kms.url,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...overrides,
     };
@@ -200,6 +210,16 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
   describe(title, () => {
     beforeAll(async () => {
       backend = await start();
+      // A KMS key (on the loopback KMS) and the certificate the CLI would make from it.
+      kms = await startKmsServer();
+      kms.createKey('ECC_NIST_P256', 'alias/artefact-signing');
+      const kmsCertificatePem = await kmsCertificate({
+        signer: await openKmsSigner({
+          api: await localKms(kms.url)(undefined),
+          keyId: 'alias/artefact-signing',
+        }),
+        subject: 'CN=artefact-kms',
+      });
       packaged = await packageService();
       expect(packaged.code, packaged.output).toBe(0);
       auth = await startAuthorizationServer({
@@ -213,6 +233,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
             clientId: 'artefact-bundle',
             certificatePem: certificate('p12-keytool-ec256.p12.signer.cert.pem'),
           },
+          { clientId: 'artefact-kms', certificatePem: kmsCertificatePem },
           {
             clientId: 'artefact-consent',
             certificatePem: certificate('p12-keytool-rsa2048.p12.signer.cert.pem'),
@@ -240,6 +261,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
         text: JSON.stringify({ keystore: bundle, password: PASSWORD }),
       });
       await backend.putSecret(`${STAGE_SECRETS}/consent-client-secret`, { text: CONSENT_CLIENT_SECRET });
+      await backend.putSecret(`${STAGE_SECRETS}/kms-certificate`, { text: kmsCertificatePem });
       // The operator's profiles file, at the path the package holds it.
       for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
         writeFileSync(join(packaged.unpack(name), PACKAGED_PROFILES), profilesYaml(auth));
@@ -250,6 +272,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       await Promise.all(containers.map((c) => c.close()));
       await auth?.close();
       await backend?.close();
+      await kms?.close();
       packaged?.remove();
     });
 
@@ -290,6 +313,20 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       }
     });
 
+    it('token: a KMS-held key signs through the packaged function (KMS client from the split bundle)', async () => {
+      const c = await container('token');
+      const signs = kms.calls['Sign'] ?? 0;
+      const issued = answer(await c.invoke(tokenEvent('kms')));
+      expect(issued.statusCode, issued.body).toBe(200);
+      const token = String(json(issued)['access_token']);
+      expect(auth.introspect(token)).toMatchObject({
+        clientId: 'artefact-kms',
+        subject: 'alice@example.com',
+      });
+      expect((kms.calls['Sign'] ?? 0) - signs).toBe(1);
+      secretTexts.push(token);
+    });
+
     it('token: an unreachable Secrets Manager is 503 secret_unavailable, and the log names the cause', async () => {
       const closed = 'http://127.0.0.1:9';
       const c = await container('token', { AWS_ENDPOINT_URL_SECRETS_MANAGER: closed });
@@ -299,11 +336,27 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       expect(c.output()).toContain('connection refused by 127.0.0.1:9');
     });
 
-    it('health: 200 with the profile names (the stack seal key read from Secrets Manager)', async () => {
+    it('health: 200 with the profile names, without the table or the seal key', async () => {
       const c = await container('health');
       const health = answer(await c.invoke(apiEvent({ routeKey: 'GET /health', userArn: CALLER_ARN })));
       expect(health.statusCode, health.body).toBe(200);
-      expect(json(health)).toEqual({ status: 'ok', profiles: ['bundle', 'consent', 'jks', 'p12'] });
+      expect(json(health)).toEqual({ status: 'ok', profiles: ['bundle', 'consent', 'jks', 'kms', 'p12'] });
+    });
+
+    it("health?deep=1: every profile's key material opens, the KMS key is described", async () => {
+      const c = await container('health');
+      const describes = kms.calls['DescribeKey'] ?? 0;
+      const event = apiEvent({ routeKey: 'GET /health', userArn: CALLER_ARN });
+      const deep = answer(await c.invoke({ ...event, queryStringParameters: { deep: '1' } }));
+      expect(deep.statusCode, deep.body).toBe(200);
+      expect(json(deep)['checks']).toEqual({
+        bundle: { ok: true },
+        consent: { ok: true },
+        jks: { ok: true },
+        kms: { ok: true },
+        p12: { ok: true },
+      });
+      expect((kms.calls['DescribeKey'] ?? 0) - describes).toBe(1);
     });
 
     it('consent: 409 with a consent URL, start redirects, the callback records consent, then a token', async () => {
@@ -363,6 +416,18 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       const result = await c.invoke(SCHEDULED_EVENT);
       expect(result.ok, JSON.stringify(result)).toBe(true);
       expect(result.ok && result.payload).toMatchObject({ refreshed: 1, failed: {} });
+      // CertificateDaysLeft per profile with a certificate, as EMF on stdout.
+      const emf = c
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"CertificateDaysLeft"') && line.includes('"profile"'));
+      expect(emf.map((line) => (JSON.parse(line) as { profile: string }).profile).sort()).toEqual([
+        'bundle',
+        'consent',
+        'jks',
+        'kms',
+        'p12',
+      ]);
       const upstream = auth.requestCount();
       const issued = answer(await (await container('token')).invoke(tokenEvent('p12', 'carol@example.com')));
       expect(issued.statusCode, issued.body).toBe(200);

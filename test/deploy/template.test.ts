@@ -79,7 +79,7 @@ describe('packaged CloudFormation template (osls package)', () => {
       },
     ]);
     const dynamo = scoped.filter((s: any) => [s.Action].flat().some((a: string) => /^dynamodb:/i.test(a)));
-    expect(dynamo.flatMap((s: any) => [s.Action].flat()).sort()).toEqual([
+    expect([...new Set(dynamo.flatMap((s: any) => [s.Action].flat()))].sort()).toEqual([
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Scan',
@@ -102,7 +102,9 @@ describe('packaged CloudFormation template (osls package)', () => {
       Enabled: true,
     });
     expect(table['PointInTimeRecoverySpecification']).toEqual({ PointInTimeRecoveryEnabled: false });
-    for (const [name, fn] of ofType('AWS::Lambda::Function')) {
+    // Health and consentStart never touch the table (see "one IAM role per function").
+    for (const name of ['TokenLambdaFunction', 'RefreshLambdaFunction', 'ConsentCallbackLambdaFunction']) {
+      const fn = resources[name]!;
       expect(fn.Properties['Environment'].Variables['TOKEN_BROKER_CACHE_TABLE'], name).toEqual({
         Ref: 'CacheTable',
       });
@@ -195,5 +197,312 @@ describe('packaged CloudFormation template (osls package)', () => {
       failed: {},
       deferred: 0,
     });
+  });
+});
+
+const logs = (fn: string) => ({
+  Sid: 'WriteOwnLogs',
+  Effect: 'Allow',
+  Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+  Resource: [
+    {
+      'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/token-broker-ci-${fn}:*`,
+    },
+  ],
+});
+const stageSecrets = {
+  Sid: 'ReadStageSecrets',
+  Effect: 'Allow',
+  Action: ['secretsmanager:GetSecretValue'],
+  Resource: [
+    {
+      'Fn::Sub':
+        'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:token-broker/ci/*',
+    },
+  ],
+};
+const table = (...actions: string[]) => ({
+  Sid: 'UseCacheTable',
+  Effect: 'Allow',
+  Action: actions.map((a) => `dynamodb:${a}`),
+  Resource: [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }],
+});
+const statementsOf = (all: Record<string, Resource>, role: string) => {
+  const policies = all[role]!.Properties['Policies'] as { PolicyDocument: { Statement: unknown[] } }[];
+  expect(policies).toHaveLength(1);
+  return policies[0]!.PolicyDocument.Statement;
+};
+const ROLES = {
+  token: 'TokenRole',
+  health: 'HealthRole',
+  consentStart: 'ConsentStartRole',
+  consentCallback: 'ConsentCallbackRole',
+  refresh: 'RefreshRole',
+} as const;
+
+describe('one IAM role per function', () => {
+  it('gives each function its own role and no shared provider role', () => {
+    for (const [fn, role] of Object.entries(ROLES)) {
+      const id = `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`;
+      expect(resources[id]!.Properties['Role'], fn).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
+      expect(resources[role]!.Properties['AssumeRolePolicyDocument'].Statement).toEqual([
+        { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+      ]);
+    }
+    expect(resources['IamRoleLambdaExecution']).toBeUndefined();
+    expect(
+      ofType('AWS::IAM::Role')
+        .map(([id]) => id)
+        .sort(),
+    ).toEqual(Object.values(ROLES).sort());
+  });
+
+  it('grants each role exactly what its code calls (profiles with file: keys)', () => {
+    expect(statementsOf(resources, 'TokenRole')).toEqual([
+      logs('token'),
+      stageSecrets,
+      table('GetItem', 'PutItem', 'UpdateItem'),
+    ]);
+    expect(statementsOf(resources, 'HealthRole')).toEqual([logs('health')]);
+    expect(statementsOf(resources, 'ConsentStartRole')).toEqual([logs('consentStart')]);
+    expect(statementsOf(resources, 'ConsentCallbackRole')).toEqual([
+      logs('consentCallback'),
+      stageSecrets,
+      table('GetItem', 'PutItem', 'UpdateItem'),
+    ]);
+    expect(statementsOf(resources, 'RefreshRole')).toEqual([
+      logs('refresh'),
+      stageSecrets,
+      table('GetItem', 'PutItem', 'UpdateItem', 'Scan'),
+    ]);
+  });
+
+  it('gives the cache table and seal key only to the functions that use them', () => {
+    for (const [fn, uses] of [
+      ['Token', true],
+      ['Refresh', true],
+      ['ConsentCallback', true],
+      ['Health', false],
+      ['ConsentStart', false],
+    ] as const) {
+      const variables = resources[`${fn}LambdaFunction`]!.Properties['Environment'].Variables;
+      expect('TOKEN_BROKER_CACHE_TABLE' in variables, fn).toBe(uses);
+      expect('TOKEN_BROKER_CACHE_SEAL_KEY' in variables, fn).toBe(uses);
+    }
+  });
+});
+
+describe('roles for KMS profiles and Secrets Manager references (osls package)', () => {
+  let kms: PackagedService;
+  beforeAll(async () => {
+    kms = await packageService('test/fixtures/deploy/kms-profiles.yaml');
+    expect(kms.code, kms.output).toBe(0);
+  }, 120_000);
+  afterAll(() => kms?.remove());
+
+  const keyArn = 'arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key';
+  const kmsStatements = (sid: string, actions: string[]) => [
+    {
+      Sid: `${sid}Keys`,
+      Effect: 'Allow',
+      Action: actions,
+      Resource: [
+        'arn:aws:kms:eu-west-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321',
+        { 'Fn::Sub': `${keyArn}/1234abcd-12ab-34cd-56ef-1234567890ab` },
+      ],
+    },
+    {
+      Sid: `${sid}Aliases`,
+      Effect: 'Allow',
+      Action: actions,
+      Resource: [{ 'Fn::Sub': `${keyArn}/*` }],
+      Condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': ['alias/token-broker-signing'] } },
+    },
+  ];
+  const secret = (name: string) => ({
+    'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${name}-??????`,
+  });
+
+  it('grants kms:Sign and kms:GetPublicKey on the named keys to the signing functions, never "*"', () => {
+    const sign = kmsStatements('SignWithProfileKms', ['kms:Sign', 'kms:GetPublicKey']);
+    expect(statementsOf(kms.resources, 'TokenRole')).toEqual([
+      logs('token'),
+      stageSecrets,
+      ...sign,
+      table('GetItem', 'PutItem', 'UpdateItem'),
+    ]);
+    expect(statementsOf(kms.resources, 'RefreshRole')).toEqual([
+      logs('refresh'),
+      stageSecrets,
+      ...sign,
+      table('GetItem', 'PutItem', 'UpdateItem', 'Scan'),
+    ]);
+    expect(statementsOf(kms.resources, 'ConsentCallbackRole')).toEqual([
+      logs('consentCallback'),
+      stageSecrets,
+      ...sign,
+      table('GetItem', 'PutItem', 'UpdateItem'),
+    ]);
+  });
+
+  it('gives consentStart the consent state key only, and health the key material and kms:DescribeKey', () => {
+    expect(statementsOf(kms.resources, 'ConsentStartRole')).toEqual([
+      logs('consentStart'),
+      {
+        Sid: 'ReadConsentStateKey',
+        Effect: 'Allow',
+        Action: ['secretsmanager:GetSecretValue'],
+        Resource: [secret('token-broker/ci/consent-state-key')],
+      },
+    ]);
+    expect(statementsOf(kms.resources, 'HealthRole')).toEqual([
+      logs('health'),
+      {
+        Sid: 'ReadKeyMaterial',
+        Effect: 'Allow',
+        Action: ['secretsmanager:GetSecretValue'],
+        Resource: [secret('token-broker/ci/by-id-cert'), secret('token-broker/ci/keystore')],
+      },
+      ...kmsStatements('DescribeProfileKms', ['kms:DescribeKey']),
+    ]);
+  });
+
+  it('has no "*" resource on any secretsmanager, dynamodb or kms statement', () => {
+    const statements = Object.values(ROLES).flatMap((role) => statementsOf(kms.resources, role)) as {
+      Action: string[];
+      Resource: unknown[];
+    }[];
+    const scoped = statements.filter((s) => s.Action.some((a) => /^(secretsmanager|dynamodb|kms):/.test(a)));
+    expect(scoped.length).toBeGreaterThan(5);
+    for (const statement of scoped) expect(statement.Resource).not.toContain('*');
+  });
+});
+
+describe('osls package refuses a profiles file that cannot work', () => {
+  it.each([
+    ['missing', 'test/fixtures/deploy/none.yaml', 'ERR_CONFIG_NOT_FOUND: no config file at'],
+    ['invalid', 'test/fixtures/deploy/invalid-profiles.yaml', 'ERR_CONFIG:'],
+  ])(
+    'fails with one clear line when the profiles file is %s',
+    async (_, file, expected) => {
+      const failed = await packageService(file);
+      try {
+        expect(failed.code).not.toBe(0);
+        expect(failed.output).toContain(
+          `token-broker profiles file "${file}" cannot be packaged: ${expected}`,
+        );
+        expect(failed.output).toContain('fix it or pass --param="profiles=PATH"');
+        expect(failed.output).not.toMatch(/\n\s+at .*profile-facts/);
+      } finally {
+        failed.remove();
+      }
+    },
+    120_000,
+  );
+});
+
+describe('alarms, topic and dashboard', () => {
+  const topic = [{ Ref: 'AlertTopic' }];
+  const alarm = (id: string) => resources[id]!.Properties;
+
+  it('sends every alarm to the one SNS topic, with an email subscription only when alarmEmail is set', () => {
+    expect(ofType('AWS::SNS::Topic').map(([id]) => id)).toEqual(['AlertTopic']);
+    const alarms = ofType('AWS::CloudWatch::Alarm');
+    expect(alarms.map(([id]) => id).sort()).toEqual([
+      'Api5xxAlarm',
+      'CertificateExpiryAlarm',
+      'RefreshFailuresAlarm',
+      'RefreshFunctionErrorsAlarm',
+      'RefreshFunctionThrottlesAlarm',
+      'UpstreamErrorRateAlarm',
+    ]);
+    for (const [id, resource] of alarms) {
+      expect(resource.Properties['AlarmActions'], id).toEqual(topic);
+      expect(resource.Properties['OKActions'], id).toEqual(topic);
+      expect(resource.Properties['TreatMissingData'], id).toBe('notBreaching');
+    }
+    const subscription = resources['AlertEmailSubscription'] as Resource & { Condition: string };
+    expect(subscription.Condition).toBe('HasAlarmEmail');
+    expect(subscription.Properties).toEqual({
+      TopicArn: { Ref: 'AlertTopic' },
+      Protocol: 'email',
+      Endpoint: '',
+    });
+    const template = JSON.parse(
+      readFileSync(join(packaged.out, 'cloudformation-template-update-stack.json'), 'utf8'),
+    ) as { Conditions: unknown };
+    expect(template.Conditions).toEqual({ HasAlarmEmail: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] } });
+  });
+
+  it('alarms on a certificate expiring within 30 days, from CertificateDaysLeft', () => {
+    expect(alarm('CertificateExpiryAlarm')).toMatchObject({
+      Namespace: 'TokenBroker',
+      MetricName: 'CertificateDaysLeft',
+      Dimensions: [{ Name: 'service', Value: 'token-broker' }],
+      Statistic: 'Minimum',
+      Threshold: 30,
+      ComparisonOperator: 'LessThanThreshold',
+      EvaluationPeriods: 1,
+    });
+  });
+
+  it('alarms on refresh failures in 3 consecutive one-minute runs', () => {
+    expect(alarm('RefreshFailuresAlarm')).toMatchObject({
+      MetricName: 'RefreshFailures',
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    const schedule = resources['RefreshEventsRuleSchedule1']?.Properties['ScheduleExpression'];
+    expect(schedule).toBe('rate(1 minute)');
+  });
+
+  it('alarms on the upstream error rate as errors over exchanges', () => {
+    const props = alarm('UpstreamErrorRateAlarm');
+    expect(props['Threshold']).toBe(10);
+    expect(props['Metrics'].map((m: any) => m.MetricStat?.Metric.MetricName ?? m.Expression)).toEqual([
+      'UpstreamErrors',
+      'CacheMisses',
+      '100 * FILL(errors, 0) / MAX([FILL(errors, 0) + FILL(misses, 0), 1])',
+    ]);
+  });
+
+  it('alarms on API 5xx and on refresh function errors and throttles', () => {
+    expect(alarm('Api5xxAlarm')).toMatchObject({
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+      Dimensions: [
+        { Name: 'ApiId', Value: { Ref: 'HttpApi' } },
+        { Name: 'Stage', Value: '$default' },
+      ],
+      Threshold: 5,
+    });
+    for (const kind of ['Errors', 'Throttles']) {
+      expect(alarm(`RefreshFunction${kind}Alarm`)).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: kind,
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'RefreshLambdaFunction' } }],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    }
+  });
+
+  it('has a dashboard with the per-profile metrics, the API 5xx and the refresh function', () => {
+    const body = String(resources['Dashboard']!.Properties['DashboardBody']['Fn::Sub']);
+    const widgets = (JSON.parse(body.replace(/\$\{[^}]+\}/g, 'x')) as { widgets: any[] }).widgets;
+    expect(widgets.map((w) => w.properties.title)).toEqual([
+      'Tokens issued per profile',
+      'Upstream errors per profile',
+      'Refresh failures per profile',
+      'Certificate days left per profile',
+      'API 5xx',
+      'Refresh function errors and throttles',
+    ]);
+    for (const name of ['TokensIssued', 'UpstreamErrors', 'RefreshFailures', 'CertificateDaysLeft'])
+      expect(body).toContain(`SEARCH('{TokenBroker,service,profile} MetricName=\\"${name}\\"'`);
   });
 });

@@ -21,30 +21,34 @@ const records = (): Record<string, any>[] =>
     .map((l) => JSON.parse(l) as Record<string, any>);
 
 describe('Powertools metrics adapter', () => {
-  it('writes EMF in namespace TokenBroker: counters and latency on flush, UpstreamErrors per code at once', () => {
+  it('writes EMF in namespace TokenBroker: counters and latency on flush, profile and code records at once, the aggregate on flush', () => {
     captureStdout();
     const metrics = createPowertoolsMetrics();
     metrics.count('TokensIssued');
     metrics.count('CacheHits');
     metrics.timing('UpstreamLatency', 42);
-    metrics.count('UpstreamErrors', 1, { code: 'ERR_UPSTREAM_TIMEOUT' });
+    metrics.count('UpstreamErrors', 1, { profile: 'docusign', code: 'ERR_UPSTREAM_TIMEOUT' });
     const single = records();
-    expect(single).toHaveLength(1);
+    expect(single).toHaveLength(2);
+    expect(single.map((r) => r['_aws'].CloudWatchMetrics[0].Dimensions)).toEqual([
+      [['service', 'profile']],
+      [['service', 'code']],
+    ]);
     expect(single[0]!['_aws'].CloudWatchMetrics[0]).toMatchObject({
       Namespace: 'TokenBroker',
-      Dimensions: [expect.arrayContaining(['code'])],
       Metrics: [{ Name: 'UpstreamErrors', Unit: 'Count' }],
     });
-    expect(single[0]!['code']).toBe('ERR_UPSTREAM_TIMEOUT');
+    expect([single[0]!['profile'], single[1]!['code']]).toEqual(['docusign', 'ERR_UPSTREAM_TIMEOUT']);
     metrics.flush!();
     const all = records();
-    expect(all).toHaveLength(2);
-    expect(all[1]).toMatchObject({ TokensIssued: 1, CacheHits: 1, UpstreamLatency: 42 });
-    expect(all[1]!['_aws'].CloudWatchMetrics[0].Metrics).toEqual(
+    expect(all).toHaveLength(3);
+    expect(all[2]).toMatchObject({ TokensIssued: 1, CacheHits: 1, UpstreamLatency: 42, UpstreamErrors: 1 });
+    expect(all[2]!['_aws'].CloudWatchMetrics[0].Dimensions).toEqual([['service']]);
+    expect(all[2]!['_aws'].CloudWatchMetrics[0].Metrics).toEqual(
       expect.arrayContaining([{ Name: 'UpstreamLatency', Unit: 'Milliseconds' }]),
     );
     metrics.flush!();
-    expect(records()).toHaveLength(2);
+    expect(records()).toHaveLength(3);
   });
 });
 
@@ -128,5 +132,29 @@ describe('fields Powertools reserves', () => {
       /[{,]\s*(message|level|timestamp|service|sampling_rate)\s*[:,}]/.test(call),
     );
     expect(offending).toEqual([]);
+  });
+});
+
+describe('POWERTOOLS_LOG_LEVEL', () => {
+  it.each([
+    ['DEBUG', ['debug line', 'info line', 'warn line']],
+    ['WARN', ['warn line']],
+  ])('is honoured by the functions logger when set to %s', (level, expected) => {
+    captureStdout();
+    // Powertools writes warnings and errors to stderr.
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: unknown) => {
+      captured.push(String(chunk));
+      return true;
+    });
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', level);
+    try {
+      const logger = createPowertoolsLogger({ serviceName: 'token-broker-test' });
+      logger.debug('debug line');
+      logger.info('info line');
+      logger.warn('warn line');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+    expect(records().map((r) => r['message'])).toEqual(expected);
   });
 });

@@ -222,7 +222,9 @@ describe("scheduled refresh of the profiles' refresh subjects", () => {
       deferred: 0,
     });
     expect(
-      schedule.metrics.counts.filter((c) => c.name === 'RefreshFailures').map((c) => c.dimension),
+      schedule.metrics.counts
+        .filter((c) => c.name === 'RefreshFailures')
+        .map((c) => ({ code: c.dimension?.['code'] })),
     ).toEqual(
       expect.arrayContaining([
         { code: 'ERR_SUBJECT_NOT_ALLOWED' },
