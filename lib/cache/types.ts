@@ -1,3 +1,5 @@
+import type { Shard } from './due.ts';
+
 /** What the cache key is made of (DESIGN.md; issue "assertion, exchange and cache"). */
 export interface TokenDescriptor {
   readonly profile: string;
@@ -31,6 +33,16 @@ export interface SharedEntry {
   readonly lastUsedAt: number | undefined;
 }
 
+/** What a scheduled run asks the shared store for (see `due.ts`). */
+export interface DueQuery {
+  /** Tokens that entered their refresh margin before this time (epoch ms). */
+  readonly now: number;
+  /** Entries last served before this time (epoch ms) leave the schedule: refreshed on demand only. */
+  readonly usedSince: number;
+  /** The run's share of the keys. */
+  readonly shard: Shard;
+}
+
 /**
  * A cache shared by all broker instances (DynamoDB when deployed). The in-process LRU
  * stays in front of it. Implementations seal tokens at rest and never depend on the
@@ -50,6 +62,10 @@ export interface SharedTokenStore {
   releaseLease(key: string, holder: string): Promise<void>;
   /** Records that a caller was served from `key` (for the scheduled refresh). May be batched. */
   touch(key: string): Promise<void>;
-  /** Entries used since `usedSince` whose token expires before `expiringBefore` (epoch ms). */
-  listExpiring(usedSince: number, expiringBefore: number): Promise<readonly SharedEntry[]>;
+  /**
+   * The entries of `query.shard` whose token is due (entered its refresh margin before
+   * `query.now`) and that were used since `query.usedSince`; due entries used earlier are
+   * taken out of the schedule instead of listed. Reads what is due, not the whole store.
+   */
+  listDue(query: DueQuery): Promise<readonly SharedEntry[]>;
 }

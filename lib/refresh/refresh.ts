@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TokenBroker } from '../broker.ts';
+import { ALL_KEYS, type Shard } from '../cache/due.ts';
 import { DEFAULT_LEASE_MS, insideMargin } from '../cache/token-cache.ts';
 import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig } from '../config/types.ts';
@@ -62,6 +63,8 @@ export interface RefreshOptions {
   readonly usedWithinMs?: number;
   /** Lease taken around an early refresh; default the broker's {@link DEFAULT_LEASE_MS}. */
   readonly leaseMs?: number;
+  /** The share of the keys this run refreshes; default all of them ({@link ALL_KEYS}). */
+  readonly shard?: Shard;
 }
 
 /**
@@ -99,7 +102,11 @@ export async function runScheduledRefresh(
   const now = clock();
   const { targets, problems, ignored } = await collectTargets(
     { config, broker, sharedStore, logger },
-    { now, usedSince: now - (options.usedWithinMs ?? DEFAULT_USED_WITHIN_MS) },
+    {
+      now,
+      usedSince: now - (options.usedWithinMs ?? DEFAULT_USED_WITHIN_MS),
+      shard: options.shard ?? ALL_KEYS,
+    },
   );
 
   let refreshed = 0;
