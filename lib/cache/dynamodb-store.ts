@@ -46,6 +46,15 @@ export const MAX_LISTED_ENTRIES = 2000;
 /** Slots queried at once by `listDue`. */
 const QUERY_CONCURRENCY = 8;
 
+/**
+ * Idle entries taken out of the index per `listDue`, so that a first run over a large
+ * idle table stays short; later runs take out the rest.
+ */
+export const MAX_DROPPED_ENTRIES = 2000;
+
+/** Idle entries taken out of the index at once. */
+const DROP_CONCURRENCY = 16;
+
 /** Keys remembered for touch batching; the memory is dropped when it grows past this. */
 const MAX_TOUCH_MEMORY = 10_000;
 
@@ -255,17 +264,24 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
               ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
             }),
           );
+          const idle: [string, Item][] = [];
           for (const item of output.Items ?? []) {
             const pk = item['pk']?.S;
             const decoded = decodeDescriptor(item);
             if (pk === undefined || decoded === undefined) continue;
             const lastUsedAt = numberAttribute(item, 'lastUsedAt');
             if (lastUsedAt === undefined || lastUsedAt < query.usedSince) {
-              dropped += (await leaveSchedule(pk, item, query.usedSince)) ? 1 : 0;
-              continue;
+              idle.push([pk, item]);
+            } else if (entries.length < MAX_LISTED_ENTRIES) {
+              entries.push({ ...decoded, token: open(pk, item), lastUsedAt });
             }
-            if (entries.length >= MAX_LISTED_ENTRIES) return;
-            entries.push({ ...decoded, token: open(pk, item), lastUsedAt });
+          }
+          for (let i = 0; i < idle.length && dropped < MAX_DROPPED_ENTRIES; i += DROP_CONCURRENCY) {
+            const batch = idle.slice(i, i + DROP_CONCURRENCY);
+            const left = await Promise.all(
+              batch.map(([pk, item]) => leaveSchedule(pk, item, query.usedSince)),
+            );
+            dropped += left.filter(Boolean).length;
           }
           startKey = output.LastEvaluatedKey;
         } while (startKey !== undefined);
