@@ -439,6 +439,7 @@ async function s2(mode: Mode): Promise<Row[]> {
   const name = 'tokens refreshed per minute by 1, 4 and 8 worker processes (shards), dynalite';
   try {
     const { measureRefreshThroughput, S2_CONCURRENCY, S2_LATENCY_MS } = await import('./scale.ts');
+    const loadAtStart = loadavg()[0]!;
     const perShard = mode.quick ? 4 : 8;
     const rounds = mode.quick ? 1 : 2;
     const perMinute: Record<number, number[]> = { 1: [], 4: [], 8: [] };
@@ -449,7 +450,11 @@ async function s2(mode: Mode): Promise<Row[]> {
         perMinute[workers]!.push(r.perMinute);
         if (workers === 8 && round === 0) {
           commands = Object.entries(r.commands)
-            .map(([command, c]) => `${command} ${(c.requests / r.refreshed).toFixed(2)} requests`)
+            .map(([command, c]) =>
+              command === 'Query'
+                ? `Query ${c.requests} requests per run (all shards), ${(c.items / r.refreshed).toFixed(2)} items`
+                : `${command} ${(c.requests / r.refreshed).toFixed(2)} requests`,
+            )
             .join(', ');
         }
       }
@@ -472,7 +477,8 @@ async function s2(mode: Mode): Promise<Row[]> {
           `tokens/min (median of ${rounds}): 1 worker ${one.toFixed(0)}, 4 workers ${median(perMinute[4]!).toFixed(0)} ` +
           `(${four.toFixed(2)}x linear), 8 workers ${median(perMinute[8]!).toFixed(0)} (${eight.toFixed(2)}x linear); ` +
           `${perShard} due tokens per shard, ${S2_CONCURRENCY} refreshes at once per worker, provider latency ` +
-          `${S2_LATENCY_MS} ms per exchange; DynamoDB per refreshed token at 8 workers: ${commands}`,
+          `${S2_LATENCY_MS} ms per exchange; load average at the start ${loadAtStart.toFixed(1)}; ` +
+          `DynamoDB per refreshed token at 8 workers: ${commands}`,
       }),
     ];
   } catch (err) {
