@@ -42,6 +42,8 @@ export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
       const broker = await resolveLazy(deps.broker);
       const issued = await broker.issue({ profile, subject, scope, minTtl, caller });
       return jsonResult(200, {
+        // Provider fields first: the broker's own fields always win a name clash.
+        ...issued.fields,
         access_token: issued.access_token,
         token_type: issued.token_type,
         expires_in: issued.expires_in,

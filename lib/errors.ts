@@ -34,6 +34,7 @@ export type ErrorCode =
   // requests and policy
   | 'ERR_INVALID_REQUEST'
   | 'ERR_BODY_TOO_LARGE'
+  | 'ERR_UNSUPPORTED_MEDIA_TYPE'
   | 'ERR_UNKNOWN_PROFILE'
   | 'ERR_FORBIDDEN'
   | 'ERR_SUBJECT_NOT_ALLOWED'
@@ -48,6 +49,7 @@ export type ErrorCode =
   // consent flow
   | 'ERR_CONSENT_STATE'
   | 'ERR_CONSENT_DENIED'
+  | 'ERR_CONSENT_BUSY'
   // shared cache
   | 'ERR_CACHE_UNAVAILABLE'
   // anything unexpected
@@ -151,13 +153,22 @@ export class ConsentRequired extends BrokerError {
   readonly consentUrl: string | undefined;
 
   constructor(
-    fields: { profile: string; subject?: string | undefined; consentUrl?: string | undefined },
+    fields: {
+      profile: string;
+      subject?: string | undefined;
+      consentUrl?: string | undefined;
+      /** Profile keys that would give it a consent step (`authUri`, `redirectUri`), when missing. */
+      missing?: readonly string[] | undefined;
+    },
     options: BrokerErrorOptions = {},
   ) {
     const who = fields.subject ? ` for subject "${fields.subject}"` : '';
+    const missing = fields.missing ?? [];
     super(
       'ERR_CONSENT_REQUIRED',
-      `profile "${fields.profile}" needs the user's consent${who}; open the consent URL once, then retry`,
+      missing.length > 0
+        ? `profile "${fields.profile}" needs the user's consent${who} but has no consent step; set ${missing.join(' and ')} (the provider's consent page, the broker's /consent/callback URL), then open the consent URL once`
+        : `profile "${fields.profile}" needs the user's consent${who}; open the consent URL once, then retry`,
       { ...options, details: { consent_url: fields.consentUrl, ...options.details } },
     );
     this.profile = fields.profile;

@@ -30,6 +30,8 @@ export interface IssuedToken {
   /** Expiry as epoch seconds. */
   readonly expires_at: number;
   readonly scope?: string | undefined;
+  /** Provider fields passed on (`responseFields`), shown in the 200 body under their own names. */
+  readonly fields?: Readonly<Record<string, string | number | boolean>> | undefined;
   /** Whether it came from a cache. */
   readonly cached: boolean;
 }
@@ -66,7 +68,8 @@ export type MetricName =
   | 'UpstreamLatency'
   | 'UpstreamErrors'
   | 'SharedCacheFallbacks'
-  | 'RefreshFailures';
+  | 'RefreshFailures'
+  | 'UpstreamScopeWidened';
 
 /** Minimal metrics sink, injected into lib/. */
 export interface Metrics {
@@ -74,6 +77,14 @@ export interface Metrics {
   count(name: MetricName, value?: number, dimension?: Readonly<Record<string, string>>): void;
   /** Records a duration in milliseconds. */
   timing(name: MetricName, milliseconds: number): void;
+}
+
+/**
+ * A metrics sink that buffers and is flushed once per invocation (Powertools EMF). Lives
+ * here, below both lib/http (which flushes it) and lib/observability (which makes it).
+ */
+export interface FlushableMetrics extends Metrics {
+  flush?(): void;
 }
 
 /** A logger that drops everything (tests, CLI). */

@@ -1,4 +1,5 @@
 import { subjectAllowed } from '../auth/policy.ts';
+import { checkSubject, MAX_SUBJECT_LENGTH } from '../auth/subject.ts';
 import { assertionAudience } from '../assertion/claims.ts';
 import { RequestError } from '../errors.ts';
 import type { Profile } from '../config/types.ts';
@@ -7,14 +8,15 @@ import { DEFAULT_MIN_TTL } from '../cache/token-cache.ts';
 
 /** Largest accepted `minTtl`, seconds (one day). */
 export const MAX_MIN_TTL = 86_400;
-/** Longest accepted subject, characters. */
-const MAX_SUBJECT = 512;
 
 /** A request checked against its profile. */
 export interface ResolvedRequest {
   /** The assertion subject (for client-assertion: the client id). */
   readonly subject: string;
-  /** Requested scopes, sorted and without duplicates. */
+  /**
+   * Requested scopes in the order written (the caller's, else the profile's), without
+   * duplicates: sent so. The descriptor holds them sorted, for the cache key.
+   */
   readonly scopes: readonly string[];
   readonly minTtlMs: number;
   readonly descriptor: TokenDescriptor;
@@ -33,7 +35,8 @@ function tokenDescriptor(profile: Profile, subject: string, scopes: readonly str
     subject,
     audience: typeof audience === 'string' ? audience : audience.join(' '),
     grant: profile.grant,
-    scopes,
+    scopes: [...scopes].sort(),
+    ...(Object.keys(profile.params).length > 0 && { params: profile.params }),
   };
 }
 
@@ -41,7 +44,8 @@ function tokenDescriptor(profile: Profile, subject: string, scopes: readonly str
  * Checks subject, scope and `minTtl` of a request against its profile: the subject
  * defaults to the profile's and must match its `subjects` patterns (the profile's own
  * default subject is always allowed); the scope (space-separated) defaults to the
- * profile's and must be a subset of it.
+ * profile's and must be a subset of it; its order and spelling are kept for the wire
+ * (RFC 6749 §3.3: order does not matter, but some servers compare the string).
  *
  * @throws RequestError `ERR_INVALID_REQUEST`, `ERR_SUBJECT_NOT_ALLOWED`, `ERR_SCOPE_NOT_ALLOWED`.
  */
@@ -51,9 +55,9 @@ export function resolveRequest(
 ): ResolvedRequest {
   if (
     request.subject !== undefined &&
-    (typeof request.subject !== 'string' || request.subject.length > MAX_SUBJECT)
+    (typeof request.subject !== 'string' || request.subject.length > MAX_SUBJECT_LENGTH)
   )
-    throw invalid(`subject must be a string of at most ${MAX_SUBJECT} characters`);
+    throw invalid(`subject must be a string of at most ${MAX_SUBJECT_LENGTH} characters`);
   let subject: string;
   if (profile.grant === 'client-assertion') {
     if (request.subject !== undefined && request.subject !== '' && request.subject !== profile.issuer)
@@ -62,6 +66,7 @@ export function resolveRequest(
   } else {
     const asked = request.subject === undefined || request.subject === '' ? profile.subject : request.subject;
     if (!asked) throw invalid(`profile "${profile.name}" has no default subject; pass "subject"`);
+    if (asked !== profile.subject) checkSubject(asked);
     if (asked !== profile.subject && !subjectAllowed(profile, asked))
       throw new RequestError(
         'ERR_SUBJECT_NOT_ALLOWED',
@@ -73,7 +78,7 @@ export function resolveRequest(
   if (request.scope !== undefined && typeof request.scope !== 'string')
     throw invalid('scope must be a space-separated string');
   const asked = (request.scope ?? '').split(/\s+/).filter(Boolean);
-  const scopes = [...new Set(asked.length > 0 ? asked : profile.scopes)].sort();
+  const scopes = [...new Set(asked.length > 0 ? asked : profile.scopes)];
   const extra = scopes.filter((s) => !profile.scopes.includes(s));
   if (extra.length > 0)
     throw new RequestError(

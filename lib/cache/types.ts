@@ -10,6 +10,8 @@ export interface TokenDescriptor {
   readonly grant: string;
   /** Scopes, sorted. */
   readonly scopes: readonly string[];
+  /** The profile's extra request parameters as written (references, never resolved values). */
+  readonly params?: Readonly<Record<string, string>> | undefined;
 }
 
 /** A token as the caches hold it. `accessToken` is secret: never log it. */
@@ -22,6 +24,8 @@ export interface CachedToken {
   readonly scope: string | undefined;
   /** When it was obtained, epoch milliseconds. */
   readonly obtainedAt: number;
+  /** Provider fields passed on with the token (`responseFields`), sealed with it in the shared store. */
+  readonly fields?: Readonly<Record<string, string | number | boolean>> | undefined;
 }
 
 /** A shared entry with what it is for, so a schedule can refresh it. */

@@ -4,7 +4,7 @@
  */
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { cacheKey, normalizeScope, TokenMemo, type HeldToken } from './cache.ts';
-import { errorFromResponse, TokenBrokerError } from './errors.ts';
+import { errorFromResponse, retryAfterSeconds, TokenBrokerError } from './errors.ts';
 import { createSigner, regionFromEndpoint, type RequestSigner, type SignedRequest } from './sign.ts';
 
 /** Remaining lifetime, in seconds, a token must have to be handed out; the broker's default too. */
@@ -49,13 +49,29 @@ export interface BrokerToken {
   /** Whole seconds left now. */
   readonly expiresIn: number;
   readonly scope?: string;
+  /** Provider fields the broker passed on (a profile's `responseFields`, e.g. Salesforce's `instance_url`). */
+  readonly fields?: Readonly<Record<string, string | number | boolean>>;
 }
+
+/** Fields of the broker's 200 body that are its own; any other scalar is a provider field. */
+const OWN_FIELDS: ReadonlySet<string> = new Set([
+  'access_token',
+  'token_type',
+  'expires_in',
+  'expires_at',
+  'scope',
+]);
+/** Most keys remembered with a pending `Retry-After` at once. */
+const MAX_WAITING_KEYS = 500;
 
 function defaultCredentials(): AwsCredentialIdentityProvider {
   // Loaded on first use: callers passing their own credentials never pay for the chain.
   let provider: Promise<AwsCredentialIdentityProvider> | undefined;
   return async (): Promise<AwsCredentialIdentity> => {
-    provider ??= import('@aws-sdk/credential-provider-node').then((m) => m.defaultProvider());
+    // A split ESM bundle may hand the CommonJS package back with its exports on `default`.
+    provider ??= import('@aws-sdk/credential-provider-node').then((m) =>
+      (m.defaultProvider ?? (m as unknown as { default: typeof m }).default.defaultProvider)(),
+    );
     return (await provider)();
   };
 }
@@ -81,6 +97,8 @@ export class TokenBrokerClient {
   readonly #clock: () => number;
   readonly #timeoutMs: number;
   readonly #memo = new TokenMemo();
+  /** Keys the broker asked to leave alone (`Retry-After`), until when (epoch ms). */
+  readonly #notBefore = new Map<string, number>();
 
   /** @throws TypeError when the endpoint is not an http(s) URL or no region can be found. */
   constructor(options: TokenBrokerClientOptions) {
@@ -121,6 +139,7 @@ export class TokenBrokerClient {
 
     const held = this.#memo.fresh(key, this.#clock(), minTtlMs);
     if (held) return this.#view(held);
+    this.#honourRetryAfter(key);
     const flight = this.#memo.inFlight(key);
     if (flight) {
       const shared = await flight;
@@ -132,7 +151,28 @@ export class TokenBrokerClient {
       ...(scopes.length === 0 ? {} : { scope: scopes.join(' ') }),
       ...(request.minTtl === undefined ? {} : { minTtl: request.minTtl }),
     });
-    return this.#view(await this.#memo.start(key, this.#clock, () => this.#post(body)));
+    return this.#view(await this.#memo.start(key, this.#clock, () => this.#post(key, body)));
+  }
+
+  /**
+   * Refuses, without a request, a key the broker answered with `Retry-After` until that
+   * time has passed: asking earlier only adds load where the provider asked for less.
+   *
+   * @throws TokenBrokerError `upstream_unavailable` with the seconds left in `retryAfter`.
+   */
+  #honourRetryAfter(key: string): void {
+    const until = this.#notBefore.get(key);
+    if (until === undefined) return;
+    const left = Math.ceil((until - this.#clock()) / 1000);
+    if (left <= 0) {
+      this.#notBefore.delete(key);
+      return;
+    }
+    throw new TokenBrokerError(
+      'upstream_unavailable',
+      `the broker asked to wait before asking again; retry after ${left} s`,
+      { status: 503, retryAfter: left },
+    );
   }
 
   /** Forgets every token held in memory. */
@@ -140,7 +180,7 @@ export class TokenBrokerClient {
     this.#memo.clear();
   }
 
-  async #post(body: string): Promise<HeldToken> {
+  async #post(key: string, body: string): Promise<HeldToken> {
     const startedAt = this.#clock();
     let signed: SignedRequest;
     try {
@@ -180,7 +220,15 @@ export class TokenBrokerClient {
     } catch {
       json = undefined;
     }
-    if (!response.ok) throw errorFromResponse(response.status, json);
+    if (!response.ok) {
+      const retryAfter = retryAfterSeconds(response.headers.get('retry-after'), this.#clock());
+      if (retryAfter !== undefined && retryAfter > 0) {
+        if (this.#notBefore.size >= MAX_WAITING_KEYS) this.#notBefore.clear();
+        this.#notBefore.set(key, this.#clock() + retryAfter * 1000);
+      }
+      throw errorFromResponse(response.status, json, retryAfter);
+    }
+    this.#notBefore.delete(key);
     return parseToken(json, response.status, startedAt);
   }
 
@@ -192,6 +240,7 @@ export class TokenBrokerClient {
       expiresAt: token.expiresAt,
       expiresIn,
       ...(token.scope === undefined ? {} : { scope: token.scope }),
+      ...(token.fields === undefined ? {} : { fields: token.fields }),
     };
   }
 }
@@ -221,10 +270,17 @@ function parseToken(json: unknown, status: number, startedAt: number): HeldToken
       `the broker's HTTP ${status} answer has ${problem}; check the endpoint points at the broker`,
       { status },
     );
+  const extra: Record<string, string | number | boolean> = {};
+  for (const [name, value] of Object.entries(fields)) {
+    if (OWN_FIELDS.has(name)) continue;
+    if (typeof value === 'string' || typeof value === 'boolean') extra[name] = value;
+    else if (typeof value === 'number' && Number.isFinite(value)) extra[name] = value;
+  }
   return {
     accessToken: accessToken as string,
     tokenType: tokenType as string,
     expiresAt: startedAt + (expiresIn as number) * 1000,
     scope: scope as string | undefined,
+    ...(Object.keys(extra).length > 0 && { fields: extra }),
   };
 }

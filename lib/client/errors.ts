@@ -44,6 +44,8 @@ export interface TokenBrokerErrorFields {
   readonly upstreamError?: string | undefined;
   /** For `upstream_rejected`: the provider's `error_description`, when it sent one. */
   readonly upstreamErrorDescription?: string | undefined;
+  /** Seconds the broker asked to wait before asking again (its `Retry-After` header). */
+  readonly retryAfter?: number | undefined;
   readonly cause?: unknown;
 }
 
@@ -55,6 +57,8 @@ export class TokenBrokerError extends Error {
   readonly consentUrl: string | undefined;
   readonly upstreamError: string | undefined;
   readonly upstreamErrorDescription: string | undefined;
+  /** Seconds to wait before asking again, when the broker said (`Retry-After`); the client waits that long itself. */
+  readonly retryAfter: number | undefined;
 
   constructor(code: TokenBrokerErrorCode, message: string, fields: TokenBrokerErrorFields = {}) {
     super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
@@ -63,6 +67,7 @@ export class TokenBrokerError extends Error {
     this.consentUrl = fields.consentUrl;
     this.upstreamError = fields.upstreamError;
     this.upstreamErrorDescription = fields.upstreamErrorDescription;
+    this.retryAfter = fields.retryAfter;
   }
 }
 
@@ -92,11 +97,40 @@ function codeForStatus(status: number): TokenBrokerErrorCode {
   return 'invalid_response';
 }
 
+/** Longest `Retry-After` the client honours, seconds (one hour); longer values are capped. */
+export const MAX_RETRY_AFTER = 3600;
+
+/**
+ * Seconds a `Retry-After` header asks for (delay-seconds or an HTTP date, RFC 9110
+ * §10.2.3), capped at {@link MAX_RETRY_AFTER}; undefined when absent or unreadable.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
+ */
+export function retryAfterSeconds(header: string | null, now: number): number | undefined {
+  if (header === null) return undefined;
+  const value = header.trim();
+  const seconds = /^\d+$/.test(value) ? Number(value) : Math.ceil((Date.parse(value) - now) / 1000);
+  if (!Number.isFinite(seconds)) return undefined;
+  return Math.min(Math.max(0, seconds), MAX_RETRY_AFTER);
+}
+
 /**
  * Builds the error for a non-2xx answer from its status and parsed JSON body (or
  * undefined when the body was not JSON).
  */
-export function errorFromResponse(status: number, body: unknown): TokenBrokerError {
+export function errorFromResponse(status: number, body: unknown, retryAfter?: number): TokenBrokerError {
+  const error = errorOf(status, body);
+  if (retryAfter === undefined) return error;
+  return new TokenBrokerError(error.code, error.message, {
+    status: error.status,
+    consentUrl: error.consentUrl,
+    upstreamError: error.upstreamError,
+    upstreamErrorDescription: error.upstreamErrorDescription,
+    retryAfter,
+  });
+}
+
+function errorOf(status: number, body: unknown): TokenBrokerError {
   const fields = isRecord(body) ? body : {};
   const error = typeof fields['error'] === 'string' ? fields['error'] : undefined;
   const message = oneLine(fields['message']);

@@ -21,7 +21,10 @@ export function mappingOf(err: unknown): HttpErrorMapping {
 
 /**
  * The HTTP response for `err`: `{error, message, ...details}` when exposed,
- * `{error, message: <generic>}` otherwise.
+ * `{error, message: <generic>}` otherwise. A 503 whose details carry `retry_after`
+ * (seconds) also gets a `Retry-After` header.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
  */
 export function errorResult(err: unknown): HttpResult {
   const mapping = mappingOf(err);
@@ -35,5 +38,9 @@ export function errorResult(err: unknown): HttpResult {
     // The body's `error` is the API's own code; a provider's `error` goes beside it.
     details[key === 'error' ? 'provider_error' : key] = value;
   }
-  return jsonResult(mapping.status, { error: mapping.error, message: err.message, ...details });
+  // A provider's Retry-After reaches the caller as a header too (RFC 9110 §10.2.3).
+  const retryAfter = details['retry_after'];
+  const headers: Record<string, string> =
+    typeof retryAfter === 'number' && mapping.status === 503 ? { 'Retry-After': String(retryAfter) } : {};
+  return jsonResult(mapping.status, { error: mapping.error, message: err.message, ...details }, headers);
 }

@@ -33,6 +33,10 @@ export function tokenProfile(
     consentErrors: [{ error: 'consent_required' }],
     consentScopes: [],
     pkce: false,
+    responseFields: [],
+    params: {},
+    tokenType: 'bearer',
+    scopeCheck: 'lenient',
     ...rest,
     assertion: {
       lifetime: 300,
@@ -42,6 +46,7 @@ export function tokenProfile(
       x5tS256: false,
       x5c: false,
       kid: false,
+      typ: 'JWT',
       claims: {},
       ...assertion,
     },
