@@ -38,9 +38,9 @@ export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
     },
     async (event) => {
       const caller = callerFromEvent(event);
-      const { profile, subject, scope, minTtl } = event.body;
+      const { profile, subject, scope, minTtl, rejected } = event.body;
       const broker = await resolveLazy(deps.broker);
-      const issued = await broker.issue({ profile, subject, scope, minTtl, caller });
+      const issued = await broker.issue({ profile, subject, scope, minTtl, rejected, caller });
       return jsonResult(200, {
         // Provider fields first: the broker's own fields always win a name clash.
         ...issued.fields,
