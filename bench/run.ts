@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --only P1,P3]`: every performance claim of the broker as
- * a ratio against a baseline measured in the same run (rows P1-P7).
+ * a ratio against a baseline measured in the same run (rows P1-P7; S1-S3, the schedule and
+ * the shared cache at scale).
  * Prints a table and writes `bench/results.json` (full mode) or `bench/out/results.json`
  * (`--quick`, small counts, for CI). A row whose measurement is missing or fails says
  * "not measured" and why, with `pass: false`; no number is ever filled in.
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KeystoreOpenResult } from './keystore-open.ts';
 import type { Pkcs12Measurement } from './keystore-pkcs12.ts';
-import type { Summary } from './stats.ts';
+import { summarize, type Summary } from './stats.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
@@ -516,6 +517,130 @@ async function p7(mode: Mode): Promise<Row[]> {
   }
 }
 
+// ---- S1-S3 ---------------------------------------------------------------------------
+
+async function s1(mode: Mode): Promise<Row[]> {
+  const goal = 'read / due ≤ 1.5 at both sizes, the same ratio';
+  const sizes = mode.quick ? [1000, 5000] : [10_000, 100_000];
+  const name = `items read per refresh run / items due, ${sizes.join(' and ')} items, 1% due, dynalite`;
+  try {
+    const { measureDueReads } = await import('./scale.ts');
+    const results = [];
+    for (const size of sizes) results.push(await measureDueReads(size));
+    const ratios = results.map((r) => r.read / r.due);
+    const worst = Math.max(...ratios);
+    const largest = results[results.length - 1]!;
+    const listedAll = results.every((r) => r.listed === r.due);
+    return [
+      {
+        id: 'S1',
+        name,
+        value: r2(worst),
+        unit: 'read/due',
+        baseline: r2(largest.scanned / largest.due),
+        ratio: r2(worst / (largest.scanned / largest.due)),
+        goal,
+        pass: worst <= 1.5 && Math.abs(ratios[0]! - ratios[1]!) <= 0.1 && listedAll,
+        min: r2(Math.min(...ratios)),
+        median: null,
+        p99: null,
+        runs: results.length,
+        note:
+          results
+            .map(
+              (r) =>
+                `${r.items} items: ${r.due} due, ${r.read} read by ${r.queries} Queries on the due index, ` +
+                `${r.listed} listed; a Scan reads ${r.scanned}`,
+            )
+            .join('; ') + '; baseline: the Scan the refresh ran before (items read / items due)',
+      },
+    ];
+  } catch (err) {
+    return [notMeasured('S1', name, 'read/due', goal, reason(err))];
+  }
+}
+
+async function s2(mode: Mode): Promise<Row[]> {
+  const goal = '≥ 0.8x linear at 4 and 8 workers';
+  const name = 'tokens refreshed per minute by 1, 4 and 8 worker processes (shards), dynalite';
+  try {
+    const { measureRefreshThroughput, S2_CONCURRENCY, S2_LATENCY_MS } = await import('./scale.ts');
+    const loadAtStart = loadavg()[0]!;
+    const perShard = mode.quick ? 4 : 8;
+    const rounds = mode.quick ? 1 : 2;
+    const perMinute: Record<number, number[]> = { 1: [], 4: [], 8: [] };
+    let commands = '';
+    for (let round = 0; round < rounds; round++) {
+      for (const workers of [1, 4, 8]) {
+        const r = await measureRefreshThroughput(workers, perShard);
+        perMinute[workers]!.push(r.perMinute);
+        if (workers === 8 && round === 0) {
+          commands = Object.entries(r.commands)
+            .map(([command, c]) =>
+              command === 'Query'
+                ? `Query ${c.requests} requests per run (all shards), ${(c.items / r.refreshed).toFixed(2)} items`
+                : `${command} ${(c.requests / r.refreshed).toFixed(2)} requests`,
+            )
+            .join(', ');
+        }
+      }
+    }
+    const median = (xs: number[]) => summarize(xs).median;
+    const one = median(perMinute[1]!);
+    const four = median(perMinute[4]!) / (4 * one);
+    const eight = median(perMinute[8]!) / (8 * one);
+    return [
+      row({
+        id: 'S2',
+        name,
+        unit: 'x linear',
+        ours: { ...summarize([Math.min(four, eight)]), runs: rounds },
+        baseline: null,
+        ratio: null,
+        goal,
+        pass: four >= 0.8 && eight >= 0.8,
+        note:
+          `tokens/min (median of ${rounds}): 1 worker ${one.toFixed(0)}, 4 workers ${median(perMinute[4]!).toFixed(0)} ` +
+          `(${four.toFixed(2)}x linear), 8 workers ${median(perMinute[8]!).toFixed(0)} (${eight.toFixed(2)}x linear); ` +
+          `${perShard} due tokens per shard, ${S2_CONCURRENCY} refreshes at once per worker, provider latency ` +
+          `${S2_LATENCY_MS} ms per exchange; load average at the start ${loadAtStart.toFixed(1)}; ` +
+          `DynamoDB per refreshed token at 8 workers: ${commands}`,
+      }),
+    ];
+  } catch (err) {
+    return [notMeasured('S2', name, 'x linear', goal, reason(err))];
+  }
+}
+
+async function s3(mode: Mode): Promise<Row[]> {
+  const goal = 'exactly 1';
+  const [processes, callers] = mode.quick ? [4, 20] : [16, 50];
+  const name = `upstream requests, ${processes} processes x ${callers} concurrent callers on one hot key`;
+  try {
+    const { measureHotKey, EXCHANGE_LATENCY_MS } = await import('./scale.ts');
+    const count = await measureHotKey(processes, callers);
+    return [
+      {
+        id: 'S3',
+        name,
+        value: count,
+        unit: 'requests',
+        baseline: null,
+        ratio: null,
+        goal,
+        pass: count === 1,
+        min: count,
+        median: count,
+        p99: count,
+        runs: 1,
+        note: `shared cache on dynalite, provider latency ${EXCHANGE_LATENCY_MS} ms per exchange`,
+      },
+    ];
+  } catch (err) {
+    return [notMeasured('S3', name, 'requests', goal, reason(err))];
+  }
+}
+
 // ---- table ---------------------------------------------------------------------------
 
 function fmt(n: number | null, unit = ''): string {
@@ -568,6 +693,9 @@ const SECTIONS: readonly [string, (mode: Mode) => Promise<Row[]>][] = [
   ['P5', async (mode) => [...(await p5(mode)), ...(await p5Slow())]],
   ['P6', p6],
   ['P7', p7],
+  ['S1', s1],
+  ['S2', s2],
+  ['S3', s3],
 ];
 
 const mode = parseArgs(process.argv.slice(2));

@@ -15,14 +15,18 @@ export const P5_PROCESSES = 4;
 export const P5_CALLERS = 100;
 
 /**
- * Starts dynalite, the authorization server and `processes` broker processes, fires
- * `callers` concurrent requests in each at once, and returns how many token requests
- * reached the authorization server.
+ * Starts dynalite, the authorization server (answering after `latencyMs`, default at
+ * once) and `processes` broker processes, fires `callers` concurrent requests in each at
+ * once, and returns how many token requests reached the authorization server.
  *
  * @throws Error when an instance fails to start or a request fails.
  */
-export async function measureCrossInstance(processes = P5_PROCESSES, callers = P5_CALLERS): Promise<number> {
-  const environment = await startCrossInstanceEnvironment();
+export async function measureCrossInstance(
+  processes = P5_PROCESSES,
+  callers = P5_CALLERS,
+  latencyMs?: number,
+): Promise<number> {
+  const environment = await startCrossInstanceEnvironment(latencyMs === undefined ? {} : { latencyMs });
   const instances = Array.from({ length: processes }, () => forkInstance(environment.workerOptions()));
   try {
     await Promise.all(instances.map((instance) => instance.ready));

@@ -1,7 +1,10 @@
 /**
  * The scheduled refresh (serverless.yml `functions.refresh`, EventBridge `rate(1 minute)`):
  * refreshes the tokens that are due before callers ask for them, inside the function's
- * timeout, emits `CertificateDaysLeft` per profile, and answers a summary `{refreshed, skipped, failed: {CODE: n}, deferred}`.
+ * timeout, emits `CertificateDaysLeft` per profile, and answers a summary
+ * `{refreshed, skipped, failed: {CODE: n}, deferred}`. The scheduled event first starts
+ * the workers of the other shards (`refresh.shards`, lib/refresh/dispatch.ts) and then
+ * refreshes shard 0; a worker event `{shard, shards}` refreshes that shard.
  */
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
@@ -14,7 +17,8 @@ import {
   type RefreshSummary,
 } from '../lib/refresh/refresh.ts';
 import { reportCertificateDays } from '../lib/refresh/certificate-days.ts';
-import { getRuntime, runtimeLogger, runtimeMetrics } from '../lib/runtime.ts';
+import { dispatchShards, shardOf, type ShardInvoker } from '../lib/refresh/dispatch.ts';
+import { getRuntime, runtimeFanOut, runtimeLogger, runtimeMetrics } from '../lib/runtime.ts';
 import type { Clock, Logger } from '../lib/types.ts';
 
 /** What the refresh handler needs; `runtime` is built lazily (cold start). */
@@ -29,12 +33,19 @@ export interface RefreshHandlerDeps {
   readonly clock?: Clock | undefined;
   /** Refreshes at once; default lib/refresh `DEFAULT_CONCURRENCY`. */
   readonly concurrency?: number | undefined;
+  /** The shard count and how to start a worker; default one shard (nothing to start). */
+  readonly fanOut?: (() => { readonly shards: number; readonly invoke: ShardInvoker }) | undefined;
 }
 
 /** The scheduled handler: an event in, a summary out. */
-export type RefreshHandler = (event: ScheduledEvent, context: Context) => Promise<RefreshSummary>;
+export type RefreshHandler = (
+  event: ScheduledEvent | { shard: number; shards: number },
+  context: Context,
+) => Promise<RefreshSummary>;
 
-function flushMetrics(metrics: FlushableMetrics, logger: Logger): MiddlewareObj<ScheduledEvent> {
+type RefreshEvent = Parameters<RefreshHandler>[0];
+
+function flushMetrics(metrics: FlushableMetrics, logger: Logger): MiddlewareObj<RefreshEvent> {
   return {
     // A value returned from a middy middleware would replace the response: return nothing.
     after: () => {
@@ -55,23 +66,32 @@ function flushMetrics(metrics: FlushableMetrics, logger: Logger): MiddlewareObj<
 /** Builds the scheduled refresh handler. */
 export function createRefreshHandler(deps: RefreshHandlerDeps): RefreshHandler {
   const clock = deps.clock ?? Date.now;
-  const wrapped = middy<ScheduledEvent, RefreshSummary>()
+  const wrapped = middy<RefreshEvent, RefreshSummary>()
     .use(flushMetrics(deps.metrics, deps.logger))
-    .handler(async (_event, context) => {
+    .handler(async (event, context) => {
+      const window = refreshWindow(clock(), context.getRemainingTimeInMillis());
+      let shard = shardOf(event);
       const { config, broker, sharedStore } = await deps.runtime();
-      const { certificateExpiry } = broker;
-      if (certificateExpiry)
-        await reportCertificateDays({
-          config,
-          certificateExpiry: (profile) => certificateExpiry.call(broker, profile),
-          metrics: deps.metrics,
-          logger: deps.logger,
-          now: clock(),
-        });
+      if (shard === undefined) {
+        const fanOut = deps.fanOut?.() ?? { shards: 1, invoke: async () => undefined };
+        await dispatchShards(fanOut.shards, fanOut.invoke, deps.logger);
+        shard = { index: 0, count: fanOut.shards };
+        // Once per schedule: the dispatcher's run, not every worker's.
+        const { certificateExpiry } = broker;
+        if (certificateExpiry)
+          await reportCertificateDays({
+            config,
+            certificateExpiry: (profile) => certificateExpiry.call(broker, profile),
+            metrics: deps.metrics,
+            logger: deps.logger,
+            now: clock(),
+          });
+      }
       return runScheduledRefresh(
         { config, broker, sharedStore, clock, logger: deps.logger, metrics: deps.metrics },
         {
-          ...refreshWindow(clock(), context.getRemainingTimeInMillis()),
+          ...window,
+          shard,
           ...(deps.concurrency === undefined ? {} : { concurrency: deps.concurrency }),
         },
       );
@@ -84,4 +104,5 @@ export const handler: RefreshHandler = createRefreshHandler({
   runtime: getRuntime,
   logger: runtimeLogger,
   metrics: runtimeMetrics,
+  fanOut: runtimeFanOut,
 });

@@ -7,13 +7,15 @@
  * Environment: `TOKEN_BROKER_CONFIG` (profiles file, relative to the package root),
  * `AWS_REGION` (set by Lambda), `POWERTOOLS_LOG_LEVEL` / `POWERTOOLS_SERVICE_NAME` (read by
  * Powertools itself), and from the stack `TOKEN_BROKER_CACHE_TABLE` /
- * `TOKEN_BROKER_CACHE_SEAL_KEY` (see {@link withStackCache}).
+ * `TOKEN_BROKER_CACHE_SEAL_KEY` (see {@link withStackCache}), and for the scheduled refresh
+ * `TOKEN_BROKER_REFRESH_SHARDS` with `AWS_LAMBDA_FUNCTION_NAME` (see {@link runtimeFanOut}).
  */
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createSecretsManagerClient } from './aws/sdk.ts';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import { createLambdaClient, createSecretsManagerClient } from './aws/sdk.ts';
 import type { TokenBroker } from './broker.ts';
 import type { SharedTokenStore } from './cache/types.ts';
 import type { ConsentFlow } from './consent/flow.ts';
@@ -21,6 +23,7 @@ import { setupBroker } from './consent/setup.ts';
 import { DEFAULT_CONFIG_FILE, loadConfig } from './config/index.ts';
 import type { BrokerConfig } from './config/types.ts';
 import { createPowertoolsLogger, createPowertoolsMetrics } from './observability/powertools.ts';
+import { lambdaShardInvoker, parseShardCount, type ShardInvoker } from './refresh/dispatch.ts';
 import { createSecretResolver } from './secrets/index.ts';
 import type { SecretResolver } from './secrets/types.ts';
 
@@ -107,6 +110,26 @@ async function build(): Promise<Runtime> {
     ephemeralStateKey: false,
   });
   return { config, broker, consent, sharedStore, secrets };
+}
+
+let lambdaClient: Promise<LambdaClient> | undefined;
+
+/**
+ * The scheduled refresh's fan-out: `TOKEN_BROKER_REFRESH_SHARDS` shards (default 1), the
+ * workers started by invoking this very function (`AWS_LAMBDA_FUNCTION_NAME`).
+ *
+ * @throws ConfigError ERR_CONFIG when the shard count is not a whole number from 1 to 64.
+ */
+export function runtimeFanOut(): { shards: number; invoke: ShardInvoker } {
+  const shards = parseShardCount(env['TOKEN_BROKER_REFRESH_SHARDS']);
+  const client = (): Promise<LambdaClient> => {
+    lambdaClient ??= createLambdaClient({ region: env['AWS_REGION'] }).catch((err: unknown) => {
+      lambdaClient = undefined;
+      throw err;
+    });
+    return lambdaClient;
+  };
+  return { shards, invoke: lambdaShardInvoker(client, env['AWS_LAMBDA_FUNCTION_NAME'] ?? 'refresh') };
 }
 
 let current: Promise<Runtime> | undefined;

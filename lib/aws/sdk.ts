@@ -5,13 +5,16 @@
  * A bundler may hand a dynamically imported CommonJS package back as a module whose only
  * export is `default` (esbuild's split ESM build does), so {@link namedExports} reads the
  * named exports from whichever shape arrives. Endpoints follow the SDK's own rules:
- * `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_KMS` or `AWS_ENDPOINT_URL`
+ * `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_KMS`,
+ * `AWS_ENDPOINT_URL_LAMBDA` or `AWS_ENDPOINT_URL`
  * (read by the SDK itself) point a client at a local emulator.
  *
  * @see https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html
  */
 import type * as DynamoDbModule from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import type * as LambdaModule from '@aws-sdk/client-lambda';
+import type { LambdaClient, LambdaClientConfig } from '@aws-sdk/client-lambda';
 import type * as SecretsManagerModule from '@aws-sdk/client-secrets-manager';
 import type { SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import type * as KmsModule from '@aws-sdk/client-kms';
@@ -21,6 +24,7 @@ import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 export type SecretsManagerSdk = typeof SecretsManagerModule;
 export type DynamoDbSdk = typeof DynamoDbModule;
 export type KmsSdk = typeof KmsModule;
+export type LambdaSdk = typeof LambdaModule;
 
 /**
  * The named exports of a dynamically imported module: the module itself when it has
@@ -132,4 +136,22 @@ export async function createDynamoDbClient(
   if (factory !== undefined) return factory(config);
   const { DynamoDBClient: Client } = await loadDynamoDbSdk();
   return new Client(config);
+}
+
+/** `@aws-sdk/client-lambda`, loaded on first use (the scheduled refresh's fan-out). */
+export const loadLambdaSdk = loadOnce(async () =>
+  namedExports<LambdaSdk>(await import('@aws-sdk/client-lambda'), 'LambdaClient', '@aws-sdk/client-lambda'),
+);
+
+/**
+ * A Lambda client for asynchronous invocations. An `Event` invocation is answered as soon
+ * as Lambda has queued it, so two attempts of a few seconds each are plenty.
+ */
+export async function createLambdaClient(config: LambdaClientConfig = {}): Promise<LambdaClient> {
+  const { LambdaClient: Client } = await loadLambdaSdk();
+  return new Client({
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000 },
+    ...config,
+  });
 }

@@ -9,7 +9,7 @@
 import {
   ConditionalCheckFailedException,
   GetItemCommand,
-  ScanCommand,
+  QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient, UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
@@ -30,17 +30,34 @@ import {
   ttlAfter,
 } from './dynamodb-item.ts';
 import type { Item } from './dynamodb-item.ts';
+import { DEFAULT_REFRESH_MARGIN } from './token-cache.ts';
+import { dueAt, dueSlot, DUE_INDEX, slotsOf } from './due.ts';
 import { seal, SEAL_KEY_LENGTH, unseal } from './seal.ts';
 import type { CachedToken, SharedEntry, SharedTokenStore, TokenDescriptor } from './types.ts';
 
 /** Touches of one key closer together than this are not written (the schedule needs minutes, not ms). */
 export const TOUCH_INTERVAL_MS = 30_000;
 
-/** At most this many Scan pages per `listExpiring` (the table is small: one item per token). */
-export const MAX_SCAN_PAGES = 20;
+/** At most this many Query pages per `listDue`, over all its slots. */
+export const MAX_QUERY_PAGES = 200;
 
-/** At most this many entries per `listExpiring`. */
-export const MAX_LISTED_ENTRIES = 1000;
+/**
+ * At most this many entries per `listDue`: more than one run can refresh (its pool and
+ * deadline bound it); the rest stay due and are listed by the next run.
+ */
+export const MAX_LISTED_ENTRIES = 2000;
+
+/** Slots queried at once by `listDue`. */
+const QUERY_CONCURRENCY = 8;
+
+/**
+ * Idle entries taken out of the index per `listDue`, so that a first run over a large
+ * idle table stays short; later runs take out the rest.
+ */
+export const MAX_DROPPED_ENTRIES = 2000;
+
+/** Idle entries taken out of the index at once. */
+const DROP_CONCURRENCY = 16;
 
 /** Keys remembered for touch batching; the memory is dropped when it grows past this. */
 const MAX_TOUCH_MEMORY = 10_000;
@@ -53,6 +70,11 @@ export interface DynamoDbStoreOptions {
   readonly sealKey: Uint8Array;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /**
+   * The refresh margin of a token, milliseconds: its profile's `refresh.before`, else
+   * `cache.refreshMargin`; sets the item's `dueAt`. Default {@link DEFAULT_REFRESH_MARGIN}.
+   */
+  readonly dueMarginMs?: (descriptor: TokenDescriptor) => number;
 }
 
 function names(...placeholders: string[]): Record<string, string> {
@@ -75,6 +97,7 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
   }
   const clock = options.clock ?? Date.now;
   const logger = options.logger ?? silentLogger;
+  const dueMarginMs = options.dueMarginMs ?? (() => DEFAULT_REFRESH_MARGIN * 1000);
   const lastTouch = new Map<string, number>();
   let unsealWarned = false;
 
@@ -123,7 +146,7 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
   function writeToken(pk: string, values: Item, holder: string | undefined): Promise<boolean> {
     const set =
       `SET #token = :token, expiresAt = :expiresAt, obtainedAt = :obtainedAt, #ttl = :ttl, ${DESCRIPTOR_SET}, ` +
-      'lastUsedAt = if_not_exists(lastUsedAt, :now)';
+      'lastUsedAt = if_not_exists(lastUsedAt, :now), dueAt = :dueAt, dueSlot = :dueSlot';
     return holder === undefined
       ? update(pk, {
           UpdateExpression: `${set} REMOVE #consent, consentUntil`,
@@ -138,6 +161,20 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
           ExpressionAttributeNames: names('#token', '#ttl', '#key', '#grant', '#lease', '#consent'),
           ExpressionAttributeValues: { ...values, ':holder': { S: holder } },
         });
+  }
+
+  /**
+   * Takes item `pk` out of the due index (its GSI keys go) while it is still the due,
+   * unused item the Query saw; a token stored or a touch meanwhile keeps it in.
+   */
+  function leaveSchedule(pk: string, item: Item, usedSince: number): Promise<boolean> {
+    const seen = item['dueAt']?.N;
+    if (seen === undefined) return Promise.resolve(false);
+    return update(pk, {
+      UpdateExpression: 'REMOVE dueSlot, dueAt',
+      ConditionExpression: 'dueAt = :seen AND (attribute_not_exists(lastUsedAt) OR lastUsedAt < :since)',
+      ExpressionAttributeValues: { ':seen': { N: seen }, ':since': { N: String(usedSince) } },
+    });
   }
 
   return {
@@ -160,6 +197,9 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
         ':obtainedAt': { N: String(token.obtainedAt) },
         ':ttl': { N: ttlAfter(token.expiresAt) },
         ':now': { N: String(clock()) },
+        // A stored token (re)enters the schedule's index at the time it becomes due.
+        ':dueAt': { N: String(dueAt(token, dueMarginMs(descriptor))) },
+        ':dueSlot': { N: String(dueSlot(pk)) },
       };
       return writeToken(pk, values, holder);
     },
@@ -256,37 +296,69 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
       }
     },
 
-    async listExpiring(usedSince, expiringBefore) {
+    async listDue(query) {
+      const slots = slotsOf(query.shard);
+      // A run that cannot list everything must not always favour the same slots.
+      const start = Math.floor(Math.random() * slots.length);
+      const order = [...slots.slice(start), ...slots.slice(0, start)];
       const entries: SharedEntry[] = [];
-      let startKey: Item | undefined;
-      for (let page = 0; page < MAX_SCAN_PAGES; page++) {
-        const output = await client.send(
-          new ScanCommand({
-            TableName: table,
-            FilterExpression: 'attribute_exists(#token) AND lastUsedAt >= :since AND expiresAt < :before',
-            ExpressionAttributeNames: names('#token'),
-            ExpressionAttributeValues: {
-              ':since': { N: String(usedSince) },
-              ':before': { N: String(expiringBefore) },
-            },
-            ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-          }),
-        );
-        for (const item of output.Items ?? []) {
-          const decoded = decodeDescriptor(item);
-          const pk = item['pk']?.S;
-          if (decoded === undefined || pk === undefined) continue;
-          const token = open(pk, item);
-          entries.push({ ...decoded, token, lastUsedAt: numberAttribute(item, 'lastUsedAt') });
-          if (entries.length >= MAX_LISTED_ENTRIES) return entries;
-        }
-        startKey = output.LastEvaluatedKey;
-        if (startKey === undefined) return entries;
+      let pages = 0;
+      let dropped = 0;
+      const full = () => entries.length >= MAX_LISTED_ENTRIES || pages >= MAX_QUERY_PAGES;
+
+      async function querySlot(slot: number): Promise<void> {
+        let startKey: Item | undefined;
+        do {
+          if (full()) return;
+          pages += 1;
+          const output = await client.send(
+            new QueryCommand({
+              TableName: table,
+              IndexName: DUE_INDEX,
+              KeyConditionExpression: 'dueSlot = :slot AND dueAt < :now',
+              ExpressionAttributeValues: { ':slot': { N: String(slot) }, ':now': { N: String(query.now) } },
+              Limit: MAX_LISTED_ENTRIES - entries.length,
+              ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+            }),
+          );
+          const idle: [string, Item][] = [];
+          for (const item of output.Items ?? []) {
+            const pk = item['pk']?.S;
+            const decoded = decodeDescriptor(item);
+            if (pk === undefined || decoded === undefined) continue;
+            const lastUsedAt = numberAttribute(item, 'lastUsedAt');
+            if (lastUsedAt === undefined || lastUsedAt < query.usedSince) {
+              idle.push([pk, item]);
+            } else if (entries.length < MAX_LISTED_ENTRIES) {
+              entries.push({ ...decoded, token: open(pk, item), lastUsedAt });
+            }
+          }
+          for (let i = 0; i < idle.length && dropped < MAX_DROPPED_ENTRIES; i += DROP_CONCURRENCY) {
+            const batch = idle.slice(i, i + DROP_CONCURRENCY);
+            const left = await Promise.all(
+              batch.map(([pk, item]) => leaveSchedule(pk, item, query.usedSince)),
+            );
+            dropped += left.filter(Boolean).length;
+          }
+          startKey = output.LastEvaluatedKey;
+        } while (startKey !== undefined);
       }
-      logger.warn('shared cache scan stopped at its page limit; some entries were not listed', {
-        table,
-        pages: MAX_SCAN_PAGES,
-      });
+
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < order.length && !full()) await querySlot(order[next++]!);
+      };
+      await Promise.all(Array.from({ length: Math.min(QUERY_CONCURRENCY, order.length) }, worker));
+      if (dropped > 0) {
+        logger.debug('shared cache entries not used lately left the schedule', { table, dropped });
+      }
+      if (full()) {
+        logger.warn('due tokens listed up to the limit of one run; the rest wait for the next run', {
+          table,
+          listed: entries.length,
+          pages,
+        });
+      }
       return entries;
     },
   };

@@ -8,27 +8,32 @@ import {
   ResourceInUseException,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBClient, TableStatus } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient, TableDescription, TableStatus } from '@aws-sdk/client-dynamodb';
 import { BrokerError } from '../errors.ts';
+import { cacheTableAttributes, dueIndexDefinition } from './due.ts';
 
 /** How long {@link ensureTable} waits for a new table to become ACTIVE. */
 export const TABLE_ACTIVE_TIMEOUT_MS = 30_000;
 
 const POLL_INTERVAL_MS = 100;
 
-async function tableStatus(client: DynamoDBClient, table: string): Promise<TableStatus | undefined> {
+async function describe(client: DynamoDBClient, table: string): Promise<TableDescription | undefined> {
   try {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
-    return Table?.TableStatus;
+    return Table;
   } catch (error) {
     if (error instanceof ResourceNotFoundException) return undefined;
     throw error;
   }
 }
 
+async function tableStatus(client: DynamoDBClient, table: string): Promise<TableStatus | undefined> {
+  return (await describe(client, table))?.TableStatus;
+}
+
 /**
- * Makes sure `table` exists (on-demand billing, string hash key `pk`) and is ACTIVE.
- * Safe to call from several processes at once.
+ * Makes sure `table` exists (on-demand billing, string hash key `pk`, the due index of
+ * `due.ts`) and is ACTIVE. Safe to call from several processes at once.
  *
  * @throws BrokerError `ERR_CACHE_UNAVAILABLE` when the table does not become ACTIVE in time;
  * the client's errors otherwise.
@@ -42,8 +47,9 @@ export async function ensureTable(client: DynamoDBClient, table: string): Promis
         new CreateTableCommand({
           TableName: table,
           BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          AttributeDefinitions: cacheTableAttributes(),
           KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          GlobalSecondaryIndexes: [dueIndexDefinition()],
         }),
       );
     } catch (error) {

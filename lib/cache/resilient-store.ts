@@ -14,6 +14,12 @@ export const FALLBACK_WARNING_PERIOD_MS = 60_000;
 /** An operation slower than this is abandoned and falls back (a dead endpoint must not stall requests). */
 export const SHARED_CALL_TIMEOUT_MS = 1_000;
 
+/**
+ * `listDue` may read a few thousand due entries in pages (one Query per index slot); a
+ * refresh run allows it this long. Callers never wait on it.
+ */
+export const LIST_DUE_TIMEOUT_MS = 10_000;
+
 /** After this many consecutive failures the store is skipped for {@link CIRCUIT_COOL_DOWN_MS}. */
 export const CIRCUIT_FAILURE_THRESHOLD = 5;
 
@@ -26,6 +32,7 @@ export interface ResilientStoreOptions {
   readonly logger?: Logger;
   readonly metrics?: Metrics;
   readonly timeoutMs?: number;
+  readonly listTimeoutMs?: number;
   readonly warningPeriodMs?: number;
   readonly failureThreshold?: number;
   readonly coolDownMs?: number;
@@ -54,7 +61,7 @@ function describe(error: unknown): { error: string; reason: string } {
 
 /**
  * Wraps `inner` so that its failures never reach the caller: `get` and
- * `getConsentRequired` answer undefined, `listExpiring` an empty list, `acquireLease`,
+ * `getConsentRequired` answer undefined, `listDue` an empty list, `acquireLease`,
  * `renewLease` and `put` true (this instance refreshes on its own and serves its token;
  * the broker's in-process single-flight still holds), `releaseLease`,
  * `putConsentRequired` and `touch` do nothing. Each fallback counts `SharedCacheFallbacks`; at most one warning is logged
@@ -70,6 +77,7 @@ export function createResilientStore(
   const logger = options.logger ?? silentLogger;
   const metrics = options.metrics ?? noMetrics;
   const timeoutMs = options.timeoutMs ?? SHARED_CALL_TIMEOUT_MS;
+  const listTimeoutMs = options.listTimeoutMs ?? LIST_DUE_TIMEOUT_MS;
   const warningPeriodMs = options.warningPeriodMs ?? FALLBACK_WARNING_PERIOD_MS;
   const failureThreshold = options.failureThreshold ?? CIRCUIT_FAILURE_THRESHOLD;
   const coolDownMs = options.coolDownMs ?? CIRCUIT_COOL_DOWN_MS;
@@ -98,13 +106,18 @@ export function createResilientStore(
     suppressed = 0;
   }
 
-  async function guarded<T>(operation: string, call: () => Promise<T>, fallback: T): Promise<T> {
+  async function guarded<T>(
+    operation: string,
+    call: () => Promise<T>,
+    fallback: T,
+    limitMs = timeoutMs,
+  ): Promise<T> {
     if (openUntil > clock()) {
       fellBack(operation, undefined);
       return fallback;
     }
     try {
-      const value = await withTimeout(call(), timeoutMs);
+      const value = await withTimeout(call(), limitMs);
       consecutiveFailures = 0;
       return value;
     } catch (error) {
@@ -131,7 +144,6 @@ export function createResilientStore(
       guarded('putConsentRequired', () => inner.putConsentRequired(key, descriptor, consent), undefined),
     releaseLease: (key, holder) => guarded('releaseLease', () => inner.releaseLease(key, holder), undefined),
     touch: (key) => guarded('touch', () => inner.touch(key), undefined),
-    listExpiring: (usedSince, expiringBefore) =>
-      guarded('listExpiring', () => inner.listExpiring(usedSince, expiringBefore), []),
+    listDue: (query) => guarded('listDue', () => inner.listDue(query), [], listTimeoutMs),
   };
 }

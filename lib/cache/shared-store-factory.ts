@@ -22,6 +22,8 @@ export interface SharedStoreDeps {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly metrics?: Metrics;
+  /** A token's refresh margin (ms) by its profile, for its due time; default `settings.refreshMargin`. */
+  readonly dueMarginMs?: ((profile: string) => number) | undefined;
   /** Limits of the resilient wrapper (timeouts, warning period, circuit). */
   readonly resilience?: Omit<ResilientStoreOptions, 'clock' | 'logger' | 'metrics'>;
 }
@@ -96,6 +98,7 @@ export async function createSharedStore(
     client,
     table: settings.table,
     sealKey,
+    dueMarginMs: (descriptor) => deps.dueMarginMs?.(descriptor.profile) ?? settings.refreshMargin * 1000,
     ...(deps.clock === undefined ? {} : { clock: deps.clock }),
     ...(deps.logger === undefined ? {} : { logger: deps.logger }),
   });

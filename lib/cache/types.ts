@@ -1,3 +1,5 @@
+import type { Shard } from './due.ts';
+
 /**
  * Everything that makes one token differ from another: the cache key is this object,
  * hashed once (`cacheKey`). A new request property that changes the token (a DPoP key
@@ -46,6 +48,16 @@ export interface SharedEntry {
   readonly lastUsedAt: number | undefined;
 }
 
+/** What a scheduled run asks the shared store for (see `due.ts`). */
+export interface DueQuery {
+  /** Tokens that entered their refresh margin before this time (epoch ms). */
+  readonly now: number;
+  /** Entries last served before this time (epoch ms) leave the schedule: refreshed on demand only. */
+  readonly usedSince: number;
+  /** The run's share of the keys. */
+  readonly shard: Shard;
+}
+
 /** A `consent_required` answer remembered in the shared store, so a fleet asks once per window. */
 export interface SharedConsent {
   /** Until when it is remembered, epoch milliseconds. */
@@ -92,6 +104,10 @@ export interface SharedTokenStore {
   putConsentRequired(key: string, descriptor: TokenDescriptor, consent: SharedConsent): Promise<void>;
   /** Records that a caller was served from `key` (for the scheduled refresh). May be batched. */
   touch(key: string): Promise<void>;
-  /** Entries used since `usedSince` whose token expires before `expiringBefore` (epoch ms). */
-  listExpiring(usedSince: number, expiringBefore: number): Promise<readonly SharedEntry[]>;
+  /**
+   * The entries of `query.shard` whose token is due (entered its refresh margin before
+   * `query.now`) and that were used since `query.usedSince`; due entries used earlier are
+   * taken out of the schedule instead of listed. Reads what is due, not the whole store.
+   */
+  listDue(query: DueQuery): Promise<readonly SharedEntry[]>;
 }

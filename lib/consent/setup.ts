@@ -5,6 +5,7 @@
  */
 import { createDynamoDbClient, type DynamoDbClientFactory } from '../aws/sdk.ts';
 import { createBroker, type TokenBroker } from '../broker.ts';
+import { refreshMarginOf } from '../cache/due.ts';
 import { SHARED_CALL_TIMEOUT_MS } from '../cache/resilient-store.ts';
 import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig, CacheSettings } from '../config/types.ts';
@@ -121,7 +122,13 @@ export async function setupBroker(deps: BrokerSetupDeps): Promise<BrokerSetup> {
       ? undefined
       : await (
           await import('../cache/shared-store-factory.ts')
-        ).createSharedStore(config.cache, { secrets, logger, metrics, clock }));
+        ).createSharedStore(config.cache, {
+          secrets,
+          logger,
+          metrics,
+          clock,
+          dueMarginMs: refreshMarginOf(config),
+        }));
   const broker = createBroker({
     config,
     secrets,

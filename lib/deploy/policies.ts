@@ -34,7 +34,7 @@ export const TABLE_ACTIONS: Readonly<Record<RoleFunction, readonly string[]>> = 
   health: [],
   consentStart: [],
   consentCallback: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-  refresh: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Scan'],
+  refresh: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
 };
 
 const sub = (text: string) => ({ 'Fn::Sub': text });
@@ -99,7 +99,8 @@ export function kmsStatements(config: BrokerConfig, sid: string, actions: readon
  * The inline policies of each function's role:
  * - every function: its own log group only;
  * - `token`, `refresh`, `consentCallback`: the stage's secrets, `kms:Sign` and
- *   `kms:GetPublicKey` on the profiles' keys, and the table calls they make;
+ *   `kms:GetPublicKey` on the profiles' keys, and the table calls they make; `refresh`
+ *   also `Query` on the due index and `lambda:InvokeFunction` on itself (its shards);
  * - `consentStart`: the consent state key's secret, nothing else;
  * - `health`: for `?deep=1`, the key-material secrets (certStore, passwords, certificate)
  *   and `kms:DescribeKey` on the keys; no table, no client secret, no seal or state key.
@@ -156,6 +157,27 @@ export function rolePolicies(config: BrokerConfig, context: PolicyContext): Reco
         Action: TABLE_ACTIONS[fn],
         Resource: [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }],
       });
+    if (fn === 'refresh') {
+      // The schedule reads only what is due, from the sparse due index (lib/cache/due.ts); nothing Scans.
+      statements.push({
+        Sid: 'QueryDueIndex',
+        Effect: 'Allow',
+        Action: ['dynamodb:Query'],
+        Resource: [{ 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }, 'index', 'due']] }],
+      });
+      // The scheduled run fans out to `refresh.shards` workers: asynchronous invocations of
+      // the refresh function itself (lib/refresh/dispatch.ts).
+      statements.push({
+        Sid: 'InvokeRefreshShards',
+        Effect: 'Allow',
+        Action: ['lambda:InvokeFunction'],
+        Resource: [
+          sub(
+            `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${service}-${stage}-refresh`,
+          ),
+        ],
+      });
+    }
     policies[fn] = [
       {
         PolicyName: `${fn}-least-privilege`,

@@ -64,6 +64,8 @@ export interface AuthorizationServerOptions {
   readonly audience?: readonly AudienceForm[];
   /** The server's clock, epoch milliseconds (also its `Date` header); default `Date.now`. */
   readonly clock?: () => number;
+  /** Each token issued is answered this much later, milliseconds (a provider's own latency); default 0. */
+  readonly latencyMs?: number;
 }
 
 /** One token request as the server saw it. */
@@ -143,6 +145,7 @@ export async function startAuthorizationServer(
   const clock = options.clock ?? Date.now;
   const tokenTtl = options.tokenTtl ?? 3600;
   const maxLifetime = options.maxAssertionLifetime ?? 3600;
+  const latencyMs = options.latencyMs ?? 0;
   const clients = new Map(options.clients.map((c) => [c.clientId, register(c)]));
   const consents = new Set<string>();
   const seenJti = new Map<string, number>();
@@ -322,7 +325,9 @@ export async function startAuthorizationServer(
       } else {
         throw new OAuthFailure('invalid_request', 'the token endpoint accepts POST only', 405);
       }
-      send(res, 200, await token(method, req.headers, params, seen));
+      const answer = await token(method, req.headers, params, seen);
+      if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
+      send(res, 200, answer);
     } catch (err) {
       const failure =
         err instanceof OAuthFailure ? err : new OAuthFailure('server_error', 'unexpected server error', 500);

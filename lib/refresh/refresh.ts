@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TokenBroker } from '../broker.ts';
+import { ALL_KEYS, type Shard } from '../cache/due.ts';
 import { DEFAULT_MAX_HOLD_MS } from '../cache/shared-flight.ts';
 import { insideMargin } from '../cache/token-cache.ts';
 import type { SharedTokenStore } from '../cache/types.ts';
@@ -63,6 +64,8 @@ export interface RefreshOptions {
   readonly usedWithinMs?: number;
   /** Lease taken around an early refresh (not renewed); default {@link DEFAULT_MAX_HOLD_MS}, the longest one refresh may take. */
   readonly leaseMs?: number;
+  /** The share of the keys this run refreshes; default all of them ({@link ALL_KEYS}). */
+  readonly shard?: Shard;
 }
 
 /**
@@ -100,7 +103,11 @@ export async function runScheduledRefresh(
   const now = clock();
   const { targets, problems, ignored } = await collectTargets(
     { config, broker, sharedStore, logger },
-    { now, usedSince: now - (options.usedWithinMs ?? DEFAULT_USED_WITHIN_MS) },
+    {
+      now,
+      usedSince: now - (options.usedWithinMs ?? DEFAULT_USED_WITHIN_MS),
+      shard: options.shard ?? ALL_KEYS,
+    },
   );
 
   let refreshed = 0;

@@ -4,6 +4,8 @@
  * token expires within its margin.
  */
 import type { TokenBroker } from '../broker.ts';
+import { inShard, refreshMarginOf, type Shard } from '../cache/due.ts';
+import { itemKey } from '../cache/dynamodb-item.ts';
 import type { CachedToken, SharedTokenStore, TokenDescriptor } from '../cache/types.ts';
 import type { BrokerConfig } from '../config/types.ts';
 import { BrokerError } from '../errors.ts';
@@ -54,43 +56,39 @@ export function failureOf(error: unknown): { code: string; message: string } {
   return { code: 'ERR_INTERNAL', message: 'unexpected error' };
 }
 
-/** The refresh margin of a profile's tokens: its `refresh.before`, else `cache.refreshMargin`. */
-function marginOf(config: BrokerConfig, profile: string): number {
-  const section = Object.hasOwn(config.profiles, profile) ? config.profiles[profile]?.refresh : undefined;
-  return (section?.before ?? config.cache.refreshMargin) * 1000;
-}
-
 /**
- * The targets of one scheduled run, each key once: first the profiles' `refresh`
- * subjects (with the profile's scope), then the shared entries used since `usedSince`
- * that expire within the largest margin any profile has (each is later judged by its own).
+ * The targets of one scheduled run for `window.shard`, each key once: first the profiles'
+ * `refresh` subjects (with the profile's scope) whose key is in the shard, then the
+ * shared entries of the shard that are due and were used since `usedSince` (read from
+ * the store's due index, never the whole table).
  */
 export async function collectTargets(
   deps: CollectDeps,
-  window: { readonly now: number; readonly usedSince: number },
+  window: { readonly now: number; readonly usedSince: number; readonly shard: Shard },
 ): Promise<CollectedTargets> {
   const { config, broker, sharedStore, logger } = deps;
   const targets = new Map<string, RefreshTarget>();
   const problems: TargetProblem[] = [];
-  let widest = config.cache.refreshMargin * 1000;
+  const marginOf = refreshMarginOf(config);
 
   for (const profile of Object.values(config.profiles)) {
     if (profile.refresh === undefined) continue;
     const beforeMs = profile.refresh.before * 1000;
-    widest = Math.max(widest, beforeMs);
     for (const subject of profile.refresh.subjects) {
       const request = { profile: profile.name, subject, scope: undefined };
       try {
         const { key, descriptor } = broker.describe(request);
+        if (!inShard(itemKey(key), window.shard)) continue;
         if (!targets.has(key)) targets.set(key, { ...request, key, descriptor, beforeMs });
       } catch (error) {
-        problems.push({ profile: profile.name, subject, ...failureOf(error) });
+        // Reported once, by the first shard.
+        if (window.shard.index === 0) problems.push({ profile: profile.name, subject, ...failureOf(error) });
       }
     }
   }
 
   let ignored = 0;
-  const entries = sharedStore ? await sharedStore.listExpiring(window.usedSince, window.now + widest) : [];
+  const entries = sharedStore ? await sharedStore.listDue(window) : [];
   for (const entry of entries) {
     if (targets.has(entry.key)) continue;
     const { descriptor } = entry;
@@ -117,7 +115,7 @@ export async function collectTargets(
       ...request,
       key,
       descriptor,
-      beforeMs: marginOf(config, descriptor.profile),
+      beforeMs: marginOf(descriptor.profile),
       listed: { token: entry.token },
     });
   }

@@ -346,39 +346,6 @@ describe('createDynamoDbStore', () => {
     expect(await rawItem(missing)).toBeUndefined();
   });
 
-  it('lists the entries used since a time whose token expires before another', async () => {
-    const table = 'list-expiring-test';
-    await ensureTable(client, table);
-    const clock = manualClock();
-    const store = storeWith({ clock: clock.now, table });
-    const t0 = clock.now();
-    const hot = uniqueKey('hot');
-    const fresh = uniqueKey('fresh');
-    const idle = uniqueKey('idle');
-    const leaseOnly = uniqueKey('lease');
-    await store.put(idle, descriptorFor('idle@example.com'), tokenAt(t0, 20 * 60_000));
-    clock.advance(10 * 60_000);
-    const hotToken = tokenAt(clock.now(), 4 * 60_000);
-    await store.put(hot, descriptorFor('hot@example.com', ['a', 'b']), hotToken);
-    await store.put(fresh, descriptorFor('fresh@example.com'), tokenAt(clock.now(), 60 * 60_000));
-    await store.acquireLease(leaseOnly, descriptorFor('lease@example.com'), 'A', 5000);
-    clock.advance(30_000);
-    await store.touch(hot);
-
-    const entries = await store.listExpiring(t0 + 5 * 60_000, clock.now() + 15 * 60_000);
-
-    expect(entries).toEqual([
-      {
-        key: hot,
-        descriptor: descriptorFor('hot@example.com', ['a', 'b']),
-        token: hotToken,
-        lastUsedAt: clock.now(),
-      },
-    ]);
-    const everything = await store.listExpiring(0, Number.MAX_SAFE_INTEGER);
-    expect(everything.map((entry) => entry.key).sort()).toEqual([fresh, hot, idle].sort());
-  });
-
   it('rejects a seal key that is not 32 bytes with a TypeError', () => {
     expect(() => createDynamoDbStore({ client, table: TABLE, sealKey: new Uint8Array(16) })).toThrow(
       new TypeError('sealKey must be 32 bytes, got 16'),

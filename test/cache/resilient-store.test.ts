@@ -1,6 +1,7 @@
 import { GetItemCommand, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALL_KEYS } from '../../lib/cache/due.ts';
 import { createDynamoDbStore } from '../../lib/cache/dynamodb-store.ts';
 import { ensureTable } from '../../lib/cache/ensure-table.ts';
 import { createResilientStore, FALLBACK_WARNING_PERIOD_MS } from '../../lib/cache/resilient-store.ts';
@@ -38,7 +39,7 @@ async function everyOperation(store: SharedTokenStore, now: number) {
     put: await store.put(key, descriptor, tokenAt(now), 'holder'),
     releaseLease: await store.releaseLease(key, 'holder'),
     touch: await store.touch(key),
-    listExpiring: await store.listExpiring(0, now),
+    listDue: await store.listDue({ now, usedSince: 0, shard: ALL_KEYS }),
   };
 }
 
@@ -51,7 +52,7 @@ const FALLBACK_ANSWERS = {
   put: true,
   releaseLease: undefined,
   touch: undefined,
-  listExpiring: [],
+  listDue: [],
 };
 
 /** A store whose every operation fails (or hangs) the way the test says. */
@@ -66,7 +67,7 @@ function failingStore(fail: () => Promise<never>): SharedTokenStore & { calls: n
     getConsentRequired: () => (store.calls++, fail()),
     putConsentRequired: () => (store.calls++, fail()),
     touch: () => (store.calls++, fail()),
-    listExpiring: () => (store.calls++, fail()),
+    listDue: () => (store.calls++, fail()),
   };
   return store;
 }

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiEvent, lambdaContext } from '../functions/events.ts';
 import { ATTRIBUTE_NAMES } from '../../lib/cache/dynamodb-item.ts';
+import { cacheTableAttributes, DUE_INDEX, dueIndexDefinition } from '../../lib/cache/due.ts';
 import { DEADLINE_MS } from '../../lib/exchange/retry.ts';
 import { FINISH_MARGIN_MS, START_MARGIN_MS } from '../../lib/refresh/refresh.ts';
 import { TIMEOUT_EARLY_MS } from '../../lib/http/stack.ts';
@@ -82,12 +83,50 @@ describe('packaged CloudFormation template (osls package)', () => {
     expect([...new Set(dynamo.flatMap((s: any) => [s.Action].flat()))].sort()).toEqual([
       'dynamodb:GetItem',
       'dynamodb:PutItem',
-      'dynamodb:Scan',
+      'dynamodb:Query',
       'dynamodb:UpdateItem',
     ]);
     for (const statement of dynamo) {
-      expect([statement.Resource].flat()).toEqual([{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }]);
+      const actions = [statement.Action].flat();
+      // Query only on the due index; the table itself is never read in bulk.
+      expect([statement.Resource].flat(), actions.join()).toEqual(
+        actions.includes('dynamodb:Query')
+          ? [{ 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }, 'index', DUE_INDEX]] }]
+          : [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }],
+      );
+      if (actions.includes('dynamodb:Query')) expect(actions).toEqual(['dynamodb:Query']);
     }
+    expect(JSON.stringify(statements)).not.toMatch(/dynamodb:(Scan|\*)/i);
+  });
+
+  it('lets the refresh function invoke only itself, asynchronously, without retries', () => {
+    const statements = [...ofType('AWS::IAM::Role'), ...ofType('AWS::IAM::Policy')].flatMap(([, r]) => [
+      ...(r.Properties['Policies'] ?? []).flatMap((p: any) => p.PolicyDocument.Statement),
+      ...(r.Properties['PolicyDocument']?.Statement ?? []),
+    ]);
+    const invoke = statements.filter((s: any) => [s.Action].flat().some((a: string) => /^lambda:/i.test(a)));
+    expect(invoke.map((s: any) => s.Action)).toEqual([['lambda:InvokeFunction']]);
+    expect(invoke[0].Resource).toEqual([
+      {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:token-broker-ci-refresh',
+      },
+    ]);
+    const refresh = resources['RefreshLambdaFunction']!.Properties;
+    expect(refresh['FunctionName']).toBe('token-broker-ci-refresh');
+    expect(refresh['Environment'].Variables['TOKEN_BROKER_REFRESH_SHARDS']).toBe('1');
+    const [[, retries]] = ofType('AWS::Lambda::EventInvokeConfig') as [[string, Resource]];
+    expect(retries.Properties['MaximumRetryAttempts']).toBe(0);
+    expect(JSON.stringify(retries.Properties['FunctionName'])).toContain('RefreshLambdaFunction');
+  });
+
+  it('indexes due tokens in a sparse index keyed by slot and due time, leases not projected', () => {
+    const table = resources['CacheTable']!.Properties;
+    expect(table['GlobalSecondaryIndexes']).toEqual([dueIndexDefinition()]);
+    expect(table['AttributeDefinitions']).toEqual(cacheTableAttributes());
+    const projected: string[] = table['GlobalSecondaryIndexes'][0].Projection.NonKeyAttributes;
+    expect(projected).not.toContain(ATTRIBUTE_NAMES['#lease']);
+    expect(projected).not.toContain('leaseUntil');
   });
 
   it('keeps the shared cache in an on-demand table keyed by pk, with TTL on and point-in-time recovery off', () => {
@@ -96,7 +135,6 @@ describe('packaged CloudFormation template (osls package)', () => {
     const table = resources['CacheTable']!.Properties;
     expect(table['BillingMode']).toBe('PAY_PER_REQUEST');
     expect(table['KeySchema']).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
-    expect(table['AttributeDefinitions']).toEqual([{ AttributeName: 'pk', AttributeType: 'S' }]);
     expect(table['TimeToLiveSpecification']).toEqual({
       AttributeName: ATTRIBUTE_NAMES['#ttl'],
       Enabled: true,

@@ -46,13 +46,14 @@ export interface CrossInstanceEnvironment {
 }
 
 export async function startCrossInstanceEnvironment(
-  settings: { leaseMs?: number; table?: string } = {},
+  settings: { leaseMs?: number; table?: string; latencyMs?: number } = {},
 ): Promise<CrossInstanceEnvironment> {
   const certificatePem = await readFile(CERT_PATH, 'utf8');
   const dynamo = await startDynalite();
   const authorizationServer = await startAuthorizationServer({
     clients: [{ clientId: CLIENT_ID, certificatePem }],
     audience: [AUDIENCE],
+    ...(settings.latencyMs === undefined ? {} : { latencyMs: settings.latencyMs }),
   });
   const table = settings.table ?? 'token-broker-cache';
   const sealKeyHex = randomBytes(32).toString('hex');

@@ -1,3 +1,6 @@
+import { dueAt, inShard } from '../../lib/cache/due.ts';
+import { itemKey } from '../../lib/cache/dynamodb-item.ts';
+import { DEFAULT_REFRESH_MARGIN } from '../../lib/cache/token-cache.ts';
 import type {
   CachedToken,
   SharedConsent,
@@ -7,7 +10,10 @@ import type {
 } from '../../lib/cache/types.ts';
 
 /** An in-memory SharedTokenStore with a real, fenced lease, for tests of the cache's use of it. */
-export function memorySharedStore(clock: () => number): SharedTokenStore & {
+export function memorySharedStore(
+  clock: () => number,
+  marginMs = DEFAULT_REFRESH_MARGIN * 1000,
+): SharedTokenStore & {
   readonly calls: string[];
   tokens: Map<string, CachedToken>;
   leases: Map<string, { holder: string; until: number }>;
@@ -75,12 +81,13 @@ export function memorySharedStore(clock: () => number): SharedTokenStore & {
       calls.push('touch');
       used.set(key, clock());
     },
-    async listExpiring(usedSince, expiringBefore) {
+    async listDue({ now, usedSince, shard }) {
       const out: SharedEntry[] = [];
       for (const [key, descriptor] of descriptors) {
         const token = tokens.get(key);
         const last = used.get(key);
-        if (last !== undefined && last >= usedSince && (!token || token.expiresAt < expiringBefore))
+        if (token === undefined || !inShard(itemKey(key), shard)) continue;
+        if (last !== undefined && last >= usedSince && dueAt(token, marginMs) < now)
           out.push({ key, descriptor, token, lastUsedAt: last });
       }
       return out;
