@@ -40,7 +40,8 @@ export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
       const caller = callerFromEvent(event);
       const { profile, subject, scope, minTtl } = event.body;
       const broker = await resolveLazy(deps.broker);
-      const issued = await broker.issue({ profile, subject, scope, minTtl, caller });
+      const dpop = event.headers?.['dpop'];
+      const issued = await broker.issue({ profile, subject, scope, minTtl, dpop, caller });
       return jsonResult(200, {
         access_token: issued.access_token,
         token_type: issued.token_type,

@@ -7,6 +7,7 @@ import type { CachedToken, SharedTokenStore, TokenDescriptor } from './cache/typ
 import { resolveRequest, type ResolvedRequest } from './broker/request.ts';
 import { tokenFingerprint } from './broker/fingerprint.ts';
 import { withResolvedHeaders } from './broker/headers.ts';
+import { DpopGate, withDpop } from './broker/dpop.ts';
 import { BrokerError, RequestError, UpstreamRejected } from './errors.ts';
 import { exchangeToken, type ExchangeSettings } from './exchange/exchange.ts';
 import type { BrokerConfig, Profile } from './config/types.ts';
@@ -108,6 +109,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     ...(deps.maxEntries !== undefined && { maxEntries: deps.maxEntries }),
     ...(deps.sleep !== undefined && { sleep: deps.sleep }),
   });
+  const dpop = new DpopGate(clock);
   // A cache hit returns the object the cache holds: hash each token for the audit log once.
   const fingerprints = new WeakMap<CachedToken, string>();
 
@@ -151,6 +153,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         clock,
         ...(deps.random && { random: deps.random }),
         consentUrl: () => deps.consentUrl?.(profile.name, subject),
+        dpop: resolved.dpop?.proof,
       });
       metrics.timing('UpstreamLatency', performance.now() - started);
       const { token, receivedAt } = result;
@@ -163,7 +166,9 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
       };
     } catch (err) {
       if (err instanceof BrokerError) metrics.count('UpstreamErrors', 1, { code: err.code });
-      if (retryInvalidClient && err instanceof UpstreamRejected && err.error === 'invalid_client') {
+      // A DPoP proof is single-use: with one, the caller asks again with a new proof.
+      const retry = retryInvalidClient && resolved.dpop === undefined;
+      if (retry && err instanceof UpstreamRejected && err.error === 'invalid_client') {
         // Often a rotated key or certificate: open the key material afresh, once.
         logger.warn('token endpoint answered invalid_client; reopening the key material once', {
           profile: profile.name,
@@ -201,7 +206,8 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
       } else {
         authorizeCaller(profile, request.caller);
       }
-      const resolved = resolveRequest(profile, request);
+      // The request is checked before its proof, so a malformed request does not use the proof up.
+      const resolved = withDpop(resolveRequest(profile, request), await dpop.check(profile, request.dpop));
       const key = cacheKey(resolved.descriptor);
       const { token, cached } = await cache.get(key, resolved.descriptor, resolved.minTtlMs, () =>
         obtain(profile, resolved, true),
@@ -222,6 +228,11 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
 
     async refresh(request: RefreshRequest): Promise<IssuedToken> {
       const profile = profileOf(request.profile);
+      if (profile.dpop === 'required')
+        throw new RequestError(
+          'ERR_DPOP_PROOF',
+          `profile "${profile.name}" binds tokens to the caller's DPoP key; only a caller's request with a proof obtains one`,
+        );
       const { key, descriptor, resolved } = describe(request);
       const { token, cached } = await cache.refresh(
         key,

@@ -18,6 +18,11 @@ export interface IssueRequest {
   readonly scope?: string | undefined;
   /** Minimum remaining lifetime, in seconds, of the token handed back; default 60. */
   readonly minTtl?: number | undefined;
+  /**
+   * The `DPoP` request header: the caller's proof (RFC 9449 §4) for the profile's token
+   * endpoint, forwarded unchanged. A credential: never log it.
+   */
+  readonly dpop?: string | undefined;
   readonly caller: Caller;
 }
 

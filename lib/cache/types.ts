@@ -8,6 +8,11 @@ export interface TokenDescriptor {
   readonly grant: string;
   /** Scopes, sorted. */
   readonly scopes: readonly string[];
+  /**
+   * RFC 7638 thumbprint of the caller's DPoP key when the token is bound to it (RFC 9449),
+   * so it is only served to requests proving that key. Absent for Bearer tokens.
+   */
+  readonly dpopJkt?: string;
 }
 
 /** A token as the caches hold it. `accessToken` is secret: never log it. */

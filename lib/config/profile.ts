@@ -166,6 +166,11 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     refresh = { subjects: refreshSubjects, before: raw.refresh.before ?? DEFAULT_REFRESH_BEFORE };
   }
   const scopes = splitSpaces(raw.scope);
+  if (raw.dpop === 'required' && raw.refresh)
+    add(
+      'refresh',
+      "a DPoP-bound token needs the caller's proof, so the schedule cannot fetch one; remove refresh or set dpop: optional",
+    );
 
   if (findings.problems.length > before || !endpoint || !tokenUrl) return undefined;
   return {
@@ -197,5 +202,6 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     consentScopes:
       raw.consentScopes !== undefined ? splitSpaces(raw.consentScopes) : preset.consentScopes(scopes),
     pkce: raw.pkce ?? preset.pkce,
+    dpop: raw.dpop ?? 'off',
   };
 }

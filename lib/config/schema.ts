@@ -73,6 +73,7 @@ const profileSchema = z.strictObject({
   consentScopes: spaceList.optional(),
   consentErrors: z.array(consentErrorSchema).optional(),
   pkce: z.boolean().optional(),
+  dpop: z.enum(['off', 'optional', 'required']).optional(),
 });
 
 const cacheSchema = z.strictObject({

@@ -100,7 +100,15 @@ export interface Profile {
   readonly consentScopes: readonly string[];
   /** Whether the consent step uses PKCE S256. */
   readonly pkce: boolean;
+  /**
+   * DPoP (RFC 9449) with the caller's own key: `off` refuses a `DPoP` header, `optional`
+   * forwards one when sent, `required` refuses a request without one. Default `off`.
+   */
+  readonly dpop: DpopMode;
 }
+
+/** A profile's `dpop` setting. */
+export type DpopMode = 'off' | 'optional' | 'required';
 
 /** Shared cache settings (DESIGN.md "Top-level settings"). */
 export interface CacheSettings {

@@ -1,4 +1,10 @@
-import { BrokerError, ConsentRequired, UpstreamError, UpstreamRejected } from '../errors.ts';
+import {
+  BrokerError,
+  ConsentRequired,
+  DpopNonceRequired,
+  UpstreamError,
+  UpstreamRejected,
+} from '../errors.ts';
 import type { ConsentErrorMatcher, Profile } from '../config/types.ts';
 import type { Clock } from '../types.ts';
 import { sendTokenRequest, tokenRequestParameters } from './request.ts';
@@ -16,6 +22,9 @@ import {
 
 /** Difference between the provider's `Date` and our clock above which a skew retry is made. */
 export const SKEW_THRESHOLD_MS = 30_000;
+
+/** RFC 9449 §8.1 `nonce = 1*NQCHAR`, bounded: a nonce is passed on to the caller as a header. */
+const DPOP_NONCE = /^[\x21\x23-\x5b\x5d-\x7e]{1,1024}$/;
 
 const SKEW_WORDS = /\b(iat|nbf|exp|expired|not yet valid|not valid yet|clock|future|skew|issued)\b/i;
 
@@ -45,6 +54,11 @@ export interface ExchangeInput extends ExchangeSettings {
   readonly clock?: Clock;
   /** The broker's consent URL for this profile and subject, put in {@link ConsentRequired}. */
   readonly consentUrl?: () => string | undefined;
+  /**
+   * The caller's DPoP proof (RFC 9449 §5), sent unchanged as the `DPoP` header. Its `jti`
+   * is single-use, so a request carrying one is sent once: no retries, no skew retry.
+   */
+  readonly dpop?: string | undefined;
 }
 
 /** A token obtained from the endpoint. */
@@ -131,17 +145,23 @@ function finalError(
  * header is more than {@link SKEW_THRESHOLD_MS} from our clock, one more assertion is
  * signed on the provider's clock.
  *
+ * With a DPoP proof (`dpop`), the one request carries it as the `DPoP` header, the answer
+ * must say `token_type: DPoP`, and `use_dpop_nonce` with a `DPoP-Nonce` header becomes
+ * {@link DpopNonceRequired}.
+ *
  * @throws ConsentRequired `ERR_CONSENT_REQUIRED` when the rejection matches `consentErrors`.
+ * @throws DpopNonceRequired `ERR_USE_DPOP_NONCE` when the provider wants a DPoP nonce (RFC 9449 §8).
  * @throws UpstreamRejected `ERR_UPSTREAM_REJECTED` for other OAuth errors (RFC 6749 §5.2).
  * @throws UpstreamError `ERR_UPSTREAM_UNAVAILABLE`, `ERR_UPSTREAM_TIMEOUT`, `ERR_UPSTREAM_INVALID_RESPONSE`.
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-3.1
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
 export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResult> {
   const clock = input.clock ?? Date.now;
   const wait = input.sleep ?? realSleep;
   const random = input.random ?? Math.random;
   const attemptTimeout = input.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS;
-  const maxAttempts = Math.max(1, input.maxAttempts ?? MAX_ATTEMPTS);
+  const maxAttempts = input.dpop === undefined ? Math.max(1, input.maxAttempts ?? MAX_ATTEMPTS) : 1;
   const started = performance.now();
   const deadline = started + (input.deadlineMs ?? DEADLINE_MS);
   // Non-zero only after the one skew retry (it is set only when above the threshold).
@@ -169,6 +189,7 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
         headers: input.profile.headers,
         fetch: input.fetch,
         signal: controller.signal,
+        dpop: input.dpop,
       });
       const receivedAt = clock();
       if (isRetryableStatus(response.status)) {
@@ -180,13 +201,20 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
         };
       } else {
         try {
-          const token = await processTokenResponse(response);
+          const token = await processTokenResponse(response, { dpop: input.dpop !== undefined });
           return { token, receivedAt, attempts, clockOffset };
         } catch (err) {
           if (!(err instanceof UpstreamRejected)) throw err;
           const providerDate = Date.parse(response.headers.get('date') ?? '');
           const offset = Number.isNaN(providerDate) ? 0 : providerDate - receivedAt;
-          if (clockOffset === 0 && isSkewRejection(err) && Math.abs(offset) > SKEW_THRESHOLD_MS) {
+          const nonce = response.headers.get('dpop-nonce') ?? '';
+          if (input.dpop !== undefined && err.error === 'use_dpop_nonce' && DPOP_NONCE.test(nonce))
+            throw new DpopNonceRequired(nonce, {
+              cause: err,
+              details: { error_description: err.errorDescription },
+            });
+          const skewRetry = clockOffset === 0 && input.dpop === undefined && isSkewRejection(err);
+          if (skewRetry && Math.abs(offset) > SKEW_THRESHOLD_MS) {
             clockOffset = offset;
             attempts -= 1; // a skew retry does not use up a network attempt
             continue;

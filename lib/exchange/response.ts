@@ -115,7 +115,8 @@ function expiresIn(response: Response, value: unknown): number {
  * - 200 with a JSON object: `access_token` a non-empty string, `token_type` a string
  *   (`bearer` in any case becomes `Bearer`), `expires_in` a number or numeric string ≥ 0
  *   (absent: {@link DEFAULT_EXPIRES_IN}; above {@link MAX_EXPIRES_IN}: capped), `scope` a
- *   string when present.
+ *   string when present. For a request with a DPoP proof (`dpop`), `token_type` must
+ *   be `DPoP` (any case; RFC 9449 §5): a Bearer token would not be bound to the caller's key.
  * - an RFC 6749 §5.2 error body (any 4xx/5xx status): {@link UpstreamRejected}.
  * - 5xx or 429 without one: `ERR_UPSTREAM_UNAVAILABLE`.
  * - anything else (a redirect, HTML, truncated JSON, a missing field, a body over
@@ -127,7 +128,10 @@ function expiresIn(response: Response, value: unknown): number {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
-export async function processTokenResponse(response: Response): Promise<TokenResponse> {
+export async function processTokenResponse(
+  response: Response,
+  options: { readonly dpop?: boolean } = {},
+): Promise<TokenResponse> {
   if (response.status >= 300 && response.status < 400) {
     await response.body?.cancel().catch(() => undefined);
     const where = response.headers.get('location') ? ' redirect' : ' redirect without a location';
@@ -157,12 +161,17 @@ export async function processTokenResponse(response: Response): Promise<TokenRes
   }
   const tokenType = body['token_type'];
   if (typeof tokenType !== 'string' || tokenType === '') throw invalid(response, 'no token_type string');
+  if (options.dpop === true && tokenType.toLowerCase() !== 'dpop')
+    throw invalid(
+      response,
+      `token_type "${clean(tokenType)}" to a request with a DPoP proof (expected DPoP: check that the client may use DPoP)`,
+    );
   const scope = body['scope'];
   if (scope !== undefined && scope !== null && typeof scope !== 'string')
     throw invalid(response, 'a scope that is not a string');
   return {
     accessToken,
-    tokenType: tokenType.toLowerCase() === 'bearer' ? 'Bearer' : tokenType,
+    tokenType: options.dpop === true ? 'DPoP' : tokenType.toLowerCase() === 'bearer' ? 'Bearer' : tokenType,
     expiresIn: expiresIn(response, body['expires_in']),
     scope: typeof scope === 'string' && scope !== '' ? scope : undefined,
   };

@@ -3,7 +3,7 @@
  * `error-table.ts`. Exposed codes show their message and details; the rest answer
  * `{error, message: "internal error"}` (or the code's generic error) with nothing else.
  */
-import { BrokerError } from '../errors.ts';
+import { BrokerError, DpopNonceRequired } from '../errors.ts';
 import { HTTP_ERRORS, type HttpErrorMapping } from './error-table.ts';
 import { jsonResult, type HttpResult } from './event.ts';
 
@@ -21,7 +21,8 @@ export function mappingOf(err: unknown): HttpErrorMapping {
 
 /**
  * The HTTP response for `err`: `{error, message, ...details}` when exposed,
- * `{error, message: <generic>}` otherwise.
+ * `{error, message: <generic>}` otherwise. A {@link DpopNonceRequired} sends its nonce as
+ * the `DPoP-Nonce` header (RFC 9449 §8).
  */
 export function errorResult(err: unknown): HttpResult {
   const mapping = mappingOf(err);
@@ -35,5 +36,6 @@ export function errorResult(err: unknown): HttpResult {
     // The body's `error` is the API's own code; a provider's `error` goes beside it.
     details[key === 'error' ? 'provider_error' : key] = value;
   }
-  return jsonResult(mapping.status, { error: mapping.error, message: err.message, ...details });
+  const headers: Record<string, string> = err instanceof DpopNonceRequired ? { 'DPoP-Nonce': err.nonce } : {};
+  return jsonResult(mapping.status, { error: mapping.error, message: err.message, ...details }, headers);
 }

@@ -33,6 +33,7 @@ export function tokenProfile(
     consentErrors: [{ error: 'consent_required' }],
     consentScopes: [],
     pkce: false,
+    dpop: 'off',
     ...rest,
     assertion: {
       lifetime: 300,
