@@ -3,77 +3,26 @@
  * client-assertion mode with `private_key_jwt`: the broker checks and forwards the caller's
  * proof, the provider binds the token to the caller's key.
  */
-import { randomBytes, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import Provider from 'oidc-provider';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createBroker, type TokenBroker } from '../lib/broker.ts';
 import { isBrokerError } from '../lib/errors.ts';
 import { configFrom, fileSecrets, profileYaml } from './support/broker-env.ts';
 import { makeProof, proofKey, type ProofKey } from './support/dpop-proofs.ts';
-import { KEYSTORE_FIXTURES } from './support/keys.ts';
+import { DPOP_CLIENT_KEY, startDpopProvider, type DpopProvider } from './support/dpop-provider.ts';
 
 const CALLER = { id: 'svc', kind: 'api-key' } as const;
-const KEY_FILE = 'pem-rsa2048-with-cert.pem';
 
-let http: Server;
-let provider: Provider;
+let provider: DpopProvider;
 let issuer: string;
-let tokenRequests = 0;
-/** Whether the provider asks every proof for a nonce (RFC 9449 §8). */
-let requireNonce = false;
-
-function publicJwk() {
-  const cert = new X509Certificate(readFileSync(join(KEYSTORE_FIXTURES, `${KEY_FILE}.cert.pem`), 'utf8'));
-  return cert.publicKey.export({ format: 'jwk' });
-}
-
-const client = (clientId: string, fields: Record<string, unknown>) => ({
-  client_id: clientId,
-  token_endpoint_auth_method: 'private_key_jwt',
-  grant_types: ['client_credentials'],
-  response_types: [],
-  redirect_uris: [],
-  scope: 'api:read',
-  jwks: { keys: [publicJwk()] },
-  ...fields,
-});
+const tokenRequests = () => provider.tokenRequests();
 
 beforeAll(async () => {
-  http = createServer();
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  issuer = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-  provider = new Provider(issuer, {
-    clients: [client('dpop-client', { dpop_bound_access_tokens: true }), client('either-client', {})],
-    scopes: ['api:read'],
-    enabledJWA: {
-      clientAuthSigningAlgValues: ['RS256'],
-      dPoPSigningAlgValues: ['ES256', 'PS256', 'EdDSA', 'Ed25519'],
-    },
-    features: {
-      clientCredentials: { enabled: true },
-      devInteractions: { enabled: false },
-      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => requireNonce },
-    },
-  });
-  const callback = provider.callback();
-  http.on('request', (req, res) => {
-    if (req.url?.startsWith('/token')) tokenRequests += 1;
-    callback(req, res);
-  });
+  provider = await startDpopProvider();
+  issuer = provider.issuer;
 });
-afterAll(
-  () =>
-    new Promise<void>((resolve) => {
-      http.closeAllConnections();
-      http.close(() => resolve());
-    }),
-);
+afterAll(() => provider.close());
 beforeEach(() => {
-  requireNonce = false;
+  provider.requireNonce = false;
 });
 
 function brokerFor(clientId: string, dpop: string): TokenBroker {
@@ -82,7 +31,7 @@ function brokerFor(clientId: string, dpop: string): TokenBroker {
       issuer: clientId,
       grant: 'client-assertion',
       tokenUri: `${issuer}/token`,
-      certStore: `file:${join(KEYSTORE_FIXTURES, KEY_FILE)}`,
+      certStore: `file:${DPOP_CLIENT_KEY}`,
       scope: 'api:read',
       callers: [CALLER.id],
       dpop,
@@ -94,12 +43,7 @@ function brokerFor(clientId: string, dpop: string): TokenBroker {
 const proofFor = (key: ProofKey, extra: Parameters<typeof makeProof>[1] | object = {}) =>
   makeProof(key, { htu: `${issuer}/token`, ...extra });
 
-/** The thumbprint the provider bound an access token to (`cnf.jkt`), or undefined for Bearer. */
-async function boundTo(accessToken: string): Promise<string | undefined> {
-  const stored = await provider.ClientCredentials.find(accessToken);
-  expect(stored).toBeDefined();
-  return stored?.jkt;
-}
+const boundTo = (accessToken: string) => provider.boundTo(accessToken);
 
 async function refusal(promise: Promise<unknown>) {
   const err = await promise.then(
@@ -114,20 +58,20 @@ describe('DPoP with the caller’s key against oidc-provider', () => {
   it('obtains a token bound to the caller’s key, then serves it from cache to new proofs of that key', async () => {
     const broker = brokerFor('dpop-client', 'required');
     const key = await proofKey();
-    const before = tokenRequests;
+    const before = tokenRequests();
     const first = await broker.issue({ profile: 'oidc', dpop: await proofFor(key), caller: CALLER });
     expect(first).toMatchObject({ token_type: 'DPoP', scope: 'api:read', cached: false });
     expect(await boundTo(first.access_token)).toBe(key.thumbprint);
 
     const again = await broker.issue({ profile: 'oidc', dpop: await proofFor(key), caller: CALLER });
     expect(again).toMatchObject({ access_token: first.access_token, token_type: 'DPoP', cached: true });
-    expect(tokenRequests - before).toBe(1);
+    expect(tokenRequests() - before).toBe(1);
   });
 
   it('gives a second caller with another key its own token, never the first one’s', async () => {
     const broker = brokerFor('dpop-client', 'required');
     const [alice, bob] = [await proofKey(), await proofKey('PS256')];
-    const before = tokenRequests;
+    const before = tokenRequests();
     const forAlice = await broker.issue({ profile: 'oidc', dpop: await proofFor(alice), caller: CALLER });
     const forBob = await broker.issue({ profile: 'oidc', dpop: await proofFor(bob), caller: CALLER });
     expect(forBob.cached).toBe(false);
@@ -136,13 +80,13 @@ describe('DPoP with the caller’s key against oidc-provider', () => {
     expect(await boundTo(forBob.access_token)).toBe(bob.thumbprint);
     const aliceAgain = await broker.issue({ profile: 'oidc', dpop: await proofFor(alice), caller: CALLER });
     expect(aliceAgain.access_token).toBe(forAlice.access_token);
-    expect(tokenRequests - before).toBe(2);
+    expect(tokenRequests() - before).toBe(2);
   });
 
   it('keeps Bearer and DPoP tokens of an optional profile apart', async () => {
     const broker = brokerFor('either-client', 'optional');
     const key = await proofKey('EdDSA');
-    const before = tokenRequests;
+    const before = tokenRequests();
     const bearer = await broker.issue({ profile: 'oidc', caller: CALLER });
     const bound = await broker.issue({ profile: 'oidc', dpop: await proofFor(key), caller: CALLER });
     expect(bearer.token_type).toBe('Bearer');
@@ -150,27 +94,27 @@ describe('DPoP with the caller’s key against oidc-provider', () => {
     expect(await boundTo(bearer.access_token)).toBeUndefined();
     expect(await boundTo(bound.access_token)).toBe(key.thumbprint);
     expect((await broker.issue({ profile: 'oidc', caller: CALLER })).access_token).toBe(bearer.access_token);
-    expect(tokenRequests - before).toBe(2);
+    expect(tokenRequests() - before).toBe(2);
   });
 
   it('refuses a replayed proof before any upstream call', async () => {
     const broker = brokerFor('dpop-client', 'required');
     const key = await proofKey();
     const proof = await proofFor(key);
-    const before = tokenRequests;
+    const before = tokenRequests();
     await broker.issue({ profile: 'oidc', dpop: proof, caller: CALLER });
     const err = await refusal(broker.issue({ profile: 'oidc', dpop: proof, caller: CALLER }));
     expect(err.code).toBe('ERR_DPOP_PROOF');
     expect(err.message).toBe(
       'DPoP proof refused: this proof was already used; sign a new one (with a new jti) for every request',
     );
-    expect(tokenRequests - before).toBe(1);
+    expect(tokenRequests() - before).toBe(1);
   });
 
   it('refuses a proof for another htu or method before any upstream call, saying what to sign', async () => {
     const broker = brokerFor('dpop-client', 'required');
     const key = await proofKey();
-    const before = tokenRequests;
+    const before = tokenRequests();
     const wrongHtu = await refusal(
       broker.issue({
         profile: 'oidc',
@@ -187,26 +131,26 @@ describe('DPoP with the caller’s key against oidc-provider', () => {
       broker.issue({ profile: 'oidc', dpop: await proofFor(key, { htm: 'GET' }), caller: CALLER }),
     );
     expect(wrongHtm.message).toBe('DPoP proof refused: its "htm" must be "POST"');
-    expect(tokenRequests - before).toBe(0);
+    expect(tokenRequests() - before).toBe(0);
   });
 
   it('refuses a request without a proof to a required profile, saying how to make one', async () => {
     const broker = brokerFor('dpop-client', 'required');
-    const before = tokenRequests;
+    const before = tokenRequests();
     const err = await refusal(broker.issue({ profile: 'oidc', caller: CALLER }));
     expect(err.code).toBe('ERR_DPOP_PROOF');
     expect(err.message).toBe(
       `profile "oidc" binds tokens to the caller's key: send a DPoP header with a proof (RFC 9449 §4) ` +
         `signed by your key, with htm "POST" and htu "${issuer}/token"; token-broker/client does this with dpop: true`,
     );
-    expect(tokenRequests - before).toBe(0);
+    expect(tokenRequests() - before).toBe(0);
   });
 
   it('passes the provider’s nonce on as ERR_USE_DPOP_NONCE, and a proof with it gets the token', async () => {
-    requireNonce = true;
+    provider.requireNonce = true;
     const broker = brokerFor('dpop-client', 'required');
     const key = await proofKey();
-    const before = tokenRequests;
+    const before = tokenRequests();
     const err = await refusal(broker.issue({ profile: 'oidc', dpop: await proofFor(key), caller: CALLER }));
     expect(err.code).toBe('ERR_USE_DPOP_NONCE');
     expect(err.message).toBe(
@@ -221,6 +165,6 @@ describe('DPoP with the caller’s key against oidc-provider', () => {
     });
     expect(token.token_type).toBe('DPoP');
     expect(await boundTo(token.access_token)).toBe(key.thumbprint);
-    expect(tokenRequests - before).toBe(2);
+    expect(tokenRequests() - before).toBe(2);
   });
 });

@@ -4,6 +4,7 @@
  */
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { cacheKey, normalizeScope, TokenMemo, type HeldToken } from './cache.ts';
+import { DpopKey } from './dpop.ts';
 import { errorFromResponse, TokenBrokerError } from './errors.ts';
 import { createSigner, regionFromEndpoint, type RequestSigner, type SignedRequest } from './sign.ts';
 
@@ -26,6 +27,12 @@ export interface TokenBrokerClientOptions {
   readonly clock?: (() => number) | undefined;
   /** Per-request deadline in milliseconds; default {@link DEFAULT_TIMEOUT_MS}. */
   readonly timeoutMs?: number | undefined;
+  /**
+   * DPoP (RFC 9449): the client makes a non-extractable ES256 key, signs a proof for the
+   * provider's token endpoint with every token request, so tokens are bound to this
+   * client's key, and signs proofs for resource requests with {@link TokenBrokerClient.proof}.
+   */
+  readonly dpop?: boolean | undefined;
 }
 
 /** A token request (DESIGN.md `POST /token`). */
@@ -42,7 +49,7 @@ export interface GetTokenRequest {
 /** A token handed to the caller. */
 export interface BrokerToken {
   readonly accessToken: string;
-  /** Usually `Bearer`. */
+  /** Usually `Bearer`; `DPoP` with the `dpop` option. */
   readonly tokenType: string;
   /** Expiry, epoch milliseconds on the client's clock. */
   readonly expiresAt: number;
@@ -81,6 +88,9 @@ export class TokenBrokerClient {
   readonly #clock: () => number;
   readonly #timeoutMs: number;
   readonly #memo = new TokenMemo();
+  readonly #dpop: Promise<DpopKey> | undefined;
+  /** Per profile: the `htm` and `htu` its proofs need, and the provider's last nonce. */
+  readonly #proofTargets = new Map<string, { htm: string; htu: string; nonce?: string }>();
 
   /** @throws TypeError when the endpoint is not an http(s) URL or no region can be found. */
   constructor(options: TokenBrokerClientOptions) {
@@ -96,6 +106,11 @@ export class TokenBrokerClient {
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#clock = options.clock ?? Date.now;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (options.dpop === true) {
+      this.#dpop = DpopKey.generate(this.#clock);
+      // Surfaced by the first call that needs the key, not as an unhandled rejection.
+      this.#dpop.catch(() => undefined);
+    }
   }
 
   /**
@@ -117,7 +132,8 @@ export class TokenBrokerClient {
       throw new TypeError('getToken: minTtl must be a non-negative integer number of seconds');
     const minTtlMs = minTtl * 1000;
     const scopes = normalizeScope(request.scope);
-    const key = cacheKey(request.profile, request.subject, scopes);
+    const dpop = this.#dpop && (await this.#dpop);
+    const key = cacheKey(request.profile, request.subject, scopes, dpop?.thumbprint);
 
     const held = this.#memo.fresh(key, this.#clock(), minTtlMs);
     if (held) return this.#view(held);
@@ -132,7 +148,22 @@ export class TokenBrokerClient {
       ...(scopes.length === 0 ? {} : { scope: scopes.join(' ') }),
       ...(request.minTtl === undefined ? {} : { minTtl: request.minTtl }),
     });
-    return this.#view(await this.#memo.start(key, this.#clock, () => this.#post(body)));
+    return this.#view(
+      await this.#memo.start(key, this.#clock, () => this.#post(body, request.profile, dpop)),
+    );
+  }
+
+  /**
+   * A DPoP proof for one of the caller's own requests with a token from
+   * {@link getToken}: send it as the `DPoP` header beside `Authorization: DPoP <token>`.
+   * `nonce` is a resource server's `DPoP-Nonce`, when it asked for one (RFC 9449 §9).
+   *
+   * @throws TypeError when the client was made without `dpop: true`, or `url` is not http(s).
+   * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+   */
+  async proof(method: string, url: string | URL, accessToken?: string, nonce?: string): Promise<string> {
+    if (this.#dpop === undefined) throw new TypeError('proof: make the client with dpop: true');
+    return (await this.#dpop).proof(method, url, { accessToken, nonce });
   }
 
   /** Forgets every token held in memory. */
@@ -140,14 +171,56 @@ export class TokenBrokerClient {
     this.#memo.clear();
   }
 
-  async #post(body: string): Promise<HeldToken> {
+  /**
+   * One token from the broker. With DPoP, a proof goes with each request; the broker's
+   * answers teach the client what to sign: a proof for the wrong endpoint gets the
+   * endpoint's `dpop_htm`/`dpop_htu`, and `use_dpop_nonce` the provider's `DPoP-Nonce`
+   * (RFC 9449 §8). Each lesson is used once: at most three requests.
+   */
+  async #post(body: string, profile: string, dpop: DpopKey | undefined): Promise<HeldToken> {
+    if (dpop === undefined) return this.#send(body, undefined);
+    for (let attempt = 1; ; attempt += 1) {
+      const target = this.#proofTargets.get(profile);
+      // Not yet known: a proof for the broker's own URL, which the broker answers with the endpoint.
+      const proof = await dpop.proof(target?.htm ?? 'POST', target?.htu ?? this.#url, {
+        nonce: target?.nonce,
+      });
+      try {
+        return await this.#send(body, proof);
+      } catch (err) {
+        if (attempt >= 3 || !(err instanceof TokenBrokerError) || !this.#learn(profile, err)) throw err;
+      }
+    }
+  }
+
+  /** Keeps what a DPoP refusal says to sign next; false when it teaches nothing new. */
+  #learn(profile: string, err: TokenBrokerError): boolean {
+    const known = this.#proofTargets.get(profile);
+    if (this.#proofTargets.size > 1000) this.#proofTargets.clear();
+    if (err.code === 'use_dpop_nonce' && known && err.dpopNonce && err.dpopNonce !== known.nonce) {
+      this.#proofTargets.set(profile, { ...known, nonce: err.dpopNonce });
+      return true;
+    }
+    const { dpopHtm: htm, dpopHtu: htu } = err;
+    if (err.code === 'invalid_request' && htm && htu && (htm !== known?.htm || htu !== known.htu)) {
+      this.#proofTargets.set(profile, { htm, htu });
+      return true;
+    }
+    return false;
+  }
+
+  async #send(body: string, proof: string | undefined): Promise<HeldToken> {
     const startedAt = this.#clock();
     let signed: SignedRequest;
     try {
       signed = await this.#sign(
         this.#url,
         'POST',
-        { 'content-type': 'application/json', accept: 'application/json' },
+        {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...(proof === undefined ? {} : { dpop: proof }),
+        },
         body,
         new Date(startedAt),
       );
@@ -180,7 +253,7 @@ export class TokenBrokerClient {
     } catch {
       json = undefined;
     }
-    if (!response.ok) throw errorFromResponse(response.status, json);
+    if (!response.ok) throw errorFromResponse(response.status, json, response.headers.get('dpop-nonce'));
     return parseToken(json, response.status, startedAt);
   }
 

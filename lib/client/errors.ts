@@ -13,6 +13,7 @@ export type BrokerErrorCode =
   | 'upstream_rejected'
   | 'upstream_unavailable'
   | 'secret_unavailable'
+  | 'use_dpop_nonce'
   | 'internal';
 
 /**
@@ -31,6 +32,7 @@ const BROKER_CODES: ReadonlySet<string> = new Set<BrokerErrorCode>([
   'upstream_rejected',
   'upstream_unavailable',
   'secret_unavailable',
+  'use_dpop_nonce',
   'internal',
 ]);
 
@@ -44,6 +46,12 @@ export interface TokenBrokerErrorFields {
   readonly upstreamError?: string | undefined;
   /** For `upstream_rejected`: the provider's `error_description`, when it sent one. */
   readonly upstreamErrorDescription?: string | undefined;
+  /** For `invalid_request` about a DPoP proof: the `htm` the provider's token endpoint wants. */
+  readonly dpopHtm?: string | undefined;
+  /** For `invalid_request` about a DPoP proof: the `htu` (the provider's token endpoint). */
+  readonly dpopHtu?: string | undefined;
+  /** For `use_dpop_nonce`: the provider's nonce, from the `DPoP-Nonce` header. */
+  readonly dpopNonce?: string | undefined;
   readonly cause?: unknown;
 }
 
@@ -55,6 +63,9 @@ export class TokenBrokerError extends Error {
   readonly consentUrl: string | undefined;
   readonly upstreamError: string | undefined;
   readonly upstreamErrorDescription: string | undefined;
+  readonly dpopHtm: string | undefined;
+  readonly dpopHtu: string | undefined;
+  readonly dpopNonce: string | undefined;
 
   constructor(code: TokenBrokerErrorCode, message: string, fields: TokenBrokerErrorFields = {}) {
     super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
@@ -63,6 +74,9 @@ export class TokenBrokerError extends Error {
     this.consentUrl = fields.consentUrl;
     this.upstreamError = fields.upstreamError;
     this.upstreamErrorDescription = fields.upstreamErrorDescription;
+    this.dpopHtm = fields.dpopHtm;
+    this.dpopHtu = fields.dpopHtu;
+    this.dpopNonce = fields.dpopNonce;
   }
 }
 
@@ -92,11 +106,18 @@ function codeForStatus(status: number): TokenBrokerErrorCode {
   return 'invalid_response';
 }
 
+/** RFC 9449 §8.1 `nonce = 1*NQCHAR`, bounded. */
+const DPOP_NONCE = /^[\x21\x23-\x5b\x5d-\x7e]{1,1024}$/;
+
 /**
  * Builds the error for a non-2xx answer from its status and parsed JSON body (or
- * undefined when the body was not JSON).
+ * undefined when the body was not JSON), and its `DPoP-Nonce` header.
  */
-export function errorFromResponse(status: number, body: unknown): TokenBrokerError {
+export function errorFromResponse(
+  status: number,
+  body: unknown,
+  dpopNonce?: string | null,
+): TokenBrokerError {
   const fields = isRecord(body) ? body : {};
   const error = typeof fields['error'] === 'string' ? fields['error'] : undefined;
   const message = oneLine(fields['message']);
@@ -110,6 +131,9 @@ export function errorFromResponse(status: number, body: unknown): TokenBrokerErr
       consentUrl,
       upstreamError: upstream ? oneLine(fields['provider_error']) : undefined,
       upstreamErrorDescription: upstream ? oneLine(fields['error_description']) : undefined,
+      dpopHtm: code === 'invalid_request' ? oneLine(fields['dpop_htm']) : undefined,
+      dpopHtu: code === 'invalid_request' ? oneLine(fields['dpop_htu']) : undefined,
+      dpopNonce: code === 'use_dpop_nonce' && dpopNonce && DPOP_NONCE.test(dpopNonce) ? dpopNonce : undefined,
     });
   }
   // A 502 whose `error` is not one of the broker's values (a gateway in front of the

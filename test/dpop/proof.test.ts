@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { base64url, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { base64url, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { htuMatches, normalisedHtu } from '../../lib/dpop/htu.ts';
 import { checkProof, MAX_PROOF_LENGTH, PROOF_IAT_WINDOW_S } from '../../lib/dpop/proof.ts';
@@ -120,7 +120,7 @@ describe('checkProof', () => {
       /^DPoP proof refused: its "alg" must be an asymmetric/,
     );
     const hs = await new SignJWT({ jti: 'x', htm: 'POST', htu: URL_, iat: NOW_S })
-      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'HS256', jwk: { kty: 'oct', k: 'c2VjcmV0' } })
+      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'HS256', jwk: { kty: 'oct', k: 'c2VjcmV0' } as JWK })
       .sign(new TextEncoder().encode('secret-secret-secret-secret-secret!'));
     expect(await refusedWith(hs)).toMatch(
       /^DPoP proof refused: its "alg" must be an asymmetric signature algorithm: one of ES256/,

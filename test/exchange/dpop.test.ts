@@ -90,7 +90,11 @@ describe('exchangeToken with a DPoP proof', () => {
   });
 
   it('leaves use_dpop_nonce without a valid DPoP-Nonce header an upstream rejection', async () => {
-    for (const headers of [{}, { 'DPoP-Nonce': 'has "quotes"' }, { 'DPoP-Nonce': 'x'.repeat(1025) }]) {
+    for (const headers of [
+      {} as Record<string, string>,
+      { 'DPoP-Nonce': 'has "quotes"' },
+      { 'DPoP-Nonce': 'x'.repeat(1025) },
+    ]) {
       server = await startFaultServer([json(400, { error: 'use_dpop_nonce' }, headers)]);
       const err = await failure(exchangeToken(input(server.url)));
       expect(err).toBeInstanceOf(UpstreamRejected);
