@@ -83,6 +83,41 @@ describe('DPoP with the caller’s key against oidc-provider', () => {
     expect(tokenRequests() - before).toBe(2);
   });
 
+  it('shares one upstream request among concurrent requests proving the same key', async () => {
+    const broker = brokerFor('dpop-client', 'required');
+    const key = await proofKey();
+    const proofs = await Promise.all([1, 2, 3].map(() => proofFor(key)));
+    const before = tokenRequests();
+    const tokens = await Promise.all(
+      proofs.map((dpop) => broker.issue({ profile: 'oidc', dpop, caller: CALLER })),
+    );
+    expect(new Set(tokens.map((t) => t.access_token)).size).toBe(1);
+    expect(tokenRequests() - before).toBe(1);
+  });
+
+  it('does not let the schedule or consent refresh a required profile: it has no proof', async () => {
+    const broker = brokerFor('dpop-client', 'required');
+    const before = tokenRequests();
+    const err = await refusal(broker.refresh({ profile: 'oidc', force: true }));
+    expect(err.code).toBe('ERR_DPOP_PROOF');
+    expect(err.message).toBe(
+      `profile "oidc" binds tokens to the caller's DPoP key; only a caller's request with a proof obtains one`,
+    );
+    expect(tokenRequests() - before).toBe(0);
+  });
+
+  it('refuses a proof to a profile with dpop: off before any upstream call', async () => {
+    const broker = brokerFor('either-client', 'off');
+    const before = tokenRequests();
+    const err = await refusal(
+      broker.issue({ profile: 'oidc', dpop: await proofFor(await proofKey()), caller: CALLER }),
+    );
+    expect(err.message).toBe(
+      'profile "oidc" does not use DPoP; send no DPoP header, or set dpop: optional in the profile',
+    );
+    expect(tokenRequests() - before).toBe(0);
+  });
+
   it('keeps Bearer and DPoP tokens of an optional profile apart', async () => {
     const broker = brokerFor('either-client', 'optional');
     const key = await proofKey('EdDSA');
