@@ -390,9 +390,9 @@ async function p6(mode: Mode): Promise<Row[]> {
   }
 }
 
-// ---- P7 ------------------------------------------------------------------------------
+// ---- P8 ------------------------------------------------------------------------------
 
-async function p7(mode: Mode): Promise<Row[]> {
+async function p8(mode: Mode): Promise<Row[]> {
   const goal = '≤ 1.5x';
   const name = 'issue() hit with a new DPoP proof each time (checked, replay recorded)';
   try {
@@ -400,7 +400,7 @@ async function p7(mode: Mode): Promise<Row[]> {
     const r = await measureDpopHit(mode.quick ? 500 : 5000);
     return [
       row({
-        id: 'P7',
+        id: 'P8',
         name,
         unit: 'µs',
         ours: r.ours,
@@ -411,7 +411,7 @@ async function p7(mode: Mode): Promise<Row[]> {
       }),
     ];
   } catch (err) {
-    return [notMeasured('P7', name, 'µs', goal, reason(err))];
+    return [notMeasured('P8', name, 'µs', goal, reason(err))];
   }
 }
 
@@ -447,7 +447,7 @@ const SECTIONS: readonly [string, (mode: Mode) => Promise<Row[]>][] = [
   ['P4', p4],
   ['P5', p5],
   ['P6', p6],
-  ['P7', p7],
+  ['P8', p8],
 ];
 
 const mode = parseArgs(process.argv.slice(2));
