@@ -6,6 +6,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createBroker, type TokenBroker } from '../lib/broker.ts';
 import { isBrokerError } from '../lib/errors.ts';
+import { collectTargets } from '../lib/refresh/targets.ts';
+import { silentLogger } from '../lib/types.ts';
+import { memorySharedStore } from './support/memory-shared-store.ts';
 import { configFrom, fileSecrets, profileYaml } from './support/broker-env.ts';
 import { makeProof, proofKey, type ProofKey } from './support/dpop-proofs.ts';
 import { DPOP_CLIENT_KEY, startDpopProvider, type DpopProvider } from './support/dpop-provider.ts';
@@ -25,7 +28,11 @@ beforeEach(() => {
   provider.requireNonce = false;
 });
 
-function brokerFor(clientId: string, dpop: string): TokenBroker {
+function brokerFor(
+  clientId: string,
+  dpop: string,
+  sharedStore?: ReturnType<typeof memorySharedStore>,
+): TokenBroker {
   const config = configFrom(
     profileYaml('oidc', {
       issuer: clientId,
@@ -37,7 +44,7 @@ function brokerFor(clientId: string, dpop: string): TokenBroker {
       dpop,
     }),
   );
-  return createBroker({ config, secrets: fileSecrets() });
+  return createBroker({ config, secrets: fileSecrets(), sharedStore });
 }
 
 const proofFor = (key: ProofKey, extra: Parameters<typeof makeProof>[1] | object = {}) =>
@@ -116,6 +123,40 @@ describe('DPoP with the caller’s key against oidc-provider', () => {
       'profile "oidc" does not use DPoP; send no DPoP header, or set dpop: optional in the profile',
     );
     expect(tokenRequests() - before).toBe(0);
+  });
+
+  it('shares a DPoP-bound token across instances only with proofs of its key, and the schedule leaves it alone', async () => {
+    const shared = memorySharedStore(Date.now);
+    const [one, two] = [
+      brokerFor('dpop-client', 'required', shared),
+      brokerFor('dpop-client', 'required', shared),
+    ];
+    const [alice, bob] = [await proofKey(), await proofKey()];
+    const before = tokenRequests();
+    const first = await one.issue({ profile: 'oidc', dpop: await proofFor(alice), caller: CALLER });
+    const again = await two.issue({ profile: 'oidc', dpop: await proofFor(alice), caller: CALLER });
+    expect(again).toMatchObject({ access_token: first.access_token, cached: true });
+    const other = await two.issue({ profile: 'oidc', dpop: await proofFor(bob), caller: CALLER });
+    expect(other.access_token).not.toBe(first.access_token);
+    expect(tokenRequests() - before).toBe(2);
+    await two.issue({ profile: 'oidc', dpop: await proofFor(bob), caller: CALLER }); // marks it used
+
+    const config = configFrom(
+      profileYaml('oidc', {
+        issuer: 'dpop-client',
+        grant: 'client-assertion',
+        tokenUri: `${issuer}/token`,
+        certStore: `file:${DPOP_CLIENT_KEY}`,
+        scope: 'api:read',
+        dpop: 'required',
+      }),
+    );
+    const { targets, ignored } = await collectTargets(
+      { config, broker: two, sharedStore: shared, logger: silentLogger },
+      { now: Date.now() + 86_400_000, usedSince: 0 },
+    );
+    expect(targets).toEqual([]);
+    expect(ignored).toBeGreaterThanOrEqual(1);
   });
 
   it('keeps Bearer and DPoP tokens of an optional profile apart', async () => {
