@@ -119,7 +119,7 @@ export class TokenBrokerClient {
    * profile, subject and scope set.
    *
    * @throws TokenBrokerError with code `consent_required` (see `consentUrl`), `forbidden`,
-   * `unknown_profile`, `invalid_request`, `upstream_rejected` (see `upstreamError`),
+   * `unknown_profile`, `invalid_request`, `use_dpop_nonce`, `upstream_rejected` (see `upstreamError`),
    * `upstream_unavailable`, `secret_unavailable`, `internal`, `network`, `credentials`
    * or `invalid_response`.
    * @throws TypeError when `profile` is empty or `minTtl` is not a non-negative integer.
