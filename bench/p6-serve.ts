@@ -1,13 +1,16 @@
 /**
  * Row P6: `token-broker serve` answering cache hits on loopback under autocannon, against
- * a bare `node:http` server answering the same JSON. Each server runs in its own child
+ * the smallest `node:http` server doing the same work: it reads and `JSON.parse`s the
+ * body, looks the profile's token up in a `Map`, writes one JSON log line per request
+ * (the broker's audit fields, to stderr, which is a file as for the broker) and answers
+ * the same JSON with the same headers. Each server runs in its own child
  * process (the broker through `bin/token-broker.js`, exactly as a user starts it, logs to
  * a file), and autocannon runs here with identical settings, one server after the other.
  *
  *   node --import tsx bench/p6-serve.ts [seconds] [connections]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
@@ -41,16 +44,43 @@ export interface ServeResult {
   readonly upstreamRequests: number;
 }
 
-/** The bare server: answers every request with the given status line, headers and body. */
-const BARE_SERVER = `
+/**
+ * The peer server: parses the JSON body, finds the token by profile in a Map, writes one
+ * JSON log line per request and answers with the broker's headers and body.
+ */
+const PEER_SERVER = `
 import { createServer } from 'node:http';
-const { headers, body } = JSON.parse(process.argv[1]);
+const { headers, body, audit } = JSON.parse(process.argv[1]);
+const tokens = new Map([['demo', { body, audit }]]);
 const server = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => { res.writeHead(200, headers); res.end(body); });
+  const chunks = [];
+  req.on('data', (chunk) => chunks.push(chunk));
+  req.on('end', () => {
+    const { profile } = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const hit = tokens.get(profile);
+    if (!hit) { res.writeHead(404).end(); return; }
+    process.stderr.write(JSON.stringify({ ...hit.audit, level: 'INFO', message: 'token issued', service: 'token-broker', timestamp: new Date().toISOString() }) + '\\n');
+    res.writeHead(200, headers);
+    res.end(hit.body);
+  });
 });
 server.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + server.address().port));
 `;
+
+/** The fields of the broker's last `token issued` line, without level, message, service and time. */
+async function auditFields(logFile: string): Promise<Record<string, unknown>> {
+  const lines = (await readFile(logFile, 'utf8')).split('\n').filter((l) => l.includes('"token issued"'));
+  const last = lines.at(-1);
+  if (!last) throw new Error('P6: token-broker serve logged no "token issued" line');
+  const {
+    level: _l,
+    message: _m,
+    service: _s,
+    timestamp: _t,
+    ...fields
+  } = JSON.parse(last) as Record<string, unknown>;
+  return fields;
+}
 
 async function load(url: string, seconds: number, connections: number): Promise<LoadResult> {
   const result = await autocannon({
@@ -114,16 +144,28 @@ export async function measureServe(seconds = 10, connections = 20): Promise<Serv
     const broker = await load(brokerUrl, seconds, connections);
     await stop(serve);
 
-    const bare = spawn(
+    // The peer logs the broker's own audit line for this token, read back from its log.
+    const audit = await auditFields(join(temp.dir, 'serve.log'));
+    const peerLog = await open(join(temp.dir, 'peer.log'), 'w');
+    const peer = spawn(
       process.execPath,
-      ['--input-type=module', '-e', BARE_SERVER, JSON.stringify({ headers, body: answer })],
+      ['--input-type=module', '-e', PEER_SERVER, JSON.stringify({ headers, body: answer, audit })],
       {
-        stdio: ['ignore', 'pipe', 'inherit'],
+        stdio: ['ignore', 'pipe', peerLog.fd],
         env: { ...process.env, NODE_OPTIONS: '' },
       },
     );
-    children.push(bare);
-    const baseline = await load(await listening(bare, 'P6: the bare node:http server'), seconds, connections);
+    children.push(peer);
+    let baseline: LoadResult;
+    try {
+      baseline = await load(await listening(peer, 'P6: the peer node:http server'), seconds, connections);
+      await stop(peer);
+    } finally {
+      await peerLog.close();
+    }
+    const peerLines = (await readFile(join(temp.dir, 'peer.log'), 'utf8')).split('\n').length - 1;
+    if (peerLines < baseline.requests)
+      throw new Error(`P6: the peer logged ${peerLines} lines for ${baseline.requests} requests`);
     return { broker, baseline, connections, upstreamRequests: authorization.requestCount() };
   } finally {
     await Promise.all(children.map(stop));
@@ -139,7 +181,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     `${name.padEnd(24)} ${l.average.toFixed(0).padStart(7)} req/s (per-second min ${l.min}, median ${l.median}, p99 ${l.p99}; latency p99 ${l.latencyP99} ms; ${l.requests} requests)`;
   console.log(`P6, ${r.connections} connections, loopback:`);
   console.log(row('token-broker serve', r.broker));
-  console.log(row('bare node:http', r.baseline));
+  console.log(row('peer node:http', r.baseline));
   console.log(
     `ratio ${(r.broker.average / r.baseline.average).toFixed(2)}x (goal >= 0.7x); upstream requests ${r.upstreamRequests}`,
   );

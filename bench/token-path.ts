@@ -21,17 +21,20 @@ import type { KeyMaterial } from '../lib/keystore/types.ts';
 import { createSecretResolver } from '../lib/secrets/index.ts';
 import { summarize, timeAsync, timeInterleaved, type Summary } from './stats.ts';
 
-const FIXTURES = fileURLToPath(new URL('../test/fixtures/keystores/', import.meta.url));
-const KEY_FILE = join(FIXTURES, 'pem-rsa2048-with-cert.pem');
-const CALLER = { id: 'bench', kind: 'api-key' } as const;
+/** The RSA 2048 key both P2 and P7 sign with, and its certificate beside it. */
+export const FIXTURES = fileURLToPath(new URL('../test/fixtures/keystores/', import.meta.url));
+export const KEY_FILE = join(FIXTURES, 'pem-rsa2048-with-cert.pem');
+export const CALLER = { id: 'bench', kind: 'api-key' } as const;
 
-interface Setup {
+/** The authorization server trusting {@link KEY_FILE}, and a broker with the key already open. */
+export interface Setup {
   readonly server: AuthorizationServer;
   readonly broker: TokenBroker;
   readonly key: KeyMaterial;
 }
 
-async function setUp(): Promise<Setup> {
+/** Starts the server and the `bench` profile's broker (its key material opened by one call). */
+export async function setUp(): Promise<Setup> {
   const certificatePem = await readFile(`${KEY_FILE}.cert.pem`, 'utf8');
   const server = await startAuthorizationServer({ clients: [{ clientId: 'bench-app', certificatePem }] });
   const config = parseConfig(
@@ -40,7 +43,7 @@ async function setUp(): Promise<Setup> {
       '  bench:',
       '    issuer: bench-app',
       '    subject: warm@example.com',
-      '    subjects: ["*"]',
+      '    subjects: ["*@example.com"]',
       `    tokenUri: POST ${server.tokenUrl}`,
       '    scope: read',
       `    certStore: file:${KEY_FILE}`,

@@ -7,3 +7,6 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 register();
 const { main } = await import('../lib/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
+// The command is done: work it left behind (a request to a provider that hangs, cut off
+// at shutdown; idle keep-alive sockets) must not keep the process alive.
+setTimeout(() => process.exit(), 100).unref();

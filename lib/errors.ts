@@ -34,6 +34,7 @@ export type ErrorCode =
   // requests and policy
   | 'ERR_INVALID_REQUEST'
   | 'ERR_BODY_TOO_LARGE'
+  | 'ERR_UNSUPPORTED_MEDIA_TYPE'
   | 'ERR_UNKNOWN_PROFILE'
   | 'ERR_FORBIDDEN'
   | 'ERR_SUBJECT_NOT_ALLOWED'
@@ -51,6 +52,7 @@ export type ErrorCode =
   // consent flow
   | 'ERR_CONSENT_STATE'
   | 'ERR_CONSENT_DENIED'
+  | 'ERR_CONSENT_BUSY'
   // shared cache
   | 'ERR_CACHE_UNAVAILABLE'
   // anything unexpected

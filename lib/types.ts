@@ -81,6 +81,14 @@ export interface Metrics {
   timing(name: MetricName, milliseconds: number): void;
 }
 
+/**
+ * A metrics sink that buffers and is flushed once per invocation (Powertools EMF). Lives
+ * here, below both lib/http (which flushes it) and lib/observability (which makes it).
+ */
+export interface FlushableMetrics extends Metrics {
+  flush?(): void;
+}
+
 /** A logger that drops everything (tests, CLI). */
 export const silentLogger: Logger = {
   debug: () => undefined,

@@ -209,7 +209,7 @@ describe('broker.issue', () => {
   });
 
   it('reports the provider’s refusal as ERR_UPSTREAM_REJECTED and counts it', async () => {
-    const { broker, metrics } = brokerFor({ subjects: ['*'] });
+    const { broker, metrics } = brokerFor({ subjects: ['*@*'] });
     const err = await broker
       .issue({ profile: 'demo', subject: 'carol@example.com', caller: BILLING })
       .catch((e) => e);

@@ -1,10 +1,15 @@
 /**
  * `*` wildcard patterns, as used by profiles' `callers` and `subjects`.
  *
- * `*` matches any run of characters (including none, and including `/` and `:`); every
- * other character matches itself exactly and case-sensitively (IAM ARNs are
- * case-sensitive). There is no other metacharacter: `?`, `.`, `[`… are literal.
+ * `*` matches any run of characters except `@` (including none, and including `/` and
+ * `:`), so `*@example.com` admits `alice@example.com` but not
+ * `evil@attacker.test@example.com`; every other character matches itself exactly and
+ * case-sensitively (IAM ARNs are case-sensitive). There is no other metacharacter: `?`,
+ * `.`, `[`… are literal, and there is no `**`.
  */
+
+/** The one character a `*` never takes: the separator of a mail-style subject's domain. */
+const STAR_STOPS_AT = '@';
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
@@ -15,7 +20,7 @@ function escape(text: string): string {
  * Matching itself uses {@link matchesPattern}, which cannot backtrack.
  */
 export function compilePattern(pattern: string): RegExp {
-  return new RegExp(`^${pattern.split('*').map(escape).join('.*')}$`, 's');
+  return new RegExp(`^${pattern.split('*').map(escape).join(`[^${STAR_STOPS_AT}]*`)}$`, 's');
 }
 
 /**
@@ -38,8 +43,9 @@ export function matchesPattern(pattern: string, value: string): boolean {
     } else if (p < pattern.length && pattern[p] === value[v]) {
       p++;
       v++;
-    } else if (star >= 0) {
-      // Let the last star take one more character and try again after it.
+    } else if (star >= 0 && value[starEnd] !== STAR_STOPS_AT) {
+      // Let the last star take one more character and try again after it. It cannot take
+      // an `@`; an earlier star could not either, so no other way through remains.
       p = star + 1;
       v = ++starEnd;
     } else {

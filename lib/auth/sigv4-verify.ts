@@ -9,6 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { RequestError } from '../errors.ts';
+import { oneLineText } from '../text.ts';
 import type { Caller } from '../types.ts';
 
 /** How far `x-amz-date` may be from the server's clock, as AWS allows. */
@@ -34,6 +35,13 @@ export interface SigV4VerifyOptions {
   readonly lookup: (accessKeyId: string) => Promise<{ secret: string; caller: string } | undefined>;
   /** Epoch milliseconds; default `Date.now`. */
   readonly now?: (() => number) | undefined;
+  /**
+   * The `host` values (`name:port`, lower case) a signature may be made for, as API
+   * Gateway accepts only its own domain; a request signed for another host is refused.
+   * Required: a verifier that took any signed host would accept a request replayed from
+   * elsewhere.
+   */
+  readonly hosts: ReadonlySet<string>;
 }
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
@@ -59,7 +67,7 @@ function parseAmzDate(value: string): Date | undefined {
  *
  * Checks, in order: the header's form, service and region of the credential scope,
  * `x-amz-date` (present, signed, same day as the scope, within five minutes of now), that
- * `host` is signed and every signed header is present, `x-amz-content-sha256` against the
+ * `host` is signed, is one the server answers to, and every signed header is present, `x-amz-content-sha256` against the
  * body, the access key, then the signature recomputed over the signed headers only and
  * compared in constant time.
  *
@@ -112,6 +120,14 @@ export async function verifySigV4(request: SigV4Request, options: SigV4VerifyOpt
     const value = headers[name];
     if (value === undefined) throw refuse(`signed header "${name}" is missing from the request`);
     signedHeaders[name] = value;
+  }
+
+  const signedHost = (signedHeaders['host'] ?? '').toLowerCase();
+  // Without a port the host is the scheme's default: 80 or 443.
+  const candidates = /:\d+$/.test(signedHost) ? [signedHost] : [`${signedHost}:80`, `${signedHost}:443`];
+  if (!candidates.some((host) => options.hosts.has(host))) {
+    const expected = [...options.hosts][0] ?? 'this server';
+    throw refuse(`the request is signed for host "${oneLineText(signedHost, 100)}"; sign it for ${expected}`);
   }
 
   const contentSha256 = headers['x-amz-content-sha256'];

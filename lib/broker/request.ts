@@ -1,4 +1,5 @@
 import { subjectAllowed } from '../auth/policy.ts';
+import { checkSubject, MAX_SUBJECT_LENGTH } from '../auth/subject.ts';
 import { assertionAudience } from '../assertion/claims.ts';
 import { RequestError } from '../errors.ts';
 import type { Profile } from '../config/types.ts';
@@ -7,8 +8,6 @@ import { DEFAULT_MIN_TTL } from '../cache/token-cache.ts';
 
 /** Largest accepted `minTtl`, seconds (one day). */
 export const MAX_MIN_TTL = 86_400;
-/** Longest accepted subject, characters. */
-const MAX_SUBJECT = 512;
 
 /** A request checked against its profile. */
 export interface ResolvedRequest {
@@ -53,9 +52,9 @@ export function resolveRequest(
 ): ResolvedRequest {
   if (
     request.subject !== undefined &&
-    (typeof request.subject !== 'string' || request.subject.length > MAX_SUBJECT)
+    (typeof request.subject !== 'string' || request.subject.length > MAX_SUBJECT_LENGTH)
   )
-    throw invalid(`subject must be a string of at most ${MAX_SUBJECT} characters`);
+    throw invalid(`subject must be a string of at most ${MAX_SUBJECT_LENGTH} characters`);
   let subject: string;
   if (profile.grant === 'client-assertion') {
     if (request.subject !== undefined && request.subject !== '' && request.subject !== profile.issuer)
@@ -64,6 +63,7 @@ export function resolveRequest(
   } else {
     const asked = request.subject === undefined || request.subject === '' ? profile.subject : request.subject;
     if (!asked) throw invalid(`profile "${profile.name}" has no default subject; pass "subject"`);
+    if (asked !== profile.subject) checkSubject(asked);
     if (asked !== profile.subject && !subjectAllowed(profile, asked))
       throw new RequestError(
         'ERR_SUBJECT_NOT_ALLOWED',

@@ -1,6 +1,7 @@
 /**
  * Builds the shared token store the configuration asks for (`cache.store`).
  */
+import { networkCause } from '../aws/network-cause.ts';
 import { createDynamoDbClient, type DynamoDbClientFactory } from '../aws/sdk.ts';
 import { BrokerError, ConfigError } from '../errors.ts';
 import type { CacheSettings } from '../config/types.ts';
@@ -82,10 +83,11 @@ export async function createSharedStore(
       await ensureTable(client, settings.table);
     } catch (error) {
       if (error instanceof BrokerError) throw error;
+      const cause = networkCause(error);
       throw new BrokerError(
         'ERR_CACHE_UNAVAILABLE',
-        `cannot prepare table "${settings.table}" at cache.endpoint ${settings.endpoint}: ` +
-          'start the local DynamoDB or remove cache.endpoint',
+        `cannot prepare table "${settings.table}" at cache.endpoint ${settings.endpoint}` +
+          `${cause === undefined ? '' : ` (${cause})`}: start the local DynamoDB or remove cache.endpoint`,
         { cause: error },
       );
     }

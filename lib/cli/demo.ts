@@ -121,7 +121,7 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
     ].join('\n'),
   );
   const signal = await untilSignal();
-  await broker.close();
+  await broker.shutdown();
   await authorization.close();
   io.stdout(`token-broker: stopped (${signal})\n`);
   return EXIT_OK;

@@ -48,8 +48,24 @@ export function reportError(err: unknown, io: CliIo): number {
   return EXIT_FAILURE;
 }
 
+/**
+ * A reader that closed standard output early (`token-broker check | head -2`) has all it
+ * wanted: end quietly, as Unix tools do, instead of a stack trace for the EPIPE.
+ */
+const quieted = new WeakSet<NodeJS.WriteStream>();
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  if (quieted.has(stream)) return;
+  quieted.add(stream);
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT_OK);
+    throw err;
+  });
+}
+
 /** The process's own IO. */
 export function processIo(): CliIo {
+  quietOnClosedPipe(process.stdout);
+  quietOnClosedPipe(process.stderr);
   return {
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),

@@ -1,12 +1,13 @@
 /**
  * `token-broker serve [--config F] [--port N] [--host H]`: DESIGN.md's HTTP API on this
  * machine (127.0.0.1:8787 by default), running the Lambda handlers unchanged. Logs are
- * JSON lines on stderr; stdout gets the listening URL. SIGINT/SIGTERM close it cleanly.
+ * JSON lines on stderr; stdout gets the listening URL. On SIGINT/SIGTERM it stops
+ * accepting, lets requests in flight finish for at most 5 s, then returns.
  */
 import { loadConfig } from '../config/index.ts';
 import { createBatchedWriter } from '../observability/batched-writer.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
-import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/index.ts';
+import { DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS, startServer } from '../server/index.ts';
 import { isLoopback } from '../server/caller.ts';
 import { parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliIo } from './io.ts';
@@ -64,7 +65,8 @@ export async function serve(argv: readonly string[], io: CliIo): Promise<number>
   );
   io.stdout(`token-broker: listening on ${server.url}\n`);
   const signal = await untilSignal();
-  await server.close();
+  const cut = await server.shutdown(SHUTDOWN_GRACE_MS);
+  if (cut > 0) logger.warn('requests cut off at shutdown', { count: cut, graceMs: SHUTDOWN_GRACE_MS });
   logLines.flush();
   io.stdout(`token-broker: stopped (${signal})\n`);
   return EXIT_OK;

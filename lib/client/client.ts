@@ -62,7 +62,10 @@ function defaultCredentials(): AwsCredentialIdentityProvider {
   // Loaded on first use: callers passing their own credentials never pay for the chain.
   let provider: Promise<AwsCredentialIdentityProvider> | undefined;
   return async (): Promise<AwsCredentialIdentity> => {
-    provider ??= import('@aws-sdk/credential-provider-node').then((m) => m.defaultProvider());
+    // A split ESM bundle may hand the CommonJS package back with its exports on `default`.
+    provider ??= import('@aws-sdk/credential-provider-node').then((m) =>
+      (m.defaultProvider ?? (m as unknown as { default: typeof m }).default.defaultProvider)(),
+    );
     return (await provider)();
   };
 }

@@ -1,11 +1,12 @@
-import { parseDocument } from 'yaml';
+import { isScalar, parseDocument, visit, type Document } from 'yaml';
 import type { ZodError } from 'zod';
 import { closest, problem, throwProblems, unknownKeyMessage } from './messages.ts';
 import { normaliseProfile, referenceProblem, type Findings } from './profile.ts';
-import { configSchema, knownKeysAt, type RawConfig } from './schema.ts';
+import { configSchema, knownKeysAt, PROFILE_NAME_RULE, type RawConfig } from './schema.ts';
 import type { BrokerConfig, Profile } from './types.ts';
 import { parseSecureUrl, UriProblem } from './uri.ts';
 import { PROVIDER_NAMES } from './presets.ts';
+import { oneLineText } from '../text.ts';
 
 /** Default DynamoDB table of the shared cache. */
 export const DEFAULT_CACHE_TABLE = 'token-broker-cache';
@@ -27,6 +28,32 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
     node = (node as Record<PropertyKey, unknown>)[key];
   }
   return node;
+}
+
+/** Most alias uses (`*name`) a file may make: a few are handy, thousands are an alias bomb. */
+export const MAX_ALIAS_COUNT = 100;
+
+/** Keys a JavaScript object cannot hold as data: `__proto__` would set the prototype and vanish. */
+function forbiddenKeys(doc: Document, text: string, source: string): string[] {
+  const problems: string[] = [];
+  visit(doc, {
+    Pair(_key, pair, path) {
+      if (!isScalar(pair.key) || pair.key.value !== '__proto__') return;
+      const before = text.slice(0, pair.key.range?.[0] ?? 0).split(/\r?\n/);
+      const at = `line ${before.length}, column ${before.at(-1)!.length + 1}`;
+      // path: Document, the root map, the `profiles` pair, its map.
+      const underProfiles =
+        path.length === 4 &&
+        isScalar((path[2] as { key?: unknown }).key) &&
+        (path[2] as { key: { value: unknown } }).key.value === 'profiles';
+      problems.push(
+        underProfiles
+          ? `profile "__proto__": ${PROFILE_NAME_RULE} (${at})`
+          : `${source}: the key "__proto__" is not allowed (${at}); rename it`,
+      );
+    },
+  });
+  return problems;
 }
 
 /** Zod issues as complete lines naming the profile and key. */
@@ -130,7 +157,20 @@ export function parseConfig(text: string, source: string): BrokerConfig {
       }),
     );
   }
-  const input: unknown = doc.toJS({ maxAliasCount: 100 });
+  const forbidden = forbiddenKeys(doc, text, source);
+  if (forbidden.length > 0) throwProblems(source, forbidden);
+  let input: unknown;
+  try {
+    input = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // The yaml library ends an alias bomb with a ReferenceError ("Excessive alias count").
+    if (!(err instanceof ReferenceError)) throw err;
+    throwProblems(source, [
+      /alias count/i.test(err.message)
+        ? `${source}: too many aliases (more than ${MAX_ALIAS_COUNT} uses of "*name"); write the values out`
+        : `${source}: ${oneLineText(err.message, 200)}`,
+    ]);
+  }
   if (input === null || input === undefined)
     throwProblems(source, [`${source}: the file is empty; it needs a "profiles:" mapping`]);
   const parsed = configSchema.safeParse(input);

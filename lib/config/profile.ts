@@ -1,5 +1,5 @@
 import { BrokerError } from '../errors.ts';
-import { isSecretReference, parseReference } from '../secrets/reference.ts';
+import { isSecretReference, parseReference, REFERENCE_PROBLEM } from '../secrets/reference.ts';
 import { PRESETS } from './presets.ts';
 import type { RawProfile } from './schema.ts';
 import type { AssertionOptions, Profile, ProviderName, TokenEndpoint } from './types.ts';
@@ -30,14 +30,15 @@ function splitSpaces(value: string | readonly string[] | undefined): string[] {
 
 /**
  * Checks a secret reference's syntax (not its value).
- * @returns the problem, or undefined.
+ * @returns the problem, never the value itself (the caller names the key), or undefined.
  */
 export function referenceProblem(value: string): string | undefined {
   try {
     parseReference(value);
     return undefined;
   } catch (err) {
-    return err instanceof BrokerError ? err.message : 'is not a secret reference';
+    const problem = err instanceof BrokerError ? err.details[REFERENCE_PROBLEM] : undefined;
+    return typeof problem === 'string' ? problem : 'is not a secret reference';
   }
 }
 

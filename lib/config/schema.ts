@@ -112,11 +112,21 @@ const serverSchema = z.strictObject({
 });
 
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** What the profile-name rule says when a name breaks it. */
+export const PROFILE_NAME_RULE = 'profile names are letters, digits, "_", "." and "-" (at most 64)';
+/** Names the consent routes take: `GET /consent/callback` would never reach the profile's start. */
+const RESERVED_PROFILE_NAMES = new Set(['callback']);
 
 /** The whole file as written. */
 export const configSchema = z.strictObject({
   profiles: z.record(
-    z.string().regex(PROFILE_NAME, 'profile names are letters, digits, "_", "." and "-" (at most 64)'),
+    z
+      .string()
+      .regex(PROFILE_NAME, PROFILE_NAME_RULE)
+      .refine(
+        (name) => !RESERVED_PROFILE_NAMES.has(name),
+        'the name "callback" is taken by the consent callback route (GET /consent/callback); choose another',
+      ),
     profileSchema,
   ),
   cache: cacheSchema.optional(),

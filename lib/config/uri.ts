@@ -14,6 +14,14 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 /**
+ * A URL as it may appear in a message: without user info (`user:password@`), which may
+ * hold a secret, whatever the scheme and even when the text does not parse.
+ */
+export function shownUrl(value: string): string {
+  return value.replace(/\/\/[^/?#\s]*@/g, '//');
+}
+
+/**
  * Parses an absolute http(s) URL that must use https unless its host is loopback.
  *
  * @throws UriProblem with a message naming what to fix.
@@ -23,18 +31,23 @@ export function parseSecureUrl(value: string): URL {
   try {
     url = new URL(value);
   } catch {
-    throw new UriProblem(`must be an absolute URL such as https://example.com/oauth/token, got "${value}"`);
+    throw new UriProblem(
+      `must be an absolute URL such as https://example.com/oauth/token, got "${shownUrl(value)}"`,
+    );
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new UriProblem(`must be an https URL, got "${value}"`);
+    throw new UriProblem(`must be an https URL, got "${shownUrl(value)}"`);
   }
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    throw new UriProblem(`must use https (http only for loopback hosts such as 127.0.0.1), got "${value}"`);
+    throw new UriProblem(
+      `must use https (http only for loopback hosts such as 127.0.0.1), got "${shownUrl(value)}"`,
+    );
   }
-  if (url.username || url.password) throw new UriProblem('must not carry a user name or password');
+  if (url.username || url.password)
+    throw new UriProblem('must not carry a user name or password; give secrets by reference');
   // RFC 6749 §3.1, §3.2: endpoint URIs MUST NOT include a fragment.
   if (url.hash || value.includes('#'))
-    throw new UriProblem(`must not have a fragment ("#…"), got "${value}"`);
+    throw new UriProblem(`must not have a fragment ("#…"), got "${shownUrl(value)}"`);
   return url;
 }
 
@@ -57,7 +70,7 @@ export function parseTokenUri(value: string): TokenEndpoint {
     method = word;
     rest = match[2]!;
   } else if (/\s/.test(rest)) {
-    throw new UriProblem(`write "[GET |POST ]<url>", got "${value}"`);
+    throw new UriProblem(`write "[GET |POST ]<url>", got "${shownUrl(value)}"`);
   }
   parseSecureUrl(rest);
   return { method, url: rest };
@@ -78,7 +91,7 @@ export function checkRedirectUri(value: string): string {
   const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
   if (!/^(\[[^\]]+\]|[^:[\]]+):\d{1,5}$/.test(hostPort)) {
     throw new UriProblem(
-      `must carry an explicit port, e.g. https://broker.example.com:443/consent/callback; got "${trimmed}"`,
+      `must carry an explicit port, e.g. https://broker.example.com:443/consent/callback; got "${shownUrl(trimmed)}"`,
     );
   }
   return trimmed;

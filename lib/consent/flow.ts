@@ -78,10 +78,36 @@ export interface ConsentFlow {
 /** Longest provider `error_description` shown. */
 const MAX_DESCRIPTION = 300;
 
+/**
+ * Least time between two proof grants for one profile and subject when the profile has no
+ * `clientSecret` (nothing then confirms the callback with the provider), milliseconds.
+ */
+export const PROOF_INTERVAL_MS = 30_000;
+/** Most (profile, subject) pairs whose last proof is remembered. */
+const MAX_PROOF_ENTRIES = 10_000;
+
+/** Refusals of the start route: all answer alike, so the route tells nothing about the config. */
+const START_REFUSALS = new Set(['ERR_UNKNOWN_PROFILE', 'ERR_INVALID_REQUEST', 'ERR_SUBJECT_NOT_ALLOWED']);
+
+/** The one answer to every start refusal. */
+export const START_REFUSED_MESSAGE =
+  'no consent can be started from this link; ask for a new one (a token request for the profile and subject answers it in consent_url)';
+
+function busyProof(waitMs: number): ConsentError {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+  return new ConsentError(
+    'ERR_CONSENT_BUSY',
+    `this consent was checked moments ago; try again in ${seconds} s`,
+    { details: { retry_after: seconds } },
+  );
+}
+
 /** Creates the consent flow over its dependencies. */
 export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
   const clock = deps.clock ?? Date.now;
   const logger = deps.logger ?? silentLogger;
+  // Last proof grant per profile and subject (profiles without clientSecret).
+  const proofs = new Map<string, number>();
 
   function profileOf(name: string | undefined): Profile {
     const profiles = deps.config.profiles;
@@ -104,14 +130,45 @@ export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
   }
 
   async function start(input: ConsentStartInput): Promise<ConsentStart> {
-    const profile = profileOf(input.profile);
+    let profile: Profile;
+    let subject: string;
+    try {
+      profile = profileOf(input.profile);
+      consentStep(profile);
+      subject = resolveRequest(profile, { subject: input.subject }).subject;
+    } catch (err) {
+      if (!(err instanceof BrokerError) || !START_REFUSALS.has(err.code)) throw err;
+      logger.warn('consent start refused', {
+        profile: oneLineText(String(input.profile), 100),
+        code: err.code,
+        reason: err.message,
+      });
+      throw new RequestError('ERR_UNKNOWN_PROFILE', START_REFUSED_MESSAGE);
+    }
     const { redirectUri } = consentStep(profile);
-    const { subject } = resolveRequest(profile, { subject: input.subject });
     const key = await deps.stateKey();
-    const minted = mintConsentState(key, { profile: profile.name, subject }, clock());
+    // The state is readable by anyone holding the link: the default subject stays out of it.
+    const stateSubject = subject === profile.subject ? '' : subject;
+    const minted = mintConsentState(key, { profile: profile.name, subject: stateSubject }, clock());
+    await deps.store.reserveNonce?.(minted.claims.nonce, minted.claims.expiresAt);
     const location = providerConsentUrl(profile, minted.state, minted.claims.nonce, key);
     logger.info('consent started', { profile: profile.name, subject });
     return { location, cookie: consentCookie(minted.cookieValue, new URL(redirectUri).pathname) };
+  }
+
+  /** Allows one proof grant per profile and subject per {@link PROOF_INTERVAL_MS} without a client secret. */
+  function limitProof(profile: Profile, subject: string): void {
+    if (profile.clientSecret !== undefined) return;
+    const now = clock();
+    const key = JSON.stringify([profile.name, subject]);
+    const last = proofs.get(key);
+    if (last !== undefined && now - last < PROOF_INTERVAL_MS) throw busyProof(last + PROOF_INTERVAL_MS - now);
+    if (proofs.size >= MAX_PROOF_ENTRIES) {
+      for (const [k, at] of proofs) if (now - at >= PROOF_INTERVAL_MS) proofs.delete(k);
+      if (proofs.size >= MAX_PROOF_ENTRIES) throw busyProof(PROOF_INTERVAL_MS);
+    }
+    proofs.delete(key);
+    proofs.set(key, now);
   }
 
   async function confirm(profile: Profile, code: string, nonce: string, key: Uint8Array): Promise<void> {
@@ -142,7 +199,13 @@ export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
           'consent link is not valid: it was already used; start the consent again',
         );
       const profile = profileOf(claims.profile);
-      known = { profile: profile.name, subject: claims.subject };
+      const subject = claims.subject !== '' ? claims.subject : profile.subject;
+      if (subject === undefined)
+        throw new ConsentError(
+          'ERR_CONSENT_STATE',
+          'consent link is not valid: the profile has no default subject any more; start the consent again',
+        );
+      known = { profile: profile.name, subject };
       const providerError = query['error'];
       if (providerError !== undefined && providerError !== '') {
         const description = query['error_description'];
@@ -159,8 +222,15 @@ export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
           'ERR_INVALID_REQUEST',
           'the provider sent no authorization code; start the consent again',
         );
+      limitProof(profile, subject);
       await confirm(profile, code, claims.nonce, key);
-      await deps.broker.refresh({ profile: profile.name, subject: claims.subject, force: true });
+      // Confirmed by the provider (code exchange), a new grant proves the consent; without a
+      // client secret nothing confirmed the callback, so a fresh token held is proof enough.
+      await deps.broker.refresh({
+        profile: profile.name,
+        subject,
+        force: profile.clientSecret !== undefined,
+      });
       await deps.store.record({ ...known, at: clock(), outcome: 'granted' });
       logger.info('consent granted', known);
       return grantedPage(known);

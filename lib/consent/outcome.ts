@@ -48,6 +48,10 @@ const MESSAGE_PAGES: Partial<Record<ErrorCode, { readonly title: string; readonl
     title: 'Consent was not given',
     next: 'If this was a mistake, start the consent again and approve the request.',
   },
+  ERR_CONSENT_BUSY: {
+    title: 'Too many consent attempts',
+    next: 'Wait the time given, then ask for a new consent link and open it in this browser.',
+  },
   ERR_UPSTREAM_REJECTED: PROVIDER_REFUSED,
   ERR_UPSTREAM_INVALID_RESPONSE: PROVIDER_REFUSED,
 };

@@ -12,6 +12,7 @@ const STATE_VERSION = 'v1';
 /** What a consent `state` carries. Nothing in it is secret; it is signed, not encrypted. */
 export interface ConsentState {
   readonly profile: string;
+  /** Empty for the profile's own `subject`, which the readable state never carries. */
   readonly subject: string;
   /** Random, single use: recorded at the callback so a replay is refused. */
   readonly nonce: string;

@@ -21,8 +21,9 @@ export function mappingOf(err: unknown): HttpErrorMapping {
 
 /**
  * The HTTP response for `err`: `{error, message, ...details}` when exposed,
- * `{error, message: <generic>}` otherwise. A {@link DpopNonceRequired} sends its nonce as
- * the `DPoP-Nonce` header (RFC 9449 §8).
+ * `{error, message: <generic>}` otherwise. A numeric `retry_after` detail (seconds) is
+ * also sent as the `Retry-After` header; a {@link DpopNonceRequired} sends its nonce as the
+ * `DPoP-Nonce` header (RFC 9449 §8).
  */
 export function errorResult(err: unknown): HttpResult {
   const mapping = mappingOf(err);
@@ -36,6 +37,9 @@ export function errorResult(err: unknown): HttpResult {
     // The body's `error` is the API's own code; a provider's `error` goes beside it.
     details[key === 'error' ? 'provider_error' : key] = value;
   }
-  const headers: Record<string, string> = err instanceof DpopNonceRequired ? { 'DPoP-Nonce': err.nonce } : {};
+  const retryAfter = err.details['retry_after'];
+  const headers: Record<string, string> =
+    typeof retryAfter === 'number' ? { 'Retry-After': String(retryAfter) } : {};
+  if (err instanceof DpopNonceRequired) headers['DPoP-Nonce'] = err.nonce;
   return jsonResult(mapping.status, { error: mapping.error, message: err.message, ...details }, headers);
 }

@@ -19,6 +19,7 @@ const map = (status: number, error: string, expose = true): HttpErrorMapping => 
 export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
   ERR_INVALID_REQUEST: map(400, 'invalid_request'),
   ERR_BODY_TOO_LARGE: map(413, 'invalid_request'),
+  ERR_UNSUPPORTED_MEDIA_TYPE: map(415, 'unsupported_media_type'),
   ERR_UNAUTHENTICATED: map(403, 'forbidden'),
   ERR_DPOP_PROOF: map(400, 'invalid_request'),
   ERR_USE_DPOP_NONCE: map(400, 'use_dpop_nonce'),
@@ -39,6 +40,7 @@ export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
   ERR_CACHE_UNAVAILABLE: map(503, 'upstream_unavailable', false),
   ERR_CONSENT_STATE: map(400, 'invalid_request'),
   ERR_CONSENT_DENIED: map(400, 'invalid_request'),
+  ERR_CONSENT_BUSY: map(503, 'upstream_unavailable'),
   // Key material and configuration problems are operator errors: the caller learns nothing of them.
   ERR_KEYSTORE_FORMAT: map(500, 'internal', false),
   ERR_KEYSTORE_PASSWORD: map(500, 'internal', false),

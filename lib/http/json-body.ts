@@ -1,10 +1,14 @@
 /**
  * A JSON body parser with a size limit. Unlike a generic parser it answers with the
  * broker's own codes: `ERR_BODY_TOO_LARGE` (413) past the limit, `ERR_INVALID_REQUEST`
- * (400) for a missing body, a non-JSON content type or malformed JSON.
+ * (400) for a missing body or malformed JSON, `ERR_UNSUPPORTED_MEDIA_TYPE` (415) unless
+ * the request says `Content-Type: application/json`: a body without one is never read as
+ * JSON, so a page in a browser cannot post a token request as `text/plain` (a "simple"
+ * request that needs no CORS preflight).
  */
 import type { MiddlewareObj } from '@middy/core';
 import { RequestError } from '../errors.ts';
+import { oneLineText } from '../text.ts';
 import type { HttpEvent } from './event.ts';
 
 /** Largest request body accepted, in bytes. A token request is well under 1 KiB. */
@@ -24,14 +28,16 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 /**
  * Parses `event.body` (base64 when `isBase64Encoded`) as JSON into `event.body`.
  * Expects lower-cased header names (run after the header normalizer).
- * @throws RequestError ERR_BODY_TOO_LARGE, ERR_INVALID_REQUEST
+ * @throws RequestError ERR_UNSUPPORTED_MEDIA_TYPE, ERR_BODY_TOO_LARGE, ERR_INVALID_REQUEST
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-15.5.16
  */
 export function parseJsonBody(event: HttpEvent, maxBytes: number = MAX_BODY_BYTES): unknown {
   const contentType = event.headers?.['content-type'];
-  if (contentType !== undefined && !JSON_TYPE.test(contentType)) {
+  if (contentType === undefined || !JSON_TYPE.test(contentType)) {
+    const got = contentType === undefined ? 'none' : JSON.stringify(oneLineText(contentType, 80));
     throw new RequestError(
-      'ERR_INVALID_REQUEST',
-      'the body must be JSON; send Content-Type: application/json',
+      'ERR_UNSUPPORTED_MEDIA_TYPE',
+      `the body must be JSON; send Content-Type: application/json (got ${got})`,
     );
   }
   const raw = event.body ?? '';

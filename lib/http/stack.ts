@@ -7,16 +7,13 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { Context } from 'aws-lambda';
 import { UpstreamError } from '../errors.ts';
-import type { Logger, Metrics } from '../types.ts';
+import type { FlushableMetrics, Logger } from '../types.ts';
 import { errorHandler } from './error-handler.ts';
 import type { HttpEvent, HttpResult } from './event.ts';
 import { jsonBody, MAX_BODY_BYTES } from './json-body.ts';
 import { securityHeaders } from './security-headers.ts';
 
-/** A metrics sink that buffers and is flushed once per invocation (Powertools EMF). */
-export interface FlushableMetrics extends Metrics {
-  flush?(): void;
-}
+export type { FlushableMetrics } from '../types.ts';
 
 /** A dependency given as is, or built on first use (a Lambda entry point's cold start). */
 export type Lazy<T extends object> = T | (() => Promise<T>);

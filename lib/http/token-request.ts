@@ -3,6 +3,7 @@
  */
 // A namespace import: the named `z` export drags all of zod, its locales included, into bundles.
 import * as z from 'zod';
+import { MAX_SUBJECT_LENGTH } from '../auth/subject.ts';
 import { RequestError } from '../errors.ts';
 
 /** Largest `minTtl` a caller may ask for, in seconds. */
@@ -11,7 +12,7 @@ export const MAX_MIN_TTL = 3600;
 /** Body of `POST /token`: unknown fields are refused. */
 export const tokenRequestSchema = z.strictObject({
   profile: z.string().min(1).max(128),
-  subject: z.string().min(1).max(512).optional(),
+  subject: z.string().min(1).max(MAX_SUBJECT_LENGTH).optional(),
   scope: z.string().min(1).max(2048).optional(),
   minTtl: z.number().int().min(0).max(MAX_MIN_TTL).optional(),
 });
@@ -45,7 +46,7 @@ function describe(field: string): string {
     case 'profile':
       return 'required, a profile name (1 to 128 characters)';
     case 'subject':
-      return 'must be a non-empty string of at most 512 characters';
+      return `must be a non-empty string of at most ${MAX_SUBJECT_LENGTH} characters`;
     case 'scope':
       return 'must be a non-empty, space-separated string';
     case 'minTtl':

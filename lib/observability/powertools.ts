@@ -8,8 +8,7 @@
  */
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { Metrics as PowertoolsMetrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { FlushableMetrics } from '../http/stack.ts';
-import type { LogFields, Logger, MetricName } from '../types.ts';
+import type { FlushableMetrics, LogFields, Logger, MetricName } from '../types.ts';
 
 /** CloudWatch namespace of every broker metric. */
 export const METRICS_NAMESPACE = 'TokenBroker';

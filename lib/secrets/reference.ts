@@ -47,10 +47,12 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * The reference as it may appear in a message: the reference itself, except that an
- * inline `plain:` value is never repeated.
+ * inline `plain:` value is never repeated, and neither is text with no known scheme (a
+ * password written where its reference belongs).
  */
 export function describeReference(reference: string): string {
-  return reference.trimStart().toLowerCase().startsWith('plain:') ? 'plain:<inline value>' : reference;
+  if (reference.trimStart().toLowerCase().startsWith('plain:')) return 'plain:<inline value>';
+  return isSecretReference(reference) ? reference : '<not a reference>';
 }
 
 /** True when `value` starts with a known secret scheme (`secretsmanager:`, `file:`, `env:`, `plain:`). */
@@ -59,10 +61,14 @@ export function isSecretReference(value: string): boolean {
   return colon > 0 && (SECRET_SCHEMES as readonly string[]).includes(value.slice(0, colon));
 }
 
+/** The problem alone, without the reference, for messages that name the key instead (config). */
+export const REFERENCE_PROBLEM = 'problem';
+
 function fail(reference: string, problem: string): never {
   throw new SecretError(
     'ERR_SECRET_REFERENCE',
     `secret reference "${describeReference(reference)}": ${problem}`,
+    { details: { [REFERENCE_PROBLEM]: problem } },
   );
 }
 
@@ -92,7 +98,7 @@ export function parseReference(reference: string): SecretReference {
     default:
       return fail(
         reference,
-        'unknown scheme; write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>',
+        'not a secret reference (no known scheme); write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>, never the secret itself',
       );
   }
 }
@@ -123,7 +129,8 @@ function parseSecretsManager(reference: string, body: string): SecretsManagerRef
     const params = new URLSearchParams(queryText);
     for (const [key, value] of params) {
       if (key === 'stage') {
-        if (!VERSION_STAGE.test(value)) fail(reference, `stage must be a version label, got "${value}"`);
+        if (!VERSION_STAGE.test(value))
+          fail(reference, 'stage must be a version label (letters, digits and _+=.@-)');
         stage = value;
       } else if (key === 'version') {
         if (!VERSION_ID.test(value)) fail(reference, `version must be a VersionId (32-64 characters)`);

@@ -55,6 +55,8 @@ export interface IdentifyOptions {
   /** Resolves the secret references of `server.sigv4.credentials`. */
   readonly secrets: SecretResolver;
   readonly now?: (() => number) | undefined;
+  /** The `name:port` values the server answers to; a SigV4 signature must be for one of them. */
+  readonly hosts: ReadonlySet<string>;
 }
 
 /**
@@ -71,6 +73,7 @@ export async function identifyCaller(request: RawRequest, options: IdentifyOptio
         region,
         service: 'execute-api',
         now: options.now,
+        hosts: options.hosts,
         lookup: async (accessKeyId) => {
           const entry = Object.hasOwn(credentials, accessKeyId) ? credentials[accessKeyId] : undefined;
           if (!entry) return undefined;

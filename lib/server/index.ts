@@ -23,6 +23,7 @@ import type { SecretResolver } from '../secrets/types.ts';
 import { noMetrics, silentLogger, type Broker, type Clock, type Logger, type Metrics } from '../types.ts';
 import { identifyCaller } from './caller.ts';
 import { flattenHeaders, localContext, queryParameters, toEvent, writeResult } from './event.ts';
+import { allowedAuthorities, checkBrowserHeaders } from './origin.ts';
 import { matchRoute, type Route } from './routes.ts';
 
 /** Default port of `token-broker serve`. */
@@ -34,6 +35,11 @@ export const DEFAULT_HOST = '127.0.0.1';
  * `POST /token`), so oversized bodies reach the handler and get its 413; the rest is dropped.
  */
 export const MAX_REQUEST_BYTES = 1024 * 1024;
+/**
+ * Longest time {@link RunningServer.shutdown} lets requests in flight finish before it
+ * closes their connections (a provider that hangs must not hold a stopping server).
+ */
+export const SHUTDOWN_GRACE_MS = 5_000;
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions {
@@ -76,6 +82,12 @@ export interface RunningServer {
   readonly broker: Broker;
   /** Stops accepting connections, ends open ones and resolves when closed. */
   close(): Promise<void>;
+  /**
+   * Stops accepting connections, lets requests in flight finish for at most `graceMs`
+   * (default {@link SHUTDOWN_GRACE_MS}), then ends every connection. Resolves with the
+   * number of requests cut off.
+   */
+  shutdown(graceMs?: number): Promise<number>;
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<{ bytes: Buffer; truncated: boolean }> {
@@ -150,6 +162,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     ...(options.routes ?? []),
   ];
   const routeList = routes.map((r) => r.key).join(', ');
+  // Known once listening (port 0 picks one).
+  let allowed: ReadonlySet<string> = new Set();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = clock();
@@ -157,6 +171,26 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const rawUrl = req.url ?? '/';
     const url = new URL(rawUrl, 'http://localhost');
     const match = matchRoute(routes, method, url.pathname);
+    const headers = flattenHeaders(req.headers);
+    try {
+      checkBrowserHeaders(headers, allowed, !(match?.route as LocalRoute | undefined)?.public);
+    } catch (err) {
+      // Not read, not answered by a handler: the request never reaches the broker.
+      req.resume();
+      res.setHeader('Connection', 'close');
+      const result = errorResult(err);
+      writeResult(res, { ...result, headers: { ...result.headers, ...NO_STORE_HEADERS } });
+      logger.warn('request refused', {
+        method,
+        route: match?.route.key,
+        path: match ? undefined : url.pathname,
+        status: result.statusCode,
+        code: 'ERR_FORBIDDEN',
+        reason: err instanceof Error ? err.message : String(err),
+        ms: clock() - started,
+      });
+      return;
+    }
     if (!match) {
       req.resume();
       const message = `no route ${method} ${url.pathname}; routes: ${routeList}`;
@@ -164,10 +198,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       logger.info('request', { method, path: url.pathname, status: 404, ms: clock() - started });
       return;
     }
+    const route = match.route as LocalRoute;
     const { bytes, truncated } = await readBody(req, MAX_REQUEST_BYTES);
     if (truncated) res.setHeader('Connection', 'close');
-    const headers = flattenHeaders(req.headers);
-    const route = match.route as LocalRoute;
     let authorizer;
     if (!route.public) {
       const identified = await identifyCaller(
@@ -179,7 +212,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           body: bytes.toString('utf8'),
           remoteAddress: req.socket.remoteAddress,
         },
-        { server: config.server, secrets, now: clock },
+        { server: config.server, secrets, now: clock, hosts: allowed },
       );
       authorizer = identified.authorizer;
       if (!identified.authorizer)
@@ -208,7 +241,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     });
   }
 
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
   const server = createServer((req, res) => {
+    inFlight += 1;
+    res.once('close', () => {
+      inFlight -= 1;
+      if (inFlight === 0) drained?.();
+    });
     handle(req, res).catch((err: unknown) => {
       logger.error('request failed outside the handler', {
         errorName: err instanceof Error ? err.name : typeof err,
@@ -229,6 +269,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const urlHost = host.includes(':') ? `[${host}]` : host;
   const url = `http://${urlHost}:${port}`;
   self.url = url;
+  allowed = allowedAuthorities({
+    host,
+    port,
+    urls: [
+      ...(config.consent.baseUrl !== undefined ? [config.consent.baseUrl] : []),
+      ...Object.values(config.profiles).flatMap((p) => (p.redirectUri !== undefined ? [p.redirectUri] : [])),
+    ],
+  });
+  const closed = new Promise<void>((resolve) => server.once('close', resolve));
   return {
     url,
     port,
@@ -238,5 +287,21 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
       }),
+    shutdown: async (graceMs = SHUTDOWN_GRACE_MS) => {
+      if (server.listening) server.close();
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const idle = new Promise<void>((resolve) => {
+        drained = resolve;
+        if (inFlight === 0) resolve();
+      });
+      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([idle, grace]);
+      clearTimeout(timer);
+      const cut = inFlight;
+      server.closeAllConnections();
+      await closed;
+      return cut;
+    },
   };
 }

@@ -60,7 +60,7 @@ describe('verifySigV4', () => {
     await expect(
       verifySigV4(
         request,
-        verifyOptions(() => NOW),
+        verifyOptions(() => NOW, new Set(['127.0.0.1:8443'])),
       ),
     ).resolves.toEqual({
       id: CALLER_ARN,

@@ -125,7 +125,8 @@ describe('createSharedStore', () => {
     ).rejects.toMatchObject({
       code: 'ERR_CACHE_UNAVAILABLE',
       message:
-        `cannot prepare table "factory-test" at cache.endpoint ${local.endpoint}: ` +
+        `cannot prepare table "factory-test" at cache.endpoint ${local.endpoint} ` +
+        `(connection refused by 127.0.0.1:${new URL(local.endpoint).port}): ` +
         'start the local DynamoDB or remove cache.endpoint',
     });
   });

@@ -63,7 +63,7 @@ export async function startFakeBroker(now: () => number): Promise<FakeBroker> {
             headers,
             body,
           },
-          verifyOptions(now),
+          verifyOptions(now, new Set([headers['host'] ?? ''])),
         );
       } catch (err) {
         broker.requests.push({ body, caller: undefined });

@@ -13,12 +13,16 @@ export const credentials =
   (secretAccessKey = SECRET_ACCESS_KEY, sessionToken?: string) =>
   async () => ({ accessKeyId: ACCESS_KEY_ID, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) });
 
-/** Verifier options knowing only the fixed test key. */
-export function verifyOptions(now: () => number = Date.now): SigV4VerifyOptions {
+/** Verifier options knowing only the fixed test key, for the hosts `signedPost` signs for by default. */
+export function verifyOptions(
+  now: () => number = Date.now,
+  hosts: ReadonlySet<string> = new Set(['broker.example.com:443']),
+): SigV4VerifyOptions {
   return {
     region: REGION,
     service: 'execute-api',
     now,
+    hosts,
     lookup: async (id) =>
       id === ACCESS_KEY_ID ? { secret: SECRET_ACCESS_KEY, caller: CALLER_ARN } : undefined,
   };

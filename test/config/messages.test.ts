@@ -37,7 +37,7 @@ describe('did-you-mean', () => {
     );
     expect(err.code).toBe('ERR_CONFIG');
     expect(err.message).toBe(
-      'profile "a": headers.X-Api-Key: secret reference "env:bad-name": env: needs a variable name of letters, digits and _',
+      'profile "a": headers.X-Api-Key: env: needs a variable name of letters, digits and _',
     );
     const ok = parseConfig(
       config(yamlProfile('a', { headers: '{ X-Api-Key: env:API_KEY, response_type: code }' })),

@@ -221,7 +221,7 @@ describe('parseConfig', () => {
     const err = thrown(() => parseConfig(text, 'c.yaml'));
     expect(err.message.split('\n')).toEqual([
       'profile "one": tokenUri: method must be GET or POST, got "PUT"',
-      'profile "two": certStore: secret reference "vault:kv/x": unknown scheme; write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>',
+      'profile "two": certStore: not a secret reference (no known scheme); write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>, never the secret itself',
     ]);
   });
 
@@ -286,10 +286,10 @@ describe('parseConfig', () => {
     const err = thrown(() => parseConfig(text, 'c.yaml'));
     expect(err.code).toBe('ERR_CONFIG');
     expect(err.message.split('\n')).toEqual([
-      'profile "a": certPassword: secret reference "env:1BAD": env: needs a variable name of letters, digits and _',
-      'profile "a": clientSecret: secret reference "secretsmanager:bad name": a secret name holds only letters, digits and /_+=.@-',
-      'cache.sealKey: secret reference "s3:bucket/key": unknown scheme; write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>',
-      'consent.stateKey: secret reference "secretsmanager:arn:aws:secretsmanager:eu-west-1:12:secret:x": not a Secrets Manager ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)',
+      'profile "a": certPassword: env: needs a variable name of letters, digits and _',
+      'profile "a": clientSecret: a secret name holds only letters, digits and /_+=.@-',
+      'cache.sealKey: not a secret reference (no known scheme); write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>, never the secret itself',
+      'consent.stateKey: not a Secrets Manager ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)',
     ]);
   });
 

@@ -55,7 +55,7 @@ describe('tokenUri', () => {
       'profile "docusign": tokenUri: must not have a fragment ("#…"), got "https://a.example.com/t#x"',
     );
     expect(problemOf({ tokenUri: 'https://u:p@a.example.com/t' }).message).toBe(
-      'profile "docusign": tokenUri: must not carry a user name or password',
+      'profile "docusign": tokenUri: must not carry a user name or password; give secrets by reference',
     );
     expect(problemOf({ tokenUri: 'ftp://a.example.com/t' }).message).toBe(
       'profile "docusign": tokenUri: must be an https URL, got "ftp://a.example.com/t"',

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import { apiEvent } from '../functions/events.ts';
+import { approveAtProvider } from '../support/consent-approval.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
 import { startContainer, type Container, type InvocationResult } from '../support/lambda-runtime.ts';
 import {
@@ -332,15 +333,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       expect(`${location.origin}${location.pathname}`).toBe(auth.authorizeUrl);
       const cookie = started.cookies![0]!.split(';')[0]!;
 
-      const form = new URLSearchParams(location.searchParams);
-      form.set('login', 'bob@example.com');
-      form.set('decision', 'approve');
-      const approved = await fetch(auth.authorizeUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: form,
-        redirect: 'manual',
-      });
+      const approved = await approveAtProvider(location, 'bob@example.com');
       expect(approved.status).toBe(302);
       const back = new URL(approved.headers.get('location')!);
       expect(`${back.origin}${back.pathname}`).toBe(new URL(CALLBACK).href);

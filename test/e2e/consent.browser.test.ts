@@ -1,20 +1,20 @@
 /**
- * The consent loop in a real browser (Debian's chromium driven by playwright-core): a
+ * The consent loop in a real browser (Chromium driven by playwright-core; the browser is
+ * found by test/support/chromium.ts: CHROMIUM_PATH, a system one, then @sparticuz/chromium): a
  * token request answers 409 with a consent_url; the browser opens it, lands on the local
  * authorization server's consent page, approves, comes back to the broker's callback,
  * which says the consent is recorded; the token request then answers 200.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import { startServer, type RunningServer } from '../../lib/server/index.ts';
+import { browserForTests, launchContext } from '../support/chromium.ts';
 import { CLIENT_ID, CLIENT_SECRET, consentConfig, demoCertificate, freePort } from '../consent/fixtures.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = 'test-results/consent-callback.png';
 const SUBJECT = 'bob@example.com';
 
@@ -23,12 +23,9 @@ let broker: RunningServer;
 let context: BrowserContext;
 let profileDir: string;
 
-// Skipped where chromium is missing on a developer's machine; under CI (.ci/run installs
-// chromium) a missing browser fails the run rather than hiding the test.
-if (process.env['CI'] && !existsSync(CHROMIUM)) {
-  throw new Error(`${CHROMIUM} is missing; .ci/run installs Debian's chromium before the tests`);
-}
-describe.runIf(existsSync(CHROMIUM))('consent in a real browser', () => {
+// Skipped with a one-line reason where no browser is found; under CI=true that fails instead.
+const browser = browserForTests();
+describe.runIf(browser.found)(`consent in a real browser (${browser.launch?.source})`, () => {
   beforeAll(async () => {
     const port = await freePort();
     // Chromium treats loopback origins as secure, so the Secure state cookie is kept on http.
@@ -53,20 +50,7 @@ describe.runIf(existsSync(CHROMIUM))('consent in a real browser', () => {
     });
     broker = await startServer({ config, port, host: '127.0.0.1' });
     profileDir = await mkdtemp(join(tmpdir(), 'tb-chromium-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    context = await launchContext(browser.launch!, profileDir);
   }, 60_000);
 
   afterAll(async () => {

@@ -13,6 +13,7 @@ import { consentUrlBuilder } from '../../lib/consent/base-url.ts';
 import { CONSENT_PAGE_CSP } from '../../lib/consent/page.ts';
 import { setupConsent } from '../../lib/consent/setup.ts';
 import { createMemoryConsentStore, type ConsentStore } from '../../lib/consent/store.ts';
+import { START_REFUSED_MESSAGE } from '../../lib/consent/flow.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import type { HttpEvent, HttpResult } from '../../lib/http/event.ts';
 import type { HttpHandler } from '../../lib/http/stack.ts';
@@ -20,6 +21,7 @@ import { createSecretResolver } from '../../lib/secrets/index.ts';
 import { silentLogger } from '../../lib/types.ts';
 import { CLIENT_ID, CLIENT_SECRET, consentConfig, demoCertificate } from '../consent/fixtures.ts';
 import { apiEvent, lambdaContext } from './events.ts';
+import { approveAtProvider } from '../support/consent-approval.ts';
 
 const BROKER = 'https://broker.example.com:443';
 const CALLBACK = `${BROKER}/consent/callback`;
@@ -96,15 +98,7 @@ async function approve(
   expect(started.statusCode).toBe(302);
   const location = new URL(started.headers['Location']!);
   const cookie = started.cookies![0]!.split(';')[0]!;
-  const form = new URLSearchParams(location.searchParams);
-  form.set('login', login);
-  form.set('decision', decision);
-  const res = await fetch(authorization.authorizeUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: form,
-    redirect: 'manual',
-  });
+  const res = await approveAtProvider(location, login, decision);
   expect(res.status).toBe(302);
   const back = new URL(res.headers.get('location')!);
   expect(`${back.origin}${back.pathname}`).toBe(new URL(CALLBACK).href);
@@ -173,34 +167,17 @@ describe('GET /consent/{profile}', () => {
     expect(res.headers['Location']).not.toContain('evil');
   });
 
-  it('answers 404 unknown_profile for a profile the config does not define', async () => {
-    const res = await call(start, startEvent('nope', { subject: ALICE }));
+  it.each([
+    ['a profile the config does not define', 'nope', ALICE],
+    ['a subject the profile does not allow', 'consent', 'mallory@evil.example'],
+    ['a profile without a consent step', 'plain', ALICE],
+    ['a subject with a bidi override', 'consent', 'alice\u202e@example.com'],
+  ])('answers %s with the one 404 every start refusal gets', async (_name, profile, subject) => {
+    const res = await call(start, startEvent(profile, { subject }));
     expect(res.statusCode).toBe(404);
-    expect(JSON.parse(res.body)).toEqual({
-      error: 'unknown_profile',
-      message: `unknown profile "nope"; ask for a profile the broker's configuration defines`,
-    });
+    expect(JSON.parse(res.body)).toEqual({ error: 'unknown_profile', message: START_REFUSED_MESSAGE });
     expect(res.headers['Location']).toBeUndefined();
-  });
-
-  it('answers 403 for a subject the profile does not allow', async () => {
-    const res = await call(start, startEvent('consent', { subject: 'mallory@evil.example' }));
-    expect(res.statusCode).toBe(403);
-    expect(JSON.parse(res.body)).toEqual({
-      error: 'forbidden',
-      message:
-        'subject "mallory@evil.example" is not allowed for profile "consent"; ask for one its subjects patterns match',
-    });
-  });
-
-  it('answers 400 for a profile without a consent step', async () => {
-    const res = await call(start, startEvent('plain', { subject: ALICE }));
-    expect(res.statusCode).toBe(400);
-    expect(JSON.parse(res.body)).toEqual({
-      error: 'invalid_request',
-      message:
-        'profile "plain" has no consent step: it needs authUri (or a provider preset with one) and redirectUri',
-    });
+    expect(res.cookies ?? []).toEqual([]);
   });
 });
 

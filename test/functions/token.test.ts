@@ -126,7 +126,7 @@ describe('POST /token handler', () => {
     });
   });
 
-  it('answers 400 for unknown fields, a bad minTtl and a non-JSON content type', async () => {
+  it('answers 400 for unknown fields and a bad minTtl, 415 for a non-JSON or missing content type', async () => {
     const unknown = await call({ profile: 'billing', audience: 'x' });
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json['message']).toBe(
@@ -138,8 +138,12 @@ describe('POST /token handler', () => {
     const form = await call('profile=billing', ALICE, {
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     });
-    expect(form.statusCode).toBe(400);
-    expect(form.json['message']).toBe('the body must be JSON; send Content-Type: application/json');
+    expect(form.statusCode).toBe(415);
+    expect(form.json).toEqual({
+      error: 'unsupported_media_type',
+      message:
+        'the body must be JSON; send Content-Type: application/json (got "application/x-www-form-urlencoded")',
+    });
   });
 
   it('answers 413 for a body over 16 KiB, also when base64-encoded', async () => {

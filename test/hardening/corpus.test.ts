@@ -3,6 +3,19 @@
  * it to, and a message that says what to fix; the process keeps running throughout.
  */
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
+import { dirname } from 'node:path';
+import { createConsentCallbackHandler } from '../../functions/consent-callback.ts';
+import { createConsentStartHandler } from '../../functions/consent-start.ts';
+import { verifySigV4 } from '../../lib/auth/sigv4-verify.ts';
+import { createBroker } from '../../lib/broker.ts';
+import { PROOF_INTERVAL_MS, START_REFUSED_MESSAGE } from '../../lib/consent/flow.ts';
+import { setupConsent } from '../../lib/consent/setup.ts';
+import { createMemoryConsentStore } from '../../lib/consent/store.ts';
+import { startAuthorizationServer } from '../../lib/dev/authorization-server.ts';
+import { createSecretResolver } from '../../lib/secrets/index.ts';
+import { CALLER_ARN, signedPost, verifyOptions } from '../client/sigv4-fixtures.ts';
+import { CLIENT_ID, CLIENT_SECRET, consentConfig, demoCertificate } from '../consent/fixtures.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenHandler } from '../../functions/token.ts';
 import { parseConnectionString } from '../../lib/config/connection-string.ts';
@@ -40,6 +53,8 @@ interface Case {
   readonly code: ErrorCode;
   readonly status: number;
   readonly message: RegExp;
+  /** A secret the input holds, which the message must not repeat. */
+  readonly hides?: string;
 }
 
 async function expectCase(c: Case): Promise<void> {
@@ -47,6 +62,7 @@ async function expectCase(c: Case): Promise<void> {
   expect(err.code).toBe(c.code);
   expect(HTTP_ERRORS[err.code].status).toBe(c.status);
   expect(err.message).toMatch(c.message);
+  if (c.hides !== undefined) expect(`${err.message}${JSON.stringify(err.details)}`).not.toContain(c.hides);
   expect(err.message).not.toMatch(/\n\s+at /); // never a stack trace
   expect(stray).toEqual([]);
   ran += 1;
@@ -292,6 +308,88 @@ const CONFIG_CASES: Case[] = [
     message: /^c\.yaml: the file is empty; it needs a "profiles:" mapping$/,
   },
   {
+    name: 'a password written inline where its reference belongs',
+    run: () => parseConfig(`profiles:\n${PROFILE}    certPassword: hunter2-Secret\n`, 'c.yaml'),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message:
+      /^profile "a": certPassword: not a secret reference \(no known scheme\); write secretsmanager:<name-or-arn>\[#field\], file:<path> or env:<VAR>, never the secret itself$/,
+    hides: 'hunter2',
+  },
+  {
+    name: 'a client secret and a seal key written inline',
+    run: () =>
+      parseConfig(
+        `profiles:\n${PROFILE}    clientSecret: s3cr3t-client-value\ncache:\n  sealKey: 0123456789abcdef-seal\n`,
+        'c.yaml',
+      ),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^profile "a": clientSecret: not a secret reference .*\ncache\.sealKey: not a secret reference /,
+    hides: 's3cr3t-client-value',
+  },
+  {
+    name: 'an ftp token URI with user:password@',
+    run: () =>
+      parseConfig(
+        `profiles:\n${PROFILE}`.replace('https://auth', 'ftp://deploy:ftp-Pa55word@auth'),
+        'c.yaml',
+      ),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^profile "a": tokenUri: must be an https URL, got "ftp:\/\/auth\.example\.com\/oauth\/token"$/,
+    hides: 'ftp-Pa55word',
+  },
+  {
+    name: 'a token URI that does not parse, with user info',
+    run: () =>
+      parseConfig(
+        `profiles:\n${PROFILE}`.replace('https://auth.example.com', 'https://deploy:Pa55-word@[bad'),
+        'c.yaml',
+      ),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message:
+      /^profile "a": tokenUri: must be an absolute URL such as https:\/\/example\.com\/oauth\/token, got "https:\/\/\[bad\/oauth\/token"$/,
+    hides: 'Pa55-word',
+  },
+  {
+    name: 'a YAML alias bomb',
+    run: () =>
+      parseConfig(
+        'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n' +
+          'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n' +
+          `profiles:\n${PROFILE}`,
+        'c.yaml',
+      ),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^c\.yaml: too many aliases \(more than 100 uses of "\*name"\); write the values out$/,
+  },
+  {
+    name: 'a profile named __proto__',
+    run: () => parseConfig(`profiles:\n${PROFILE.replace('  a:', '  __proto__:')}`, 'c.yaml'),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message:
+      /^profile "__proto__": profile names are letters, digits, "_", "\." and "-" \(at most 64\) \(line 2, column 3\)$/,
+  },
+  {
+    name: 'a __proto__ key inside a profile',
+    run: () => parseConfig(`profiles:\n${PROFILE}    headers: { __proto__: x }\n`, 'c.yaml'),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message: /^c\.yaml: the key "__proto__" is not allowed \(line 6, column 16\); rename it$/,
+  },
+  {
+    name: 'a profile named callback',
+    run: () => parseConfig(`profiles:\n${PROFILE.replace('  a:', '  callback:')}`, 'c.yaml'),
+    code: 'ERR_CONFIG',
+    status: 500,
+    message:
+      /^profile "callback": the name "callback" is taken by the consent callback route \(GET \/consent\/callback\); choose another$/,
+  },
+  {
     name: 'a config file that does not exist',
     run: () => loadConfig({ path: '/nonexistent/token-broker.yaml', env: {}, cwd: '/' }),
     code: 'ERR_CONFIG_NOT_FOUND',
@@ -403,9 +501,89 @@ describe('bad API requests through the local server', () => {
       name: 'a body that is not JSON',
       body: 'profile=api',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+      status: 415,
+      message:
+        /^the body must be JSON; send Content-Type: application\/json \(got "application\/x-www-form-urlencoded"\)$/,
+    },
+    {
+      name: 'JSON sent as text/plain (a browser form or simple fetch)',
+      body: '{"profile": "api"}',
+      headers: { 'content-type': 'text/plain;charset=UTF-8' },
+      code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+      status: 415,
+      message:
+        /^the body must be JSON; send Content-Type: application\/json \(got "text\/plain;charset=UTF-8"\)$/,
+    },
+    {
+      name: 'JSON without a Content-Type',
+      body: '{"profile": "api"}',
+      headers: { 'content-type': '' },
+      code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+      status: 415,
+      message: /^the body must be JSON; send Content-Type: application\/json \(got none\)$/,
+    },
+    {
+      name: 'a request from a foreign web page (Origin)',
+      body: '{"profile": "api"}',
+      headers: { origin: 'http://attacker.test' },
+      code: 'ERR_FORBIDDEN',
+      status: 403,
+      message:
+        /^requests from the web page origin "http:\/\/attacker\.test" are refused; the local server serves programs, not pages$/,
+    },
+    {
+      name: 'an opaque Origin (a sandboxed frame or file: page)',
+      body: '{"profile": "api"}',
+      headers: { origin: 'null' },
+      code: 'ERR_FORBIDDEN',
+      status: 403,
+      message: /^requests from the web page origin "null" are refused/,
+    },
+    ...(
+      [
+        [
+          'a control character',
+          'alice\u0000@example.com',
+          /^subject holds the control or format character U\+0000; /,
+        ],
+        [
+          'a bidi override',
+          'alice\u202e@example.com',
+          /^subject holds the control or format character U\+202E; /,
+        ],
+        [
+          'a zero-width space',
+          'ali\u200bce@example.com',
+          /^subject holds the control or format character U\+200B; /,
+        ],
+        ['a leading space', ' alice@example.com', /^subject starts or ends with whitespace; /],
+        [
+          'a trailing newline',
+          'alice@example.com\n',
+          /^subject holds the control or format character U\+000A; /,
+        ],
+      ] as const
+    ).map(([what, subject, message]): ApiCase => ({
+      name: `a subject with ${what}`,
+      body: JSON.stringify({ profile: 'api', subject }),
       code: 'ERR_INVALID_REQUEST',
       status: 400,
-      message: /^the body must be JSON; send Content-Type: application\/json$/,
+      message: new RegExp(`${message.source}send the subject exactly as the provider knows it$`),
+    })),
+    {
+      name: 'a subject of 257 characters',
+      body: JSON.stringify({ profile: 'api', subject: `${'a'.repeat(245)}@example.com` }),
+      code: 'ERR_INVALID_REQUEST',
+      status: 400,
+      message: /^subject: must be a non-empty string of at most 256 characters$/,
+    },
+    {
+      name: 'a subject that ends in the allowed domain after another @',
+      body: JSON.stringify({ profile: 'api', subject: 'evil@attacker.test@example.com' }),
+      code: 'ERR_SUBJECT_NOT_ALLOWED',
+      status: 403,
+      message: /^subject "evil@attacker\.test@example\.com" is not allowed for profile "api"/,
     },
     {
       name: 'malformed JSON',
@@ -499,7 +677,13 @@ describe('bad API requests through the local server', () => {
     const before = logger.lines.length;
     const headers: Record<string, string> = { 'content-type': 'application/json', ...c.headers };
     if (c.key !== null) headers['authorization'] = `Bearer ${c.key ?? API_KEY}`;
-    const res = await fetch(`${server.url}/token`, { method: 'POST', headers, body: c.body });
+    // An empty header is one left out; a byte body keeps fetch from adding a content type.
+    for (const [name, value] of Object.entries(headers)) if (value === '') delete headers[name];
+    const res = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers,
+      body: headers['content-type'] === undefined ? Buffer.from(c.body) : c.body,
+    });
     const body = (await res.json()) as { error: string; message: string };
     expect(res.status).toBe(c.status);
     expect(body.error).toBe(HTTP_ERRORS[c.code].error);
@@ -665,6 +849,272 @@ describe('bad provider responses through the broker', () => {
     endpoint.answer(json(200, { access_token: 'capped-1', token_type: 'bearer', expires_in: 1e12 }));
     const token = await issue();
     expect(token).toMatchObject({ token_type: 'Bearer', expires_in: 86_400, cached: false });
+    ran += 1;
+  });
+});
+
+describe('the local server refuses names and signatures that are not its own', () => {
+  let auth: AuthorizationServer;
+  let server: RunningServer;
+  const logger = capturingLogger();
+
+  beforeAll(async () => {
+    auth = await startDevServer([{ clientId: 'client-host' }]);
+    const config = harnessConfig({
+      h: { issuer: 'client-host', tokenUrl: auth.tokenUrl, subject: 'alice@example.com', callers: ['local'] },
+    });
+    server = await startServer({ config, port: 0, logger, broker: harnessBroker(config, { logger }) });
+  });
+  afterAll(async () => {
+    await server.close();
+    await auth.close();
+  });
+
+  /** A raw request, so the Host header is exactly the one given (or none at all). */
+  function rawPost(host: string | undefined): Promise<{ status: number; body: Record<string, string> }> {
+    return new Promise((resolve, reject) => {
+      const body = '{"profile":"h"}';
+      const lines = [
+        // Without Host, HTTP/1.0: Node itself answers an HTTP/1.1 request without one 400.
+        `POST /token HTTP/1.${host === undefined ? 0 : 1}`,
+        ...(host === undefined ? [] : [`Host: ${host}`]),
+        'Content-Type: application/json',
+        `Content-Length: ${body.length}`,
+        'Connection: close',
+      ];
+      const socket = connect(server.port, '127.0.0.1', () =>
+        socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`),
+      );
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', reject);
+      socket.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+        resolve({
+          status,
+          body: JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Record<string, string>,
+        });
+      });
+    });
+  }
+
+  const HOST_CASES = [
+    {
+      name: 'a rebound name (DNS rebinding)',
+      host: () => `attacker.test:${server.port}`,
+      message: () =>
+        `Host "attacker.test:${server.port}" is not a name of this server; call it as http://127.0.0.1:${server.port}`,
+    },
+    {
+      name: 'a loopback name with another port',
+      host: () => `127.0.0.1:${server.port + 1}`,
+      message: () =>
+        `Host "127.0.0.1:${server.port + 1}" is not a name of this server; call it as http://127.0.0.1:${server.port}`,
+    },
+    {
+      name: 'no Host header',
+      host: () => undefined,
+      message: () =>
+        `the request has no Host header; call the local server as http://127.0.0.1:${server.port}`,
+    },
+  ];
+
+  it.each(HOST_CASES.map((c) => [c.name, c] as const))(
+    'refuses %s with 403 ERR_FORBIDDEN',
+    async (_name, c) => {
+      const before = auth.requestCount();
+      const logged = logger.lines.length;
+      const res = await rawPost(c.host());
+      expect(res.status).toBe(HTTP_ERRORS.ERR_FORBIDDEN.status);
+      expect(res.body).toEqual({ error: 'forbidden', message: c.message() });
+      expect(auth.requestCount()).toBe(before);
+      expect(logger.lines.slice(logged)).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          message: 'request refused',
+          fields: expect.objectContaining({ code: 'ERR_FORBIDDEN', reason: c.message() }),
+        }),
+      );
+      ran += 1;
+    },
+  );
+
+  it.each(['127.0.0.1', 'localhost', 'LOCALHOST', '[::1]'])('serves Host %s with its port', async (name) => {
+    const res = await rawPost(`${name}:${server.port}`);
+    expect(res.status).toBe(200);
+    expect(res.body['access_token']).toEqual(expect.any(String));
+  });
+
+  it('refuses a SigV4 signature made for another host with 403 ERR_UNAUTHENTICATED', async () => {
+    const request = await signedPost({ url: 'https://attacker.test/token' });
+    const err = await rejection(() =>
+      verifySigV4(request, verifyOptions(Date.now, new Set(['127.0.0.1:8787']))),
+    );
+    expect(err.code).toBe('ERR_UNAUTHENTICATED');
+    expect(HTTP_ERRORS[err.code].status).toBe(403);
+    expect(err.message).toBe(
+      'SigV4 authentication failed: the request is signed for host "attacker.test"; sign it for 127.0.0.1:8787',
+    );
+    // The same signature verifies where its host is the server's.
+    await expect(
+      verifySigV4(request, verifyOptions(Date.now, new Set(['attacker.test:443']))),
+    ).resolves.toEqual({
+      id: CALLER_ARN,
+      kind: 'iam',
+    });
+    ran += 1;
+  });
+});
+
+describe('consent routes under attack', () => {
+  const BROKER = 'https://broker.example.com:443';
+  const ALICE = 'alice@example.com';
+  let authorization: AuthorizationServer;
+  let offset = 0;
+  const clock = () => Date.now() + offset;
+
+  beforeAll(async () => {
+    authorization = await startAuthorizationServer({
+      clients: [
+        {
+          clientId: CLIENT_ID,
+          certificatePem: await demoCertificate(),
+          requireConsent: true,
+          redirectUris: [`${BROKER}/consent/callback`],
+          clientSecret: CLIENT_SECRET,
+        },
+      ],
+      audience: ['token-broker-test'],
+    });
+  });
+  afterAll(() => authorization.close());
+
+  async function routes(options: { clientSecret?: boolean; limit?: number } = {}) {
+    offset = 0;
+    authorization.revokeConsent(CLIENT_ID, ALICE);
+    authorization.resetRequests();
+    const config = await consentConfig({
+      tokenUrl: authorization.tokenUrl,
+      authorizeUrl: authorization.authorizeUrl,
+      brokerUrl: BROKER,
+      ...(options.clientSecret === false && { clientSecret: false }),
+    });
+    const secrets = createSecretResolver({ env: {}, cwd: dirname(config.source) });
+    const broker = createBroker({ config, secrets, clock });
+    const store = createMemoryConsentStore(clock, options.limit);
+    const logger = capturingLogger();
+    const flow = setupConsent({ config, broker, secrets, ephemeralStateKey: true, store, clock, logger });
+    const start = createConsentStartHandler({ flow, logger });
+    const callback = createConsentCallbackHandler({ flow, logger });
+    const host = { host: 'broker.example.com' };
+    const begin = (profile: string, query: Record<string, string> = {}) =>
+      start(
+        {
+          ...apiEvent({ routeKey: 'GET /consent/{profile}' }),
+          headers: host,
+          rawPath: `/consent/${profile}`,
+          pathParameters: { profile },
+          queryStringParameters: query,
+        },
+        lambdaContext(),
+      );
+    /** Starts, approves at the provider as alice and returns the callback's query and cookie. */
+    const approve = async (query: Record<string, string> = {}) => {
+      const started = await begin('consent', query);
+      expect(started.statusCode).toBe(302);
+      const location = new URL(started.headers['Location']!);
+      const form = new URLSearchParams(location.searchParams);
+      form.set('login', ALICE);
+      form.set('decision', 'approve');
+      const res = await fetch(authorization.authorizeUrl, { method: 'POST', body: form, redirect: 'manual' });
+      const back = new URL(res.headers.get('location')!);
+      return {
+        query: Object.fromEntries(back.searchParams),
+        cookie: started.cookies![0]!.split(';')[0]!,
+        state: location.searchParams.get('state')!,
+      };
+    };
+    const complete = (query: Record<string, string>, cookie: string) =>
+      callback(
+        {
+          ...apiEvent({ routeKey: 'GET /consent/callback' }),
+          headers: host,
+          rawPath: '/consent/callback',
+          queryStringParameters: query,
+          cookies: [cookie],
+        },
+        lambdaContext(),
+      );
+    return { begin, approve, complete, logger };
+  }
+
+  it('refuses new starts with 503 and Retry-After when the memory store is full of live nonces', async () => {
+    const { begin, approve, complete } = await routes({ limit: 2 });
+    const first = await approve();
+    expect((await begin('consent')).statusCode).toBe(302);
+    const full = await begin('consent');
+    expect(full.statusCode).toBe(HTTP_ERRORS.ERR_CONSENT_BUSY.status);
+    expect(full.headers['Retry-After']).toBe('600');
+    expect(JSON.parse(full.body)).toEqual({
+      error: 'upstream_unavailable',
+      message: 'too many consents are under way on this server; try again in 600 s',
+      retry_after: 600,
+    });
+    expect(full.cookies ?? []).toEqual([]);
+    // The live nonces were kept: the first consent completes, and its replay is refused.
+    expect((await complete(first.query, first.cookie)).statusCode).toBe(200);
+    const replay = await complete(first.query, first.cookie);
+    expect(replay.statusCode).toBe(400);
+    expect(replay.body).toContain('Consent link is not valid: it was already used; start the consent again.');
+    // Once the states have expired there is room again.
+    offset = 10 * 60 * 1000 + 1;
+    expect((await begin('consent')).statusCode).toBe(302);
+    ran += 1;
+  });
+
+  it('without clientSecret proves at most once per 30 s and never forces a grant over a fresh token', async () => {
+    const { approve, complete } = await routes({ clientSecret: false });
+    const first = await approve();
+    expect((await complete(first.query, first.cookie)).statusCode).toBe(200);
+    expect(authorization.requestCount()).toBe(1);
+    const again = await approve();
+    const limited = await complete(again.query, again.cookie);
+    expect(limited.statusCode).toBe(HTTP_ERRORS.ERR_CONSENT_BUSY.status);
+    expect(limited.body).toContain('This consent was checked moments ago; try again in 30 s.');
+    expect(authorization.requestCount()).toBe(1);
+    offset = PROOF_INTERVAL_MS;
+    const later = await approve();
+    expect((await complete(later.query, later.cookie)).statusCode).toBe(200);
+    expect(authorization.requestCount()).toBe(1); // the token held is fresh: no new grant
+    ran += 1;
+  });
+
+  it.each([
+    ['an unknown profile', 'nope', { subject: ALICE }],
+    ['a profile without a consent step', 'plain', { subject: ALICE }],
+    ['a subject the profile does not allow', 'consent', { subject: 'mallory@evil.example' }],
+    ['a subject with a zero-width space', 'consent', { subject: 'ali\u200bce@example.com' }],
+  ])('answers %s like every other start refusal', async (_name, profile, query) => {
+    const { begin, logger } = await routes();
+    const res = await begin(profile, query);
+    expect(res.statusCode).toBe(HTTP_ERRORS.ERR_UNKNOWN_PROFILE.status);
+    expect(JSON.parse(res.body)).toEqual({ error: 'unknown_profile', message: START_REFUSED_MESSAGE });
+    expect(res.headers['Location']).toBeUndefined();
+    expect(logger.lines.some((l) => l.message === 'consent start refused')).toBe(true);
+    ran += 1;
+  });
+
+  it("keeps the profile's default subject out of the readable state", async () => {
+    const { approve, complete } = await routes();
+    const { state, query, cookie } = await approve();
+    const payload = Buffer.from(state.split('.')[1]!, 'base64url').toString('utf8');
+    expect(JSON.parse(payload)).toMatchObject({ profile: 'consent', subject: '' });
+    expect(state).not.toContain(Buffer.from(ALICE).toString('base64url').slice(0, 8));
+    expect(payload).not.toContain('alice');
+    const done = await complete(query, cookie);
+    expect(done.statusCode).toBe(200);
+    expect(done.body).toContain(ALICE); // the callback still knows whose consent it was
     ran += 1;
   });
 });

@@ -4,14 +4,19 @@
  * are counted), valid cached tokens keep being served, and otherwise the right code comes
  * back. Timeouts and clocks are injected: nothing here waits long.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   GetSecretValueCommand,
   SecretsManagerClient,
   SecretsManagerServiceException,
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSharedStore } from '../../lib/cache/shared-store-factory.ts';
 import { HTTP_ERRORS } from '../../lib/http/error-table.ts';
 import { createSecretResolver } from '../../lib/secrets/index.ts';
@@ -25,8 +30,9 @@ import {
   type FaultServer,
   type FaultStep,
 } from '../support/fault-server.ts';
-import { harnessBroker, harnessConfig, recordingFetch } from './harness.ts';
-import { capturingLogger, fixture, rejection, reportTally } from './support.ts';
+import { SHUTDOWN_GRACE_MS } from '../../lib/server/index.ts';
+import { harnessBroker, harnessConfig, KEY_FILE, profileYaml, recordingFetch } from './harness.ts';
+import { capturingLogger, fixture, fixturePath, rejection, reportTally } from './support.ts';
 
 let faults = 0;
 afterAll(() => reportTally('faults', { badInputs: 0, fuzzCases: 0, faults }));
@@ -329,8 +335,142 @@ describe('DynamoDB faults', () => {
     expect(err.code).toBe('ERR_CACHE_UNAVAILABLE');
     expect(HTTP_ERRORS[err.code].status).toBe(503);
     expect(err.message).toMatch(
-      /^cannot prepare table "hardening-cache" at cache\.endpoint http:\/\/127\.0\.0\.1:\d+: start the local DynamoDB or remove cache\.endpoint$/,
+      /^cannot prepare table "hardening-cache" at cache\.endpoint http:\/\/127\.0\.0\.1:\d+ \((connection refused by 127\.0\.0\.1:\d+|no answer in time)\): start the local DynamoDB or remove cache\.endpoint$/,
     );
     faults += 1;
   });
+});
+
+describe('process life', () => {
+  const BIN = fileURLToPath(new URL('../../bin/token-broker.js', import.meta.url));
+  let dir: string;
+  let endpoint: FaultServer;
+  /** Requests the endpoint holds until the test answers them. */
+  const held: Array<() => void> = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tb-life-'));
+    endpoint = await startFaultServer([hang]);
+  });
+  afterAll(async () => {
+    await endpoint.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Writes a config of `count` profiles against the scripted endpoint. */
+  async function configFile(count = 1): Promise<string> {
+    const path = join(dir, `token-broker-${count}.yaml`);
+    const profiles = Array.from({ length: count }, (_, i) =>
+      profileYaml(`p${i}`, {
+        issuer: 'client-life',
+        tokenUrl: endpoint.url,
+        subject: 'alice@example.com',
+        certStore: `file:${fixturePath(KEY_FILE)}`,
+        callers: ['local'],
+      }),
+    );
+    await writeFile(path, `profiles:\n${profiles.join('')}`);
+    return path;
+  }
+
+  /** Resolves with the first stdout line matching `pattern`, bounded in time. */
+  function line(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
+    return new Promise((resolve, reject) => {
+      let text = '';
+      const timer = setTimeout(() => reject(new Error(`no line ${pattern} in ${text}`)), 15_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8');
+        const match = pattern.exec(text);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match);
+        }
+      });
+    });
+  }
+
+  const exited = (child: ChildProcess) =>
+    new Promise<{ code: number | null; at: number }>((resolve) =>
+      child.once('exit', (code) => resolve({ code, at: Date.now() })),
+    );
+
+  async function until(condition: () => boolean): Promise<void> {
+    for (let i = 0; i < 300 && !condition(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(condition()).toBe(true);
+  }
+
+  async function serve(): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+    const child = spawn(process.execPath, [BIN, 'serve', '--config', await configFile(), '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const [, url] = await line(child, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    return { child, url: url!, stderr: () => stderr };
+  }
+
+  const post = (url: string) =>
+    fetch(`${url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"profile":"p0"}',
+    });
+
+  it(`exits ${SHUTDOWN_GRACE_MS} ms after SIGTERM behind a provider that hangs, refusing new connections`, async () => {
+    endpoint.answer(hang);
+    const before = endpoint.count();
+    const { child, url } = await serve();
+    const exit = exited(child);
+    const inFlight = post(url).then(
+      (res) => res.status,
+      () => 'cut off',
+    );
+    await until(() => endpoint.count() > before);
+    const signalled = Date.now();
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    await expect(fetch(`${url}/health`)).rejects.toThrow();
+    const { code, at } = await exit;
+    expect(code).toBe(0);
+    // The grace is the bound: not cut at once, never the exchange's own 24 s.
+    expect(at - signalled).toBeGreaterThanOrEqual(SHUTDOWN_GRACE_MS - 100);
+    expect(at - signalled).toBeLessThan(SHUTDOWN_GRACE_MS + 3_000);
+    expect(await inFlight).toBe('cut off');
+    faults += 1;
+  }, 30_000);
+
+  it('lets a request in flight at SIGTERM finish, then exits at once', async () => {
+    endpoint.answer((req, res) => void held.push(() => tokenAnswer('late-1')(req, res, '')));
+    const { child, url } = await serve();
+    const exit = exited(child);
+    const inFlight = post(url);
+    await until(() => held.length > 0);
+    const signalled = Date.now();
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    held.shift()!();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ access_token: 'late-1' });
+    const { code, at } = await exit;
+    expect(code).toBe(0);
+    expect(at - signalled).toBeLessThan(SHUTDOWN_GRACE_MS);
+    faults += 1;
+  }, 30_000);
+
+  it('exits quietly when stdout closes early (check | head)', async () => {
+    const child = spawn(process.execPath, [BIN, 'check', '--config', await configFile(40)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const exit = exited(child);
+    // Read one chunk, then close the pipe as `head` does.
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    child.stdout!.destroy();
+    const { code } = await exit;
+    expect(stderr).not.toMatch(/EPIPE|Error|\n\s+at /);
+    expect(code).toBe(0);
+    faults += 1;
+  }, 30_000);
 });

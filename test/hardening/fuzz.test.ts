@@ -424,14 +424,25 @@ describe('API body parser and validation', () => {
         }
         if (!(err instanceof RequestError))
           throw new Error(`untyped body error: ${describeError(err)}`, { cause: err });
-        check(['ERR_INVALID_REQUEST', 'ERR_BODY_TOO_LARGE'].includes(err.code), err.code);
+        check(
+          ['ERR_INVALID_REQUEST', 'ERR_BODY_TOO_LARGE', 'ERR_UNSUPPORTED_MEDIA_TYPE'].includes(err.code),
+          err.code,
+        );
+        // A body is read as JSON only when the request says it is JSON.
+        if (type === 'text/plain' || type === 'multipart/form-data')
+          check(err.code === 'ERR_UNSUPPORTED_MEDIA_TYPE', `${String(type)} gave ${err.code}`);
         check(HTTP_ERRORS[err.code].status < 500, `status of ${err.code}`);
       }),
       settings,
     );
     // Both outcomes were reached: accepted bodies and each kind of refusal.
     expect([...seen.keys()]).toEqual(
-      expect.arrayContaining(['ok', 'ERR_INVALID_REQUEST', 'ERR_BODY_TOO_LARGE']),
+      expect.arrayContaining([
+        'ok',
+        'ERR_INVALID_REQUEST',
+        'ERR_BODY_TOO_LARGE',
+        'ERR_UNSUPPORTED_MEDIA_TYPE',
+      ]),
     );
   });
 });

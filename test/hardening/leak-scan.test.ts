@@ -414,6 +414,56 @@ describe('leak scan', () => {
     scenarios += 10;
   });
 
+  it('runs the config-error paths with secrets written inline: parse, load, check and serve', async () => {
+    const inline = {
+      certPassword: 'inline-cert-Pa55word',
+      keyPassword: 'inline-key-Pa55word',
+      clientSecret: 'inline-client-s3cret',
+      sealKey: 'inline-seal-key-0f9e8d',
+      stateKey: 'inline-state-key-7c6b5a',
+      sigv4: 'inline-sigv4-secret-4e3d',
+      urlPassword: 'url-Pa55word-9a8b',
+    };
+    for (const [what, value] of Object.entries(inline)) addSecret(`an inline ${what}`, value);
+    const base = (name: string, extra: string, tokenUri = 'https://auth.example.com/oauth/token') =>
+      `  ${name}:\n    issuer: c1\n    certStore: file:./k.pem\n    tokenUri: ${tokenUri}\n${extra}`;
+    const user = `deploy:${inline.urlPassword}@`;
+    const texts = [
+      `profiles:\n${base('a', `    certPassword: ${inline.certPassword}\n    keyPassword: "${inline.keyPassword}"\n`)}`,
+      `profiles:\n${base('a', `    clientSecret: ${inline.clientSecret}\n`)}cache:\n  sealKey: ${inline.sealKey}\nconsent:\n  stateKey: ${inline.stateKey}\n`,
+      `profiles:\n${base('a', '')}server:\n  sigv4:\n    region: eu-west-1\n    credentials: { AKIDLEAKSCAN00001: { secret: ${inline.sigv4}, caller: "arn:aws:iam::123456789012:role/x" } }\n`,
+      ...[
+        `ftp://${user}auth.example.com/t`,
+        `https://${user}auth.example.com/t`,
+        `http://${user}auth.example.com/t`,
+        `https://${user}[broken/t`,
+        `PUT https://${user}auth.example.com/t`,
+        `GET  https://${user}a.example.com/t extra`,
+        `https://${user}auth.example.com/t#frag`,
+      ].map((uri) => `profiles:\n${base('a', '', uri)}`),
+      `profiles:\n${base('a', `    redirectUri: https://${user}broker.example.com/consent/callback\n    authUri: ftp://${user}a.example.com/authorize\n`)}`,
+      `profiles:\n${base('a', '')}cache:\n  endpoint: ftp://${user}localhost:8000\nconsent:\n  baseUrl: https://${user}broker.example.com:x/\n`,
+      `profiles:\n${base('a', `    headers: { X-Key: "env:${inline.certPassword}" }\n`)}`,
+    ];
+    let failures = 0;
+    for (const [i, text] of texts.entries()) {
+      try {
+        parseConfig(text, `leak-${i}.yaml`);
+      } catch (err) {
+        if (!(err instanceof BrokerError)) throw err;
+        captured.push(err.message, JSON.stringify(err.details));
+        failures += 1;
+      }
+      const file = join(dir, `leak-${i}.yaml`);
+      await writeFile(file, text);
+      expect(await main(['check', '--config', file], cliIo())).toBe(2);
+      expect(await main(['serve', '--config', file, '--port', '0'], cliIo())).toBe(2);
+      expect(await main(['token', 'a', '--config', file], cliIo())).toBe(2);
+      scenarios += 4;
+    }
+    expect(failures).toBe(texts.length);
+  });
+
   it('finds no password, private key, assertion or access token in anything captured', () => {
     const kinds = new Set(secrets.values());
     expect([...kinds].filter((k) => k === 'an assertion' || k === 'an access token')).toHaveLength(2);

@@ -84,7 +84,7 @@ describe('local server with cache.store dynamodb at a local endpoint (dynalite)'
 
     await expect(startServer({ config, env: sealEnv(), port: 0 })).rejects.toMatchObject({
       code: 'ERR_CACHE_UNAVAILABLE',
-      message: `cannot prepare table "serve-down" at cache.endpoint ${endpoint}: start the local DynamoDB or remove cache.endpoint`,
+      message: `cannot prepare table "serve-down" at cache.endpoint ${endpoint} (connection refused by 127.0.0.1:${new URL(endpoint).port}): start the local DynamoDB or remove cache.endpoint`,
     });
   });
 

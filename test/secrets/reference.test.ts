@@ -44,11 +44,11 @@ describe('parseReference', () => {
   it.each([
     [
       'vault:kv/x',
-      'secret reference "vault:kv/x": unknown scheme; write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>',
+      'secret reference "<not a reference>": not a secret reference (no known scheme); write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>, never the secret itself',
     ],
     [
       'just-a-password',
-      'secret reference "just-a-password": unknown scheme; write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>',
+      'secret reference "<not a reference>": not a secret reference (no known scheme); write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>, never the secret itself',
     ],
     ['secretsmanager:', 'secret reference "secretsmanager:": secretsmanager: needs a secret name or ARN'],
     [

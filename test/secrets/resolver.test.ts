@@ -320,7 +320,7 @@ describe('env: and file: references', () => {
     const err = await rejection(resolver().resolveBytes('ssm:/param'));
     expect(err.code).toBe('ERR_SECRET_REFERENCE');
     expect(err.message).toBe(
-      'secret reference "ssm:/param": unknown scheme; write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>',
+      'secret reference "<not a reference>": not a secret reference (no known scheme); write secretsmanager:<name-or-arn>[#field], file:<path> or env:<VAR>, never the secret itself',
     );
   });
 

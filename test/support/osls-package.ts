@@ -4,7 +4,17 @@
  * test and by the artefact tests, which run the packaged zips.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,17 +46,20 @@ export interface PackagedService {
   readonly output: string;
   /** Resources of cloudformation-template-update-stack.json (empty when packaging failed). */
   readonly resources: Record<string, Resource>;
-  /** Unpacks a function's zip (once) and returns the folder, as Lambda's /var/task. */
+  /** Unpacks a function's zip (once per caller) into a folder of its own, as Lambda's /var/task. */
   unpack(name: FunctionName): string;
-  /** Removes the artifacts and the temporary HOME. */
+  /** Removes this caller's unpacked folders (the shared artifacts stay for other test files). */
   remove(): void;
 }
 
-/** Runs `osls package --stage ci` with `profiles`; resolves when it has exited. */
-export async function packageService(profiles = PACKAGED_PROFILES, stage = 'ci'): Promise<PackagedService> {
+/** Runs `osls package` into `out`; resolves with its exit code and output once it has exited. */
+function runPackage(
+  profiles: string,
+  stage: string,
+  out: string,
+): Promise<{ code: number | null; output: string }> {
   const home = mkdtempSync(join(tmpdir(), 'tb-osls-home-'));
-  const out = mkdtempSync(join(tmpdir(), 'tb-osls-out-'));
-  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+  return new Promise<{ code: number | null; output: string }>((resolve, reject) => {
     const child = spawn(
       process.execPath,
       [
@@ -82,9 +95,75 @@ export async function packageService(profiles = PACKAGED_PROFILES, stage = 'ci')
       } catch {
         // the group is already gone
       }
+      rmSync(home, { recursive: true, force: true });
       resolve({ code: exitCode, output: text });
     });
   });
+}
+
+/** Everything the package is built from, hashed: the same sources give the same artifacts. */
+function sourceHash(profiles: string, stage: string): string {
+  const hash = createHash('sha256').update(`${profiles}\0${stage}\0`);
+  const files = ['serverless.yml', 'package-lock.json', profiles];
+  for (const dir of ['lib', 'functions']) {
+    for (const f of readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' }).sort()) {
+      files.push(join(dir, f));
+    }
+  }
+  for (const file of files) {
+    const path = join(ROOT, file);
+    if (!statSync(path, { throwIfNoEntry: false })?.isFile()) continue;
+    hash.update(file).update('\0').update(readFileSync(path));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Longest wait for another test file's packaging of the same sources. */
+const PACKAGE_WAIT_MS = 240_000;
+
+/**
+ * The packaged service for the current sources: built once (`osls package` writes into the
+ * repository's `.esbuild/`, so two at once would race), then reused by every test file of
+ * the run, and by later runs until a source changes.
+ */
+async function sharedPackage(
+  profiles: string,
+  stage: string,
+): Promise<{ out: string; code: number | null; output: string }> {
+  const out = join(tmpdir(), `tb-package-${sourceHash(profiles, stage)}`);
+  const done = join(out, 'packaged.json');
+  const lock = `${out}.lock`;
+  const deadline = Date.now() + PACKAGE_WAIT_MS;
+  for (;;) {
+    if (existsSync(done)) {
+      return { out, ...(JSON.parse(readFileSync(done, 'utf8')) as { code: number | null; output: string }) };
+    }
+    try {
+      mkdirSync(lock);
+    } catch {
+      // Another file is packaging: wait for it (a holder that died leaves a stale lock behind).
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > PACKAGE_WAIT_MS) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`waited ${PACKAGE_WAIT_MS} ms for ${lock}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      continue;
+    }
+    try {
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out, { recursive: true });
+      const result = await runPackage(profiles, stage, out);
+      // A failed package is not kept: the next run tries again.
+      if (result.code === 0) writeFileSync(done, JSON.stringify(result));
+      return { out, ...result };
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Packages the service with `profiles` (once per sources, see {@link sharedPackage}). */
+export async function packageService(profiles = PACKAGED_PROFILES, stage = 'ci'): Promise<PackagedService> {
+  const { out, code, output } = await sharedPackage(profiles, stage);
   let resources: Record<string, Resource> = {};
   if (code === 0) {
     resources = (
@@ -93,6 +172,7 @@ export async function packageService(profiles = PACKAGED_PROFILES, stage = 'ci')
       }
     ).Resources;
   }
+  const unpackedRoot = mkdtempSync(join(tmpdir(), 'tb-unpacked-'));
   const unpacked = new Map<FunctionName, string>();
   return {
     out,
@@ -102,15 +182,14 @@ export async function packageService(profiles = PACKAGED_PROFILES, stage = 'ci')
     unpack(name) {
       let dir = unpacked.get(name);
       if (dir === undefined) {
-        dir = join(out, `unpacked-${name}`);
+        dir = join(unpackedRoot, name);
         unzip(join(out, `${name}.zip`), dir);
         unpacked.set(name, dir);
       }
       return dir;
     },
     remove() {
-      rmSync(home, { recursive: true, force: true });
-      rmSync(out, { recursive: true, force: true });
+      rmSync(unpackedRoot, { recursive: true, force: true });
     },
   };
 }
