@@ -92,7 +92,10 @@ describe('TokenBrokerClient with dpop: true', () => {
   it('gives another client instance, with another key, its own token', async () => {
     const [first, second] = [dpopClient(), dpopClient()];
     const a = await first.getToken({ profile: 'bound' });
+    const before = brokerRequests();
     const b = await second.getToken({ profile: 'bound' });
+    // Nothing learned by the first client's key is reused: its own probe and nonce round trip.
+    expect(brokerRequests() - before).toBe(3);
     expect(b.accessToken).not.toBe(a.accessToken);
     const [ta, tb] = [await thumbprintOf(first), await thumbprintOf(second)];
     expect(ta).not.toBe(tb);
