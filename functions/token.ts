@@ -43,6 +43,8 @@ export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
       const dpop = event.headers?.['dpop'];
       const issued = await broker.issue({ profile, subject, scope, minTtl, dpop, caller });
       return jsonResult(200, {
+        // Provider fields first: the broker's own fields always win a name clash.
+        ...issued.fields,
         access_token: issued.access_token,
         token_type: issued.token_type,
         expires_in: issued.expires_in,

@@ -10,6 +10,7 @@ import { withResolvedHeaders } from './broker/headers.ts';
 import { DpopGate, withDpop } from './broker/dpop.ts';
 import { BrokerError, RequestError, UpstreamRejected } from './errors.ts';
 import { exchangeToken, type ExchangeSettings } from './exchange/exchange.ts';
+import { SkewMemory } from './exchange/skew.ts';
 import type { BrokerConfig, Profile } from './config/types.ts';
 import type { OpenKeystore } from './keystore/types.ts';
 import type { SecretResolver } from './secrets/types.ts';
@@ -109,6 +110,8 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     ...(deps.maxEntries !== undefined && { maxEntries: deps.maxEntries }),
     ...(deps.sleep !== undefined && { sleep: deps.sleep }),
   });
+  // Clock offsets measured from skew rejections, per token endpoint host, for later assertions.
+  const skew = new SkewMemory(clock);
   const dpop = new DpopGate(clock);
   // A cache hit returns the object the cache holds: hash each token for the audit log once.
   const fingerprints = new WeakMap<CachedToken, string>();
@@ -153,16 +156,27 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         clock,
         ...(deps.random && { random: deps.random }),
         consentUrl: () => deps.consentUrl?.(profile.name, subject),
+        skew,
         dpop: resolved.dpop?.proof,
       });
       metrics.timing('UpstreamLatency', performance.now() - started);
       const { token, receivedAt } = result;
+      if (result.widened.length > 0) {
+        metrics.count('UpstreamScopeWidened', 1, { profile: profile.name });
+        logger.warn('token endpoint granted a wider scope than asked', {
+          profile: profile.name,
+          subject,
+          asked: scopes.join(' '),
+          beyond: result.widened.join(' '),
+        });
+      }
       return {
         accessToken: token.accessToken,
         tokenType: token.tokenType,
         expiresAt: receivedAt + token.expiresIn * 1000,
         scope: token.scope,
         obtainedAt: receivedAt,
+        ...(Object.keys(token.fields).length > 0 && { fields: token.fields }),
       };
     } catch (err) {
       if (err instanceof BrokerError) metrics.count('UpstreamErrors', 1, { code: err.code });
@@ -189,6 +203,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
       expires_in: Math.max(0, Math.floor((token.expiresAt - now) / 1000)),
       expires_at: Math.floor(token.expiresAt / 1000),
       ...(scope !== undefined && { scope }),
+      ...(token.fields !== undefined && { fields: token.fields }),
       cached,
     };
   }

@@ -156,13 +156,22 @@ export class ConsentRequired extends BrokerError {
   readonly consentUrl: string | undefined;
 
   constructor(
-    fields: { profile: string; subject?: string | undefined; consentUrl?: string | undefined },
+    fields: {
+      profile: string;
+      subject?: string | undefined;
+      consentUrl?: string | undefined;
+      /** Profile keys that would give it a consent step (`authUri`, `redirectUri`), when missing. */
+      missing?: readonly string[] | undefined;
+    },
     options: BrokerErrorOptions = {},
   ) {
     const who = fields.subject ? ` for subject "${fields.subject}"` : '';
+    const missing = fields.missing ?? [];
     super(
       'ERR_CONSENT_REQUIRED',
-      `profile "${fields.profile}" needs the user's consent${who}; open the consent URL once, then retry`,
+      missing.length > 0
+        ? `profile "${fields.profile}" needs the user's consent${who} but has no consent step; set ${missing.join(' and ')} (the provider's consent page, the broker's /consent/callback URL), then open the consent URL once`
+        : `profile "${fields.profile}" needs the user's consent${who}; open the consent URL once, then retry`,
       { ...options, details: { consent_url: fields.consentUrl, ...options.details } },
     );
     this.profile = fields.profile;

@@ -35,6 +35,8 @@ export interface IssuedToken {
   /** Expiry as epoch seconds. */
   readonly expires_at: number;
   readonly scope?: string | undefined;
+  /** Provider fields passed on (`responseFields`), shown in the 200 body under their own names. */
+  readonly fields?: Readonly<Record<string, string | number | boolean>> | undefined;
   /** Whether it came from a cache. */
   readonly cached: boolean;
 }
@@ -71,7 +73,8 @@ export type MetricName =
   | 'UpstreamLatency'
   | 'UpstreamErrors'
   | 'SharedCacheFallbacks'
-  | 'RefreshFailures';
+  | 'RefreshFailures'
+  | 'UpstreamScopeWidened';
 
 /** Minimal metrics sink, injected into lib/. */
 export interface Metrics {

@@ -46,15 +46,18 @@ export interface ClaimsInput {
 }
 
 /**
- * The audience an assertion carries: the profile's `audience` for the §2.1 grant and the
- * token endpoint URL for §2.2 client authentication, as RFC 7523 §3 item 3 asks.
+ * The audience an assertion carries: the profile's `audience`. For §2.2 client
+ * authentication it defaults to the token endpoint URL, as RFC 7523 §3 item 3 asks; a
+ * profile may set the authorization server's issuer identifier instead, as
+ * draft-ietf-oauth-rfc7523bis requires.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-3
+ * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-rfc7523bis/
  */
 export function assertionAudience(
   profile: Pick<Profile, 'audience' | 'tokenUri' | 'grant'>,
 ): string | readonly string[] {
-  return profile.grant === 'client-assertion' ? profile.tokenUri.url : profile.audience;
+  return profile.audience;
 }
 
 /**

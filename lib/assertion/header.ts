@@ -6,12 +6,14 @@ import type { JwsAlgorithm, KeyMaterial } from '../keystore/types.ts';
 /** The JWS protected header of an assertion (RFC 7515 §4.1). */
 export interface AssertionHeader extends JWTHeaderParameters {
   readonly alg: JwsAlgorithm;
-  readonly typ: 'JWT';
+  /** `JWT`, or `client-authentication+jwt` (draft-ietf-oauth-rfc7523bis) when the profile asks. */
+  readonly typ: string;
 }
 
 /**
  * Builds the assertion's JWS header: `alg` from the profile when explicit, else the key's;
- * `typ: JWT`; and `kid`, `x5t`, `x5t#S256`, `x5c` as the profile asks.
+ * `typ` from the profile (default `JWT`; draft-ietf-oauth-rfc7523bis registers
+ * `client-authentication+jwt` for client assertions); and `kid`, `x5t`, `x5t#S256`, `x5c` as the profile asks.
  *
  * A header parameter the profile asks for but the key material cannot supply (no
  * certificate for `x5t`, no key id for `kid: true`) is a configuration error, never
@@ -19,6 +21,7 @@ export interface AssertionHeader extends JWTHeaderParameters {
  *
  * @throws ConfigError `ERR_CONFIG` naming the missing piece.
  * @see https://www.rfc-editor.org/rfc/rfc7515#section-4.1
+ * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-rfc7523bis/
  */
 export function buildHeader(
   profileName: string,
@@ -26,7 +29,10 @@ export function buildHeader(
   key: KeyMaterial,
 ): AssertionHeader {
   const alg = options.algorithm === 'auto' ? key.jwsAlgorithm : options.algorithm;
-  const header: { -readonly [K in keyof AssertionHeader]: AssertionHeader[K] } = { alg, typ: 'JWT' };
+  const header: { -readonly [K in keyof AssertionHeader]: AssertionHeader[K] } = {
+    alg,
+    typ: options.typ,
+  };
   const missing = (what: string, fix: string): ConfigError =>
     new ConfigError('ERR_CONFIG', `profile "${profileName}" asks for ${what} but ${fix}`);
   if (typeof options.kid === 'string' && options.kid !== '') {

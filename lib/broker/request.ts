@@ -13,7 +13,10 @@ export const MAX_MIN_TTL = 86_400;
 export interface ResolvedRequest {
   /** The assertion subject (for client-assertion: the client id). */
   readonly subject: string;
-  /** Requested scopes, sorted and without duplicates. */
+  /**
+   * Requested scopes in the order written (the caller's, else the profile's), without
+   * duplicates: sent so. The descriptor holds them sorted, for the cache key.
+   */
   readonly scopes: readonly string[];
   readonly minTtlMs: number;
   readonly descriptor: TokenDescriptor;
@@ -34,7 +37,8 @@ function tokenDescriptor(profile: Profile, subject: string, scopes: readonly str
     subject,
     audience: typeof audience === 'string' ? audience : audience.join(' '),
     grant: profile.grant,
-    scopes,
+    scopes: [...scopes].sort(),
+    ...(Object.keys(profile.params).length > 0 && { params: profile.params }),
   };
 }
 
@@ -42,7 +46,8 @@ function tokenDescriptor(profile: Profile, subject: string, scopes: readonly str
  * Checks subject, scope and `minTtl` of a request against its profile: the subject
  * defaults to the profile's and must match its `subjects` patterns (the profile's own
  * default subject is always allowed); the scope (space-separated) defaults to the
- * profile's and must be a subset of it.
+ * profile's and must be a subset of it; its order and spelling are kept for the wire
+ * (RFC 6749 §3.3: order does not matter, but some servers compare the string).
  *
  * @throws RequestError `ERR_INVALID_REQUEST`, `ERR_SUBJECT_NOT_ALLOWED`, `ERR_SCOPE_NOT_ALLOWED`.
  */
@@ -75,7 +80,7 @@ export function resolveRequest(
   if (request.scope !== undefined && typeof request.scope !== 'string')
     throw invalid('scope must be a space-separated string');
   const asked = (request.scope ?? '').split(/\s+/).filter(Boolean);
-  const scopes = [...new Set(asked.length > 0 ? asked : profile.scopes)].sort();
+  const scopes = [...new Set(asked.length > 0 ? asked : profile.scopes)];
   const extra = scopes.filter((s) => !profile.scopes.includes(s));
   if (extra.length > 0)
     throw new RequestError(

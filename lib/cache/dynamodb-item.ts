@@ -72,6 +72,7 @@ export function encodeToken(token: CachedToken): Uint8Array {
     expiresAt: token.expiresAt,
     scope: token.scope ?? null,
     obtainedAt: token.obtainedAt,
+    ...(token.fields !== undefined && Object.keys(token.fields).length > 0 && { fields: token.fields }),
   };
   return new TextEncoder().encode(JSON.stringify(payload));
 }
@@ -85,11 +86,19 @@ export function decodeToken(plaintext: Uint8Array): CachedToken | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { accessToken, tokenType, expiresAt, scope, obtainedAt } = value as Record<string, unknown>;
+  const { accessToken, tokenType, expiresAt, scope, obtainedAt, fields } = value as Record<string, unknown>;
   if (typeof accessToken !== 'string' || typeof tokenType !== 'string') return undefined;
   if (typeof expiresAt !== 'number' || typeof obtainedAt !== 'number') return undefined;
   if (scope !== null && typeof scope !== 'string') return undefined;
-  return { accessToken, tokenType, expiresAt, scope: scope ?? undefined, obtainedAt };
+  const token = { accessToken, tokenType, expiresAt, scope: scope ?? undefined, obtainedAt };
+  if (fields === undefined) return token;
+  if (!isFieldRecord(fields)) return undefined;
+  return { ...token, fields };
+}
+
+function isFieldRecord(value: unknown): value is Record<string, string | number | boolean> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  return Object.values(value).every((v) => ['string', 'number', 'boolean'].includes(typeof v));
 }
 
 function text(item: Item, name: string): string | undefined {

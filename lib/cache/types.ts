@@ -8,6 +8,8 @@ export interface TokenDescriptor {
   readonly grant: string;
   /** Scopes, sorted. */
   readonly scopes: readonly string[];
+  /** The profile's extra request parameters as written (references, never resolved values). */
+  readonly params?: Readonly<Record<string, string>> | undefined;
   /**
    * RFC 7638 thumbprint of the caller's DPoP key when the token is bound to it (RFC 9449),
    * so it is only served to requests proving that key. Absent for Bearer tokens.
@@ -25,6 +27,8 @@ export interface CachedToken {
   readonly scope: string | undefined;
   /** When it was obtained, epoch milliseconds. */
   readonly obtainedAt: number;
+  /** Provider fields passed on with the token (`responseFields`), sealed with it in the shared store. */
+  readonly fields?: Readonly<Record<string, string | number | boolean>> | undefined;
 }
 
 /** A shared entry with what it is for, so a schedule can refresh it. */

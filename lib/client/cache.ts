@@ -9,6 +9,8 @@ export interface HeldToken {
   readonly tokenType: string;
   readonly expiresAt: number;
   readonly scope: string | undefined;
+  /** Provider fields the broker passed on (`responseFields`), e.g. Salesforce's `instance_url`. */
+  readonly fields?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** How many tokens one client keeps at most; the soonest to expire goes first. */

@@ -5,7 +5,7 @@
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { cacheKey, normalizeScope, TokenMemo, type HeldToken } from './cache.ts';
 import { DpopKey } from './dpop.ts';
-import { errorFromResponse, TokenBrokerError } from './errors.ts';
+import { errorFromResponse, retryAfterSeconds, TokenBrokerError } from './errors.ts';
 import { createSigner, regionFromEndpoint, type RequestSigner, type SignedRequest } from './sign.ts';
 
 /** Remaining lifetime, in seconds, a token must have to be handed out; the broker's default too. */
@@ -56,7 +56,20 @@ export interface BrokerToken {
   /** Whole seconds left now. */
   readonly expiresIn: number;
   readonly scope?: string;
+  /** Provider fields the broker passed on (a profile's `responseFields`, e.g. Salesforce's `instance_url`). */
+  readonly fields?: Readonly<Record<string, string | number | boolean>>;
 }
+
+/** Fields of the broker's 200 body that are its own; any other scalar is a provider field. */
+const OWN_FIELDS: ReadonlySet<string> = new Set([
+  'access_token',
+  'token_type',
+  'expires_in',
+  'expires_at',
+  'scope',
+]);
+/** Most keys remembered with a pending `Retry-After` at once. */
+const MAX_WAITING_KEYS = 500;
 
 function defaultCredentials(): AwsCredentialIdentityProvider {
   // Loaded on first use: callers passing their own credentials never pay for the chain.
@@ -91,6 +104,8 @@ export class TokenBrokerClient {
   readonly #clock: () => number;
   readonly #timeoutMs: number;
   readonly #memo = new TokenMemo();
+  /** Keys the broker asked to leave alone (`Retry-After`), until when (epoch ms). */
+  readonly #notBefore = new Map<string, number>();
   readonly #dpop: Promise<DpopKey> | undefined;
   /** Per profile: the `htm` and `htu` its proofs need, and the provider's last nonce. */
   readonly #proofTargets = new Map<string, { htm: string; htu: string; nonce?: string }>();
@@ -140,6 +155,7 @@ export class TokenBrokerClient {
 
     const held = this.#memo.fresh(key, this.#clock(), minTtlMs);
     if (held) return this.#view(held);
+    this.#honourRetryAfter(key);
     const flight = this.#memo.inFlight(key);
     if (flight) {
       const shared = await flight;
@@ -152,7 +168,7 @@ export class TokenBrokerClient {
       ...(request.minTtl === undefined ? {} : { minTtl: request.minTtl }),
     });
     return this.#view(
-      await this.#memo.start(key, this.#clock, () => this.#post(body, request.profile, dpop)),
+      await this.#memo.start(key, this.#clock, () => this.#post(key, body, request.profile, dpop)),
     );
   }
 
@@ -169,6 +185,27 @@ export class TokenBrokerClient {
     return (await this.#dpop).proof(method, url, { accessToken, nonce });
   }
 
+  /**
+   * Refuses, without a request, a key the broker answered with `Retry-After` until that
+   * time has passed: asking earlier only adds load where the provider asked for less.
+   *
+   * @throws TokenBrokerError `upstream_unavailable` with the seconds left in `retryAfter`.
+   */
+  #honourRetryAfter(key: string): void {
+    const until = this.#notBefore.get(key);
+    if (until === undefined) return;
+    const left = Math.ceil((until - this.#clock()) / 1000);
+    if (left <= 0) {
+      this.#notBefore.delete(key);
+      return;
+    }
+    throw new TokenBrokerError(
+      'upstream_unavailable',
+      `the broker asked to wait before asking again; retry after ${left} s`,
+      { status: 503, retryAfter: left },
+    );
+  }
+
   /** Forgets every token held in memory. */
   clear(): void {
     this.#memo.clear();
@@ -180,8 +217,8 @@ export class TokenBrokerClient {
    * endpoint's `dpop_htm`/`dpop_htu`, and `use_dpop_nonce` the provider's `DPoP-Nonce`
    * (RFC 9449 §8). Each lesson is used once: at most three requests.
    */
-  async #post(body: string, profile: string, dpop: DpopKey | undefined): Promise<HeldToken> {
-    if (dpop === undefined) return this.#send(body, undefined);
+  async #post(key: string, body: string, profile: string, dpop: DpopKey | undefined): Promise<HeldToken> {
+    if (dpop === undefined) return this.#send(key, body, undefined);
     for (let attempt = 1; ; attempt += 1) {
       const target = this.#proofTargets.get(profile);
       // Not yet known: a proof for the broker's own URL, which the broker answers with the endpoint.
@@ -189,7 +226,7 @@ export class TokenBrokerClient {
         nonce: target?.nonce,
       });
       try {
-        return await this.#send(body, proof);
+        return await this.#send(key, body, proof);
       } catch (err) {
         if (attempt >= 3 || !(err instanceof TokenBrokerError) || !this.#learn(profile, err)) throw err;
       }
@@ -212,7 +249,7 @@ export class TokenBrokerClient {
     return false;
   }
 
-  async #send(body: string, proof: string | undefined): Promise<HeldToken> {
+  async #send(key: string, body: string, proof: string | undefined): Promise<HeldToken> {
     const startedAt = this.#clock();
     let signed: SignedRequest;
     try {
@@ -256,7 +293,15 @@ export class TokenBrokerClient {
     } catch {
       json = undefined;
     }
-    if (!response.ok) throw errorFromResponse(response.status, json, response.headers.get('dpop-nonce'));
+    if (!response.ok) {
+      const retryAfter = retryAfterSeconds(response.headers.get('retry-after'), this.#clock());
+      if (retryAfter !== undefined && retryAfter > 0) {
+        if (this.#notBefore.size >= MAX_WAITING_KEYS) this.#notBefore.clear();
+        this.#notBefore.set(key, this.#clock() + retryAfter * 1000);
+      }
+      throw errorFromResponse(response.status, json, retryAfter, response.headers.get('dpop-nonce'));
+    }
+    this.#notBefore.delete(key);
     return parseToken(json, response.status, startedAt);
   }
 
@@ -268,6 +313,7 @@ export class TokenBrokerClient {
       expiresAt: token.expiresAt,
       expiresIn,
       ...(token.scope === undefined ? {} : { scope: token.scope }),
+      ...(token.fields === undefined ? {} : { fields: token.fields }),
     };
   }
 }
@@ -297,10 +343,17 @@ function parseToken(json: unknown, status: number, startedAt: number): HeldToken
       `the broker's HTTP ${status} answer has ${problem}; check the endpoint points at the broker`,
       { status },
     );
+  const extra: Record<string, string | number | boolean> = {};
+  for (const [name, value] of Object.entries(fields)) {
+    if (OWN_FIELDS.has(name)) continue;
+    if (typeof value === 'string' || typeof value === 'boolean') extra[name] = value;
+    else if (typeof value === 'number' && Number.isFinite(value)) extra[name] = value;
+  }
   return {
     accessToken: accessToken as string,
     tokenType: tokenType as string,
     expiresAt: startedAt + (expiresIn as number) * 1000,
     scope: scope as string | undefined,
+    ...(Object.keys(extra).length > 0 && { fields: extra }),
   };
 }

@@ -46,6 +46,8 @@ export interface TokenBrokerErrorFields {
   readonly upstreamError?: string | undefined;
   /** For `upstream_rejected`: the provider's `error_description`, when it sent one. */
   readonly upstreamErrorDescription?: string | undefined;
+  /** Seconds the broker asked to wait before asking again (its `Retry-After` header). */
+  readonly retryAfter?: number | undefined;
   /** For `invalid_request` about a DPoP proof: the `htm` the provider's token endpoint wants. */
   readonly dpopHtm?: string | undefined;
   /** For `invalid_request` about a DPoP proof: the `htu` (the provider's token endpoint). */
@@ -63,6 +65,8 @@ export class TokenBrokerError extends Error {
   readonly consentUrl: string | undefined;
   readonly upstreamError: string | undefined;
   readonly upstreamErrorDescription: string | undefined;
+  /** Seconds to wait before asking again, when the broker said (`Retry-After`); the client waits that long itself. */
+  readonly retryAfter: number | undefined;
   readonly dpopHtm: string | undefined;
   readonly dpopHtu: string | undefined;
   readonly dpopNonce: string | undefined;
@@ -74,6 +78,7 @@ export class TokenBrokerError extends Error {
     this.consentUrl = fields.consentUrl;
     this.upstreamError = fields.upstreamError;
     this.upstreamErrorDescription = fields.upstreamErrorDescription;
+    this.retryAfter = fields.retryAfter;
     this.dpopHtm = fields.dpopHtm;
     this.dpopHtu = fields.dpopHtu;
     this.dpopNonce = fields.dpopNonce;
@@ -106,6 +111,23 @@ function codeForStatus(status: number): TokenBrokerErrorCode {
   return 'invalid_response';
 }
 
+/** Longest `Retry-After` the client honours, seconds (one hour); longer values are capped. */
+export const MAX_RETRY_AFTER = 3600;
+
+/**
+ * Seconds a `Retry-After` header asks for (delay-seconds or an HTTP date, RFC 9110
+ * §10.2.3), capped at {@link MAX_RETRY_AFTER}; undefined when absent or unreadable.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
+ */
+export function retryAfterSeconds(header: string | null, now: number): number | undefined {
+  if (header === null) return undefined;
+  const value = header.trim();
+  const seconds = /^\d+$/.test(value) ? Number(value) : Math.ceil((Date.parse(value) - now) / 1000);
+  if (!Number.isFinite(seconds)) return undefined;
+  return Math.min(Math.max(0, seconds), MAX_RETRY_AFTER);
+}
+
 /** RFC 9449 §8.1 `nonce = 1*NQCHAR`, bounded. */
 const DPOP_NONCE = /^[\x21\x23-\x5b\x5d-\x7e]{1,1024}$/;
 
@@ -116,8 +138,24 @@ const DPOP_NONCE = /^[\x21\x23-\x5b\x5d-\x7e]{1,1024}$/;
 export function errorFromResponse(
   status: number,
   body: unknown,
+  retryAfter?: number,
   dpopNonce?: string | null,
 ): TokenBrokerError {
+  const error = errorOf(status, body, dpopNonce);
+  if (retryAfter === undefined) return error;
+  return new TokenBrokerError(error.code, error.message, {
+    status: error.status,
+    consentUrl: error.consentUrl,
+    upstreamError: error.upstreamError,
+    upstreamErrorDescription: error.upstreamErrorDescription,
+    dpopHtm: error.dpopHtm,
+    dpopHtu: error.dpopHtu,
+    dpopNonce: error.dpopNonce,
+    retryAfter,
+  });
+}
+
+function errorOf(status: number, body: unknown, dpopNonce?: string | null): TokenBrokerError {
   const fields = isRecord(body) ? body : {};
   const error = typeof fields['error'] === 'string' ? fields['error'] : undefined;
   const message = oneLine(fields['message']);

@@ -12,6 +12,7 @@ export {
   type TokenBrokerClientOptions,
 } from './client.ts';
 export {
+  MAX_RETRY_AFTER,
   TokenBrokerError,
   type BrokerErrorCode,
   type TokenBrokerErrorCode,

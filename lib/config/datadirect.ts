@@ -1,6 +1,8 @@
-import { stringify } from 'yaml';
+import { Document, isMap } from 'yaml';
+import { CALLBACK_PATH } from '../consent/base-url.ts';
 import { ConfigError } from '../errors.ts';
 import { isSecretReference } from '../secrets/reference.ts';
+import { oneLineText } from '../text.ts';
 import { getOption, type ConnectionOptions } from './connection-string.ts';
 import type { ProviderName } from './types.ts';
 
@@ -19,6 +21,26 @@ export interface ImportResult {
   readonly name: string;
   readonly profile: Readonly<Record<string, unknown>>;
   readonly notes: readonly string[];
+  /** A comment written above the profile in the YAML (the DataDirect RedirectURI not imported). */
+  readonly comment?: string | undefined;
+}
+
+/** Whether a RedirectURI already is the broker's callback: absolute, a port, the callback path. */
+function isBrokerCallback(uri: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return false;
+  }
+  const port = /^[a-z][a-z0-9+.-]*:\/\/(\[[^\]]*\]|[^/:?#]*):(\d+)/i.test(uri);
+  return (
+    (url.protocol === 'https:' || url.protocol === 'http:') &&
+    port &&
+    url.pathname.endsWith(CALLBACK_PATH) &&
+    url.search === '' &&
+    url.hash === ''
+  );
 }
 
 /** DataDirect option names this import maps (lower-case), besides the ones it ignores. */
@@ -180,7 +202,15 @@ export function importDataDirect(
   const alias = get('JWTCertAlias');
   if (alias !== undefined) profile['certAlias'] = alias;
   const redirect = get('RedirectURI');
-  if (redirect !== undefined) profile['redirectUri'] = redirect;
+  let comment: string | undefined;
+  if (redirect !== undefined && isBrokerCallback(redirect)) {
+    profile['redirectUri'] = redirect;
+  } else if (redirect !== undefined) {
+    comment = ` DataDirect RedirectURI was ${redirect} (its own listener; not imported)`;
+    notes.push(
+      `RedirectURI ${redirect} is not imported: register https://<your broker>:443${CALLBACK_PATH} with the provider as the redirect URI and set redirectUri to it; DataDirect's RedirectURI pointed at its own listener`,
+    );
+  }
   const clientSecret = get('ClientSecret');
   if (clientSecret !== undefined)
     profile['clientSecret'] = secret(clientSecret, 'CLIENT_SECRET', 'ClientSecret');
@@ -205,10 +235,18 @@ export function importDataDirect(
 
   const ignored = [...options.keys()].filter((k) => !MAPPED.includes(k.toLowerCase()));
   if (ignored.length > 0) notes.push(`ignored (not used by token-broker): ${ignored.join(', ')}`);
-  return { name, profile, notes };
+  return { name, profile, notes, ...(comment !== undefined && { comment }) };
 }
 
 /** The imported profile as a YAML config that loads through `parseConfig` unchanged. */
 export function importedYaml(result: ImportResult): string {
-  return stringify({ profiles: { [result.name]: result.profile } }, { lineWidth: 0 });
+  const doc = new Document({ profiles: { [result.name]: result.profile } });
+  if (result.comment !== undefined) {
+    const profiles = doc.get('profiles', true);
+    const entry = isMap(profiles) ? profiles.items[0] : undefined;
+    // A comment stays on one line whatever the connection string held.
+    if (entry?.key && typeof entry.key === 'object')
+      (entry.key as { commentBefore?: string }).commentBefore = ` ${oneLineText(result.comment, 500)}`;
+  }
+  return doc.toString({ lineWidth: 0 });
 }

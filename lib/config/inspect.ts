@@ -3,6 +3,7 @@ import { BrokerError } from '../errors.ts';
 import type { KeyMaterial, OpenKeystoreOptions } from '../keystore/types.ts';
 import { describeReference, isSecretReference } from '../secrets/reference.ts';
 import type { SecretResolver } from '../secrets/types.ts';
+import { CALLBACK_PATH } from '../consent/base-url.ts';
 import { PRESETS } from './presets.ts';
 import type { BrokerConfig, Profile } from './types.ts';
 
@@ -73,6 +74,9 @@ export async function inspectProfile(
     ...Object.entries(profile.headers)
       .filter(([, v]) => isSecretReference(v))
       .map(([h, v]): [string, string] => [`headers.${h}`, v]),
+    ...Object.entries(profile.params)
+      .filter(([, v]) => isSecretReference(v))
+      .map(([p, v]): [string, string] => [`params.${p}`, v]),
   ];
   const texts = new Map<string, string>();
   for (const [key, ref] of refs) {
@@ -126,9 +130,7 @@ export async function inspectProfile(
 
   reportAudience(profile, info, warn);
   if (profile.callers.length === 0) warn('callers: empty, so no caller may use this profile');
-  if (profile.consentErrors.length > 0 && profile.redirectUri === undefined) {
-    warn('redirectUri: not set, so no consent URL can be built when the provider asks for consent');
-  }
+  reportConsent(profile, error);
   return {
     name: profile.name,
     provider: profile.provider,
@@ -164,6 +166,32 @@ function reportCertificate(
   else if (days < CERT_EXPIRY_WARNING_DAYS)
     warn(`certificate: expires in ${days} days (${when}); renew it soon`);
   else info(`certificate: ${subject || 'present'}, expires ${when} (${days} days)`);
+}
+
+/**
+ * A profile whose provider asks users for consent (the §2.1 grant with a consent page, or
+ * a redirectUri written) must have a consent step that works: a consent page (`authUri`)
+ * and the broker's own callback as redirect URI. Anything else fails only when a user
+ * first needs consent, long after `check` said "ok".
+ */
+function reportConsent(profile: Profile, error: (t: string) => void): void {
+  const wantsConsent =
+    profile.redirectUri !== undefined || (profile.grant === 'jwt-bearer' && profile.authUri !== undefined);
+  if (!wantsConsent) return;
+  const callback = `https://<your broker>:443${CALLBACK_PATH}`;
+  if (profile.authUri === undefined)
+    error("authUri: not set, so the consent step cannot work; set it to the provider's consent page");
+  if (profile.redirectUri === undefined) {
+    error(
+      `redirectUri: not set, so the consent step cannot work; register ${callback} with the provider as the redirect URI and set redirectUri to it`,
+    );
+    return;
+  }
+  const url = new URL(profile.redirectUri);
+  if (!url.pathname.endsWith(CALLBACK_PATH) || url.search !== '')
+    error(
+      `redirectUri: ${url.origin}${url.pathname} is not the broker's callback, so the consent step cannot work; set it to ${callback} and register that with the provider`,
+    );
 }
 
 function reportAudience(profile: Profile, info: (t: string) => void, warn: (t: string) => void): void {

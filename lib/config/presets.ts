@@ -23,6 +23,10 @@ export interface ProviderPreset {
   readonly consentScopes: (scopes: readonly string[]) => readonly string[];
   readonly consentErrors: readonly ConsentErrorMatcher[];
   readonly pkce: boolean;
+  /** Token response fields passed on by default (`responseFields`). */
+  readonly responseFields: readonly string[];
+  /** Whether the token request carries `client_id` in client-assertion mode. */
+  readonly clientIdParam: boolean;
   /** Where the facts come from (README "Providers"). */
   readonly source: string;
 }
@@ -55,6 +59,8 @@ function docusign(name: 'docusign' | 'docusign-demo', host: string): ProviderPre
     ],
     consentErrors: [{ error: 'consent_required' }],
     pkce: true,
+    responseFields: [],
+    clientIdParam: false,
     source: 'https://developers.docusign.com/platform/auth/jwt/jwt-get-token/',
   };
 }
@@ -77,6 +83,8 @@ function salesforce(name: 'salesforce' | 'salesforce-sandbox', origin: string): 
     consentScopes: profileScopes,
     consentErrors: [{ error: 'invalid_grant', descriptionIncludes: "user hasn't approved this consumer" }],
     pkce: true,
+    responseFields: ['instance_url', 'id', 'signature', 'issued_at'],
+    clientIdParam: false,
     source: 'https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm',
   };
 }
@@ -102,6 +110,8 @@ export const PRESETS: Readonly<Record<ProviderName, ProviderPreset>> = {
     consentScopes: profileScopes,
     consentErrors: [],
     pkce: false,
+    responseFields: [],
+    clientIdParam: false,
     source: 'https://developers.google.com/identity/protocols/oauth2/service-account',
   },
   entra: {
@@ -118,6 +128,8 @@ export const PRESETS: Readonly<Record<ProviderName, ProviderPreset>> = {
     consentScopes: profileScopes,
     consentErrors: [{ error: 'invalid_grant', descriptionIncludes: 'AADSTS65001' }],
     pkce: true,
+    responseFields: [],
+    clientIdParam: true,
     source: 'https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials',
   },
   okta: {
@@ -135,6 +147,8 @@ export const PRESETS: Readonly<Record<ProviderName, ProviderPreset>> = {
     // Service apps use client credentials: no user consent.
     consentErrors: [],
     pkce: true,
+    responseFields: [],
+    clientIdParam: false,
     source: 'https://developer.okta.com/docs/guides/implement-oauth-for-okta-serviceapp/main/',
   },
   generic: {
@@ -151,6 +165,8 @@ export const PRESETS: Readonly<Record<ProviderName, ProviderPreset>> = {
     consentScopes: profileScopes,
     consentErrors: [],
     pkce: true,
+    responseFields: [],
+    clientIdParam: false,
     source: 'RFC 7523',
   },
 };

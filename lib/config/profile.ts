@@ -2,7 +2,7 @@ import { BrokerError } from '../errors.ts';
 import { isSecretReference, parseReference, REFERENCE_PROBLEM } from '../secrets/reference.ts';
 import { PRESETS } from './presets.ts';
 import type { RawProfile } from './schema.ts';
-import type { AssertionOptions, Profile, ProviderName, TokenEndpoint } from './types.ts';
+import type { AssertionOptions, ConsentErrorMatcher, Profile, ProviderName, TokenEndpoint } from './types.ts';
 import { checkRedirectUri, parseSecureUrl, parseTokenUri, UriProblem } from './uri.ts';
 
 /** Assertion lifetime when the profile gives none (seconds), before the preset's cap. */
@@ -11,6 +11,16 @@ export const DEFAULT_ASSERTION_LIFETIME = 300;
 export const DEFAULT_ASSERTION_SKEW = 30;
 /** Default `refresh.before` (seconds before expiry a scheduled refresh happens). */
 export const DEFAULT_REFRESH_BEFORE = 300;
+/**
+ * Answers that mean "consent needed" for every profile, beside the preset's and the
+ * profile's own `consentErrors` (OpenID Connect Core §3.1.2.6; DocuSign uses the first).
+ */
+export const DEFAULT_CONSENT_ERRORS: readonly ConsentErrorMatcher[] = [
+  { error: 'consent_required' },
+  { error: 'interaction_required' },
+];
+/** Assertion lifetime above which `check` warns for a profile without a preset, seconds. */
+export const GENERIC_LIFETIME_WARNING = 3600;
 /** Claims the broker sets itself; `assertion.claims` may not override them. */
 export const RESERVED_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti', 'scope'] as const;
 
@@ -21,6 +31,16 @@ export interface Findings {
 }
 
 const SECRET_KEYS = ['certStore', 'certPassword', 'keyPassword', 'certificate', 'clientSecret'] as const;
+
+function uniqueMatchers(matchers: readonly ConsentErrorMatcher[]): ConsentErrorMatcher[] {
+  const seen = new Set<string>();
+  return matchers.filter((m) => {
+    const id = JSON.stringify([m.error, m.descriptionIncludes ?? null]);
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
 
 function splitSpaces(value: string | readonly string[] | undefined): string[] {
   if (value === undefined) return [];
@@ -90,6 +110,11 @@ function assertionOptions(
     }
     lifetime = cap;
   }
+  if (cap === undefined && lifetime > GENERIC_LIFETIME_WARNING)
+    warn(
+      'assertion.lifetime',
+      `${lifetime} s is a long-lived credential; most providers refuse assertions valid for more than ${GENERIC_LIFETIME_WARNING} s`,
+    );
   const claims = given.claims ?? {};
   for (const claim of Object.keys(claims)) {
     if ((RESERVED_CLAIMS as readonly string[]).includes(claim)) {
@@ -99,6 +124,7 @@ function assertionOptions(
   return {
     lifetime,
     skew: given.skew ?? DEFAULT_ASSERTION_SKEW,
+    typ: given.typ ?? 'JWT',
     algorithm: given.algorithm ?? 'auto',
     x5t: given.x5t ?? false,
     x5tS256: given.x5tS256 ?? preset.x5tS256,
@@ -152,6 +178,10 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     const problem = isSecretReference(value) ? referenceProblem(value) : undefined;
     if (problem) add(`headers.${header}`, problem);
   }
+  for (const [param, value] of Object.entries(raw.params ?? {})) {
+    const problem = isSecretReference(value) ? referenceProblem(value) : undefined;
+    if (problem) add(`params.${param}`, problem);
+  }
 
   const redirectUri = optionalUrl('redirectUri', raw.redirectUri, add, checkRedirectUri);
   const authUri =
@@ -167,6 +197,12 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     refresh = { subjects: refreshSubjects, before: raw.refresh.before ?? DEFAULT_REFRESH_BEFORE };
   }
   const scopes = splitSpaces(raw.scope);
+  const grant = raw.grant ?? preset.grant;
+  const clientId = raw.clientId ?? raw.issuer;
+  const params: Record<string, string> = {
+    ...(preset.clientIdParam && grant === 'client-assertion' && { client_id: clientId }),
+    ...raw.params,
+  };
   if (raw.dpop === 'required' && raw.refresh)
     add(
       'refresh',
@@ -178,11 +214,12 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     name,
     provider,
     issuer: raw.issuer,
-    clientId: raw.clientId ?? raw.issuer,
+    clientId,
     subject: raw.subject,
     subjects,
     tokenUri: endpoint,
-    audience: raw.audience ?? preset.audience(tokenUrl),
+    // RFC 7523 §3: a client assertion's aud is the token endpoint unless written otherwise.
+    audience: raw.audience ?? (grant === 'client-assertion' ? endpoint.url : preset.audience(tokenUrl)),
     scopes,
     scopeIn: raw.scopeIn ?? preset.scopeIn,
     certStore: raw.certStore,
@@ -195,14 +232,22 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     authUri,
     clientSecret: raw.clientSecret,
     headers: raw.headers ?? {},
-    grant: raw.grant ?? preset.grant,
+    grant,
     assertion,
     callers: raw.callers ?? [],
     refresh,
-    consentErrors: [...preset.consentErrors, ...(raw.consentErrors ?? [])],
+    consentErrors: uniqueMatchers([
+      ...DEFAULT_CONSENT_ERRORS,
+      ...preset.consentErrors,
+      ...(raw.consentErrors ?? []),
+    ]),
     consentScopes:
       raw.consentScopes !== undefined ? splitSpaces(raw.consentScopes) : preset.consentScopes(scopes),
     pkce: raw.pkce ?? preset.pkce,
+    responseFields: [...new Set(raw.responseFields ?? preset.responseFields)],
+    params,
+    tokenType: raw.tokenType ?? 'bearer',
+    scopeCheck: raw.scopeCheck ?? 'lenient',
     dpop: raw.dpop ?? 'off',
   };
 }

@@ -13,8 +13,44 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 const seconds = z.number().int('must be a whole number of seconds');
 
+/** Longest assertion lifetime a profile may ask for, seconds (one day). */
+export const MAX_ASSERTION_LIFETIME = 86_400;
+
+/** Token response fields the broker sets itself: not for `responseFields` (nor is `refresh_token`). */
+export const RESERVED_RESPONSE_FIELDS = [
+  'access_token',
+  'token_type',
+  'expires_in',
+  'expires_at',
+  'scope',
+  'cached',
+  'error',
+  'message',
+] as const;
+
+/** Token request parameters the broker sets itself: not for `params`. */
+export const RESERVED_PARAMS = [
+  'grant_type',
+  'assertion',
+  'client_assertion',
+  'client_assertion_type',
+  'scope',
+] as const;
+
+const FIELD_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+
 const assertionSchema = z.strictObject({
-  lifetime: seconds.positive('must be above 0').optional(),
+  lifetime: seconds
+    .positive('must be above 0')
+    .max(MAX_ASSERTION_LIFETIME, `must be at most ${MAX_ASSERTION_LIFETIME} (one day)`)
+    .optional(),
+  typ: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9!#$&^_.+-]{1,64}(\/[A-Za-z0-9!#$&^_.+-]{1,64})?$/,
+      'must be a media type such as JWT or client-authentication+jwt',
+    )
+    .optional(),
   skew: seconds.min(0, 'must be 0 or more').max(600, 'must be at most 600').optional(),
   algorithm: z.enum(ALGORITHMS).optional(),
   x5t: z.boolean().optional(),
@@ -73,6 +109,34 @@ const profileSchema = z.strictObject({
   consentScopes: spaceList.optional(),
   consentErrors: z.array(consentErrorSchema).optional(),
   pkce: z.boolean().optional(),
+  responseFields: z
+    .array(
+      z
+        .string()
+        .regex(FIELD_NAME, 'field names are letters, digits, "_", ".", ":" and "-" (at most 64)')
+        .refine((name) => name !== 'refresh_token', 'refresh_token is never passed on; remove it')
+        .refine(
+          (name) => !(RESERVED_RESPONSE_FIELDS as readonly string[]).includes(name),
+          "is a field of the broker's own answer; remove it",
+        ),
+    )
+    .max(32, 'at most 32 fields')
+    .optional(),
+  params: z
+    .record(
+      z
+        .string()
+        .regex(FIELD_NAME, 'parameter names are letters, digits, "_", ".", ":" and "-" (at most 64)')
+        .refine(
+          (name) => !(RESERVED_PARAMS as readonly string[]).includes(name),
+          'is set by the broker itself; remove it',
+        ),
+      z.string().regex(/^[^\r\n]*$/, 'must be one line'),
+    )
+    .refine((value) => Object.keys(value).length <= 32, 'at most 32 parameters')
+    .optional(),
+  tokenType: z.enum(['bearer', 'any']).optional(),
+  scopeCheck: z.enum(['lenient', 'strict']).optional(),
   dpop: z.enum(['off', 'optional', 'required']).optional(),
 });
 

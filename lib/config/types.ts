@@ -43,6 +43,8 @@ export interface AssertionOptions {
   readonly x5c: boolean;
   /** `kid` header: a literal value, or true to use the key's own id (JWK kid, Google private_key_id). */
   readonly kid: string | boolean;
+  /** The JWS `typ` header: `JWT`, or `client-authentication+jwt` (draft-ietf-oauth-rfc7523bis). */
+  readonly typ: string;
   /** Extra claims; may not override iss, sub, aud, iat, nbf, exp, jti, scope. */
   readonly claims: Readonly<Record<string, unknown>>;
 }
@@ -100,6 +102,17 @@ export interface Profile {
   readonly consentScopes: readonly string[];
   /** Whether the consent step uses PKCE S256. */
   readonly pkce: boolean;
+  /** Token response fields passed on to the caller under their own names (never `refresh_token`). */
+  readonly responseFields: readonly string[];
+  /**
+   * Extra token request parameters (form or query), values literal or secret references
+   * resolved before sending, like `headers`. Holds `client_id` when the preset sends it.
+   */
+  readonly params: Readonly<Record<string, string>>;
+  /** `bearer`: refuse any other `token_type`; `any`: pass it on as sent. */
+  readonly tokenType: 'bearer' | 'any';
+  /** A granted scope wider than asked: `lenient` logs a warning, `strict` refuses the token. */
+  readonly scopeCheck: 'lenient' | 'strict';
   /**
    * DPoP (RFC 9449) with the caller's own key: `off` refuses a `DPoP` header, `optional`
    * forwards one when sent, `required` refuses a request without one. Default `off`.

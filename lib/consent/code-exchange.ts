@@ -68,6 +68,7 @@ export async function exchangeConsentCode(input: CodeExchangeInput): Promise<voi
       { cause: err },
     );
   }
-  // Validated like any token answer, then dropped: the consent is what mattered.
-  await processTokenResponse(response);
+  // Validated like any token answer, then dropped: the consent is what mattered. The code
+  // and the client secret are redacted from any provider text repeated in an error.
+  await processTokenResponse(response, { tokenType: 'any', known: [input.code, input.clientSecret] });
 }

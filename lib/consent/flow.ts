@@ -23,7 +23,7 @@ import {
   verifyConsentState,
 } from './state.ts';
 import type { ConsentStore } from './store.ts';
-import { oneLineText } from '../text.ts';
+import { oneLineText, providerText } from '../text.ts';
 
 /** What the flow needs; clients, clock and fetch are injected. */
 export interface ConsentFlowDeps {
@@ -211,9 +211,9 @@ export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
         const description = query['error_description'];
         throw new ConsentError(
           'ERR_CONSENT_DENIED',
-          `the provider answered "${oneLineText(providerError, 100)}"` +
-            (description ? `: ${oneLineText(description, MAX_DESCRIPTION)}` : ''),
-          { details: { error: oneLineText(providerError, 100) } },
+          `the provider answered "${providerText(providerError, 100)}"` +
+            (description ? `: ${providerText(description, MAX_DESCRIPTION)}` : ''),
+          { details: { error: providerText(providerError, 100) } },
         );
       }
       const code = query['code'];

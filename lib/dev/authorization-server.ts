@@ -1,7 +1,7 @@
 import { createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeJwt, type JWTPayload } from 'jose';
+import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
 import { createConsentEndpoints, readForm } from './consent-authorize.ts';
 import { OAuthFailure } from './oauth-failure.ts';
 import { verifyAssertion } from './verify-assertion.ts';
@@ -32,6 +32,18 @@ export interface DevClient {
   readonly redirectUris?: readonly string[];
   /** Client secret for the `authorization_code` grant (`client_secret_basic`). */
   readonly clientSecret?: string;
+  /** The `scope` string each request must carry exactly (a server that compares the string). */
+  readonly exactScope?: string;
+  /** Request parameters each token request must carry (value exact). */
+  readonly requiredParams?: Readonly<Record<string, string>>;
+  /** The JWS `typ` header each assertion must carry (e.g. `client-authentication+jwt`). */
+  readonly typ?: string;
+  /** What the token answer carries besides the token: extra fields, another token_type, a wider scope. */
+  readonly answer?: {
+    readonly fields?: Readonly<Record<string, unknown>>;
+    readonly tokenType?: string;
+    readonly scope?: string;
+  };
 }
 
 /** Audience forms the server accepts: its token URL, its issuer URL, its `host:port`, or a literal. */
@@ -172,7 +184,7 @@ export async function startAuthorizationServer(
     headers: IncomingMessage['headers'],
     params: URLSearchParams,
     seen: { grant?: string; clientId?: string; subject?: string },
-  ): Promise<Record<string, string | number>> {
+  ): Promise<Record<string, unknown>> {
     const grant = params.get('grant_type') ?? undefined;
     seen.grant = grant;
     let jwt: string;
@@ -207,6 +219,19 @@ export async function startAuthorizationServer(
     const paramClient = params.get('client_id');
     if (paramClient !== null && paramClient !== client.clientId)
       throw new OAuthFailure('invalid_client', 'client_id does not match the assertion');
+    for (const [name, value] of Object.entries(client.requiredParams ?? {}))
+      if (params.get(name) !== value)
+        throw new OAuthFailure('invalid_request', `the parameter "${name}" is missing or wrong`);
+    if (client.typ !== undefined) {
+      let typ: unknown;
+      try {
+        typ = decodeProtectedHeader(jwt).typ;
+      } catch {
+        typ = undefined;
+      }
+      if (typ !== client.typ)
+        throw new OAuthFailure(error, `the assertion typ header must be "${client.typ}"`);
+    }
 
     const payload = await verifyAssertion(jwt, {
       key: client.key,
@@ -230,6 +255,8 @@ export async function startAuthorizationServer(
     }
     const claimScope = typeof payload['scope'] === 'string' ? payload['scope'] : undefined;
     const scope = params.get('scope') ?? claimScope;
+    if (client.exactScope !== undefined && scope !== client.exactScope)
+      throw new OAuthFailure('invalid_scope', `scope must be exactly "${client.exactScope}"`);
     const scopes = scope ? scope.split(' ').filter(Boolean) : [];
     const refused = client.scopes ? scopes.filter((s) => !client.scopes!.includes(s)) : [];
     if (refused.length > 0)
@@ -238,7 +265,7 @@ export async function startAuthorizationServer(
       throw new OAuthFailure('consent_required', `the user has not consented to client ${client.clientId}`);
 
     const accessToken = randomBytes(32).toString('base64url');
-    const granted = scopes.length > 0 ? scopes.join(' ') : undefined;
+    const granted = client.answer?.scope ?? (scopes.length > 0 ? scopes.join(' ') : undefined);
     if (issued.size >= MAX_LOG) issued.delete(issued.keys().next().value!);
     issued.set(accessToken, {
       clientId: client.clientId,
@@ -246,9 +273,10 @@ export async function startAuthorizationServer(
       scope: granted,
       expiresAt: clock() + tokenTtl * 1000,
     });
-    const body: Record<string, string | number> = {
+    const body: Record<string, unknown> = {
+      ...client.answer?.fields,
       access_token: accessToken,
-      token_type: 'Bearer',
+      token_type: client.answer?.tokenType ?? 'Bearer',
       expires_in: tokenTtl,
     };
     if (granted) body['scope'] = granted;

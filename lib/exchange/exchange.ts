@@ -9,10 +9,13 @@ import type { ConsentErrorMatcher, Profile } from '../config/types.ts';
 import type { Clock } from '../types.ts';
 import { sendTokenRequest, tokenRequestParameters } from './request.ts';
 import { processTokenResponse, type TokenResponse } from './response.ts';
+import { grantedBeyond } from './scope.ts';
+import { isSkewRejection, SKEW_THRESHOLD_MS, SkewMemory } from './skew.ts';
 import {
   ATTEMPT_TIMEOUT_MS,
   DEADLINE_MS,
   MAX_ATTEMPTS,
+  MAX_CALLER_RETRY_AFTER,
   MAX_RETRY_DELAY_MS,
   backoffMs,
   isRetryableStatus,
@@ -20,13 +23,10 @@ import {
   sleep as realSleep,
 } from './retry.ts';
 
-/** Difference between the provider's `Date` and our clock above which a skew retry is made. */
-export const SKEW_THRESHOLD_MS = 30_000;
+export { SKEW_THRESHOLD_MS };
 
 /** RFC 9449 §8.1 `nonce = 1*NQCHAR`, bounded: a nonce is passed on to the caller as a header. */
 const DPOP_NONCE = /^[\x21\x23-\x5b\x5d-\x7e]{1,1024}$/;
-
-const SKEW_WORDS = /\b(iat|nbf|exp|expired|not yet valid|not valid yet|clock|future|skew|issued)\b/i;
 
 /** Timing and retry settings; every field has a documented default. */
 export interface ExchangeSettings {
@@ -44,7 +44,22 @@ export interface ExchangeSettings {
 
 /** What {@link exchangeToken} needs. */
 export interface ExchangeInput extends ExchangeSettings {
-  readonly profile: Pick<Profile, 'name' | 'tokenUri' | 'headers' | 'grant' | 'scopeIn' | 'consentErrors'>;
+  readonly profile: Pick<
+    Profile,
+    | 'name'
+    | 'provider'
+    | 'tokenUri'
+    | 'headers'
+    | 'grant'
+    | 'scopeIn'
+    | 'consentErrors'
+    | 'authUri'
+    | 'redirectUri'
+    | 'params'
+    | 'responseFields'
+    | 'tokenType'
+    | 'scopeCheck'
+  >;
   readonly subject: string | undefined;
   readonly scopes: readonly string[];
   /** Signs a fresh assertion (new `jti`), with `clockOffset` ms added to our clock. */
@@ -54,6 +69,8 @@ export interface ExchangeInput extends ExchangeSettings {
   readonly clock?: Clock;
   /** The broker's consent URL for this profile and subject, put in {@link ConsentRequired}. */
   readonly consentUrl?: () => string | undefined;
+  /** Clock offsets per token endpoint host, kept across exchanges; default: none kept. */
+  readonly skew?: SkewMemory;
   /**
    * The caller's DPoP proof (RFC 9449 §5), sent unchanged as the `DPoP` header. Its `jti`
    * is single-use, so a request carrying one is sent once: no retries, no skew retry.
@@ -67,8 +84,10 @@ export interface ExchangeResult {
   /** Our clock when the answer arrived, epoch milliseconds. */
   readonly receivedAt: number;
   readonly attempts: number;
-  /** The provider's clock offset used for the last assertion (0 unless a skew retry happened). */
+  /** The provider's clock offset used for the last assertion (0 unless a skew was measured). */
   readonly clockOffset: number;
+  /** Granted scopes the request did not ask for (empty unless the provider widened it). */
+  readonly widened: readonly string[];
 }
 
 /** True when `matchers` say this rejection means "the user has not consented". */
@@ -81,13 +100,6 @@ export function isConsentError(err: UpstreamRejected, matchers: readonly Consent
   );
 }
 
-function isSkewRejection(err: UpstreamRejected): boolean {
-  return (
-    (err.error === 'invalid_grant' || err.error === 'invalid_client') &&
-    SKEW_WORDS.test(err.errorDescription ?? '')
-  );
-}
-
 class AttemptTimeout extends Error {
   override readonly name = 'AttemptTimeout';
 }
@@ -95,7 +107,23 @@ class AttemptTimeout extends Error {
 type Failure =
   | { kind: 'timeout' }
   | { kind: 'network'; cause: unknown }
-  | { kind: 'status'; status: number; retryAfter: number | undefined };
+  | { kind: 'status'; status: number; retryAfter: number | undefined; tooLate?: boolean };
+
+function consentError(input: ExchangeInput, err: UpstreamRejected): ConsentRequired {
+  const { profile } = input;
+  const consentUrl = input.consentUrl?.();
+  const missing =
+    consentUrl === undefined
+      ? [
+          profile.authUri === undefined && 'authUri',
+          profile.redirectUri === undefined && 'redirectUri',
+        ].filter((key): key is string => key !== false)
+      : [];
+  return new ConsentRequired(
+    { profile: profile.name, subject: input.subject, consentUrl, missing },
+    { cause: err, details: { error: err.error, error_description: err.errorDescription } },
+  );
+}
 
 function endpointName(url: string): string {
   const u = new URL(url);
@@ -125,25 +153,44 @@ function finalError(
         { cause: failure.cause },
       );
     }
-    case 'status':
+    case 'status': {
+      if (failure.retryAfter === undefined)
+        return new UpstreamError(
+          'ERR_UPSTREAM_UNAVAILABLE',
+          `the token endpoint ${where} answered HTTP ${failure.status} (${tries}); retry later`,
+          { details: { status: failure.status } },
+        );
+      const asked = Math.ceil(failure.retryAfter / 1000);
+      const seconds = Math.min(Math.max(1, asked), MAX_CALLER_RETRY_AFTER);
+      const why = failure.tooLate ? ', beyond the time left for this request' : '';
       return new UpstreamError(
         'ERR_UPSTREAM_UNAVAILABLE',
-        `the token endpoint ${where} answered HTTP ${failure.status} (${tries}); retry later`,
-        { details: { status: failure.status } },
+        `the token endpoint ${where} answered HTTP ${failure.status} asking to retry after ${asked} s${why} (${tries}); retry after ${seconds} s`,
+        { details: { status: failure.status, retry_after: seconds } },
       );
+    }
   }
 }
 
 /**
  * Obtains a token: signs an assertion, sends it, validates the answer, and retries as
  * RFC 6749 clients should — only network errors, timeouts, 5xx and 429, at most
- * `maxAttempts` times within `deadlineMs`, with exponential backoff and jitter, honouring
- * `Retry-After` up to {@link MAX_RETRY_DELAY_MS}, and a fresh assertion (new `jti`) each
- * time. A 4xx other than 429 is never retried.
+ * `maxAttempts` times within `deadlineMs`, with exponential backoff and jitter (at most
+ * {@link MAX_RETRY_DELAY_MS}), and a fresh assertion (new `jti`) each time. A 4xx other
+ * than 429 is never retried. A `Retry-After` (RFC 9110 §10.2.3) is waited in full when it
+ * fits before the deadline; when it does not, the exchange fails at once with
+ * `details.retry_after` for the caller (at most {@link MAX_CALLER_RETRY_AFTER} s).
  *
- * When the provider rejects the assertion as expired or not yet valid and its `Date`
- * header is more than {@link SKEW_THRESHOLD_MS} from our clock, one more assertion is
- * signed on the provider's clock.
+ * When the provider rejects the assertion as expired or not yet valid (the generic texts
+ * and the preset's, see `skew.ts`) and its `Date` header is more than
+ * {@link SKEW_THRESHOLD_MS} from the clock used, one more assertion is signed on the
+ * provider's clock, and the offset is remembered in `skew` for later exchanges to the
+ * same host.
+ *
+ * The request carries the profile's `params` (already resolved) and the scope in the
+ * order given. The answer is checked by {@link processTokenResponse}; a granted scope wider
+ * than asked is refused when the profile says `scopeCheck: strict`, else reported in
+ * `widened`.
  *
  * With a DPoP proof (`dpop`), the one request carries it as the `DPoP` header, the answer
  * must say `token_type: DPoP`, and `use_dpop_nonce` with a `DPoP-Nonce` header becomes
@@ -154,6 +201,8 @@ function finalError(
  * @throws UpstreamRejected `ERR_UPSTREAM_REJECTED` for other OAuth errors (RFC 6749 §5.2).
  * @throws UpstreamError `ERR_UPSTREAM_UNAVAILABLE`, `ERR_UPSTREAM_TIMEOUT`, `ERR_UPSTREAM_INVALID_RESPONSE`.
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-3.1
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.3
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
 export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResult> {
@@ -164,8 +213,10 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
   const maxAttempts = input.dpop === undefined ? Math.max(1, input.maxAttempts ?? MAX_ATTEMPTS) : 1;
   const started = performance.now();
   const deadline = started + (input.deadlineMs ?? DEADLINE_MS);
-  // Non-zero only after the one skew retry (it is set only when above the threshold).
-  let clockOffset = 0;
+  const skew = input.skew ?? new SkewMemory(clock);
+  const host = new URL(input.profile.tokenUri.url).host;
+  let clockOffset = skew.get(host);
+  let skewRetried = false;
   let attempts = 0;
 
   for (;;) {
@@ -176,6 +227,7 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
       assertion,
       scopes: input.scopes,
       scopeIn: input.profile.scopeIn,
+      extra: input.profile.params,
     });
     const remaining = Math.max(1, deadline - performance.now());
     const controller = new AbortController();
@@ -201,29 +253,44 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
         };
       } else {
         try {
-          const token = await processTokenResponse(response, { dpop: input.dpop !== undefined });
-          return { token, receivedAt, attempts, clockOffset };
+          const token = await processTokenResponse(response, {
+            known: input.dpop === undefined ? [assertion] : [assertion, input.dpop],
+            tokenType: input.profile.tokenType,
+            responseFields: input.profile.responseFields,
+            dpop: input.dpop !== undefined,
+          });
+          const widened = grantedBeyond(input.scopes, token.scope);
+          if (widened.length > 0 && input.profile.scopeCheck === 'strict')
+            throw new UpstreamError(
+              'ERR_UPSTREAM_INVALID_RESPONSE',
+              `the token endpoint granted scope "${widened.join(' ')}" beyond the "${input.scopes.join(' ')}" asked for, and profile "${input.profile.name}" has scopeCheck: strict; narrow the client's grants at the provider or set scopeCheck: lenient`,
+              { details: { status: response.status } },
+            );
+          return { token, receivedAt, attempts, clockOffset, widened };
         } catch (err) {
           if (!(err instanceof UpstreamRejected)) throw err;
           const providerDate = Date.parse(response.headers.get('date') ?? '');
-          const offset = Number.isNaN(providerDate) ? 0 : providerDate - receivedAt;
+          const offset = Number.isNaN(providerDate) ? clockOffset : providerDate - receivedAt;
           const nonce = response.headers.get('dpop-nonce') ?? '';
           if (input.dpop !== undefined && err.error === 'use_dpop_nonce' && DPOP_NONCE.test(nonce))
             throw new DpopNonceRequired(nonce, {
               cause: err,
               details: { error_description: err.errorDescription },
             });
-          const skewRetry = clockOffset === 0 && input.dpop === undefined && isSkewRejection(err);
-          if (skewRetry && Math.abs(offset) > SKEW_THRESHOLD_MS) {
-            clockOffset = offset;
+          // A proof is single-use: with one, no second request (the caller signs again).
+          if (
+            !skewRetried &&
+            input.dpop === undefined &&
+            isSkewRejection(err, input.profile.provider) &&
+            Math.abs(offset - clockOffset) > SKEW_THRESHOLD_MS
+          ) {
+            skewRetried = true;
+            clockOffset = Math.abs(offset) > SKEW_THRESHOLD_MS ? offset : 0;
+            skew.set(host, clockOffset);
             attempts -= 1; // a skew retry does not use up a network attempt
             continue;
           }
-          if (isConsentError(err, input.profile.consentErrors))
-            throw new ConsentRequired(
-              { profile: input.profile.name, subject: input.subject, consentUrl: input.consentUrl?.() },
-              { cause: err, details: { error: err.error, error_description: err.errorDescription } },
-            );
+          if (isConsentError(err, input.profile.consentErrors)) throw consentError(input, err);
           throw err;
         }
       }
@@ -235,8 +302,11 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
     }
     if (attempts >= maxAttempts) throw finalError(failure, attempts, input, attemptTimeout);
     const requested = failure.kind === 'status' ? failure.retryAfter : undefined;
-    const delay = Math.min(requested ?? backoffMs(attempts, random), MAX_RETRY_DELAY_MS);
-    if (performance.now() + delay >= deadline) throw finalError(failure, attempts, input, attemptTimeout);
+    const delay = requested ?? Math.min(backoffMs(attempts, random), MAX_RETRY_DELAY_MS);
+    if (performance.now() + delay >= deadline) {
+      if (failure.kind === 'status' && requested !== undefined) failure.tooLate = true;
+      throw finalError(failure, attempts, input, attemptTimeout);
+    }
     await wait(delay);
   }
 }

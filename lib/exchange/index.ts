@@ -16,20 +16,31 @@ export type { SendTokenRequestOptions, TokenRequestParameters } from './request.
 export {
   DEFAULT_EXPIRES_IN,
   MAX_EXPIRES_IN,
+  MAX_FIELD_CHARS,
   MAX_RESPONSE_BYTES,
   oauthError,
   processTokenResponse,
   readCappedBody,
 } from './response.ts';
-export type { TokenResponse } from './response.ts';
+export type { ProcessOptions, ResponseFieldValue, TokenResponse } from './response.ts';
 export {
   ATTEMPT_TIMEOUT_MS,
   BACKOFF_BASE_MS,
   DEADLINE_MS,
   MAX_ATTEMPTS,
+  MAX_CALLER_RETRY_AFTER,
   MAX_RETRY_DELAY_MS,
   backoffMs,
   retryAfterMs,
 } from './retry.ts';
-export { SKEW_THRESHOLD_MS, exchangeToken, isConsentError } from './exchange.ts';
+export { exchangeToken, isConsentError } from './exchange.ts';
+export {
+  SKEW_MEMORY_ENTRIES,
+  SKEW_MEMORY_MS,
+  SKEW_MESSAGES,
+  SKEW_THRESHOLD_MS,
+  SkewMemory,
+  isSkewRejection,
+} from './skew.ts';
+export { grantedBeyond } from './scope.ts';
 export type { ExchangeInput, ExchangeResult, ExchangeSettings } from './exchange.ts';

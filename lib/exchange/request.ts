@@ -13,14 +13,19 @@ export interface TokenRequestParameters {
   readonly scopes: readonly string[];
   /** Whether scope goes in the request (`form`) or only inside the assertion. */
   readonly scopeIn: 'assertion' | 'form';
+  /** The profile's `params`, values already resolved (may hold secrets: never log them). */
+  readonly extra?: Readonly<Record<string, string>>;
 }
 
 /**
  * The parameters of a token request:
  * `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=…` for the §2.1 grant,
  * `grant_type=client_credentials&client_assertion_type=…&client_assertion=…` for §2.2 client
- * authentication, plus `scope` when the profile places scope in the request.
+ * authentication, plus `scope` when the profile places scope in the request, in the order
+ * given (RFC 6749 §3.3 makes order irrelevant, but some servers compare the string), and
+ * the profile's extra parameters.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.3
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.1
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2
  */
@@ -38,6 +43,10 @@ export function tokenRequestParameters(input: TokenRequestParameters): URLSearch
   // client, it does not ask for anything); the §2.1 grant follows the profile.
   const scopeInRequest = input.grant === 'client-assertion' || input.scopeIn === 'form';
   if (scopeInRequest && input.scopes.length > 0) params.set('scope', input.scopes.join(' '));
+  for (const [name, value] of Object.entries(input.extra ?? {})) {
+    // The schema refuses these names; a programming error must not let one replace the grant.
+    if (!params.has(name)) params.set(name, value);
+  }
   return params;
 }
 

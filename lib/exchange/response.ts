@@ -1,5 +1,5 @@
 import { UpstreamError, UpstreamRejected } from '../errors.ts';
-import { oneLineText } from '../text.ts';
+import { providerText } from '../text.ts';
 
 /** `expires_in` assumed when the provider sends none (Salesforce, for one): one hour. */
 export const DEFAULT_EXPIRES_IN = 3600;
@@ -13,6 +13,23 @@ export const MAX_EXPIRES_IN = 86_400;
 export const MAX_RESPONSE_BYTES = 64 * 1024;
 /** Longest `error_description` kept, in characters. */
 const MAX_DESCRIPTION = 300;
+/** Longest text value of a passed-on provider field (`responseFields`), in characters. */
+export const MAX_FIELD_CHARS = 8192;
+
+/** A provider field passed on to the caller (`responseFields`). */
+export type ResponseFieldValue = string | number | boolean;
+
+/** How {@link processTokenResponse} reads an answer. */
+export interface ProcessOptions {
+  /** Credentials just sent (the assertion): redacted from any provider text. */
+  readonly known?: readonly string[];
+  /** `bearer` (default): any other `token_type` is refused; `any`: passed on as sent. */
+  readonly tokenType?: 'bearer' | 'any';
+  /** Fields of the answer to keep, by name (never `refresh_token`). */
+  readonly responseFields?: readonly string[];
+  /** The request carried a DPoP proof (RFC 9449 §5): `token_type` must be `DPoP`. */
+  readonly dpop?: boolean;
+}
 
 /** A validated RFC 6749 §5.1 token response. `accessToken` is secret: never log it. */
 export interface TokenResponse {
@@ -22,6 +39,8 @@ export interface TokenResponse {
   /** Seconds, after defaulting and capping. */
   readonly expiresIn: number;
   readonly scope: string | undefined;
+  /** The allowlisted provider fields present in the answer (strings, numbers, booleans). */
+  readonly fields: Readonly<Record<string, ResponseFieldValue>>;
 }
 
 function describe(response: Response): string {
@@ -76,23 +95,27 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
   }
 }
 
-// Provider text ends up in one-line messages and logs: no control characters, bounded.
-const clean = (text: string): string => oneLineText(text, MAX_DESCRIPTION);
+// Provider text ends up in one-line messages and logs: credentials redacted, no control
+// characters, bounded.
+const clean = (text: string, known: readonly string[]): string => providerText(text, MAX_DESCRIPTION, known);
 
 /**
- * The RFC 6749 §5.2 fields of an error body, or undefined when it is not one.
+ * The RFC 6749 §5.2 fields of an error body, or undefined when it is not one. JWS/JWT-shaped
+ * text and anything equal to `known` (the assertion sent) become `[redacted]`.
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export function oauthError(
   status: number,
   body: Record<string, unknown> | undefined,
+  known: readonly string[] = [],
 ): UpstreamRejected | undefined {
   if (!body || typeof body['error'] !== 'string' || body['error'] === '') return undefined;
   const description = body['error_description'];
   return new UpstreamRejected({
     status,
-    error: clean(body['error']),
-    errorDescription: typeof description === 'string' && description !== '' ? clean(description) : undefined,
+    error: clean(body['error'], known),
+    errorDescription:
+      typeof description === 'string' && description !== '' ? clean(description, known) : undefined,
   });
 }
 
@@ -112,11 +135,12 @@ function expiresIn(response: Response, value: unknown): number {
 /**
  * Validates a token endpoint answer field by field.
  *
- * - 200 with a JSON object: `access_token` a non-empty string, `token_type` a string
- *   (`bearer` in any case becomes `Bearer`), `expires_in` a number or numeric string ≥ 0
+ * - 200 with a JSON object: `access_token` a non-empty string, `token_type` `Bearer` in any
+ *   case (normalised; another type only with `tokenType: 'any'`), `expires_in` a number or numeric string ≥ 0
  *   (absent: {@link DEFAULT_EXPIRES_IN}; above {@link MAX_EXPIRES_IN}: capped), `scope` a
- *   string when present. For a request with a DPoP proof (`dpop`), `token_type` must
- *   be `DPoP` (any case; RFC 9449 §5): a Bearer token would not be bound to the caller's key.
+ *   string when present; the `responseFields` kept in `fields`. For a request with a DPoP
+ *   proof (`dpop`), `token_type` must be `DPoP` (any case; RFC 9449 §5): a Bearer token
+ *   would not be bound to the caller's key.
  * - an RFC 6749 §5.2 error body (any 4xx/5xx status): {@link UpstreamRejected}.
  * - 5xx or 429 without one: `ERR_UPSTREAM_UNAVAILABLE`.
  * - anything else (a redirect, HTML, truncated JSON, a missing field, a body over
@@ -130,8 +154,9 @@ function expiresIn(response: Response, value: unknown): number {
  */
 export async function processTokenResponse(
   response: Response,
-  options: { readonly dpop?: boolean } = {},
+  options: ProcessOptions = {},
 ): Promise<TokenResponse> {
+  const known = options.known ?? [];
   if (response.status >= 300 && response.status < 400) {
     await response.body?.cancel().catch(() => undefined);
     const where = response.headers.get('location') ? ' redirect' : ' redirect without a location';
@@ -140,7 +165,7 @@ export async function processTokenResponse(
   const text = await readCappedBody(response);
   const body = parseJsonObject(text);
   if (response.status !== 200) {
-    const rejected = oauthError(response.status, body);
+    const rejected = oauthError(response.status, body, known);
     if (rejected) throw rejected;
     if (response.status >= 500 || response.status === 429)
       throw new UpstreamError(
@@ -155,24 +180,52 @@ export async function processTokenResponse(
   const accessToken = body['access_token'];
   if (typeof accessToken !== 'string' || accessToken === '') {
     // Some providers send §5.2 errors with status 200.
-    const rejected = oauthError(response.status, body);
+    const rejected = oauthError(response.status, body, known);
     if (rejected) throw rejected;
     throw invalid(response, 'no access_token string');
   }
   const tokenType = body['token_type'];
   if (typeof tokenType !== 'string' || tokenType === '') throw invalid(response, 'no token_type string');
+  const bearer = tokenType.toLowerCase() === 'bearer';
   if (options.dpop === true && tokenType.toLowerCase() !== 'dpop')
     throw invalid(
       response,
-      `token_type "${clean(tokenType)}" to a request with a DPoP proof (expected DPoP: check that the client may use DPoP)`,
+      `token_type "${providerText(tokenType, 40, known)}" to a request with a DPoP proof (expected DPoP: check that the client may use DPoP)`,
+    );
+  if (options.dpop !== true && !bearer && options.tokenType !== 'any')
+    throw new UpstreamError(
+      'ERR_UPSTREAM_INVALID_RESPONSE',
+      `the token endpoint answered token_type "${providerText(tokenType, 40, known)}", not Bearer (${describe(response)}); set tokenType: any on the profile if callers can use it`,
+      { details: { status: response.status } },
     );
   const scope = body['scope'];
   if (scope !== undefined && scope !== null && typeof scope !== 'string')
     throw invalid(response, 'a scope that is not a string');
   return {
     accessToken,
-    tokenType: options.dpop === true ? 'DPoP' : tokenType.toLowerCase() === 'bearer' ? 'Bearer' : tokenType,
+    tokenType: options.dpop === true ? 'DPoP' : bearer ? 'Bearer' : providerText(tokenType, 40, known),
     expiresIn: expiresIn(response, body['expires_in']),
     scope: typeof scope === 'string' && scope !== '' ? scope : undefined,
+    fields: passedOn(body, options.responseFields ?? []),
   };
+}
+
+/**
+ * The allowlisted fields of a token answer: strings (at most {@link MAX_FIELD_CHARS}),
+ * finite numbers and booleans. Other shapes (objects, arrays, null, huge strings) are left
+ * out rather than failing the token. `refresh_token` is never kept, whatever the list says.
+ */
+function passedOn(
+  body: Record<string, unknown>,
+  names: readonly string[],
+): Record<string, ResponseFieldValue> {
+  const fields: Record<string, ResponseFieldValue> = {};
+  for (const name of names) {
+    if (name === 'refresh_token' || !Object.hasOwn(body, name)) continue;
+    const value = body[name];
+    if (typeof value === 'string' ? value.length <= MAX_FIELD_CHARS : typeof value === 'boolean')
+      fields[name] = value as string | boolean;
+    else if (typeof value === 'number' && Number.isFinite(value)) fields[name] = value;
+  }
+  return fields;
 }

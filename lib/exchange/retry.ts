@@ -6,7 +6,7 @@ export const ATTEMPT_TIMEOUT_MS = 10_000;
 export const DEADLINE_MS = 25_000;
 /** First backoff step, milliseconds; doubled on each retry. */
 export const BACKOFF_BASE_MS = 200;
-/** Longest wait between attempts, whatever Retry-After asks, milliseconds. */
+/** Longest backoff between attempts, milliseconds (a Retry-After is waited in full when it fits). */
 export const MAX_RETRY_DELAY_MS = 5_000;
 
 /** Whether an HTTP status is worth another attempt: 5xx and 429 only. */
@@ -41,3 +41,9 @@ export function backoffMs(attempt: number, random: () => number): number {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Longest `Retry-After` passed on to the broker's caller, seconds (one hour): a provider
+ * asking for days (or 999999 s) is told on as one hour, and the caller asks again then.
+ */
+export const MAX_CALLER_RETRY_AFTER = 3600;

@@ -21,9 +21,11 @@ export function mappingOf(err: unknown): HttpErrorMapping {
 
 /**
  * The HTTP response for `err`: `{error, message, ...details}` when exposed,
- * `{error, message: <generic>}` otherwise. A numeric `retry_after` detail (seconds) is
- * also sent as the `Retry-After` header; a {@link DpopNonceRequired} sends its nonce as the
- * `DPoP-Nonce` header (RFC 9449 §8).
+ * `{error, message: <generic>}` otherwise. A 503 whose details carry `retry_after`
+ * (seconds) also gets a `Retry-After` header; a {@link DpopNonceRequired} sends its nonce
+ * as the `DPoP-Nonce` header (RFC 9449 §8).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
  */
 export function errorResult(err: unknown): HttpResult {
   const mapping = mappingOf(err);
@@ -37,9 +39,10 @@ export function errorResult(err: unknown): HttpResult {
     // The body's `error` is the API's own code; a provider's `error` goes beside it.
     details[key === 'error' ? 'provider_error' : key] = value;
   }
-  const retryAfter = err.details['retry_after'];
+  // A provider's Retry-After reaches the caller as a header too (RFC 9110 §10.2.3).
+  const retryAfter = details['retry_after'];
   const headers: Record<string, string> =
-    typeof retryAfter === 'number' ? { 'Retry-After': String(retryAfter) } : {};
+    typeof retryAfter === 'number' && mapping.status === 503 ? { 'Retry-After': String(retryAfter) } : {};
   if (err instanceof DpopNonceRequired) headers['DPoP-Nonce'] = err.nonce;
   return jsonResult(mapping.status, { error: mapping.error, message: err.message, ...details }, headers);
 }

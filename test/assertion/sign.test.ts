@@ -5,6 +5,7 @@ import { buildClaims, signAssertion } from '../../lib/assertion/index.ts';
 import { ConfigError, KeystoreError } from '../../lib/errors.ts';
 import type { KeyMaterial } from '../../lib/keystore/types.ts';
 import { fixtureKeyWithCertificate, generatedKey } from '../support/keys.ts';
+import { parseConfig } from '../../lib/config/index.ts';
 import { tokenProfile } from '../support/token-profile.ts';
 
 const NOW = Date.UTC(2030, 0, 1, 12, 0, 0);
@@ -42,19 +43,24 @@ describe('signAssertion', () => {
     expect(payload.jti).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('uses iss = sub = client id and aud = the token endpoint in client-assertion mode (§2.2)', () => {
+  it('uses iss = sub = client id and the profile audience in client-assertion mode (§2.2)', () => {
     const profile = tokenProfile({
       grant: 'client-assertion',
       issuer: 'app-7',
       tokenUri: { method: 'POST', url: 'https://login.example.com/oauth2/token' },
-      audience: 'https://ignored.example.com',
+      audience: 'https://login.example.com',
     });
     const claims = buildClaims({ profile, subject: 'alice@example.com', scopes: [], now: NOW });
-    expect(claims).toMatchObject({
-      iss: 'app-7',
-      sub: 'app-7',
-      aud: 'https://login.example.com/oauth2/token',
-    });
+    // draft-ietf-oauth-rfc7523bis: the issuer identifier, when the profile writes it.
+    expect(claims).toMatchObject({ iss: 'app-7', sub: 'app-7', aud: 'https://login.example.com' });
+  });
+
+  it('defaults a client assertion aud to the token endpoint, whatever the preset audience form (RFC 7523 §3)', () => {
+    const cfg = parseConfig(
+      'profiles:\n  p:\n    provider: docusign\n    grant: client-assertion\n    issuer: app-7\n    certStore: file:k.pem\n',
+      'p.yaml',
+    );
+    expect(cfg.profiles['p']!.audience).toBe('https://account.docusign.com/oauth/token');
   });
 
   it('puts scope in the assertion only when the profile says scopeIn: assertion', () => {

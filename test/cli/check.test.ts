@@ -26,7 +26,7 @@ const GOOD = `profiles:
     issuer: client-1
     subject: jsmith@example.com
     certStore: file:${fixture('pem-rsa2048-with-cert.pem')}
-    redirectUri: http://localhost:3000
+    redirectUri: https://broker.example.com:443/consent/callback
     callers: ["arn:aws:iam::123456789012:role/app"]
   java:
     tokenUri: https://auth.example.com/token

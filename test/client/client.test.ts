@@ -367,3 +367,58 @@ describe('TokenBrokerClient options', () => {
     }
   });
 });
+
+describe('TokenBrokerClient and Retry-After', () => {
+  it('does not ask the broker again before its Retry-After has passed, then asks once', async () => {
+    broker.answer = () => ({
+      status: 503,
+      json: { error: 'upstream_unavailable', message: 'the token endpoint asks to wait', retry_after: 30 },
+      headers: { 'Retry-After': '30' },
+    });
+    const c = client();
+    const first = await failure(c.getToken({ profile: 'docusign' }));
+    expect([first.code, first.status, first.retryAfter, first.message]).toEqual([
+      'upstream_unavailable',
+      503,
+      30,
+      'the token endpoint asks to wait',
+    ]);
+    now += 10_000;
+    const second = await failure(c.getToken({ profile: 'docusign' }));
+    expect([second.code, second.status, second.retryAfter, second.message]).toEqual([
+      'upstream_unavailable',
+      503,
+      20,
+      'the broker asked to wait before asking again; retry after 20 s',
+    ]);
+    expect(broker.requests).toHaveLength(1);
+    // Another profile is not held back.
+    broker.answer = () => ({ status: 200, json: tokenBody('token-other', 300, now) });
+    expect((await c.getToken({ profile: 'salesforce' })).accessToken).toBe('token-other');
+    now += 20_000;
+    expect((await c.getToken({ profile: 'docusign' })).accessToken).toBe('token-other');
+    expect(broker.requests).toHaveLength(3);
+  });
+
+  it('caps an absurd Retry-After at one hour and exposes the provider fields of a 200', async () => {
+    broker.answer = () => ({
+      status: 503,
+      json: { error: 'upstream_unavailable' },
+      headers: { 'Retry-After': '999999' },
+    });
+    const c = client();
+    expect((await failure(c.getToken({ profile: 'docusign' }))).retryAfter).toBe(3600);
+    now += 3600_000;
+    broker.answer = () => ({
+      status: 200,
+      json: {
+        ...tokenBody('token-sf', 300, now),
+        instance_url: 'https://acme.my.salesforce.com',
+        issued_at: '1',
+      },
+    });
+    const token = await c.getToken({ profile: 'docusign' });
+    expect(token.fields).toEqual({ instance_url: 'https://acme.my.salesforce.com', issued_at: '1' });
+    expect(broker.requests).toHaveLength(2);
+  });
+});

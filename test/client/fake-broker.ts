@@ -15,6 +15,8 @@ export interface Answer {
   readonly text?: string;
   /** Hold the answer until this promise settles. */
   readonly after?: Promise<unknown>;
+  /** Extra response headers (e.g. `Retry-After`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface FakeBroker {
@@ -49,8 +51,12 @@ export async function startFakeBroker(now: () => number): Promise<FakeBroker> {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-      const send = (status: number, payload: string) => {
-        res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      const send = (status: number, payload: string, headers: Readonly<Record<string, string>> = {}) => {
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          'cache-control': 'no-store',
+          ...headers,
+        });
         res.end(payload);
       };
       let caller: Caller | undefined;
@@ -75,7 +81,7 @@ export async function startFakeBroker(now: () => number): Promise<FakeBroker> {
       broker.requests.push({ body: parsed, caller });
       const answer = broker.answer(parsed, caller);
       if (answer.after) await answer.after.catch(() => undefined);
-      send(answer.status, answer.text ?? JSON.stringify(answer.json));
+      send(answer.status, answer.text ?? JSON.stringify(answer.json), answer.headers);
     })().catch(() => {
       res.writeHead(500).end();
     });

@@ -21,7 +21,6 @@ describe('importDataDirect', () => {
       scope: 'signature impersonation',
       certStore: 'file:jwtcert.jks',
       certPassword: 'env:TOKEN_BROKER_DOCUSIGN_CERT_PASSWORD',
-      redirectUri: 'http://localhost:3000',
       headers: { response_type: 'env:TOKEN_BROKER_DOCUSIGN_SECURITY_TOKEN' },
     });
     const cfg = parseConfig(importedYaml(result), 'imported.yaml');
@@ -29,12 +28,17 @@ describe('importDataDirect', () => {
     expect(p.audience).toBe('account-d.docusign.com');
     expect(p.tokenUri).toEqual({ method: 'POST', url: 'https://account-d.docusign.com/oauth/token' });
     expect(p.scopeIn).toBe('assertion');
-    expect(p.redirectUri).toBe('http://localhost:3000');
+    // DataDirect's RedirectURI pointed at its own listener: kept as a comment, not as redirectUri.
+    expect(p.redirectUri).toBeUndefined();
+    expect(importedYaml(result)).toContain(
+      '  # DataDirect RedirectURI was http://localhost:3000 (its own listener; not imported)\n  docusign:\n',
+    );
     expect(result.notes).toEqual([
       'provider docusign-demo detected from TokenURI',
       'TokenURI has no method prefix: token-broker POSTs it (RFC 6749 §3.2), where DataDirect would have used GET; write "GET https://account-d.docusign.com/oauth/token" to keep GET',
       'JWTCertStore is read from file:jwtcert.jks; store the keystore in Secrets Manager (secretsmanager:<name>) for deployment',
       'JWTCertPassword is not printed: set TOKEN_BROKER_DOCUSIGN_CERT_PASSWORD, or change the reference to secretsmanager:<name>',
+      "RedirectURI http://localhost:3000 is not imported: register https://<your broker>:443/consent/callback with the provider as the redirect URI and set redirectUri to it; DataDirect's RedirectURI pointed at its own listener",
       'SecurityToken is not printed: set TOKEN_BROKER_DOCUSIGN_SECURITY_TOKEN, or change the reference to secretsmanager:<name>',
       'ignored (not used by token-broker): DRIVER, RestConfigFile',
     ]);

@@ -70,7 +70,7 @@ describe('parseConfig', () => {
       },
       callers: ['arn:aws:iam::123456789012:role/billing-*'],
       refresh: { subjects: ['jsmith@example.com'], before: 300 },
-      consentErrors: [{ error: 'consent_required' }],
+      consentErrors: [{ error: 'consent_required' }, { error: 'interaction_required' }],
       pkce: true,
     });
     expect(cfg.cache).toEqual({
@@ -124,6 +124,7 @@ describe('parseConfig', () => {
       x5tS256: false,
       x5c: false,
       kid: false,
+      typ: 'JWT',
       claims: {},
     });
     expect(cfg.cache).toMatchObject({ store: 'memory', table: 'token-broker-cache', refreshMargin: 300 });

@@ -16,7 +16,7 @@ describe('provider presets', () => {
       scopeIn: 'assertion',
       authUri: 'https://account-d.docusign.com/oauth/auth',
       consentScopes: ['signature', 'impersonation'],
-      consentErrors: [{ error: 'consent_required' }],
+      consentErrors: [{ error: 'consent_required' }, { error: 'interaction_required' }],
       grant: 'jwt-bearer',
       pkce: true,
     });
@@ -36,7 +36,11 @@ describe('provider presets', () => {
       audience: 'https://login.salesforce.com',
       scopeIn: 'form',
       authUri: 'https://login.salesforce.com/services/oauth2/authorize',
-      consentErrors: [{ error: 'invalid_grant', descriptionIncludes: "user hasn't approved this consumer" }],
+      consentErrors: [
+        { error: 'consent_required' },
+        { error: 'interaction_required' },
+        { error: 'invalid_grant', descriptionIncludes: "user hasn't approved this consumer" },
+      ],
     });
     expect(prod.assertion.lifetime).toBe(180);
     const sandbox = load({ provider: 'salesforce-sandbox' }).profile;
@@ -59,7 +63,7 @@ describe('provider presets', () => {
       audience: 'https://oauth2.googleapis.com/token',
       scopeIn: 'assertion',
       authUri: undefined,
-      consentErrors: [],
+      consentErrors: [{ error: 'consent_required' }, { error: 'interaction_required' }],
     });
   });
 
@@ -127,6 +131,7 @@ describe('provider presets', () => {
       pkce: false,
       consentErrors: [
         { error: 'consent_required' },
+        { error: 'interaction_required' },
         { error: 'access_denied', descriptionIncludes: 'consent' },
       ],
     });

@@ -42,6 +42,7 @@ describe('exchangeToken', () => {
       tokenType: 'Bearer',
       expiresIn: 3600,
       scope: 'read',
+      fields: {},
     });
     expect(server.methods).toEqual(['POST']);
     expect(server.headers[0]!['accept']).toBe('application/json');
@@ -106,15 +107,16 @@ describe('exchangeToken', () => {
     expect(server.count()).toBe(3);
   });
 
-  it('honours Retry-After seconds on 429, capped at 5 s', async () => {
+  it('waits what Retry-After asks on 429 when it fits before the deadline, beyond the 5 s backoff cap', async () => {
     server = await startFaultServer([
       json(429, {}, { 'retry-after': '2' }),
-      json(429, {}, { 'retry-after': '120' }),
+      json(429, {}, { 'retry-after': '30' }),
       tokenAnswer(),
     ]);
     const { value, waits } = input(server.url, { deadlineMs: 60_000 });
     await exchangeToken(value);
-    expect(waits).toEqual([2000, 5000]);
+    expect(waits).toEqual([2000, 30_000]);
+    expect(server.count()).toBe(3);
   });
 
   it('honours a Retry-After HTTP date', async () => {
@@ -134,8 +136,12 @@ describe('exchangeToken', () => {
     const { value, waits } = input(server.url, { deadlineMs: 1000 });
     const err = await exchangeToken(value).catch((e) => e);
     expect(err.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
-    expect(err.message).toBe(`the token endpoint ${server.url} answered HTTP 429 (1 attempt); retry later`);
+    expect(err.message).toBe(
+      `the token endpoint ${server.url} answered HTTP 429 asking to retry after 4 s, beyond the time left for this request (1 attempt); retry after 4 s`,
+    );
+    expect(err.details).toEqual({ status: 429, retry_after: 4 });
     expect(waits).toEqual([]);
+    expect(server.count()).toBe(1);
   });
 
   it('times out a hanging endpoint per attempt and reports ERR_UPSTREAM_TIMEOUT', async () => {
@@ -230,6 +236,85 @@ describe('exchangeToken', () => {
       message:
         "the token endpoint answered a redirect, which is not followed (HTTP 302, text/html); check the profile's tokenUri",
     });
+    expect(server.count()).toBe(1);
+  });
+});
+
+describe('exchangeToken protocol fidelity', () => {
+  it('sends scope in the order given and the profile params after the RFC 7523 parameters', async () => {
+    server = await startFaultServer([tokenAnswer()]);
+    const { value } = input(server.url, {
+      scopes: ['write', 'read'],
+      profile: { params: { client_id: 'client-1', resource: 'https://api.example.com' } },
+    });
+    await exchangeToken(value);
+    expect(server.bodies[0]).toBe(
+      'grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=assertion-1-0&scope=write+read&client_id=client-1&resource=https%3A%2F%2Fapi.example.com',
+    );
+  });
+
+  it('never lets a param replace grant_type or the assertion', async () => {
+    server = await startFaultServer([tokenAnswer()]);
+    const { value } = input(server.url, { profile: { params: { grant_type: 'password', assertion: 'x' } } });
+    await exchangeToken(value);
+    const sent = new URLSearchParams(server.bodies[0]);
+    expect(sent.getAll('grant_type')).toEqual(['urn:ietf:params:oauth:grant-type:jwt-bearer']);
+    expect(sent.getAll('assertion')).toEqual(['assertion-1-0']);
+  });
+
+  it('keeps the allowlisted response fields only: strings, numbers, booleans, never refresh_token', async () => {
+    server = await startFaultServer([
+      tokenAnswer('tok-f', {
+        instance_url: 'https://acme.my.salesforce.com',
+        issued_at: 1700000000000,
+        verified: true,
+        nested: { a: 1 },
+        huge: 'x'.repeat(9000),
+        refresh_token: 'rt-1',
+        other: 'not listed',
+      }),
+    ]);
+    const { value } = input(server.url, {
+      profile: {
+        responseFields: ['instance_url', 'issued_at', 'verified', 'nested', 'huge', 'refresh_token'],
+      },
+    });
+    const { token } = await exchangeToken(value);
+    expect(token.fields).toEqual({
+      instance_url: 'https://acme.my.salesforce.com',
+      issued_at: 1700000000000,
+      verified: true,
+    });
+  });
+
+  it('remembers the skew per host: 3 exchanges after one skew cost 4 requests, not 6', async () => {
+    const { SkewMemory } = await import('../../lib/exchange/index.ts');
+    const ours = Date.now();
+    const skewed = json(
+      400,
+      { error: 'invalid_grant', error_description: 'assertion expired' },
+      { date: new Date(ours + 5 * 60_000).toUTCString() },
+    );
+    server = await startFaultServer([skewed, tokenAnswer()]);
+    const memory = new SkewMemory(() => ours);
+    const offsets: number[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const { value } = input(server.url, { clock: () => ours, skew: memory });
+      offsets.push((await exchangeToken(value)).clockOffset);
+    }
+    expect(server.count()).toBe(4);
+    expect(offsets.every((o) => o > 299_000 && o <= 300_000)).toBe(true);
+    expect(new URLSearchParams(server.bodies[3]).get('assertion')).toBe(`assertion-1-${offsets[2]}`);
+  });
+
+  it('a consent answer for a profile without a consent step names the keys to set', async () => {
+    server = await startFaultServer([json(400, { error: 'interaction_required' })]);
+    const { value } = input(server.url, { profile: { consentErrors: [{ error: 'interaction_required' }] } });
+    const err = await exchangeToken(value).catch((e) => e);
+    expect(err).toBeInstanceOf(ConsentRequired);
+    expect(err.message).toBe(
+      'profile "demo" needs the user\'s consent for subject "alice@example.com" but has no consent step; set authUri and redirectUri (the provider\'s consent page, the broker\'s /consent/callback URL), then open the consent URL once',
+    );
     expect(server.count()).toBe(1);
   });
 });

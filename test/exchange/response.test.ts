@@ -14,13 +14,13 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function answer(step: FaultStep) {
+async function answer(step: FaultStep, options: Parameters<typeof processTokenResponse>[1] = {}) {
   server = await startFaultServer([step]);
   const response = await sendTokenRequest(
     { method: 'POST', url: server.url },
     new URLSearchParams({ a: 'b' }),
   );
-  return processTokenResponse(response);
+  return processTokenResponse(response, options);
 }
 
 const invalidWith = (message: string) =>
@@ -29,12 +29,30 @@ const invalidWith = (message: string) =>
 describe('processTokenResponse', () => {
   it('normalises bearer and accepts a numeric string expires_in', async () => {
     const token = await answer(json(200, { access_token: 'x', token_type: 'BEARER', expires_in: '1800' }));
-    expect(token).toEqual({ accessToken: 'x', tokenType: 'Bearer', expiresIn: 1800, scope: undefined });
+    expect(token).toEqual({
+      accessToken: 'x',
+      tokenType: 'Bearer',
+      expiresIn: 1800,
+      scope: undefined,
+      fields: {},
+    });
   });
 
-  it('keeps other token types as sent', async () => {
-    const token = await answer(json(200, { access_token: 'x', token_type: 'DPoP', expires_in: 60 }));
+  it('keeps other token types as sent when the profile says tokenType: any', async () => {
+    const token = await answer(json(200, { access_token: 'x', token_type: 'DPoP', expires_in: 60 }), {
+      tokenType: 'any',
+    });
     expect(token.tokenType).toBe('DPoP');
+  });
+
+  it('refuses a token_type other than Bearer by default, naming it', async () => {
+    await expect(
+      answer(json(200, { access_token: 'x', token_type: 'mac', expires_in: 60 })),
+    ).rejects.toMatchObject(
+      invalidWith(
+        'the token endpoint answered token_type "mac", not Bearer (HTTP 200, application/json); set tokenType: any on the profile if callers can use it',
+      ),
+    );
   });
 
   it(`defaults a missing expires_in to ${DEFAULT_EXPIRES_IN} s`, async () => {

@@ -122,16 +122,30 @@ describe('authorization server faults', () => {
     faults += 2;
   });
 
-  it('429: honours Retry-After (capped at 5 s) and gets the token on the next attempt', async () => {
+  it('429: waits the Retry-After that fits the deadline and gets the token on the next attempt', async () => {
     const waits: number[] = [];
-    endpoint.answer(json(429, { error: 'slow_down' }, { 'retry-after': '3600' }), good('after-429'));
+    endpoint.answer(json(429, { error: 'slow_down' }, { 'retry-after': '30' }), good('after-429'));
     const broker = harnessBroker(profileFor(endpoint.url), {
       exchange: { sleep: async (ms) => void waits.push(ms), deadlineMs: 60_000 },
     });
     const token = await broker.issue({ profile: 'p', caller });
     expect(token.access_token).toBe('after-429');
-    expect(waits).toEqual([5_000]);
+    expect(waits).toEqual([30_000]);
     expect(endpoint.count()).toBe(2);
+    faults += 1;
+  });
+
+  it('429: a Retry-After past the deadline fails at once with the wait for the caller', async () => {
+    const waits: number[] = [];
+    endpoint.answer(json(429, { error: 'slow_down' }, { 'retry-after': '3600' }), good('never'));
+    const broker = harnessBroker(profileFor(endpoint.url), {
+      exchange: { sleep: async (ms) => void waits.push(ms), deadlineMs: 60_000 },
+    });
+    const err = await rejection(() => broker.issue({ profile: 'p', caller }));
+    expect(err.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
+    expect(err.details['retry_after']).toBe(3600);
+    expect(waits).toEqual([]);
+    expect(endpoint.count()).toBe(1);
     faults += 1;
   });
 

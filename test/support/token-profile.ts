@@ -33,6 +33,10 @@ export function tokenProfile(
     consentErrors: [{ error: 'consent_required' }],
     consentScopes: [],
     pkce: false,
+    responseFields: [],
+    params: {},
+    tokenType: 'bearer',
+    scopeCheck: 'lenient',
     dpop: 'off',
     ...rest,
     assertion: {
@@ -43,6 +47,7 @@ export function tokenProfile(
       x5tS256: false,
       x5c: false,
       kid: false,
+      typ: 'JWT',
       claims: {},
       ...assertion,
     },
