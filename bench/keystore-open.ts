@@ -28,6 +28,7 @@ interface Case {
 const CASES: readonly Case[] = [
   { name: 'jks rsa2048', file: 'java-rsa2048.jks', options: { password: 'changeit' } },
   { name: 'jceks rsa2048', file: 'java-rsa2048.jceks', options: { password: 'changeit' } },
+  { name: 'bks rsa2048', file: 'lt-bks.bks', options: { password: 'changeit', alias: 'signer' } },
   {
     name: 'pem rsa2048 + cert',
     file: 'pem-rsa2048-with-cert.pem',
@@ -47,6 +48,25 @@ const CASES: readonly Case[] = [
     openssl: ['pkey', '-noout', '-passin', `pass:${PEM_PASS}`, '-in'],
   },
 ];
+
+/** keytool 17 protects a JCEKS key with 200,000 MD5 rounds per salt half. */
+export const JCEKS_MD5_ROUNDS = 2 * 200_000;
+
+/**
+ * The JCEKS floor: the time {@link JCEKS_MD5_ROUNDS} MD5 compressions take natively, from
+ * `openssl speed -evp md5` on inputs as long as one round's (the 16-byte digest and the
+ * 8-byte password `changeit`: one block each).
+ */
+export function jceksFloorMs(): number {
+  const out = execFileSync('openssl', ['speed', '-evp', 'md5', '-bytes', '24', '-seconds', '1'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const match = /^md5\s+([\d.]+)k\s*$/m.exec(out);
+  if (!match) throw new Error('openssl speed gave no md5 figure');
+  const perSecond = (Number(match[1]) * 1000) / 24;
+  return (JCEKS_MD5_ROUNDS / perSecond) * 1000;
+}
 
 /** One row of the measurement. */
 export interface KeystoreOpenResult {

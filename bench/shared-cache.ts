@@ -6,6 +6,8 @@
  * Run directly: `node --import tsx bench/shared-cache.ts [processes] [callers]`.
  */
 import { pathToFileURL } from 'node:url';
+import { delayed, numberedTokens, startFaultServer } from '../test/support/fault-server.ts';
+import { askConcurrently, startFleet } from '../test/support/fleet.ts';
 import { forkInstance, startCrossInstanceEnvironment } from '../test/support/instances.ts';
 
 /** Default shape of the measurement (issue "Benchmarks", row P5). */
@@ -32,6 +34,35 @@ export async function measureCrossInstance(processes = P5_PROCESSES, callers = P
   } finally {
     await Promise.all(instances.map((instance) => instance.stop()));
     await environment.close();
+  }
+}
+
+/** Row P5-slow: how long the provider takes, longer than one shared-store lease. */
+export const P5_SLOW_PROVIDER_MS = 12_000;
+
+/**
+ * Row P5-slow: `processes` `token-broker serve` processes on one dynalite table, `callers`
+ * concurrent `POST /token` each, in front of a token endpoint that takes
+ * {@link P5_SLOW_PROVIDER_MS}. Returns how many token requests reached it.
+ *
+ * @throws Error when a process fails to start or a caller is not answered 200.
+ */
+export async function measureSlowFleet(processes = P5_PROCESSES, callers = P5_CALLERS): Promise<number> {
+  const provider = await startFaultServer([delayed(P5_SLOW_PROVIDER_MS, numberedTokens('slow'))]);
+  const fleet = await startFleet([{ name: 'slow', tokenUrl: provider.url }]);
+  try {
+    const servers = [];
+    for (let i = 0; i < processes; i++) servers.push(await fleet.start());
+    const batches = await Promise.all(servers.map((serve) => askConcurrently(serve, 'slow', callers)));
+    const failed = batches.flatMap((batch) => batch.errors);
+    if (failed.length > 0)
+      throw new Error(`${failed.length} requests failed: ${[...new Set(failed)].join(', ')}`);
+    const tokens = new Set(batches.flatMap((batch) => batch.tokens));
+    if (tokens.size !== 1) throw new Error(`${tokens.size} distinct tokens were handed out`);
+    return provider.count();
+  } finally {
+    await fleet.close();
+    await provider.close();
   }
 }
 

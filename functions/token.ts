@@ -38,10 +38,10 @@ export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
     },
     async (event) => {
       const caller = callerFromEvent(event);
-      const { profile, subject, scope, minTtl } = event.body;
+      const { profile, subject, scope, minTtl, rejected } = event.body;
       const broker = await resolveLazy(deps.broker);
       const dpop = event.headers?.['dpop'];
-      const issued = await broker.issue({ profile, subject, scope, minTtl, dpop, caller });
+      const issued = await broker.issue({ profile, subject, scope, minTtl, rejected, dpop, caller });
       return jsonResult(200, {
         // Provider fields first: the broker's own fields always win a name clash.
         ...issued.fields,

@@ -7,12 +7,13 @@ import type { CachedToken, SharedTokenStore, TokenDescriptor } from './cache/typ
 import { resolveRequest, type ResolvedRequest } from './broker/request.ts';
 import { tokenFingerprint } from './broker/fingerprint.ts';
 import { withResolvedHeaders } from './broker/headers.ts';
+import { rejectsKey } from './broker/key-rejection.ts';
 import { DpopGate, withDpop } from './broker/dpop.ts';
 import { BrokerError, RequestError, UpstreamRejected } from './errors.ts';
 import { exchangeToken, type ExchangeSettings } from './exchange/exchange.ts';
 import { SkewMemory } from './exchange/skew.ts';
 import type { BrokerConfig, Profile } from './config/types.ts';
-import type { OpenKeystore } from './keystore/types.ts';
+import type { KeyMaterial, OpenKeystore } from './keystore/types.ts';
 import type { SecretResolver } from './secrets/types.ts';
 import {
   noMetrics,
@@ -136,12 +137,12 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     return profile;
   }
 
-  async function obtain(
+  /** One exchange signed with `key`. */
+  async function exchangeWith(
     profile: Profile,
     resolved: ResolvedRequest,
-    retryInvalidClient: boolean,
+    key: KeyMaterial,
   ): Promise<CachedToken> {
-    const key = await keys.get(profile);
     const { subject, scopes } = resolved;
     const started = performance.now();
     try {
@@ -180,17 +181,44 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
       };
     } catch (err) {
       if (err instanceof BrokerError) metrics.count('UpstreamErrors', 1, { code: err.code });
-      // A DPoP proof is single-use: with one, the caller asks again with a new proof.
-      const retry = retryInvalidClient && resolved.dpop === undefined;
-      if (retry && err instanceof UpstreamRejected && err.error === 'invalid_client') {
-        // Often a rotated key or certificate: open the key material afresh, once.
-        logger.warn('token endpoint answered invalid_client; reopening the key material once', {
-          profile: profile.name,
-        });
-        keys.drop(profile);
-        return obtain(profile, resolved, false);
-      }
       throw err;
+    }
+  }
+
+  /**
+   * A token from upstream. When the provider refuses the key (`rejectsKey`), the key
+   * material is opened afresh once (a rotated keystore) and, with `rotation.tryPending`,
+   * the AWSPENDING version is tried once; a key that did not change is not sent again.
+   */
+  async function obtain(profile: Profile, resolved: ResolvedRequest): Promise<CachedToken> {
+    const key = await keys.get(profile);
+    try {
+      return await exchangeWith(profile, resolved, key);
+    } catch (err) {
+      if (!(err instanceof UpstreamRejected) || !rejectsKey(profile.provider, err)) throw err;
+      logger.warn('the token endpoint refused the key; opening the key material afresh once', {
+        profile: profile.name,
+        error: err.error,
+      });
+      if (resolved.dpop !== undefined) {
+        // A DPoP proof is single-use: the caller's next request, with a new proof, gets the reopened key.
+        await keys.reopen(profile);
+        throw err;
+      }
+      let rejected: unknown = err;
+      const reopened = await keys.reopen(profile);
+      if (reopened !== key) {
+        try {
+          return await exchangeWith(profile, resolved, reopened);
+        } catch (again) {
+          if (!(again instanceof UpstreamRejected) || !rejectsKey(profile.provider, again)) throw again;
+          rejected = again;
+        }
+      }
+      const pending = profile.rotation.tryPending ? await keys.pending(profile) : undefined;
+      if (pending === undefined) throw rejected;
+      logger.warn('trying the AWSPENDING version of the key material once', { profile: profile.name });
+      return exchangeWith(profile, resolved, pending);
     }
   }
 
@@ -224,8 +252,13 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
       // The request is checked before its proof, so a malformed request does not use the proof up.
       const resolved = withDpop(resolveRequest(profile, request), await dpop.check(profile, request.dpop));
       const key = cacheKey(resolved.descriptor);
-      const { token, cached } = await cache.get(key, resolved.descriptor, resolved.minTtlMs, () =>
-        obtain(profile, resolved, true),
+      const rejected = request.rejected;
+      const { token, cached } = await cache.get(
+        key,
+        resolved.descriptor,
+        resolved.minTtlMs,
+        () => obtain(profile, resolved),
+        rejected === undefined ? undefined : (held) => fingerprintOf(held) === rejected,
       );
       const issued = answer(token, resolved, cached);
       metrics.count('TokensIssued');
@@ -252,7 +285,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
       const { token, cached } = await cache.refresh(
         key,
         descriptor,
-        () => obtain(profile, resolved, true),
+        () => obtain(profile, resolved),
         request.force ?? false,
       );
       if (!cached)

@@ -19,6 +19,12 @@ export interface IssueRequest {
   /** Minimum remaining lifetime, in seconds, of the token handed back; default 60. */
   readonly minTtl?: number | undefined;
   /**
+   * Fingerprint (first 8 hex of SHA-256) of a token the caller's API refused: when the
+   * cached token still has it, it is dropped and a new one fetched (at most once per key
+   * per `FORCED_REFRESH_INTERVAL_MS`).
+   */
+  readonly rejected?: string | undefined;
+  /**
    * The `DPoP` request header: the caller's proof (RFC 9449 §4) for the profile's token
    * endpoint, forwarded unchanged. A credential: never log it.
    */

@@ -291,7 +291,45 @@ describe('broker.issue', () => {
     expect(token.cached).toBe(false);
     expect(server.requests.map((r) => r.error ?? r.status)).toEqual(['invalid_client', 200]);
     expect(logger.warnings().map((l) => l.message)).toContain(
-      'token endpoint answered invalid_client; reopening the key material once',
+      'the token endpoint refused the key; opening the key material afresh once',
     );
+  });
+
+  it('reopens rotated key material once after invalid_grant about the signature (RFC 7523 §2.1 grant)', async () => {
+    const keyFile = join(tmp, 'rotating-grant.pem');
+    await copyFile(KEY_FILE, keyFile);
+    server.setClient({ clientId: 'rot-grant', certificatePem });
+    const { broker } = brokerFor({
+      issuer: 'rot-grant',
+      certStore: `file:${keyFile}`,
+      headers: undefined,
+    });
+    await broker.issue({ profile: 'demo', caller: BILLING, minTtl: 0 });
+    await copyFile(OTHER_KEY_FILE, keyFile);
+    await utimes(keyFile, new Date(), new Date(Date.now() + 5_000));
+    server.setClient({
+      clientId: 'rot-grant',
+      certificatePem: await readFile(`${OTHER_KEY_FILE}.cert.pem`, 'utf8'),
+    });
+    server.resetRequests();
+
+    const token = await broker.refresh({ profile: 'demo', force: true });
+
+    expect(token.cached).toBe(false);
+    expect(server.requests.map((r) => r.error ?? r.status)).toEqual(['invalid_grant', 200]);
+  });
+
+  it('does not send an unchanged key again after invalid_grant about the signature', async () => {
+    server.setClient({
+      clientId: 'rot-none',
+      certificatePem: await readFile(`${OTHER_KEY_FILE}.cert.pem`, 'utf8'),
+    });
+    const { broker } = brokerFor({ issuer: 'rot-none', headers: undefined });
+    server.resetRequests();
+
+    const err = await broker.issue({ profile: 'demo', caller: BILLING }).catch((e: unknown) => e);
+
+    expect(err).toMatchObject({ code: 'ERR_UPSTREAM_REJECTED', error: 'invalid_grant' });
+    expect(server.requestCount()).toBe(1);
   });
 });

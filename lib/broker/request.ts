@@ -3,6 +3,7 @@ import { checkSubject, MAX_SUBJECT_LENGTH } from '../auth/subject.ts';
 import { assertionAudience } from '../assertion/claims.ts';
 import { RequestError } from '../errors.ts';
 import type { Profile } from '../config/types.ts';
+import { digestOf } from '../cache/key.ts';
 import type { TokenDescriptor } from '../cache/types.ts';
 import { DEFAULT_MIN_TTL } from '../cache/token-cache.ts';
 
@@ -28,7 +29,12 @@ function invalid(message: string): RequestError {
   return new RequestError('ERR_INVALID_REQUEST', message);
 }
 
-/** What the cache key of a token for `profile` is made of. */
+/** Header names are case-insensitive (RFC 9110 §5.1): `X-A` and `x-a` send the same request. */
+function lowerNames(values: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([name, value]) => [name.toLowerCase(), value]));
+}
+
+/** What the cache key of a token for `profile` is made of (README "What a cached token is keyed by"). */
 function tokenDescriptor(profile: Profile, subject: string, scopes: readonly string[]): TokenDescriptor {
   const audience = assertionAudience(profile);
   return {
@@ -38,7 +44,8 @@ function tokenDescriptor(profile: Profile, subject: string, scopes: readonly str
     audience: typeof audience === 'string' ? audience : audience.join(' '),
     grant: profile.grant,
     scopes: [...scopes].sort(),
-    ...(Object.keys(profile.params).length > 0 && { params: profile.params }),
+    endpoint: `${profile.tokenUri.method} ${profile.tokenUri.url}`,
+    variant: digestOf({ headers: lowerNames(profile.headers), params: profile.params }),
   };
 }
 

@@ -7,15 +7,17 @@
  * | `key` | S | the cache key itself (not secret) |
  * | `profile`, `issuer`, `subject`, `audience`, `grant` | S | the descriptor, for the schedule |
  * | `scopes` | L of S | the descriptor's scopes |
+ * | `endpoint`, `variant` | S | token endpoint (method and URL); digest of headers and parameters |
  * | `token` | B | the {@link CachedToken}, sealed (see `seal.ts`) with `pk` as associated data |
- * | `expiresAt` | N | token expiry, epoch ms, in clear for decisions |
+ * | `expiresAt`, `obtainedAt` | N | token expiry and receipt, epoch ms, in clear for decisions |
  * | `lastUsedAt` | N | last time a caller was served from it, epoch ms |
  * | `ttl` | N | epoch seconds after which DynamoDB may delete the item |
- * | `lease`, `leaseUntil` | S, N | who refreshes it, until when (epoch ms) |
+ * | `lease`, `leaseUntil` | S, N | which acquisition of a lease refreshes it (fencing), until when (epoch ms) |
+ * | `consent`, `consentUntil` | B, N | a remembered `consent_required` answer, sealed with `pk#consent`, and until when |
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { createHash } from 'node:crypto';
-import type { CachedToken, TokenDescriptor } from './types.ts';
+import type { CachedToken, SharedConsent, TokenDescriptor } from './types.ts';
 
 /** A DynamoDB item as the low-level client reads and writes it. */
 export type Item = Record<string, AttributeValue>;
@@ -47,13 +49,15 @@ export function descriptorValues(key: string, descriptor: TokenDescriptor): Item
     ':audience': { S: descriptor.audience },
     ':grant': { S: descriptor.grant },
     ':scopes': { L: descriptor.scopes.map((scope) => ({ S: scope })) },
+    ':endpoint': { S: descriptor.endpoint },
+    ':variant': { S: descriptor.variant },
   };
 }
 
 /** The `SET` clauses matching {@link descriptorValues}. */
 export const DESCRIPTOR_SET =
   '#key = :key, profile = :profile, issuer = :issuer, subject = :subject, ' +
-  'audience = :audience, #grant = :grant, scopes = :scopes';
+  'audience = :audience, #grant = :grant, scopes = :scopes, endpoint = :endpoint, variant = :variant';
 
 /** Names that are DynamoDB reserved words, or may become one, go through placeholders. */
 export const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
@@ -62,7 +66,46 @@ export const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
   '#token': 'token',
   '#ttl': 'ttl',
   '#lease': 'lease',
+  '#consent': 'consent',
 };
+
+/** Associated data of a sealed consent answer: never opens as a token, nor a token as one. */
+export function consentData(pk: string): string {
+  return `${pk}#consent`;
+}
+
+/** The plaintext of a remembered consent answer (the consent URL is not secret; sealed all the same). */
+export function encodeConsent(consent: SharedConsent): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify({
+      until: consent.until,
+      consentUrl: consent.consentUrl ?? null,
+      error: consent.error ?? null,
+      errorDescription: consent.errorDescription ?? null,
+    }),
+  );
+}
+
+/** A consent answer from its unsealed payload, or undefined when it is not one {@link encodeConsent} made. */
+export function decodeConsent(plaintext: Uint8Array): SharedConsent | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(plaintext));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { until, consentUrl, error, errorDescription } = value as Record<string, unknown>;
+  const optional = (field: unknown): field is string | null => field === null || typeof field === 'string';
+  if (typeof until !== 'number' || !optional(consentUrl) || !optional(error) || !optional(errorDescription))
+    return undefined;
+  return {
+    until,
+    consentUrl: consentUrl ?? undefined,
+    error: error ?? undefined,
+    errorDescription: errorDescription ?? undefined,
+  };
+}
 
 /** The plaintext that gets sealed: the whole token, so the clear `expiresAt` is only advisory. */
 export function encodeToken(token: CachedToken): Uint8Array {
@@ -122,10 +165,17 @@ export function decodeDescriptor(item: Item): { key: string; descriptor: TokenDe
   const audience = text(item, 'audience');
   const grant = text(item, 'grant');
   const scopes = item['scopes']?.L?.map((value) => value.S);
+  const endpoint = text(item, 'endpoint');
+  const variant = text(item, 'variant');
   if (key === undefined || profile === undefined || issuer === undefined || subject === undefined) {
     return undefined;
   }
   if (audience === undefined || grant === undefined || scopes === undefined) return undefined;
   if (scopes.some((scope) => scope === undefined)) return undefined;
-  return { key, descriptor: { profile, issuer, subject, audience, grant, scopes: scopes as string[] } };
+  // Items written before the key covered the endpoint: their keys no longer match any request.
+  if (endpoint === undefined || variant === undefined) return undefined;
+  return {
+    key,
+    descriptor: { profile, issuer, subject, audience, grant, scopes: scopes as string[], endpoint, variant },
+  };
 }

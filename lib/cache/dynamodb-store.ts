@@ -1,6 +1,7 @@
 /**
- * The shared token store on DynamoDB: sealed tokens, clear expiry and descriptor, and a
- * lease (conditional write) that makes one instance the refresher of a key.
+ * The shared token store on DynamoDB: sealed tokens, clear expiry and descriptor, a
+ * fenced lease (conditional writes) that makes one instance the refresher of a key, and
+ * remembered `consent_required` answers.
  *
  * Errors of the DynamoDB client are passed through; wrap the store in
  * `createResilientStore` so that an unavailable table never fails a request.
@@ -17,6 +18,9 @@ import { silentLogger } from '../types.ts';
 import {
   ATTRIBUTE_NAMES,
   DESCRIPTOR_SET,
+  consentData,
+  decodeConsent,
+  encodeConsent,
   decodeDescriptor,
   decodeToken,
   descriptorValues,
@@ -110,22 +114,29 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
     }
   }
 
-  /** Writes the sealed token; with `releaseFor`, only while that holder (or nobody) has the lease, and drops it. */
-  function writeToken(pk: string, values: Item, releaseFor: string | undefined): Promise<boolean> {
+  /**
+   * Writes the sealed token and forgets a remembered consent answer. With `holder`, only
+   * while that acquisition's lease is the item's latest (it may have lapsed, as long as
+   * nobody took over), or when there is neither lease nor token; the lease is dropped.
+   * Without, only when the stored token is not newer than this one.
+   */
+  function writeToken(pk: string, values: Item, holder: string | undefined): Promise<boolean> {
     const set =
-      `SET #token = :token, expiresAt = :expiresAt, #ttl = :ttl, ${DESCRIPTOR_SET}, ` +
+      `SET #token = :token, expiresAt = :expiresAt, obtainedAt = :obtainedAt, #ttl = :ttl, ${DESCRIPTOR_SET}, ` +
       'lastUsedAt = if_not_exists(lastUsedAt, :now)';
-    return releaseFor === undefined
+    return holder === undefined
       ? update(pk, {
-          UpdateExpression: set,
-          ExpressionAttributeNames: names('#token', '#ttl', '#key', '#grant'),
+          UpdateExpression: `${set} REMOVE #consent, consentUntil`,
+          ConditionExpression: 'attribute_not_exists(obtainedAt) OR obtainedAt <= :obtainedAt',
+          ExpressionAttributeNames: names('#token', '#ttl', '#key', '#grant', '#consent'),
           ExpressionAttributeValues: values,
         })
       : update(pk, {
-          UpdateExpression: `${set} REMOVE #lease, leaseUntil`,
-          ConditionExpression: 'attribute_not_exists(#lease) OR #lease = :holder',
-          ExpressionAttributeNames: names('#token', '#ttl', '#key', '#grant', '#lease'),
-          ExpressionAttributeValues: { ...values, ':holder': { S: releaseFor } },
+          UpdateExpression: `${set} REMOVE #lease, leaseUntil, #consent, consentUntil`,
+          ConditionExpression:
+            '#lease = :holder OR (attribute_not_exists(#lease) AND attribute_not_exists(#token))',
+          ExpressionAttributeNames: names('#token', '#ttl', '#key', '#grant', '#lease', '#consent'),
+          ExpressionAttributeValues: { ...values, ':holder': { S: holder } },
         });
   }
 
@@ -146,11 +157,11 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
         ...descriptorValues(key, descriptor),
         ':token': { B: seal(sealKey, pk, encodeToken(token)) },
         ':expiresAt': { N: String(token.expiresAt) },
+        ':obtainedAt': { N: String(token.obtainedAt) },
         ':ttl': { N: ttlAfter(token.expiresAt) },
         ':now': { N: String(clock()) },
       };
-      // Our lease lapsed and another instance holds it now: store the token, leave its lease.
-      if (!(await writeToken(pk, values, holder))) await writeToken(pk, values, undefined);
+      return writeToken(pk, values, holder);
     },
 
     acquireLease(key, descriptor: TokenDescriptor, holder, leaseMs) {
@@ -166,6 +177,52 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
           ':until': { N: String(until) },
           ':now': { N: String(now) },
           ':ttl': { N: ttlAfter(until) },
+        },
+      });
+    },
+
+    renewLease(key, holder, leaseMs) {
+      const until = clock() + leaseMs;
+      return update(itemKey(key), {
+        UpdateExpression: 'SET leaseUntil = :until, #ttl = :ttl',
+        ConditionExpression: '#lease = :holder',
+        ExpressionAttributeNames: names('#lease', '#ttl'),
+        ExpressionAttributeValues: {
+          ':holder': { S: holder },
+          ':until': { N: String(until) },
+          ':ttl': { N: ttlAfter(until) },
+        },
+      });
+    },
+
+    async getConsentRequired(key) {
+      const pk = itemKey(key);
+      const { Item: item } = await client.send(
+        new GetItemCommand({
+          TableName: table,
+          Key: { pk: { S: pk } },
+          ConsistentRead: true,
+          ProjectionExpression: '#consent',
+          ExpressionAttributeNames: names('#consent'),
+        }),
+      );
+      const sealed = item?.['consent']?.B;
+      if (sealed === undefined) return undefined;
+      const result = unseal(sealKey, consentData(pk), sealed);
+      const consent = result.ok ? decodeConsent(result.plaintext) : undefined;
+      return consent !== undefined && consent.until > clock() ? consent : undefined;
+    },
+
+    async putConsentRequired(key, descriptor, consent) {
+      const pk = itemKey(key);
+      await update(pk, {
+        UpdateExpression: `SET #consent = :consent, consentUntil = :until, #ttl = if_not_exists(#ttl, :ttl), ${DESCRIPTOR_SET}`,
+        ExpressionAttributeNames: names('#consent', '#ttl', '#key', '#grant'),
+        ExpressionAttributeValues: {
+          ...descriptorValues(key, descriptor),
+          ':consent': { B: seal(sealKey, consentData(pk), encodeConsent(consent)) },
+          ':until': { N: String(consent.until) },
+          ':ttl': { N: ttlAfter(consent.until) },
         },
       });
     },

@@ -53,10 +53,11 @@ function describe(error: unknown): { error: string; reason: string } {
 }
 
 /**
- * Wraps `inner` so that its failures never reach the caller: `get` answers undefined,
- * `listExpiring` an empty list, `acquireLease` true (this instance refreshes on its own;
- * the broker's in-process single-flight still holds), `put`, `releaseLease` and `touch`
- * do nothing. Each fallback counts `SharedCacheFallbacks`; at most one warning is logged
+ * Wraps `inner` so that its failures never reach the caller: `get` and
+ * `getConsentRequired` answer undefined, `listExpiring` an empty list, `acquireLease`,
+ * `renewLease` and `put` true (this instance refreshes on its own and serves its token;
+ * the broker's in-process single-flight still holds), `releaseLease`,
+ * `putConsentRequired` and `touch` do nothing. Each fallback counts `SharedCacheFallbacks`; at most one warning is logged
  * per period. After consecutive failures the store is skipped for a cool-down.
  *
  * Never throws.
@@ -116,10 +117,18 @@ export function createResilientStore(
 
   return {
     get: (key) => guarded('get', () => inner.get(key), undefined),
+    // A failed put answers true: the caller serves its own token (there is nothing newer to take).
     put: (key, descriptor, token, holder) =>
-      guarded('put', () => inner.put(key, descriptor, token, holder), undefined),
+      guarded('put', () => inner.put(key, descriptor, token, holder), true),
     acquireLease: (key, descriptor, holder, leaseMs) =>
       guarded('acquireLease', () => inner.acquireLease(key, descriptor, holder, leaseMs), true),
+    // A failed renewal answers true: the holder carries on, as it would without a shared store.
+    renewLease: (key, holder, leaseMs) =>
+      guarded('renewLease', () => inner.renewLease(key, holder, leaseMs), true),
+    getConsentRequired: (key) =>
+      guarded('getConsentRequired', () => inner.getConsentRequired(key), undefined),
+    putConsentRequired: (key, descriptor, consent) =>
+      guarded('putConsentRequired', () => inner.putConsentRequired(key, descriptor, consent), undefined),
     releaseLease: (key, holder) => guarded('releaseLease', () => inner.releaseLease(key, holder), undefined),
     touch: (key) => guarded('touch', () => inner.touch(key), undefined),
     listExpiring: (usedSince, expiringBefore) =>

@@ -1,9 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { ConsentRequired } from '../errors.ts';
 import type { Clock, Logger } from '../types.ts';
 import { silentLogger } from '../types.ts';
 import { Lru } from './lru.ts';
+import { SharedFlight, type TokenLoader, type Wanted } from './shared-flight.ts';
 import type { CachedToken, SharedTokenStore, TokenDescriptor } from './types.ts';
+
+export { DEFAULT_LEASE_MS, LEASE_POLL_DELAYS_MS } from './shared-flight.ts';
+export type { TokenLoader } from './shared-flight.ts';
 
 /** Default `minTtl` of a request, seconds. */
 export const DEFAULT_MIN_TTL = 60;
@@ -11,12 +14,8 @@ export const DEFAULT_MIN_TTL = 60;
 export const DEFAULT_REFRESH_MARGIN = 300;
 /** Tokens kept in process. */
 export const DEFAULT_MAX_ENTRIES = 1000;
-/** How long a `consent_required` answer is remembered per key, so a missing consent does not hammer the provider. */
+/** How long a `consent_required` answer is remembered per key (in process and in the shared store), so a missing consent does not hammer the provider. */
 export const CONSENT_REQUIRED_CACHE_MS = 60_000;
-/** How long the shared-store lease of one refresher lasts before another instance may take over. */
-export const DEFAULT_LEASE_MS = 10_000;
-/** Waits between reads of the shared store while another instance holds the lease (then 1 s each). */
-export const LEASE_POLL_DELAYS_MS: readonly number[] = [25, 50, 100, 200, 400, 800, 1000];
 
 /**
  * Whether `token` has less than `marginMs` left at `now`, the margin capped at half the
@@ -26,8 +25,21 @@ export function insideMargin(token: CachedToken, marginMs: number, now: number):
   return token.expiresAt - now < Math.min(marginMs, (token.expiresAt - token.obtainedAt) / 2);
 }
 
-/** Obtains a new token from upstream. */
-export type TokenLoader = () => Promise<CachedToken>;
+/**
+ * Whether `token` may answer a request asking for `minTtlMs` at `now`: it has at least
+ * `minTtlMs` left. When the provider's own lifetime (the token's whole life) is below
+ * `minTtlMs`, no token can, and the freshest is served instead: one with at least half its
+ * life left, so such a provider is asked once per half lifetime, not on every request.
+ */
+export function meetsMinTtl(token: CachedToken, minTtlMs: number, now: number): boolean {
+  const left = token.expiresAt - now;
+  if (left <= 0) return false;
+  const life = token.expiresAt - token.obtainedAt;
+  return life >= minTtlMs ? left >= minTtlMs : left >= life / 2;
+}
+
+/** At most one forced refresh (a caller reported the token refused) per key in this period. */
+export const FORCED_REFRESH_INTERVAL_MS = 10_000;
 
 /** A token served by the cache. */
 export interface CacheResult {
@@ -47,18 +59,13 @@ export interface TokenCacheOptions {
   readonly sharedStore?: SharedTokenStore | undefined;
   /** This instance's lease holder id; default a random UUID. */
   readonly holder?: string;
-  /** Default {@link DEFAULT_LEASE_MS}. */
+  /** Shared-store lease, renewed while a load runs; default `DEFAULT_LEASE_MS`. */
   readonly leaseMs?: number;
+  /** Longest a lease is renewed for one load; default `DEFAULT_MAX_HOLD_MS`. */
+  readonly maxHoldMs?: number;
   /** Waits while polling the shared store; injected by tests. */
   readonly sleep?: (ms: number) => Promise<void>;
   readonly logger?: Logger;
-}
-
-/** What one key's token is, and how to obtain it. */
-interface Wanted {
-  readonly key: string;
-  readonly descriptor: TokenDescriptor;
-  readonly load: TokenLoader;
 }
 
 interface ConsentRecord {
@@ -71,41 +78,46 @@ interface ConsentRecord {
  * await one upstream request, as jose's `jwks/remote.ts` shares one fetch; a failure
  * reaches every waiter but is not cached), stale-while-revalidate inside the refresh
  * margin, remembered `consent_required` answers, and an optional shared store in front of
- * upstream with a lease so that one instance refreshes while the others wait.
+ * upstream with a fenced, renewed lease so that one instance of a fleet refreshes while
+ * the others wait (`shared-flight.ts`).
  *
- * A token is served while its remaining life is at least the request's `minTtl`, but never
- * asks for more than half the token's whole life (a `minTtl` above what the provider
- * grants would otherwise send every request upstream). Likewise the refresh margin is at
- * most half the token's life.
+ * A token is served while it has at least the request's `minTtl` left ({@link meetsMinTtl});
+ * the refresh margin is at most half the token's life.
  */
 export class TokenCache {
   readonly #clock: Clock;
   readonly #tokens: Lru<CachedToken>;
   readonly #consent: Lru<ConsentRecord>;
   readonly #inflight = new Map<string, Promise<CacheResult>>();
+  readonly #forcedAt: Lru<number>;
   readonly #marginMs: number;
-  readonly #shared: SharedTokenStore | undefined;
-  readonly #holder: string;
-  readonly #leaseMs: number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #shared: SharedFlight | undefined;
   readonly #logger: Logger;
 
   constructor(options: TokenCacheOptions = {}) {
     this.#clock = options.clock ?? Date.now;
     this.#tokens = new Lru(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.#consent = new Lru(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
+    this.#forcedAt = new Lru(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.#marginMs = (options.refreshMargin ?? DEFAULT_REFRESH_MARGIN) * 1000;
-    this.#shared = options.sharedStore;
-    this.#holder = options.holder ?? randomUUID();
-    this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#logger = options.logger ?? silentLogger;
+    this.#shared =
+      options.sharedStore &&
+      new SharedFlight({
+        store: options.sharedStore,
+        clock: this.#clock,
+        logger: this.#logger,
+        sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+        holder: options.holder,
+        leaseMs: options.leaseMs,
+        maxHoldMs: options.maxHoldMs,
+        consentMs: CONSENT_REQUIRED_CACHE_MS,
+      });
   }
 
-  /** Whether `token` still has at least `minTtlMs` (capped at half its life) to live. */
+  /** Whether `token` may answer a request for `minTtlMs` ({@link meetsMinTtl}). */
   usable(token: CachedToken, minTtlMs: number, now = this.#clock()): boolean {
-    const life = token.expiresAt - token.obtainedAt;
-    return token.expiresAt - now >= Math.min(minTtlMs, life / 2) && token.expiresAt > now;
+    return meetsMinTtl(token, minTtlMs, now);
   }
 
   /** Whether `token` is inside the refresh margin (capped at half its life). */
@@ -125,9 +137,14 @@ export class TokenCache {
   }
 
   /**
-   * A token for `key` with at least `minTtlMs` left: from process memory, else from one
-   * shared upstream request. A stale token that still qualifies is served and refreshed
-   * in the background (once per key).
+   * A token for `key` with at least `minTtlMs` left (see {@link meetsMinTtl}): from process
+   * memory, else from one shared upstream request. A stale token that still qualifies is
+   * served and refreshed in the background (once per key).
+   *
+   * With `rejected` (a caller reported its token refused): when the token held matches it,
+   * it is dropped and a new one obtained, at most once per key per
+   * {@link FORCED_REFRESH_INTERVAL_MS}; concurrent reporters join that one request, and a
+   * token that no longer matches is simply served.
    *
    * @throws whatever `load` throws (shared by concurrent waiters); a remembered ConsentRequired.
    */
@@ -136,6 +153,7 @@ export class TokenCache {
     descriptor: TokenDescriptor,
     minTtlMs: number,
     load: TokenLoader,
+    rejected?: (token: CachedToken) => boolean,
   ): Promise<CacheResult> {
     const now = this.#clock();
     const consent = this.#consent.get(key);
@@ -144,12 +162,27 @@ export class TokenCache {
       this.#consent.delete(key);
     }
     const token = this.#tokens.get(key);
+    const wanted = { key, descriptor, load };
+    if (token && rejected?.(token)) {
+      const last = this.#forcedAt.get(key);
+      if (last === undefined || now - last >= FORCED_REFRESH_INTERVAL_MS) {
+        this.#forcedAt.set(key, now);
+        this.#tokens.delete(key);
+        this.#logger.info('a caller reported the cached token refused; obtaining a new one', {
+          profile: descriptor.profile,
+        });
+        return this.#flight(wanted, minTtlMs, false, rejected);
+      }
+    }
     if (token && this.usable(token, minTtlMs, now)) {
       if (this.stale(token, now)) this.#background({ key, descriptor, load });
-      if (this.#shared) this.#shared.touch(key).catch(() => undefined);
+      this.#shared?.touch(key);
       return { token, cached: true };
     }
-    return this.#flight({ key, descriptor, load }, minTtlMs, false);
+    const result = await this.#flight(wanted, minTtlMs, false);
+    // Joined a flight that asked for less (a token from the shared store): ask once more for ours.
+    if (this.usable(result.token, minTtlMs)) return result;
+    return this.#flight(wanted, minTtlMs, false);
   }
 
   /**
@@ -179,23 +212,38 @@ export class TokenCache {
   }
 
   /** One upstream (or shared-store) request per key: concurrent callers join the one in flight. */
-  #flight(wanted: Wanted, minTtlMs: number, force: boolean): Promise<CacheResult> {
+  #flight(
+    wanted: Wanted,
+    minTtlMs: number,
+    force: boolean,
+    rejected?: (token: CachedToken) => boolean,
+  ): Promise<CacheResult> {
     const { key } = wanted;
     let pending = this.#inflight.get(key);
     if (!pending) {
-      pending = this.#obtain(wanted, minTtlMs, force).finally(() => this.#inflight.delete(key));
+      pending = this.#obtain(wanted, minTtlMs, force, rejected).finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, pending);
     }
     return pending;
   }
 
-  async #obtain(wanted: Wanted, minTtlMs: number, force: boolean): Promise<CacheResult> {
+  async #obtain(
+    wanted: Wanted,
+    minTtlMs: number,
+    force: boolean,
+    rejected: ((token: CachedToken) => boolean) | undefined,
+  ): Promise<CacheResult> {
     const { key } = wanted;
     const shared = this.#shared;
     let result: CacheResult;
     try {
-      result =
-        shared && !force ? await this.#viaShared(shared, wanted, minTtlMs) : await this.#load(wanted, false);
+      if (!shared) result = { token: await wanted.load(), cached: false };
+      else if (force) result = await shared.load(wanted);
+      else
+        result = await shared.obtain(
+          wanted,
+          (token) => this.#fresh(token, minTtlMs) && !(rejected?.(token) ?? false),
+        );
     } catch (err) {
       if (err instanceof ConsentRequired)
         this.#consent.set(key, { error: err, until: this.#clock() + CONSENT_REQUIRED_CACHE_MS });
@@ -206,76 +254,7 @@ export class TokenCache {
     return result;
   }
 
-  /**
-   * Loads upstream and stores the token in the shared store (if any). When this instance
-   * holds the lease (`leased`), the put releases it, and a failed load gives it up.
-   */
-  async #load({ key, descriptor, load }: Wanted, leased: boolean): Promise<CacheResult> {
-    const shared = this.#shared;
-    let token: CachedToken;
-    try {
-      token = await load();
-    } catch (err) {
-      if (leased) await shared?.releaseLease(key, this.#holder).catch(() => undefined);
-      throw err;
-    }
-    await shared?.put(key, descriptor, token, leased ? this.#holder : undefined).catch((err: unknown) => {
-      this.#logger.warn('could not store the token in the shared cache', {
-        profile: descriptor.profile,
-        code: (err as { code?: string }).code ?? 'unexpected',
-      });
-    });
-    return { token, cached: false };
-  }
-
-  #fresh(token: CachedToken | undefined, minTtlMs: number): token is CachedToken {
-    return token !== undefined && this.usable(token, minTtlMs) && !this.stale(token);
-  }
-
-  /**
-   * A local miss with a shared store: take a fresh token from the store; else win the
-   * lease and load; else poll until the lease holder's token appears or its lease lapses.
-   * A shared store that fails reads as a miss and grants the lease (upstream is asked).
-   */
-  async #viaShared(shared: SharedTokenStore, wanted: Wanted, minTtlMs: number): Promise<CacheResult> {
-    const { key, descriptor } = wanted;
-    const freshInStore = async (): Promise<CachedToken | undefined> => {
-      const token = await shared.get(key).catch(() => undefined);
-      return this.#fresh(token, minTtlMs) ? token : undefined;
-    };
-    const winLease = (): Promise<boolean> =>
-      shared.acquireLease(key, descriptor, this.#holder, this.#leaseMs).catch(() => true);
-
-    let found = await freshInStore();
-    if (found) return { token: found, cached: true };
-    if (await winLease()) return this.#loadUnderLease(shared, wanted, freshInStore);
-    // Another instance is refreshing: wait for its token, or for its lease to lapse.
-    for (let i = 0, waited = 0; waited < this.#leaseMs * 1.5; i += 1) {
-      const delay = LEASE_POLL_DELAYS_MS[Math.min(i, LEASE_POLL_DELAYS_MS.length - 1)]!;
-      await this.#sleep(delay);
-      waited += delay;
-      found = await freshInStore();
-      if (found) return { token: found, cached: true };
-      if (await winLease()) return this.#loadUnderLease(shared, wanted, freshInStore);
-    }
-    this.#logger.warn('shared cache lease never came free; refreshing without it', {
-      profile: descriptor.profile,
-    });
-    return this.#load(wanted, false);
-  }
-
-  /**
-   * Holding the lease: a token is written before its lease is released, so one more read
-   * catches the instance that finished between our last read and our lease.
-   */
-  async #loadUnderLease(
-    shared: SharedTokenStore,
-    wanted: Wanted,
-    freshInStore: () => Promise<CachedToken | undefined>,
-  ): Promise<CacheResult> {
-    const found = await freshInStore();
-    if (!found) return this.#load(wanted, true);
-    await shared.releaseLease(wanted.key, this.#holder).catch(() => undefined);
-    return { token: found, cached: true };
+  #fresh(token: CachedToken, minTtlMs: number): boolean {
+    return this.usable(token, minTtlMs) && !this.stale(token);
   }
 }

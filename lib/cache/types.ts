@@ -1,4 +1,9 @@
-/** What the cache key is made of (DESIGN.md; issue "assertion, exchange and cache"). */
+/**
+ * Everything that makes one token differ from another: the cache key is this object,
+ * hashed once (`cacheKey`). A new request property that changes the token (a DPoP key
+ * thumbprint, …) is one more field here and one line where it is built
+ * (`lib/broker/request.ts`); values that may be secret go into `variant`, hashed.
+ */
 export interface TokenDescriptor {
   readonly profile: string;
   readonly issuer: string;
@@ -8,8 +13,14 @@ export interface TokenDescriptor {
   readonly grant: string;
   /** Scopes, sorted. */
   readonly scopes: readonly string[];
-  /** The profile's extra request parameters as written (references, never resolved values). */
-  readonly params?: Readonly<Record<string, string>> | undefined;
+  /** Token endpoint, method and URL: `POST https://…/token`. */
+  readonly endpoint: string;
+  /**
+   * SHA-256 (hex) over what is sent but may be secret: the custom headers and the extra
+   * request parameters, as written in the profile (references, never resolved values).
+   * Empty when the profile has none.
+   */
+  readonly variant: string;
   /**
    * RFC 7638 thumbprint of the caller's DPoP key when the token is bound to it (RFC 9449),
    * so it is only served to requests proving that key. Absent for Bearer tokens.
@@ -40,23 +51,50 @@ export interface SharedEntry {
   readonly lastUsedAt: number | undefined;
 }
 
+/** A `consent_required` answer remembered in the shared store, so a fleet asks once per window. */
+export interface SharedConsent {
+  /** Until when it is remembered, epoch milliseconds. */
+  readonly until: number;
+  /** The broker's consent-start URL given to callers, when there is one. */
+  readonly consentUrl: string | undefined;
+  /** The provider's `error` and `error_description`. */
+  readonly error: string | undefined;
+  readonly errorDescription: string | undefined;
+}
+
 /**
  * A cache shared by all broker instances (DynamoDB when deployed). The in-process LRU
  * stays in front of it. Implementations seal tokens at rest and never depend on the
  * store's own expiry for correctness.
+ *
+ * Leases are fenced: `holder` is unique per acquisition, and a token written under a lease
+ * is accepted only while that lease is the latest one granted on the key, so a holder that
+ * finishes after its lease lapsed and another instance took over cannot overwrite the
+ * newer token.
  */
 export interface SharedTokenStore {
   /** The token stored under `key`, or undefined (missing, unreadable, or sealed under another key). */
   get(key: string): Promise<CachedToken | undefined>;
-  /** Stores the token and releases any lease `holder` had on `key`. */
-  put(key: string, descriptor: TokenDescriptor, token: CachedToken, holder?: string): Promise<void>;
+  /**
+   * Stores the token and releases `holder`'s lease on `key`. With `holder`, only while
+   * that lease is the latest granted (or none was and no token is stored); without, only
+   * when no newer token (by `obtainedAt`) is stored. Also forgets a remembered consent answer.
+   * False when the token was not stored for one of these reasons.
+   */
+  put(key: string, descriptor: TokenDescriptor, token: CachedToken, holder?: string): Promise<boolean>;
   /**
    * Tries to become the one refresher of `key` for `leaseMs` (conditional write:
    * no lease, or an expired one). True when `holder` now holds it.
    */
   acquireLease(key: string, descriptor: TokenDescriptor, holder: string, leaseMs: number): Promise<boolean>;
+  /** Extends `holder`'s lease to `leaseMs` from now; false when the lease is no longer `holder`'s. */
+  renewLease(key: string, holder: string, leaseMs: number): Promise<boolean>;
   /** Gives the lease up early (after a failed refresh). */
   releaseLease(key: string, holder: string): Promise<void>;
+  /** A remembered `consent_required` of `key` that is still current, or undefined. */
+  getConsentRequired(key: string): Promise<SharedConsent | undefined>;
+  /** Remembers a `consent_required` of `key` (sealed like tokens) until `consent.until`. */
+  putConsentRequired(key: string, descriptor: TokenDescriptor, consent: SharedConsent): Promise<void>;
   /** Records that a caller was served from `key` (for the scheduled refresh). May be batched. */
   touch(key: string): Promise<void>;
   /** Entries used since `usedSince` whose token expires before `expiringBefore` (epoch ms). */

@@ -16,12 +16,12 @@ Options:
   --password-env VAR      read the password from environment variable VAR
   --password-stdin        read the password from standard input
   --key-password-env VAR  key password, when it differs from the store password
-  --type T                auto (default), jks, jceks, pkcs12, pem, jwk, google-json
+  --type T                auto (default), jks, jceks, pkcs12, bks, pem, jwk, google-json
   --alias A               show only this entry
   --json                  JSON instead of a table
 `;
 
-const TYPES: readonly KeystoreType[] = ['auto', 'jks', 'jceks', 'pkcs12', 'pem', 'jwk', 'google-json'];
+const TYPES: readonly KeystoreType[] = ['auto', 'jks', 'jceks', 'pkcs12', 'bks', 'pem', 'jwk', 'google-json'];
 
 interface InspectArgs {
   readonly file: string;

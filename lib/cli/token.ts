@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import { createBroker } from '../broker.ts';
 import { loadConfig } from '../config/index.ts';
+import { createJsonLogger } from '../observability/json-logger.ts';
 import { createSecretResolver } from '../secrets/index.ts';
 import { parseCliArgs } from './args.ts';
 import { EXIT_OK, reportError, UsageError, type CliIo } from './io.ts';
@@ -55,6 +56,10 @@ function readArgs(argv: readonly string[]): TokenArgs {
  * so it is a trusted caller: the broker is built with `trustedCallerKinds: ['cli']` and
  * the profiles' `callers` policy does not apply. Subject and scope limits still do.
  *
+ * With `cache.store: dynamodb` it uses the shared table like the service (a token there is
+ * served, a new one is stored, the lease is honoured), and it writes the service's audit
+ * line (`token issued`, by fingerprint) and any warning as JSON lines on stderr.
+ *
  * Errors: one line on stderr; exit 1 (2 for usage and configuration mistakes).
  */
 export async function token(
@@ -66,9 +71,18 @@ export async function token(
     const args = readArgs(argv);
     const config = await loadConfig({ path: args.config, env: io.env, cwd: io.cwd });
     const secrets = createSecretResolver({ env: io.env, cwd: dirname(config.source) });
+    const logger = createJsonLogger({ write: io.stderr, service: 'token-broker-cli' });
+    const sharedStore =
+      config.cache.store === 'memory'
+        ? undefined
+        : await (
+            await import('../cache/shared-store-factory.ts')
+          ).createSharedStore(config.cache, { secrets, logger });
     const broker = createBroker({
       config,
       secrets,
+      logger,
+      sharedStore,
       trustedCallerKinds: ['cli'],
       ...(deps.fetch && { fetch: deps.fetch }),
     });
@@ -79,7 +93,9 @@ export async function token(
       minTtl: args.minTtl,
       caller: { id: 'cli', kind: 'cli' },
     });
-    io.stdout(`${JSON.stringify(issued, null, 2)}\n`);
+    // As the HTTP answer: provider fields under their own names, the broker's own fields win a clash.
+    const { fields, ...token } = issued;
+    io.stdout(`${JSON.stringify({ ...fields, ...token }, null, 2)}\n`);
     return EXIT_OK;
   } catch (err) {
     return reportError(err, io);

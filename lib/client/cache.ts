@@ -71,6 +71,16 @@ export class TokenMemo {
     return flight;
   }
 
+  /** The token held for `key`, fresh or not. */
+  peek(key: string): HeldToken | undefined {
+    return this.#tokens.get(key);
+  }
+
+  /** Forgets the token held for `key`. */
+  drop(key: string): void {
+    this.#tokens.delete(key);
+  }
+
   /** Forgets every token (for example after the caller's role changed). */
   clear(): void {
     this.#tokens.clear();

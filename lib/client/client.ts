@@ -3,6 +3,7 @@
  * tokens in memory and shares one request per key among concurrent callers.
  */
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { Sha256 } from '@aws-crypto/sha256-js';
 import { cacheKey, normalizeScope, TokenMemo, type HeldToken } from './cache.ts';
 import { DpopKey } from './dpop.ts';
 import { errorFromResponse, retryAfterSeconds, TokenBrokerError } from './errors.ts';
@@ -35,6 +36,8 @@ export interface TokenBrokerClientOptions {
   readonly dpop?: boolean | undefined;
 }
 
+const FINGERPRINT = /^[0-9a-f]{8}$/;
+
 /** A token request (DESIGN.md `POST /token`). */
 export interface GetTokenRequest {
   readonly profile: string;
@@ -44,6 +47,20 @@ export interface GetTokenRequest {
   readonly scope?: string | undefined;
   /** Whole seconds of life the token must have left; default {@link DEFAULT_MIN_TTL}. */
   readonly minTtl?: number | undefined;
+  /**
+   * The access token your API refused (or its fingerprint, 8 hex digits): when it is still
+   * the token held, here and in the broker, a new one is fetched. Only its fingerprint is sent.
+   */
+  readonly rejected?: string | undefined;
+}
+
+/** The fingerprint of a token: the first 8 hex digits of its SHA-256 (never the token itself). */
+export async function tokenFingerprint(accessToken: string): Promise<string> {
+  const hash = new Sha256();
+  hash.update(accessToken);
+  return Buffer.from(await hash.digest())
+    .toString('hex')
+    .slice(0, 8);
 }
 
 /** A token handed to the caller. */
@@ -152,6 +169,14 @@ export class TokenBrokerClient {
     const scopes = normalizeScope(request.scope);
     const dpop = this.#dpop && (await this.#dpop);
     const key = cacheKey(request.profile, request.subject, scopes, dpop?.thumbprint);
+    let rejected: string | undefined;
+    if (request.rejected !== undefined) {
+      rejected = FINGERPRINT.test(request.rejected)
+        ? request.rejected
+        : await tokenFingerprint(request.rejected);
+      const held = this.#memo.peek(key);
+      if (held && (await tokenFingerprint(held.accessToken)) === rejected) this.#memo.drop(key);
+    }
 
     const held = this.#memo.fresh(key, this.#clock(), minTtlMs);
     if (held) return this.#view(held);
@@ -166,6 +191,7 @@ export class TokenBrokerClient {
       ...(request.subject === undefined ? {} : { subject: request.subject }),
       ...(scopes.length === 0 ? {} : { scope: scopes.join(' ') }),
       ...(request.minTtl === undefined ? {} : { minTtl: request.minTtl }),
+      ...(rejected === undefined ? {} : { rejected }),
     });
     return this.#view(
       await this.#memo.start(key, this.#clock, () => this.#post(key, body, request.profile, dpop)),

@@ -7,6 +7,7 @@ export {
   DEFAULT_MIN_TTL,
   DEFAULT_TIMEOUT_MS,
   TokenBrokerClient,
+  tokenFingerprint,
   type BrokerToken,
   type GetTokenRequest,
   type TokenBrokerClientOptions,

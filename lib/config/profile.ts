@@ -236,6 +236,7 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     assertion,
     callers: raw.callers ?? [],
     refresh,
+    rotation: { tryPending: raw.rotation?.tryPending ?? false },
     consentErrors: uniqueMatchers([
       ...DEFAULT_CONSENT_ERRORS,
       ...preset.consentErrors,

@@ -8,7 +8,7 @@ const textList = z.array(text);
 const spaceList = z.union([z.string(), textList]);
 
 const ALGORITHMS = ['auto', ...JWS_ALGORITHMS] as const;
-const KEYSTORE_TYPES = ['auto', 'jks', 'jceks', 'pkcs12', 'pem', 'jwk', 'google-json'] as const;
+const KEYSTORE_TYPES = ['auto', 'jks', 'jceks', 'pkcs12', 'bks', 'pem', 'jwk', 'google-json'] as const;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 const seconds = z.number().int('must be a whole number of seconds');
@@ -65,6 +65,10 @@ const refreshSchema = z.strictObject({
   before: seconds.positive('must be above 0').optional(),
 });
 
+const rotationSchema = z.strictObject({
+  tryPending: z.boolean().optional(),
+});
+
 const consentErrorSchema = z.strictObject({
   error: text,
   descriptionIncludes: text.optional(),
@@ -106,6 +110,7 @@ const profileSchema = z.strictObject({
   assertion: assertionSchema.optional(),
   callers: textList.optional(),
   refresh: refreshSchema.optional(),
+  rotation: rotationSchema.optional(),
   consentScopes: spaceList.optional(),
   consentErrors: z.array(consentErrorSchema).optional(),
   pkce: z.boolean().optional(),
@@ -207,6 +212,7 @@ const KNOWN_KEYS = {
   profile: Object.keys(profileSchema.shape),
   assertion: Object.keys(assertionSchema.shape),
   refresh: Object.keys(refreshSchema.shape),
+  rotation: Object.keys(rotationSchema.shape),
   consentError: Object.keys(consentErrorSchema.shape),
   cache: Object.keys(cacheSchema.shape),
   consent: Object.keys(consentSchema.shape),
@@ -223,6 +229,7 @@ export function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
     if (p.length === 2) return KNOWN_KEYS.profile;
     if (p[2] === 'assertion') return KNOWN_KEYS.assertion;
     if (p[2] === 'refresh') return KNOWN_KEYS.refresh;
+    if (p[2] === 'rotation') return KNOWN_KEYS.rotation;
     if (p[2] === 'consentErrors') return KNOWN_KEYS.consentError;
   }
   if (p[0] === 'cache') return KNOWN_KEYS.cache;

@@ -94,6 +94,11 @@ export interface Profile {
   readonly assertion: AssertionOptions;
   /** IAM principal / caller patterns allowed to use the profile; empty = nobody. */
   readonly callers: readonly string[];
+  /**
+   * Key rotation: with `tryPending`, a key the provider rejects is retried once with the
+   * AWSPENDING version of a `secretsmanager:` keystore (README "Key rotation").
+   */
+  readonly rotation: { readonly tryPending: boolean };
   /** Scheduled refresh, when configured. */
   readonly refresh: { readonly subjects: readonly string[]; readonly before: number } | undefined;
   /** Provider answers that mean consent is needed (from the preset, extendable). */

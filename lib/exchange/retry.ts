@@ -1,7 +1,10 @@
 /** Most attempts per token request (the first one included). */
 export const MAX_ATTEMPTS = 3;
-/** Default time allowed for one attempt, milliseconds. */
-export const ATTEMPT_TIMEOUT_MS = 10_000;
+/**
+ * Default time allowed for one attempt, milliseconds: a provider that takes 12 s still
+ * answers, and a hung first attempt leaves one retry 10 s inside {@link DEADLINE_MS}.
+ */
+export const ATTEMPT_TIMEOUT_MS = 15_000;
 /** Default time allowed for all attempts together, milliseconds. */
 export const DEADLINE_MS = 25_000;
 /** First backoff step, milliseconds; doubled on each retry. */

@@ -47,6 +47,7 @@ export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
   ERR_KEY_PASSWORD: map(500, 'internal', false),
   ERR_KEYSTORE_INTEGRITY: map(500, 'internal', false),
   ERR_KEYSTORE_TOO_LARGE: map(500, 'internal', false),
+  ERR_KEYSTORE_TOO_COSTLY: map(500, 'internal', false),
   ERR_ALIAS_NOT_FOUND: map(500, 'internal', false),
   ERR_ALIAS_REQUIRED: map(500, 'internal', false),
   ERR_UNSUPPORTED_KEY: map(500, 'internal', false),

@@ -15,6 +15,10 @@ export const tokenRequestSchema = z.strictObject({
   subject: z.string().min(1).max(MAX_SUBJECT_LENGTH).optional(),
   scope: z.string().min(1).max(2048).optional(),
   minTtl: z.number().int().min(0).max(MAX_MIN_TTL).optional(),
+  rejected: z
+    .string()
+    .regex(/^[0-9a-f]{8}$/)
+    .optional(),
 });
 
 /** A validated token request body. */
@@ -51,6 +55,8 @@ function describe(field: string): string {
       return 'must be a non-empty, space-separated string';
     case 'minTtl':
       return `must be an integer number of seconds from 0 to ${MAX_MIN_TTL}`;
+    case 'rejected':
+      return 'must be the fingerprint of the refused token: the first 8 hex digits (lower case) of its SHA-256';
     default:
       return `must be a JSON object {${FIELDS}}`;
   }

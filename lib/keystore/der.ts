@@ -35,19 +35,26 @@ export function isWholeDerSequence(bytes: Uint8Array): boolean {
   return header !== undefined && header.tag === 0x30 && header.contentStart + header.length === bytes.length;
 }
 
+/** A SEQUENCE header, definite or BER indefinite (`30 80`); the offset of its content. */
+function sequenceContent(bytes: Uint8Array, offset: number): number | undefined {
+  if (bytes[offset] === 0x30 && bytes[offset + 1] === 0x80) return offset + 2;
+  const header = readDerHeader(bytes, offset);
+  return header?.tag === 0x30 ? header.contentStart : undefined;
+}
+
 /**
- * True when the bytes start like a PKCS#12 PFX: `SEQUENCE { INTEGER 3, SEQUENCE … }`.
+ * True when the bytes start like a PKCS#12 PFX: `SEQUENCE { INTEGER 3, SEQUENCE … }`, in
+ * DER or in BER with indefinite lengths (old Java, BouncyCastle and Windows exports).
  * The length is not checked here, so a truncated file is still handed to the PKCS#12
  * parser, which can say that it is truncated.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7292#section-4
  */
 export function looksLikePfx(bytes: Uint8Array): boolean {
-  const outer = readDerHeader(bytes);
-  if (!outer || outer.tag !== 0x30) return false;
-  const version = readDerHeader(bytes, outer.contentStart);
+  const content = sequenceContent(bytes, 0);
+  if (content === undefined) return false;
+  const version = readDerHeader(bytes, content);
   if (!version || version.tag !== 0x02 || version.length !== 1) return false;
   if (bytes[version.contentStart] !== 3) return false;
-  const authSafe = readDerHeader(bytes, version.contentStart + 1);
-  return authSafe !== undefined && authSafe.tag === 0x30;
+  return sequenceContent(bytes, version.contentStart + 1) !== undefined;
 }

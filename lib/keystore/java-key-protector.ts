@@ -18,7 +18,7 @@ import { KeystoreError } from '../errors.ts';
 import { Asn1Error } from './asn1.ts';
 import { looksLikePkcs8, parsePbeParameter } from './java-der.ts';
 import type { EncryptedPrivateKeyInfo } from './java-der.ts';
-import { iteratedMd5 } from './java-md5.ts';
+import { checkWork, derive } from './work-budget.ts';
 
 /** Sun's proprietary JKS key protector. */
 const JKS_KEY_PROTECTOR_OID = '1.3.6.1.4.1.42.2.17.1.1';
@@ -84,8 +84,11 @@ function recoverPbeMd5TripleDes(
   const halves = [Uint8Array.from(salt.subarray(0, 4)), Uint8Array.from(salt.subarray(4, 8))] as const;
   if (halves[0].every((b, i) => b === halves[1][i])) halves[0].reverse();
   const pw = Buffer.from(password, 'latin1');
-  const k0 = iteratedMd5(halves[0], pw, iterations);
-  const k1 = iteratedMd5(halves[1], pw, iterations);
+  const what = `the JCEKS key of alias "${alias}"`;
+  // Both halves are derived: refuse before the first when the two do not fit.
+  checkWork(2 * iterations, what);
+  const k0 = derive({ kind: 'md5-chain', first: halves[0], suffix: pw, iterations }, what);
+  const k1 = derive({ kind: 'md5-chain', first: halves[1], suffix: pw, iterations }, what);
   pw.fill(0);
   const key = Buffer.concat([k0, k1.subarray(0, 8)]);
   const decipher = createDecipheriv('des-ede3-cbc', key, k1.subarray(8, 16)).setAutoPadding(false);

@@ -17,6 +17,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
+import { rethrowPending } from './work-budget.ts';
 import type { RawEntry, RawStore } from './types.ts';
 import { JavaDataError, JavaDataReader } from './java-data.ts';
 import { Asn1Error } from './asn1.ts';
@@ -102,7 +103,8 @@ function checkIntegrity(bytes: Uint8Array, end: number, password: string, keys: 
       const der = recoverPkcs8(alias, info, password);
       der?.fill(0);
       return der !== undefined;
-    } catch {
+    } catch (error) {
+      rethrowPending(error);
       return false;
     }
   });
@@ -182,11 +184,34 @@ export function parseJavaStore(
   }
 
   const warnings: string[] = [];
+  const unique = lastPerAlias(entries, label, warnings);
   const end = r.offset - DIGEST_LEN;
   if (password === undefined) {
     warnings.push(`${label} keystore integrity not checked: no store password was given`);
   } else {
     checkIntegrity(bytes, end, password, keys);
   }
-  return { format, entries, warnings };
+  return { format, entries: unique, warnings };
+}
+
+/**
+ * One entry per alias, the last one written winning: the JDK loads entries into a table
+ * keyed by the lower-cased alias, so a later entry replaces an earlier one (keytool lists
+ * and opens the last). Each replaced alias is named in a warning.
+ */
+function lastPerAlias(entries: readonly RawEntry[], label: string, warnings: string[]): RawEntry[] {
+  const byAlias = new Map<string, RawEntry>();
+  const repeated = new Set<string>();
+  for (const entry of entries) {
+    const key = entry.alias.toLowerCase();
+    if (byAlias.has(key)) repeated.add(printable(entry.alias));
+    byAlias.delete(key);
+    byAlias.set(key, entry);
+  }
+  for (const alias of repeated)
+    warnings.push(
+      `the ${label} keystore holds several entries under alias '${alias}'; the last one is used, as keytool does; ` +
+        'delete the others with keytool -delete',
+    );
+  return [...byAlias.values()];
 }

@@ -15,10 +15,22 @@ import type { KeystoreEntry, KeystoreListing, OpenKeystoreOptions, RawEntry, Raw
  * @throws KeystoreError `ERR_KEYSTORE_FORMAT` for a damaged certificate.
  */
 export function listRawStore(store: RawStore, options: OpenKeystoreOptions = {}): KeystoreListing {
+  return listRawStoreWithKeys(store, options).listing;
+}
+
+/**
+ * {@link listRawStore}, with the decrypted private key of each entry (same index), so the
+ * caller can prove that a listed key signs.
+ */
+export function listRawStoreWithKeys(
+  store: RawStore,
+  options: OpenKeystoreOptions = {},
+): { listing: KeystoreListing; keys: (KeyObject | undefined)[] } {
   const warnings = [...store.warnings];
   const now = options.now ?? new Date();
-  const entries = store.entries.map((entry) => listEntry(store, entry, options, now, warnings));
-  return { format: store.format, entries, warnings };
+  const keys: (KeyObject | undefined)[] = [];
+  const entries = store.entries.map((entry) => listEntry(store, entry, options, now, warnings, keys));
+  return { listing: { format: store.format, entries, warnings }, keys };
 }
 
 function listEntry(
@@ -27,6 +39,7 @@ function listEntry(
   options: OpenKeystoreOptions,
   now: Date,
   warnings: string[],
+  keys: (KeyObject | undefined)[],
 ): KeystoreEntry {
   const alias = printable(entry.alias);
   let privateKey: KeyObject | undefined;
@@ -38,6 +51,7 @@ function listEntry(
       warnings.push(`key of '${alias}' not decrypted (${err.message})`);
     }
   }
+  keys.push(privateKey);
   const spki = privateKey ? spkiOf(privateKey) : undefined;
   const chain = entryChain(store, entry, options, spki);
   const leaf = chain[0];

@@ -1,5 +1,6 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import { BrokerError, KeystoreError } from '../errors.ts';
+import { rethrowPending } from './work-budget.ts';
 import { chooseAlgorithm, describeKey } from './algorithm.ts';
 import {
   certifiesKey,
@@ -79,6 +80,7 @@ export function decryptEntry(entry: RawEntry, options: OpenKeystoreOptions): Key
   try {
     key = entry.decryptKey(options.keyPassword ?? options.password);
   } catch (cause) {
+    rethrowPending(cause);
     if (cause instanceof BrokerError) throw cause;
     throw new KeystoreError(
       'ERR_KEY_PASSWORD',

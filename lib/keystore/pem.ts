@@ -1,5 +1,8 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { KeystoreError } from '../errors.ts';
+import { BrokerError, KeystoreError } from '../errors.ts';
+import { rethrowPending } from './work-budget.ts';
+import { Asn1Error } from './asn1.ts';
+import { encryptedData, pkcs8Scheme, type Pkcs8Scheme } from './pkcs8-legacy.ts';
 import { isWholeDerSequence, readDerHeader } from './der.ts';
 import { pemBlocks, type PemBlock } from './pem-blocks.ts';
 import type { RawEntry, RawStore } from './types.ts';
@@ -110,12 +113,15 @@ function keyDecrypter(block: PemBlock, alias: string): (password: string | undef
       }
     };
   }
+  // The scheme is read now, so a cipher the broker lacks is named, never a wrong password.
+  const scheme = legacyEncrypted ? undefined : readScheme(block, alias);
   return (password) => {
     if (password === undefined || password === '')
       throw new KeystoreError(
         'ERR_KEY_PASSWORD',
         `PEM key '${alias}' is encrypted and needs a password; give the key password`,
       );
+    if (scheme?.kind === 'legacy') return openLegacy(block, scheme, alias, password);
     try {
       return legacyEncrypted
         ? createPrivateKey({ key: block.text, format: 'pem', passphrase: password })
@@ -134,4 +140,40 @@ function keyDecrypter(block: PemBlock, alias: string): (password: string | undef
       );
     }
   };
+}
+
+function readScheme(block: PemBlock, alias: string): Pkcs8Scheme {
+  try {
+    return pkcs8Scheme(block.der);
+  } catch (cause) {
+    if (cause instanceof Asn1Error)
+      throw new KeystoreError(
+        'ERR_KEYSTORE_FORMAT',
+        `PEM key '${alias}' has damaged encryption parameters (${cause.message}); export the key again`,
+        { cause },
+      );
+    throw cause;
+  }
+}
+
+/** A PBES1/RC2/DES key, decrypted here since Node's OpenSSL 3 lacks those ciphers. */
+function openLegacy(
+  block: PemBlock,
+  scheme: Extract<Pkcs8Scheme, { kind: 'legacy' }>,
+  alias: string,
+  password: string,
+): KeyObject {
+  let der: Buffer;
+  try {
+    der = scheme.decrypt(password, encryptedData(block.der));
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } catch (cause) {
+    rethrowPending(cause);
+    if (cause instanceof BrokerError) throw cause;
+    throw new KeystoreError(
+      'ERR_KEY_PASSWORD',
+      `PEM key '${alias}' could not be decrypted (${scheme.name}): wrong password; check the key password`,
+      { cause },
+    );
+  }
 }

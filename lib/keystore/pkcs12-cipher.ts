@@ -1,8 +1,9 @@
-import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
+import { createDecipheriv } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { KeystoreError } from '../errors.ts';
+import { derivePbkdf2, derivePkcs12 } from './work-budget.ts';
 import { type Asn1, Asn1Error, OCTET_STRING, octets, oid, sequence, smallInt } from './asn1.ts';
-import { KDF_IV, KDF_KEY, pkcs12Kdf } from './pkcs12-kdf.ts';
+import { KDF_IV, KDF_KEY } from './pkcs12-kdf.ts';
 
 /** A password in the two encodings PKCS#12 uses. */
 export interface Pkcs12Password {
@@ -160,7 +161,7 @@ interface ForgeUtil {
 }
 
 /** RC2 is missing from OpenSSL 3's default provider; forge's is loaded only for it. */
-function rc2(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
+export function rc2(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
   const require = createRequire(import.meta.url);
   const forgeRc2 = require('node-forge/lib/rc2.js') as ForgeRc2;
   const util = require('node-forge/lib/util.js') as ForgeUtil;
@@ -173,7 +174,7 @@ function rc2(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
 }
 
 /** Strips PKCS#5 padding, checking every pad byte. */
-function unpad(data: Buffer, block: number): Buffer {
+export function unpad(data: Buffer, block: number): Buffer {
   const count = data[data.length - 1] ?? 0;
   if (count < 1 || count > block || count > data.length) throw new DecryptFailure('bad padding');
   for (let i = data.length - count; i < data.length; i++)
@@ -232,12 +233,13 @@ function pbes2(params: Asn1 | undefined, what: string): Pkcs12Decryptor {
     name: `PBES2 ${cipher.name}`,
     legacy: !cipher.cipher.startsWith('aes'),
     decrypt(password, data) {
-      const key = pbkdf2Sync(
+      const key = derivePbkdf2(
         password.utf8,
         derivation.salt,
         derivation.iterations,
         cipher.keyLength,
         derivation.digest,
+        `${what} PBKDF2`,
       );
       return cbc(cipher.cipher, key, iv, data);
     },
@@ -256,9 +258,9 @@ function pkcs12Pbe(
     name: scheme.name,
     legacy: true,
     decrypt(password: Pkcs12Password, data: Uint8Array): Buffer {
-      const key = pkcs12Kdf('sha1', password.bmp, salt, KDF_KEY, iterations, scheme.keyLength);
+      const key = derivePkcs12('sha1', password.bmp, salt, KDF_KEY, iterations, scheme.keyLength);
       if (scheme.cipher === 'rc4') return rc4(key, data);
-      const iv = pkcs12Kdf('sha1', password.bmp, salt, KDF_IV, iterations, 8);
+      const iv = derivePkcs12('sha1', password.bmp, salt, KDF_IV, iterations, 8);
       if (scheme.cipher === 'rc2') return rc2(key, iv, data);
       if (data.length % 8 !== 0) throw new DecryptFailure('bad length');
       return cbc(scheme.cipher, key, iv, data);

@@ -1,8 +1,9 @@
-import { createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
+import { derivePbkdf2, derivePkcs12 } from './work-budget.ts';
 import { type Asn1, oid, octets, sequence } from './asn1.ts';
 import { HMAC_DIGESTS, iterationCount, type Pkcs12Password, pbkdf2Params } from './pkcs12-cipher.ts';
-import { KDF_MAC, type Pkcs12Digest, digestLength, pkcs12Kdf } from './pkcs12-kdf.ts';
+import { KDF_MAC, type Pkcs12Digest, digestLength } from './pkcs12-kdf.ts';
 
 /** Digest OIDs a MacData may name; some producers name the HMAC OID instead. */
 const MAC_DIGESTS: Readonly<Record<string, Pkcs12Digest>> = {
@@ -52,18 +53,31 @@ function pbmac1(params: Asn1 | undefined, expected: Uint8Array): Pkcs12Mac {
   const schemeName = oid(sequence(scheme, 'PKCS#12 PBMAC1 scheme')[0], 'PKCS#12 PBMAC1 scheme');
   const digest = HMAC_DIGESTS[schemeName];
   if (!digest) unsupportedMac(schemeName);
-  // RFC 9579 §3 requires the key length; without it the HMAC output length is the safe reading.
-  const keyLength = derivation.keyLength ?? expected.length;
+  // RFC 9579 §5 and Appendix A: a PBMAC1 whose PBKDF2 parameters lack keyLength is refused,
+  // as a verifier that guessed a length would accept files other readers reject.
+  const keyLength = derivation.keyLength;
+  if (keyLength === undefined)
+    throw new KeystoreError(
+      'ERR_KEYSTORE_FORMAT',
+      'the PKCS#12 PBMAC1 parameters omit the PBKDF2 key length, which RFC 9579 requires; ' +
+        're-export the file with a current OpenSSL (3.4+) or keytool',
+    );
+  if (keyLength < 1 || keyLength > 64)
+    throw new KeystoreError(
+      'ERR_KEYSTORE_FORMAT',
+      `the PKCS#12 PBMAC1 key length is ${keyLength} bytes, outside 1..64 (HMAC keys are at most one block); re-export the file`,
+    );
   return {
     name: `PBMAC1 HMAC-${digest.toUpperCase()}`,
     legacy: digest === 'sha1',
     verify(password, content) {
-      const key = pbkdf2Sync(
+      const key = derivePbkdf2(
         password.utf8,
         derivation.salt,
         derivation.iterations,
         keyLength,
         derivation.digest,
+        'the PBMAC1 MAC',
       );
       return equal(createHmac(digest, key).update(content).digest(), expected);
     },
@@ -93,7 +107,7 @@ export function readMac(macData: Asn1): Pkcs12Mac {
     name: `HMAC-${digest.toUpperCase()} MAC`,
     legacy: digest === 'sha1' || digest === 'md5',
     verify(password, content) {
-      const key = pkcs12Kdf(digest, password.bmp, salt, KDF_MAC, iterations, digestLength(digest));
+      const key = derivePkcs12(digest, password.bmp, salt, KDF_MAC, iterations, digestLength(digest));
       return equal(createHmac(digest, key).update(content).digest(), expected);
     },
   };

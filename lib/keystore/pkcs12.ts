@@ -1,5 +1,6 @@
 import { type KeyObject, X509Certificate, createPrivateKey } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
+import { rethrowPending } from './work-budget.ts';
 import {
   type Asn1,
   Asn1Error,
@@ -173,6 +174,7 @@ function macFailure(authSafe: Uint8Array, forms: readonly Pkcs12Password[]): Key
       ? altered
       : new KeystoreError('ERR_KEYSTORE_PASSWORD', PASSWORD_MESSAGE);
   } catch (error) {
+    rethrowPending(error);
     if (error instanceof Asn1Error) return altered;
     if (error instanceof KeystoreError && error.code === 'ERR_KEYSTORE_PASSWORD') return error;
     return new KeystoreError('ERR_KEYSTORE_PASSWORD', PASSWORD_MESSAGE);

@@ -1,7 +1,7 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
 
 /** Keystore formats the broker opens; `auto` detects the format from the bytes. */
-export type KeystoreType = 'auto' | 'jks' | 'jceks' | 'pkcs12' | 'pem' | 'jwk' | 'google-json';
+export type KeystoreType = 'auto' | 'jks' | 'jceks' | 'pkcs12' | 'bks' | 'pem' | 'jwk' | 'google-json';
 
 /** A detected (concrete) keystore format. */
 export type KeystoreFormat = Exclude<KeystoreType, 'auto'>;

@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TokenBroker } from '../broker.ts';
-import { DEFAULT_LEASE_MS, insideMargin } from '../cache/token-cache.ts';
+import { DEFAULT_MAX_HOLD_MS } from '../cache/shared-flight.ts';
+import { insideMargin } from '../cache/token-cache.ts';
 import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig } from '../config/types.ts';
 import type { Clock, Logger, Metrics } from '../types.ts';
@@ -60,7 +61,7 @@ export interface RefreshOptions {
   readonly concurrency?: number;
   /** Default {@link DEFAULT_USED_WITHIN_MS}. */
   readonly usedWithinMs?: number;
-  /** Lease taken around an early refresh; default the broker's {@link DEFAULT_LEASE_MS}. */
+  /** Lease taken around an early refresh (not renewed); default {@link DEFAULT_MAX_HOLD_MS}, the longest one refresh may take. */
   readonly leaseMs?: number;
 }
 
@@ -94,7 +95,7 @@ export async function runScheduledRefresh(
 ): Promise<RefreshSummary> {
   const { config, broker, sharedStore, clock, logger, metrics } = deps;
   const holder = `refresh:${randomUUID()}`;
-  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const leaseMs = options.leaseMs ?? DEFAULT_MAX_HOLD_MS;
   const cacheMarginMs = config.cache.refreshMargin * 1000;
   const now = clock();
   const { targets, problems, ignored } = await collectTargets(

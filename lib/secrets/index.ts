@@ -92,18 +92,35 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
     return pickValue(reference, raw, parsed.scheme === 'secretsmanager' ? parsed.field : undefined);
   }
 
+  /** Concurrent fresh reads of one source share one fetch (a plain resolve started later joins it too). */
+  const fresh = new Map<string, Promise<unknown>>();
+
+  async function resolveText(reference: string): Promise<string> {
+    const value = await resolve(reference);
+    const text = value.text ?? utf8OrUndefined(value.bytes);
+    if (text === undefined) {
+      throw new SecretError(
+        'ERR_SECRET_FIELD',
+        `secret reference "${describeReference(reference)}" holds binary data where text (a password or key) is expected`,
+      );
+    }
+    return text;
+  }
+
   return {
     resolveBytes: resolve,
-    async resolveText(reference) {
-      const value = await resolve(reference);
-      const text = value.text ?? utf8OrUndefined(value.bytes);
-      if (text === undefined) {
-        throw new SecretError(
-          'ERR_SECRET_FIELD',
-          `secret reference "${describeReference(reference)}" holds binary data where text (a password or key) is expected`,
-        );
+    resolveText,
+    async resolveTextFresh(reference) {
+      const key = sourceKey(parseReference(reference));
+      if (key === undefined) return resolveText(reference);
+      let pending = fresh.get(key);
+      if (pending === undefined) {
+        cache.delete(key);
+        pending = resolveText(reference).finally(() => fresh.delete(key));
+        fresh.set(key, pending);
       }
-      return text;
+      await pending.catch(() => undefined);
+      return resolveText(reference);
     },
     invalidate(reference) {
       const key = sourceKey(parseReference(reference));

@@ -19,6 +19,12 @@ export interface SecretResolver {
   resolveBytes(reference: string): Promise<SecretValue>;
   /** The value as text (passwords, client secrets, HMAC keys). */
   resolveText(reference: string): Promise<string>;
+  /**
+   * The value as text, fetched again whatever the cache holds (a password after the
+   * keystore it opens has rotated); the cache then holds the new value. Concurrent calls
+   * share one fetch.
+   */
+  resolveTextFresh(reference: string): Promise<string>;
   /** Drops a cached value so the next resolve fetches it again (rotation, `invalid_client`). */
   invalidate(reference: string): void;
 }

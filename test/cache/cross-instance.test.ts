@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { hang, startFaultServer, type FaultServer } from '../support/fault-server.ts';
+import { hang, numberedTokens, startFaultServer, type FaultServer } from '../support/fault-server.ts';
 import { forkInstance, startCrossInstanceEnvironment, waitFor } from '../support/instances.ts';
 import type { CrossInstanceEnvironment, Instance } from '../support/instances.ts';
 
@@ -47,31 +47,31 @@ describe('shared cache across OS processes (dynalite, development authorization 
     PROCESS_TEST_TIMEOUT_MS,
   );
 
-  describe('with a token endpoint that never answers', () => {
-    let stalled: FaultServer;
+  describe('with a token endpoint whose first request never answers', () => {
+    let provider: FaultServer;
     beforeAll(async () => {
-      stalled = await startFaultServer([hang]);
+      provider = await startFaultServer([hang, numberedTokens('survivor')]);
     });
-    afterAll(() => stalled.close());
+    afterAll(() => provider.close());
 
     it(
       'lets another instance refresh once the lease of a holder killed mid-refresh lapses',
       async () => {
         environment = await startCrossInstanceEnvironment({ leaseMs: 2000 });
-        const [holder] = start(1, { tokenUrl: stalled.url });
-        const [survivor] = start(1);
+        const [holder, survivor] = start(2, { tokenUrl: provider.url });
         await Promise.all([holder!.ready, survivor!.ready]);
 
         void holder!.issue(1).catch(() => undefined);
-        await waitFor(async () => (await environment!.leasedItems()) === 1);
+        await waitFor(async () => provider.count() === 1);
         await holder!.kill();
         const report = await survivor!.issue(10);
 
         expect(report.errors).toEqual([]);
         expect(report.ok).toBe(10);
+        expect(report.fingerprints).toHaveLength(1);
         expect(report.shared.leasesLost).toBeGreaterThan(0); // it waited for the dead holder's lease
         expect(report.shared.leasesWon).toBe(1);
-        expect(environment.authorizationServer.requestCount()).toBe(1);
+        expect(provider.count(), 'the killed holder’s request and the survivor’s').toBe(2);
         expect(await environment.leasedItems()).toBe(0);
       },
       PROCESS_TEST_TIMEOUT_MS,

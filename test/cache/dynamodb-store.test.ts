@@ -156,20 +156,91 @@ describe('createDynamoDbStore', () => {
     expect(await store.acquireLease(key, descriptor, 'B', 10_000)).toBe(true);
   });
 
-  it("stores the token but keeps another holder's lease when the putter's lease had lapsed", async () => {
+  it('refuses the token of a holder whose lapsed lease another holder took (fencing)', async () => {
     const clock = manualClock();
     const store = storeWith({ clock: clock.now });
     const key = uniqueKey();
     const descriptor = descriptorFor('a@example.com');
-    await store.acquireLease(key, descriptor, 'A', 1000);
+    await store.acquireLease(key, descriptor, 'A/1', 1000);
     clock.advance(1001);
-    await store.acquireLease(key, descriptor, 'B', 1000);
+    await store.acquireLease(key, descriptor, 'B/1', 1000);
+    const newer = tokenAt(clock.now());
+    expect(await store.put(key, descriptor, newer, 'B/1')).toBe(true);
+    const late = tokenAt(clock.now() + 5);
+
+    expect(await store.put(key, descriptor, late, 'A/1')).toBe(false);
+
+    expect(await store.get(key)).toEqual(newer);
+    expect((await rawItem(key))!['lease']).toBeUndefined();
+  });
+
+  it('accepts the token of a holder whose lease lapsed while nobody took over', async () => {
+    const clock = manualClock();
+    const store = storeWith({ clock: clock.now });
+    const key = uniqueKey();
+    const descriptor = descriptorFor('a@example.com');
+    await store.acquireLease(key, descriptor, 'A/1', 1000);
+    clock.advance(5000);
     const token = tokenAt(clock.now());
 
-    await store.put(key, descriptor, token, 'A');
-
-    expect((await rawItem(key))!['lease']).toEqual({ S: 'B' });
+    expect(await store.put(key, descriptor, token, 'A/1')).toBe(true);
     expect(await store.get(key)).toEqual(token);
+  });
+
+  it('renews a lease for its holder only, and the renewal keeps others out', async () => {
+    const clock = manualClock();
+    const store = storeWith({ clock: clock.now });
+    const key = uniqueKey();
+    const descriptor = descriptorFor('a@example.com');
+    await store.acquireLease(key, descriptor, 'A/1', 1000);
+    clock.advance(900);
+    expect(await store.renewLease(key, 'A/1', 1000)).toBe(true);
+    expect(await store.renewLease(key, 'B/1', 1000)).toBe(false);
+    clock.advance(900); // 1800 ms after the first acquisition: held only thanks to the renewal
+    expect(await store.acquireLease(key, descriptor, 'B/1', 1000)).toBe(false);
+    clock.advance(101);
+    expect(await store.acquireLease(key, descriptor, 'B/2', 1000)).toBe(true);
+    expect(await store.renewLease(key, 'A/1', 1000)).toBe(false);
+  });
+
+  it('never lets an unleased put replace a newer token', async () => {
+    const clock = manualClock();
+    const store = storeWith({ clock: clock.now });
+    const key = uniqueKey();
+    const descriptor = descriptorFor('a@example.com');
+    const older = tokenAt(clock.now());
+    clock.advance(1000);
+    const newer = tokenAt(clock.now());
+    expect(await store.put(key, descriptor, newer)).toBe(true);
+
+    expect(await store.put(key, descriptor, older)).toBe(false);
+    expect(await store.get(key)).toEqual(newer);
+  });
+
+  it('remembers consent_required sealed until its window ends, and forgets it when a token is put', async () => {
+    const clock = manualClock();
+    const store = storeWith({ clock: clock.now });
+    const key = uniqueKey();
+    const descriptor = descriptorFor('a@example.com');
+    const consent = {
+      until: clock.now() + 60_000,
+      consentUrl: 'https://broker.example.com/consent/docusign?subject=a%40example.com',
+      error: 'consent_required',
+      errorDescription: 'user has not consented',
+    };
+    await store.putConsentRequired(key, descriptor, consent);
+
+    expect(await store.getConsentRequired(key)).toEqual(consent);
+    expect(itemText((await rawItem(key))!)).not.toContain('user has not consented');
+    clock.advance(60_000);
+    expect(await store.getConsentRequired(key)).toBeUndefined();
+
+    await store.putConsentRequired(key, descriptor, { ...consent, until: clock.now() + 60_000 });
+    await store.put(key, descriptor, tokenAt(clock.now()));
+    expect(await store.getConsentRequired(key)).toBeUndefined();
+    expect(
+      await storeWith({ clock: clock.now, key: randomSealKey() }).getConsentRequired(key),
+    ).toBeUndefined();
   });
 
   it('gives a lease up on releaseLease by its holder only', async () => {

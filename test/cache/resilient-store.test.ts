@@ -27,6 +27,14 @@ async function everyOperation(store: SharedTokenStore, now: number) {
   return {
     get: await store.get(key),
     acquireLease: await store.acquireLease(key, descriptor, 'holder', 2000),
+    renewLease: await store.renewLease(key, 'holder', 2000),
+    getConsentRequired: await store.getConsentRequired(key),
+    putConsentRequired: await store.putConsentRequired(key, descriptor, {
+      until: now + 60_000,
+      consentUrl: undefined,
+      error: 'consent_required',
+      errorDescription: undefined,
+    }),
     put: await store.put(key, descriptor, tokenAt(now), 'holder'),
     releaseLease: await store.releaseLease(key, 'holder'),
     touch: await store.touch(key),
@@ -37,7 +45,10 @@ async function everyOperation(store: SharedTokenStore, now: number) {
 const FALLBACK_ANSWERS = {
   get: undefined,
   acquireLease: true,
-  put: undefined,
+  renewLease: true,
+  getConsentRequired: undefined,
+  putConsentRequired: undefined,
+  put: true,
   releaseLease: undefined,
   touch: undefined,
   listExpiring: [],
@@ -50,7 +61,10 @@ function failingStore(fail: () => Promise<never>): SharedTokenStore & { calls: n
     get: () => (store.calls++, fail()),
     put: () => (store.calls++, fail()),
     acquireLease: () => (store.calls++, fail()),
+    renewLease: () => (store.calls++, fail()),
     releaseLease: () => (store.calls++, fail()),
+    getConsentRequired: () => (store.calls++, fail()),
+    putConsentRequired: () => (store.calls++, fail()),
     touch: () => (store.calls++, fail()),
     listExpiring: () => (store.calls++, fail()),
   };
@@ -88,13 +102,13 @@ describe('createResilientStore with a stopped dynalite', () => {
       'shared token cache unavailable; serving from the in-process cache and the upstream',
     );
     expect(logger.warnings()[0]!.fields).toMatchObject({ operation: 'get', circuit: 'closed' });
-    expect(metrics.total('SharedCacheFallbacks')).toBe(12);
+    expect(metrics.total('SharedCacheFallbacks')).toBe(18);
     expect(metrics.counts[1]!.dimension).toEqual({ operation: 'acquireLease' });
 
     clock.advance(FALLBACK_WARNING_PERIOD_MS);
     expect(await store.get(key)).toBeUndefined();
     expect(logger.warnings()).toHaveLength(2);
-    expect(logger.warnings()[1]!.fields).toMatchObject({ operation: 'get', suppressedSinceLastWarning: 11 });
+    expect(logger.warnings()[1]!.fields).toMatchObject({ operation: 'get', suppressedSinceLastWarning: 17 });
     client.destroy();
   });
 });

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { cacheKey } from '../../lib/cache/key.ts';
 import { Lru } from '../../lib/cache/lru.ts';
-import { CONSENT_REQUIRED_CACHE_MS, TokenCache } from '../../lib/cache/token-cache.ts';
+import {
+  CONSENT_REQUIRED_CACHE_MS,
+  FORCED_REFRESH_INTERVAL_MS,
+  TokenCache,
+} from '../../lib/cache/token-cache.ts';
 import type { CachedToken, TokenDescriptor } from '../../lib/cache/types.ts';
 import { ConsentRequired, UpstreamError } from '../../lib/errors.ts';
 import { memorySharedStore } from '../support/memory-shared-store.ts';
@@ -14,6 +18,8 @@ const descriptor: TokenDescriptor = {
   audience: 'a',
   grant: 'jwt-bearer',
   scopes: ['read'],
+  endpoint: 'POST https://idp.example.com/token',
+  variant: '',
 };
 const KEY = cacheKey(descriptor);
 const HOUR = 3_600_000;
@@ -40,7 +46,7 @@ describe('cacheKey', () => {
       cacheKey({ ...descriptor, scopes: ['a', 'b'] }),
     );
     expect(KEY).toMatch(/^[0-9a-f]{64}$/);
-    for (const part of ['profile', 'issuer', 'subject', 'audience', 'grant'] as const)
+    for (const part of ['profile', 'issuer', 'subject', 'audience', 'grant', 'endpoint', 'variant'] as const)
       expect(cacheKey({ ...descriptor, [part]: 'other' })).not.toBe(KEY);
     expect(cacheKey({ ...descriptor, scopes: [] })).not.toBe(KEY);
   });
@@ -110,7 +116,9 @@ describe('TokenCache', () => {
       ['tok-1', true],
       ['tok-1', true],
     ]);
-    await new Promise((r) => setTimeout(r, 5));
+    // The background refresh ends on its own time: wait for it (bounded), not for a fixed delay.
+    for (let i = 0; i < 200 && cache.peek(KEY)?.accessToken !== 'tok-2'; i++)
+      await new Promise((r) => setTimeout(r, 5));
     expect(calls()).toBe(2);
     expect((await cache.get(KEY, descriptor, 60_000, load)).token.accessToken).toBe('tok-2');
   });
@@ -126,14 +134,91 @@ describe('TokenCache', () => {
     expect(calls()).toBe(2);
   });
 
-  it('never asks a token for more than half its life, so a large minTtl does not hammer upstream', async () => {
+  it('fetches a fresh token, once, when the cached one has less than minTtl left (3000 s on a 3600 s token held 1700 s)', async () => {
     const clock = manualClock();
     const cache = new TokenCache({ clock: clock.now });
-    const { load, calls } = loaderAt(clock, 600_000); // 10-minute tokens
-    await cache.get(KEY, descriptor, 3_600_000, load);
-    const again = await cache.get(KEY, descriptor, 3_600_000, load);
-    expect(again.cached).toBe(true);
+    const { load, calls } = loaderAt(clock, HOUR);
+    await cache.get(KEY, descriptor, 3_000_000, load);
+    clock.advance(1_700_000); // 1900 s left
+
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => cache.get(KEY, descriptor, 3_000_000, load)),
+    );
+
+    expect(calls()).toBe(2);
+    for (const answer of answers) {
+      expect(answer.token.accessToken).toBe('tok-2');
+      expect(answer.token.expiresAt - clock.now()).toBeGreaterThanOrEqual(3_000_000);
+    }
+    // A caller content with the default minTtl is served the fresh token from memory.
+    expect((await cache.get(KEY, descriptor, 60_000, load)).cached).toBe(true);
+    expect(calls()).toBe(2);
+  });
+
+  it('serves the freshest token when the provider lifetime is below minTtl, asking once per half lifetime', async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now });
+    const { load, calls } = loaderAt(clock, 600_000); // the provider grants 10 minutes
+    const first = await cache.get(KEY, descriptor, 3_000_000, load);
+    expect(first).toMatchObject({ cached: false, token: { accessToken: 'tok-1' } });
+
+    for (let second = 10; second < 300; second += 10) {
+      clock.advance(10_000);
+      expect((await cache.get(KEY, descriptor, 3_000_000, load)).token.accessToken).toBe('tok-1');
+    }
+    expect(calls(), 'no upstream request while the token has at least half its life').toBe(1);
+
+    clock.advance(10_000); // 300 s left of 600 s: half its life
+    expect((await cache.get(KEY, descriptor, 3_000_000, load)).token.accessToken).toBe('tok-1');
+    clock.advance(1);
+    const refreshed = await cache.get(KEY, descriptor, 3_000_000, load);
+    expect(refreshed).toMatchObject({ cached: false, token: { accessToken: 'tok-2' } });
+    expect(refreshed.token.expiresAt - clock.now()).toBe(600_000);
+    expect(calls()).toBe(2);
+  });
+
+  it('asks again for a caller whose minTtl the token from a joined flight does not meet', async () => {
+    const clock = manualClock();
+    const shared = memorySharedStore(clock.now);
+    // The shared store holds an hour token with 20 minutes left: enough for minTtl 60 s, not for 30 minutes.
+    shared.tokens.set(KEY, {
+      ...tokenNow(clock, 'shared'),
+      obtainedAt: clock.now() - 2_400_000,
+      expiresAt: clock.now() + 1_200_000,
+    });
+    const cache = new TokenCache({ clock: clock.now, sharedStore: shared, refreshMargin: 60 });
+    const { load, calls } = loaderAt(clock);
+
+    const [small, large] = await Promise.all([
+      cache.get(KEY, descriptor, 60_000, load),
+      cache.get(KEY, descriptor, 1_800_000, load),
+    ]);
+
+    expect(small.token.accessToken).toBe('shared');
+    expect(large.token.accessToken).toBe('tok-1');
     expect(calls()).toBe(1);
+  });
+
+  it(`forces at most one refresh per ${FORCED_REFRESH_INTERVAL_MS / 1000} s for a token its callers report refused`, async () => {
+    const clock = manualClock();
+    const cache = new TokenCache({ clock: clock.now });
+    const { load, calls } = loaderAt(clock);
+    await cache.get(KEY, descriptor, 0, load);
+    const refused = (name: string) => (token: CachedToken) => token.accessToken === name;
+
+    const reports = await Promise.all(
+      Array.from({ length: 10 }, () => cache.get(KEY, descriptor, 0, load, refused('tok-1'))),
+    );
+    expect(new Set(reports.map((r) => r.token.accessToken))).toEqual(new Set(['tok-2']));
+    expect(calls()).toBe(2);
+
+    // tok-2 refused too, but within the interval: served as it is, no upstream request.
+    clock.advance(FORCED_REFRESH_INTERVAL_MS - 1);
+    expect((await cache.get(KEY, descriptor, 0, load, refused('tok-2'))).token.accessToken).toBe('tok-2');
+    expect(calls()).toBe(2);
+    clock.advance(1);
+    expect((await cache.get(KEY, descriptor, 0, load, refused('tok-2'))).token.accessToken).toBe('tok-3');
+    expect(calls()).toBe(3);
   });
 
   it(`remembers consent_required for ${CONSENT_REQUIRED_CACHE_MS / 1000} s`, async () => {
@@ -198,7 +283,7 @@ describe('TokenCache with a shared store', () => {
     const cache = new TokenCache({ clock: clock.now, sharedStore: shared, holder: 'me' });
     const { load } = loaderAt(clock);
     await cache.get(KEY, descriptor, 60_000, load);
-    expect(shared.calls).toEqual(['get', 'acquireLease', 'get', 'put']);
+    expect(shared.calls).toEqual(['get', 'acquireLease', 'get', 'getConsentRequired', 'put']);
     expect(shared.tokens.get(KEY)?.accessToken).toBe('tok-1');
     expect(shared.leases.size).toBe(0);
   });
@@ -265,7 +350,7 @@ describe('TokenCache with a shared store', () => {
       throw new UpstreamError('ERR_UPSTREAM_TIMEOUT', 'slow');
     };
     await expect(cache.get(KEY, descriptor, 0, fail)).rejects.toMatchObject({ code: 'ERR_UPSTREAM_TIMEOUT' });
-    expect(shared.calls).toEqual(['get', 'acquireLease', 'get', 'releaseLease']);
+    expect(shared.calls).toEqual(['get', 'acquireLease', 'get', 'getConsentRequired', 'releaseLease']);
     expect(shared.leases.size).toBe(0);
   });
 

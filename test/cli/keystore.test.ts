@@ -133,7 +133,7 @@ describe('token-broker keystore inspect', () => {
     [['keystore', 'inspect'], 'keystore inspect needs a keystore file'],
     [
       ['keystore', 'inspect', 'a', '--type', 'zip'],
-      '--type must be one of auto, jks, jceks, pkcs12, pem, jwk, google-json',
+      '--type must be one of auto, jks, jceks, pkcs12, bks, pem, jwk, google-json',
     ],
     [
       ['keystore', 'inspect', 'a', '--password', 'p', '--password-stdin'],

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { token } from '../../lib/cli/token.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import { captureIo } from '../support/cli-io.ts';
+import { startDynalite } from '../support/dynalite.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
 
 const KEY_FILE = join(KEYSTORE_FIXTURES, 'java-rsa2048.jks');
@@ -55,9 +57,21 @@ describe('token-broker token', () => {
       ['demo', '--subject', 'other@example.com', '--scope', 'read', '--min-ttl', '120'],
       c.io,
     );
-    expect(c.err).toEqual([]);
     expect(code).toBe(0);
     const printed = JSON.parse(c.out.join(''));
+    const audit = c.err.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(audit).toEqual([
+      expect.objectContaining({
+        level: 'INFO',
+        message: 'token issued',
+        caller: 'cli',
+        profile: 'demo',
+        subject: 'other@example.com',
+        cached: false,
+        fingerprint: createHash('sha256').update(printed.access_token).digest('hex').slice(0, 8),
+      }),
+    ]);
+    expect(c.err.join('')).not.toContain(printed.access_token);
     expect(printed).toEqual({
       access_token: expect.any(String),
       token_type: 'Bearer',
@@ -99,6 +113,30 @@ describe('token-broker token', () => {
     const c2 = capture();
     expect(await token(['demo', '--min-ttl', 'soon'], c2.io)).toBe(2);
     expect(c2.err).toEqual(['token-broker: --min-ttl needs a whole number of seconds (see --help)\n']);
+  });
+
+  it('uses the shared table of cache.store dynamodb: a second run is served from it', async () => {
+    const dynamo = await startDynalite();
+    try {
+      const file = join(dir, 'shared.yaml');
+      const base = await readFile(join(dir, 'token-broker.yaml'), 'utf8');
+      await writeFile(
+        file,
+        `${base}cache:\n  store: dynamodb\n  table: cli-cache\n  endpoint: ${dynamo.endpoint}\n  sealKey: env:SEAL_KEY\n`,
+      );
+      const env = { SEAL_KEY: randomBytes(32).toString('hex') };
+      server.resetRequests();
+      const runs = [capture(env), capture(env)];
+      for (const run of runs) expect(await token(['demo', '--config', file], run.io)).toBe(0);
+
+      const [first, second] = runs.map((run) => JSON.parse(run.out.join('')) as Record<string, unknown>);
+      expect(second!['access_token']).toBe(first!['access_token']);
+      expect([first!['cached'], second!['cached']]).toEqual([false, true]);
+      expect(server.requestCount()).toBe(1);
+      expect(JSON.parse(runs[1]!.err.at(-1)!)).toMatchObject({ message: 'token issued', cached: true });
+    } finally {
+      await dynamo.close();
+    }
   });
 
   it('exits 2 when the config file is missing', async () => {

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   TokenBrokerClient,
   TokenBrokerError,
+  tokenFingerprint,
   type TokenBrokerClientOptions,
 } from '../../lib/client/index.ts';
 import { startFakeBroker, tokenBody, type Answer, type FakeBroker } from './fake-broker.ts';
@@ -114,6 +116,25 @@ describe('TokenBrokerClient cache', () => {
     const second = await c.getToken({ profile: 'docusign' });
     expect(second).toEqual({ ...first, expiresIn: 200 });
     expect(broker.requests).toHaveLength(1);
+  });
+
+  it('reports a refused token by fingerprint and gets a new one; a stale report gets the held token', async () => {
+    const c = client();
+    const first = await c.getToken({ profile: 'docusign' });
+    const fingerprint = createHash('sha256').update(first.accessToken).digest('hex').slice(0, 8);
+    expect(await tokenFingerprint(first.accessToken)).toBe(fingerprint);
+
+    const renewed = await c.getToken({ profile: 'docusign', rejected: first.accessToken });
+
+    expect(renewed.accessToken).toBe('token-2');
+    expect(broker.requests.map((request) => request.body)).toEqual([
+      { profile: 'docusign' },
+      { profile: 'docusign', rejected: fingerprint },
+    ]);
+    expect(JSON.stringify(broker.requests)).not.toContain(first.accessToken);
+    // The same report again (by fingerprint): the held token no longer matches, no request.
+    expect((await c.getToken({ profile: 'docusign', rejected: fingerprint })).accessToken).toBe('token-2');
+    expect(broker.requests).toHaveLength(2);
   });
 
   it('fetches again once the remaining life falls under the default minTtl of 60 s', async () => {

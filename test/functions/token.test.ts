@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenHandler } from '../../functions/token.ts';
 import type { LogFields, Logger } from '../../lib/types.ts';
@@ -130,7 +131,7 @@ describe('POST /token handler', () => {
     const unknown = await call({ profile: 'billing', audience: 'x' });
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json['message']).toBe(
-      'unknown field "audience"; allowed fields: profile, subject, scope, minTtl',
+      'unknown field "audience"; allowed fields: profile, subject, scope, minTtl, rejected',
     );
     const ttl = await call({ profile: 'billing', minTtl: 3601 });
     expect(ttl.statusCode).toBe(400);
@@ -194,5 +195,37 @@ describe('POST /token handler', () => {
       consent_url: `${CONSENT_BASE}/consent?subject=jsmith%40example.com`,
     });
     expect(res.json['message']).toContain('needs the user\'s consent for subject "jsmith@example.com"');
+  });
+
+  it('drops a token its caller reports refused and fetches one new token for 10 concurrent reports', async () => {
+    const first = await call({ profile: 'billing', scope: 'read' });
+    const refused = createHash('sha256')
+      .update(first.json['access_token'] as string)
+      .digest('hex')
+      .slice(0, 8);
+    const before = harness.authorization.requestCount();
+
+    const reports = await Promise.all(
+      Array.from({ length: 10 }, () => call({ profile: 'billing', scope: 'read', rejected: refused })),
+    );
+
+    expect(harness.authorization.requestCount() - before).toBe(1);
+    const tokens = new Set(reports.map((report) => report.json['access_token']));
+    expect(tokens.size).toBe(1);
+    expect(tokens.has(first.json['access_token'])).toBe(false);
+    // A report of the old fingerprint now just gets the current token.
+    const late = await call({ profile: 'billing', scope: 'read', rejected: refused });
+    expect(late.json['access_token']).toBe([...tokens][0]);
+    expect(harness.authorization.requestCount() - before).toBe(1);
+  });
+
+  it('refuses a rejected field that is not a token fingerprint with 400 invalid_request', async () => {
+    const res = await call({ profile: 'billing', rejected: 'not-a-fingerprint' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json).toEqual({
+      error: 'invalid_request',
+      message:
+        'rejected: must be the fingerprint of the refused token: the first 8 hex digits (lower case) of its SHA-256',
+    });
   });
 });

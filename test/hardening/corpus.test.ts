@@ -107,7 +107,7 @@ const KEYSTORE_CASES: Case[] = [
     run: () => openKeystore(new Uint8Array(randomBytes(4096)).map((b, i) => (i === 0 ? b & 0x7f : b))),
     code: 'ERR_KEYSTORE_FORMAT',
     status: 500,
-    message: /^not a keystore: expected JKS, JCEKS, PKCS#12, PEM, JWK or Google service-account JSON$/,
+    message: /^not a keystore: expected JKS, JCEKS, PKCS#12, BKS, PEM, JWK or Google service-account JSON$/,
   },
   {
     name: 'random bytes behind a JKS magic',
@@ -618,14 +618,14 @@ describe('bad API requests through the local server', () => {
       body: '["api"]',
       code: 'ERR_INVALID_REQUEST',
       status: 400,
-      message: /^body: must be a JSON object \{profile, subject, scope, minTtl\}$/,
+      message: /^body: must be a JSON object \{profile, subject, scope, minTtl, rejected\}$/,
     },
     {
       name: 'an unknown field',
       body: '{"profile": "api", "audience": "elsewhere"}',
       code: 'ERR_INVALID_REQUEST',
       status: 400,
-      message: /^unknown field "audience"; allowed fields: profile, subject, scope, minTtl$/,
+      message: /^unknown field "audience"; allowed fields: profile, subject, scope, minTtl, rejected$/,
     },
     {
       name: 'a 1 MB body',

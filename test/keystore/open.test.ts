@@ -49,7 +49,7 @@ describe('detectFormat', () => {
     const unknown = await rejection(() => detectFormat(Buffer.from('{"hello":"world"}')));
     expect(unknown.code).toBe('ERR_KEYSTORE_FORMAT');
     expect(unknown.message).toBe(
-      'not a keystore: expected JKS, JCEKS, PKCS#12, PEM, JWK or Google service-account JSON',
+      'not a keystore: expected JKS, JCEKS, PKCS#12, BKS, PEM, JWK or Google service-account JSON',
     );
     // a DER SEQUENCE that is not a PFX (version 0, like a PKCS#8 key)
     const der = await rejection(() => detectFormat(Buffer.from([0x30, 0x05, 0x02, 0x01, 0x00, 0x30, 0x00])));

@@ -86,3 +86,20 @@ export const hang: FaultStep = () => undefined;
 /** A good token answer. */
 export const tokenAnswer = (token = 'tok-1', extra: Record<string, unknown> = {}): FaultStep =>
   json(200, { access_token: token, token_type: 'bearer', expires_in: 3600, ...extra });
+
+/** Answers with `step` after `ms` (unless the server closes first). */
+export const delayed =
+  (ms: number, step: FaultStep): FaultStep =>
+  (req, res, body) => {
+    const timer = setTimeout(() => step(req, res, body), ms);
+    res.once('close', () => clearTimeout(timer));
+  };
+
+/** A good token answer with a new access token each time (`<prefix>-1`, `<prefix>-2`, …). */
+export function numberedTokens(prefix: string, lifetime = 3600): FaultStep {
+  let n = 0;
+  return (req, res, body) => {
+    n += 1;
+    json(200, { access_token: `${prefix}-${n}`, token_type: 'bearer', expires_in: lifetime })(req, res, body);
+  };
+}

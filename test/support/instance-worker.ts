@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     },
     put: async (...args) => {
       shared.puts++;
-      await store.put(...args);
+      return store.put(...args);
     },
   };
   const broker = createBroker({

@@ -1,13 +1,21 @@
-import type { CachedToken, SharedEntry, SharedTokenStore, TokenDescriptor } from '../../lib/cache/types.ts';
+import type {
+  CachedToken,
+  SharedConsent,
+  SharedEntry,
+  SharedTokenStore,
+  TokenDescriptor,
+} from '../../lib/cache/types.ts';
 
-/** An in-memory SharedTokenStore with a real lease, for tests of the cache's use of it. */
+/** An in-memory SharedTokenStore with a real, fenced lease, for tests of the cache's use of it. */
 export function memorySharedStore(clock: () => number): SharedTokenStore & {
   readonly calls: string[];
   tokens: Map<string, CachedToken>;
   leases: Map<string, { holder: string; until: number }>;
+  consents: Map<string, SharedConsent>;
 } {
   const tokens = new Map<string, CachedToken>();
   const leases = new Map<string, { holder: string; until: number }>();
+  const consents = new Map<string, SharedConsent>();
   const descriptors = new Map<string, TokenDescriptor>();
   const used = new Map<string, number>();
   const calls: string[] = [];
@@ -15,15 +23,41 @@ export function memorySharedStore(clock: () => number): SharedTokenStore & {
     calls,
     tokens,
     leases,
+    consents,
     async get(key) {
       calls.push('get');
       return tokens.get(key);
     },
     async put(key, descriptor, token, holder) {
       calls.push('put');
+      const lease = leases.get(key);
+      const stored = tokens.get(key);
+      const accepted =
+        holder === undefined
+          ? stored === undefined || stored.obtainedAt <= token.obtainedAt
+          : lease?.holder === holder || (lease === undefined && stored === undefined);
+      if (!accepted) return false;
       tokens.set(key, token);
       descriptors.set(key, descriptor);
-      if (holder !== undefined && leases.get(key)?.holder === holder) leases.delete(key);
+      consents.delete(key);
+      if (holder !== undefined) leases.delete(key);
+      return true;
+    },
+    async renewLease(key, holder, leaseMs) {
+      calls.push('renewLease');
+      if (leases.get(key)?.holder !== holder) return false;
+      leases.set(key, { holder, until: clock() + leaseMs });
+      return true;
+    },
+    async getConsentRequired(key) {
+      calls.push('getConsentRequired');
+      const consent = consents.get(key);
+      return consent && consent.until > clock() ? consent : undefined;
+    },
+    async putConsentRequired(key, descriptor, consent) {
+      calls.push('putConsentRequired');
+      consents.set(key, consent);
+      descriptors.set(key, descriptor);
     },
     async acquireLease(key, descriptor, holder, leaseMs) {
       calls.push('acquireLease');

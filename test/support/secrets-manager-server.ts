@@ -6,6 +6,7 @@
  *
  * @see https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
  */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +27,7 @@ interface Version {
 /** One request as the server saw it. */
 export interface SecretsManagerCall {
   readonly target: string | undefined;
+  readonly contentType: string | undefined;
   readonly authorization: string | undefined;
   readonly body: Record<string, unknown>;
 }
@@ -98,7 +100,12 @@ export async function startSecretsManager(): Promise<SecretsManagerServer> {
         return;
       }
       const target = req.headers['x-amz-target'] as string | undefined;
-      calls.push({ target, authorization: req.headers['authorization'], body });
+      calls.push({
+        target,
+        contentType: req.headers['content-type'],
+        authorization: req.headers['authorization'],
+        body,
+      });
       if (target !== 'secretsmanager.GetSecretValue') {
         fail(res, 400, 'UnknownOperationException', `operation ${target ?? '(none)'} is not served here`);
         return;
@@ -172,4 +179,14 @@ export async function startSecretsManager(): Promise<SecretsManagerServer> {
       return closed;
     },
   };
+}
+
+/** A real SDK client for `endpoint`, with fixed fake credentials and one attempt per call. */
+export function secretsManagerClient(endpoint: string): SecretsManagerClient {
+  return new SecretsManagerClient({
+    endpoint,
+    region: REGION,
+    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' },
+    maxAttempts: 1,
+  });
 }

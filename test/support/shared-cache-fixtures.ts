@@ -11,6 +11,8 @@ export function descriptorFor(subject: string, scopes: readonly string[] = ['sig
     audience: 'account-d.docusign.com',
     grant: 'jwt-bearer',
     scopes,
+    endpoint: 'POST https://account-d.docusign.com/oauth/token',
+    variant: '',
   };
 }
 

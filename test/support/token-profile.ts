@@ -30,6 +30,7 @@ export function tokenProfile(
     grant: 'jwt-bearer',
     callers: ['arn:aws:iam::123456789012:role/billing-*'],
     refresh: undefined,
+    rotation: { tryPending: false },
     consentErrors: [{ error: 'consent_required' }],
     consentScopes: [],
     pkce: false,

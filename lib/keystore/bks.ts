@@ -1,0 +1,252 @@
+/**
+ * BouncyCastle BKS keystores (v1 and v2), the default of Android and many BouncyCastle
+ * based Java applications. Written with Java's `DataOutput`:
+ *
+ * ```
+ * version u32 (1, 2) | salt length u32 | salt | iteration count u32
+ * entry: type u8 (0 ends) | alias UTF | date u64 | chain count u32 | certificates
+ *   1 certificate: certificate | 2 key: key | 3 secret: length u32, bytes
+ *   4 sealed key: length u32, { salt length u32, salt, iterations u32, 3DES-CBC(key) }
+ * certificate: type UTF ("X.509") | length u32 | DER
+ * key: type u8 (0 private, 1 public, 2 secret) | format UTF | algorithm UTF | length u32 | bytes
+ * MAC: HMAC-SHA1 over the entries, keyed by the PKCS#12 KDF (SHA-1, id 3) of the password;
+ *   v1 keys it with 2 bytes (BouncyCastle passed bits where bytes were meant), v2 with 20
+ * ```
+ *
+ * Sealed keys use PBEWithSHAAnd3-KeyTripleDES-CBC (the PKCS#12 KDF with SHA-1). UBER
+ * stores (the same header, the entries encrypted as a whole) are refused by name.
+ *
+ * @see https://github.com/bcgit/bc-java/blob/main/prov/src/main/java/org/bouncycastle/jcajce/provider/keystore/bc/BcKeyStoreSpi.java
+ */
+import { type KeyObject, createDecipheriv, createHmac, createPrivateKey, timingSafeEqual } from 'node:crypto';
+import { KeystoreError } from '../errors.ts';
+import { JavaDataError, JavaDataReader } from './java-data.ts';
+import { MAX_ITERATIONS, passwordForms } from './pkcs12-cipher.ts';
+import { KDF_IV, KDF_KEY, KDF_MAC } from './pkcs12-kdf.ts';
+import { derivePkcs12 } from './work-budget.ts';
+import { printable } from './text.ts';
+import type { RawEntry, RawStore } from './types.ts';
+
+const CERTIFICATE = 1;
+const KEY = 2;
+const SECRET = 3;
+const SEALED = 4;
+const MAC_LENGTH = 20;
+/** Key types of an encoded key. */
+const PRIVATE_KEY = 0;
+const PUBLIC_KEY = 1;
+const SECRET_KEY = 2;
+const PASSWORD_MESSAGE = 'wrong keystore password (or the file was altered); check certPassword';
+const UBER_MESSAGE =
+  'this is a BouncyCastle UBER keystore (or a damaged BKS); UBER is not supported: convert it with ' +
+  '`keytool -importkeystore -deststoretype PKCS12` and the BouncyCastle provider';
+
+function formatError(detail: string): KeystoreError {
+  return new KeystoreError(
+    'ERR_KEYSTORE_FORMAT',
+    `BKS keystore is damaged or truncated (${detail}); restore it from a good copy`,
+  );
+}
+
+function bounded(count: number, what: string): number {
+  if (count < 1 || count > MAX_ITERATIONS)
+    throw formatError(`${what} is ${count}, outside 1..${MAX_ITERATIONS}`);
+  return count;
+}
+
+function readCertificate(r: JavaDataReader, what: string): Uint8Array {
+  const type = r.utf(`the type of ${what}`);
+  if (type !== 'X.509')
+    throw new KeystoreError(
+      'ERR_UNSUPPORTED_KEY',
+      `${what} has certificate type "${type}"; only X.509 certificates are supported`,
+    );
+  return Uint8Array.from(r.bytesOf(r.u32(`the length of ${what}`), what));
+}
+
+interface EncodedKey {
+  readonly type: number;
+  readonly format: string;
+  readonly algorithm: string;
+  readonly bytes: Uint8Array;
+}
+
+function readKey(r: JavaDataReader, what: string): EncodedKey {
+  const type = r.u8(`the key type of ${what}`);
+  const format = r.utf(`the key format of ${what}`);
+  const algorithm = r.utf(`the key algorithm of ${what}`);
+  const bytes = Uint8Array.from(r.bytesOf(r.u32(`the key length of ${what}`), what));
+  return { type, format, algorithm, bytes };
+}
+
+function privateKeyOf(key: EncodedKey, alias: string): KeyObject {
+  if (key.type !== 0 || key.format !== 'PKCS#8')
+    throw new KeystoreError(
+      'ERR_UNSUPPORTED_KEY',
+      `entry '${alias}' holds a ${key.algorithm} key in ${key.format} form, not a PKCS#8 private key`,
+    );
+  try {
+    return createPrivateKey({ key: Buffer.from(key.bytes), format: 'der', type: 'pkcs8' });
+  } catch (cause) {
+    throw new KeystoreError(
+      'ERR_UNSUPPORTED_KEY',
+      `the ${key.algorithm} private key of '${alias}' cannot be loaded; use an RSA, EC (P-256, P-384, P-521) or Ed25519 key`,
+      { cause },
+    );
+  }
+}
+
+/** Opens a sealed key (PBEWithSHAAnd3-KeyTripleDES-CBC); `undefined` for a wrong password. */
+function unseal(sealed: Uint8Array, password: string | undefined): EncodedKey | undefined {
+  const r = new JavaDataReader(sealed);
+  const salt = r.bytesOf(r.u32('the sealed key salt length'), 'the sealed key salt');
+  const iterations = bounded(r.u32('the sealed key iteration count'), 'the sealed key iteration count');
+  const data = sealed.subarray(r.offset);
+  const bmp = passwordForms(password)[0]!.bmp;
+  const key = derivePkcs12('sha1', bmp, salt, KDF_KEY, iterations, 24);
+  const iv = derivePkcs12('sha1', bmp, salt, KDF_IV, iterations, 8);
+  let plain: Buffer;
+  try {
+    const decipher = createDecipheriv('des-ede3-cbc', key, iv);
+    plain = Buffer.concat([decipher.update(data), decipher.final()]);
+  } catch {
+    return undefined;
+  }
+  try {
+    return readKey(new JavaDataReader(plain), 'the sealed key');
+  } catch (error) {
+    if (error instanceof JavaDataError) return undefined;
+    throw error;
+  }
+}
+
+function sealedEntry(alias: string, certificates: Uint8Array[], sealed: Uint8Array): RawEntry {
+  const shown = printable(alias);
+  return {
+    alias,
+    kind: 'private-key',
+    certificates,
+    decryptKey(password) {
+      const key = unseal(sealed, password);
+      if (!key)
+        throw new KeystoreError(
+          'ERR_KEY_PASSWORD',
+          `the key of '${shown}' could not be decrypted: wrong key password (in BKS it is often the store password)`,
+        );
+      return privateKeyOf(key, shown);
+    },
+  };
+}
+
+/**
+ * Parses a BKS keystore (v1 or v2) and verifies its MAC with the store password. Sealed
+ * keys are decrypted on demand by `decryptKey`; a sealed entry without a certificate chain
+ * that opens with the store password as a secret key is listed as a secret-key entry.
+ *
+ * @throws KeystoreError `ERR_KEYSTORE_FORMAT` (damaged, truncated, UBER),
+ *   `ERR_KEYSTORE_PASSWORD` (the MAC does not match), `ERR_UNSUPPORTED_KEY`.
+ */
+export function parseBks(bytes: Uint8Array, password: string | undefined): RawStore {
+  const r = new JavaDataReader(bytes);
+  const entries: RawEntry[] = [];
+  const publicKeys: string[] = [];
+  let version: number;
+  let salt: Uint8Array;
+  let iterations: number;
+  let start: number;
+  try {
+    version = r.u32('the version');
+    if (version !== 1 && version !== 2) throw formatError(`version ${version} is not 1 or 2`);
+    salt = r.bytesOf(r.u32('the salt length'), 'the salt');
+    iterations = bounded(r.u32('the iteration count'), 'the iteration count');
+    start = r.offset;
+    if (r.remaining < MAC_LENGTH + 1 || (bytes[start] ?? 0xff) > SEALED)
+      throw new KeystoreError('ERR_KEYSTORE_FORMAT', UBER_MESSAGE);
+    for (let type = r.u8('the entry type'); type !== 0; type = r.u8('the entry type')) {
+      const alias = r.utf('the alias');
+      const shown = printable(alias);
+      r.u64('the entry date');
+      const chain: Uint8Array[] = [];
+      const chainLength = r.u32('the certificate chain length');
+      for (let i = 1; i <= chainLength; i++)
+        chain.push(readCertificate(r, `certificate ${i} of alias "${shown}"`));
+      if (type === CERTIFICATE) {
+        entries.push({
+          alias,
+          kind: 'trusted-cert',
+          certificates: [readCertificate(r, `the certificate of alias "${shown}"`)],
+        });
+      } else if (type === KEY) {
+        const key = readKey(r, `alias "${shown}"`);
+        if (key.type === PUBLIC_KEY) publicKeys.push(shown);
+        else
+          entries.push(
+            key.type === PRIVATE_KEY
+              ? {
+                  alias,
+                  kind: 'private-key',
+                  certificates: chain,
+                  decryptKey: () => privateKeyOf(key, shown),
+                }
+              : { alias, kind: 'secret-key', certificates: [], secretAlgorithm: key.algorithm },
+          );
+      } else if (type === SECRET) {
+        r.bytesOf(r.u32('the secret length'), 'the secret');
+        entries.push({ alias, kind: 'secret-key', certificates: [] });
+      } else if (type === SEALED) {
+        const sealed = Uint8Array.from(r.bytesOf(r.u32('the sealed key length'), 'the sealed key'));
+        const entry = sealedEntryOf(alias, chain, sealed, password);
+        if (entry) entries.push(entry);
+        else publicKeys.push(shown);
+      } else {
+        throw formatError(`unknown entry type ${type} at byte ${r.offset - 1}`);
+      }
+    }
+    if (r.remaining !== MAC_LENGTH)
+      throw formatError(`${r.remaining} bytes after the entries, not a ${MAC_LENGTH}-byte MAC`);
+  } catch (error) {
+    if (error instanceof JavaDataError) throw formatError(error.message);
+    throw error;
+  }
+  const warnings: string[] = [];
+  if (password === undefined || password === '') {
+    warnings.push('BKS keystore integrity not checked: no store password was given');
+  } else {
+    const macKey = derivePkcs12(
+      'sha1',
+      passwordForms(password)[0]!.bmp,
+      salt,
+      KDF_MAC,
+      iterations,
+      version === 2 ? 20 : 2,
+    );
+    const mac = createHmac('sha1', macKey).update(bytes.subarray(start, r.offset)).digest();
+    if (!timingSafeEqual(mac, bytes.subarray(r.offset)))
+      throw new KeystoreError('ERR_KEYSTORE_PASSWORD', PASSWORD_MESSAGE);
+  }
+  if (publicKeys.length > 0)
+    warnings.push(
+      `the BKS keystore holds public-key entries, not listed (the broker signs with private keys): ${publicKeys.join(', ')}`,
+    );
+  if (version === 1)
+    warnings.push('the BKS keystore is version 1, whose MAC key has 16 bits; convert it to PKCS#12');
+  return { format: 'bks', entries, warnings };
+}
+
+/**
+ * A sealed entry may hold a private, public or secret key; the store password (usually the
+ * key's too) tells which. `undefined` for a public key, which is not listed. A key that
+ * does not open with the store password is taken for a private key with its own password.
+ */
+function sealedEntryOf(
+  alias: string,
+  chain: Uint8Array[],
+  sealed: Uint8Array,
+  password: string | undefined,
+): RawEntry | undefined {
+  const key = password ? unseal(sealed, password) : undefined;
+  if (key?.type === PUBLIC_KEY) return undefined;
+  if (key?.type === SECRET_KEY)
+    return { alias, kind: 'secret-key', certificates: [], secretAlgorithm: key.algorithm };
+  return sealedEntry(alias, chain, sealed);
+}
