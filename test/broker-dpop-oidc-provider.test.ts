@@ -3,6 +3,7 @@
  * client-assertion mode with `private_key_jwt`: the broker checks and forwards the caller's
  * proof, the provider binds the token to the caller's key.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createBroker, type TokenBroker } from '../lib/broker.ts';
 import { isBrokerError } from '../lib/errors.ts';
@@ -12,6 +13,7 @@ import { memorySharedStore } from './support/memory-shared-store.ts';
 import { configFrom, fileSecrets, profileYaml } from './support/broker-env.ts';
 import { makeProof, proofKey, type ProofKey } from './support/dpop-proofs.ts';
 import { DPOP_CLIENT_KEY, startDpopProvider, type DpopProvider } from './support/dpop-provider.ts';
+import { KEYSTORE_FIXTURES } from './support/keys.ts';
 
 const CALLER = { id: 'svc', kind: 'api-key' } as const;
 
@@ -32,13 +34,14 @@ function brokerFor(
   clientId: string,
   dpop: string,
   sharedStore?: ReturnType<typeof memorySharedStore>,
+  certStore = DPOP_CLIENT_KEY,
 ): TokenBroker {
   const config = configFrom(
     profileYaml('oidc', {
       issuer: clientId,
       grant: 'client-assertion',
       tokenUri: `${issuer}/token`,
-      certStore: `file:${DPOP_CLIENT_KEY}`,
+      certStore: `file:${certStore}`,
       scope: 'api:read',
       callers: [CALLER.id],
       dpop,
@@ -157,6 +160,21 @@ describe('DPoP with the caller’s key against oidc-provider', () => {
     );
     expect(targets).toEqual([]);
     expect(ignored).toBeGreaterThanOrEqual(1);
+  });
+
+  it('does not send a single-use proof again when the provider refuses the client key', async () => {
+    const broker = brokerFor(
+      'dpop-client',
+      'required',
+      undefined,
+      join(KEYSTORE_FIXTURES, 'pem-ec256-sec1.pem'),
+    );
+    const before = tokenRequests();
+    const err = await refusal(
+      broker.issue({ profile: 'oidc', dpop: await proofFor(await proofKey()), caller: CALLER }),
+    );
+    expect(err).toMatchObject({ code: 'ERR_UPSTREAM_REJECTED', error: 'invalid_client' });
+    expect(tokenRequests() - before).toBe(1);
   });
 
   it('keeps Bearer and DPoP tokens of an optional profile apart', async () => {
