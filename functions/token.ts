@@ -40,12 +40,14 @@ export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
       const caller = callerFromEvent(event);
       const { profile, subject, scope, minTtl, rejected } = event.body;
       const broker = await resolveLazy(deps.broker);
+      const dpop = event.headers?.['dpop'];
       const issued = await broker.issue({
         profile,
         subject,
         scope,
         minTtl,
         rejected,
+        dpop,
         caller,
         origin: {
           requestId: event.requestContext?.requestId,

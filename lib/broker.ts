@@ -12,6 +12,7 @@ import { tokenFingerprint } from './broker/fingerprint.ts';
 import { AUDIT_MESSAGE, auditFields } from './broker/audit.ts';
 import { withResolvedHeaders } from './broker/headers.ts';
 import { rejectsKey } from './broker/key-rejection.ts';
+import { DpopGate, withDpop } from './broker/dpop.ts';
 import { BrokerError, RequestError, UpstreamRejected } from './errors.ts';
 import { exchangeToken, type ExchangeSettings } from './exchange/exchange.ts';
 import { SkewMemory } from './exchange/skew.ts';
@@ -124,6 +125,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
   });
   // Clock offsets measured from skew rejections, per token endpoint host, for later assertions.
   const skew = new SkewMemory(clock);
+  const dpop = new DpopGate(clock);
   // A cache hit returns the object the cache holds: hash each token for the audit log once.
   const fingerprints = new WeakMap<CachedToken, string>();
 
@@ -168,6 +170,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         ...(deps.random && { random: deps.random }),
         consentUrl: () => deps.consentUrl?.(profile.name, subject),
         skew,
+        dpop: resolved.dpop?.proof,
       });
       metrics.timing('UpstreamLatency', performance.now() - started);
       const { token, receivedAt } = result;
@@ -210,6 +213,11 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         profile: profile.name,
         error: err.error,
       });
+      if (resolved.dpop !== undefined) {
+        // A DPoP proof is single-use: the caller's next request, with a new proof, gets the reopened key.
+        await keys.reopen(profile);
+        throw err;
+      }
       let rejected: unknown = err;
       const reopened = await keys.reopen(profile);
       if (reopened !== key) {
@@ -254,7 +262,8 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
       } else {
         authorizeCaller(profile, request.caller);
       }
-      const resolved = resolveRequest(profile, request);
+      // The request is checked before its proof, so a malformed request does not use the proof up.
+      const resolved = withDpop(resolveRequest(profile, request), await dpop.check(profile, request.dpop));
       const key = cacheKey(resolved.descriptor);
       const rejected = request.rejected;
       const { token, cached } = await cache.get(
@@ -284,6 +293,11 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
 
     async refresh(request: RefreshRequest): Promise<IssuedToken> {
       const profile = profileOf(request.profile);
+      if (profile.dpop === 'required')
+        throw new RequestError(
+          'ERR_DPOP_PROOF',
+          `profile "${profile.name}" binds tokens to the caller's DPoP key; only a caller's request with a proof obtains one`,
+        );
       const { key, descriptor, resolved } = describe(request);
       const { token, cached } = await cache.refresh(
         key,

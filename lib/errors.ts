@@ -45,6 +45,9 @@ export type ErrorCode =
   | 'ERR_SUBJECT_NOT_ALLOWED'
   | 'ERR_SCOPE_NOT_ALLOWED'
   | 'ERR_UNAUTHENTICATED'
+  // DPoP (RFC 9449)
+  | 'ERR_DPOP_PROOF'
+  | 'ERR_USE_DPOP_NONCE'
   // upstream (token endpoint)
   | 'ERR_UPSTREAM_REJECTED'
   | 'ERR_UPSTREAM_UNAVAILABLE'
@@ -184,6 +187,27 @@ export class ConsentRequired extends BrokerError {
     this.profile = fields.profile;
     this.subject = fields.subject;
     this.consentUrl = fields.consentUrl;
+  }
+}
+
+/**
+ * The token endpoint wants a DPoP proof with a nonce (`use_dpop_nonce`): the caller signs a
+ * new proof with `nonce` in its `nonce` claim and asks again. HTTP answers carry the nonce
+ * in a `DPoP-Nonce` header.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
+ */
+export class DpopNonceRequired extends BrokerError {
+  override readonly name = 'DpopNonceRequired';
+  readonly nonce: string;
+
+  constructor(nonce: string, options: BrokerErrorOptions = {}) {
+    super(
+      'ERR_USE_DPOP_NONCE',
+      'the token endpoint wants a DPoP nonce; sign a new proof with the DPoP-Nonce response header as its "nonce" claim and ask again',
+      options,
+    );
+    this.nonce = nonce;
   }
 }
 

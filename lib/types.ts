@@ -24,6 +24,11 @@ export interface IssueRequest {
    * per `FORCED_REFRESH_INTERVAL_MS`).
    */
   readonly rejected?: string | undefined;
+  /**
+   * The `DPoP` request header: the caller's proof (RFC 9449 §4) for the profile's token
+   * endpoint, forwarded unchanged. A credential: never log it.
+   */
+  readonly dpop?: string | undefined;
   readonly caller: Caller;
   /** Where the request came from (API Gateway request id, source IP), for the audit line. */
   readonly origin?: { readonly requestId?: string | undefined; readonly sourceIp?: string | undefined };

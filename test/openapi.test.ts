@@ -12,7 +12,13 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createHealthHandler } from '../functions/health.ts';
 import { createTokenHandler } from '../functions/token.ts';
-import { BrokerError, ConsentRequired, UpstreamRejected, type ErrorCode } from '../lib/errors.ts';
+import {
+  BrokerError,
+  ConsentRequired,
+  DpopNonceRequired,
+  UpstreamRejected,
+  type ErrorCode,
+} from '../lib/errors.ts';
 import { errorResult } from '../lib/http/error-response.ts';
 import { HTTP_ERRORS } from '../lib/http/error-table.ts';
 import { tokenRequestSchema } from '../lib/http/token-request.ts';
@@ -89,6 +95,14 @@ function sampleError(code: ErrorCode): BrokerError {
       error: 'invalid_grant',
       errorDescription: 'no_valid_keys_or_signatures',
     });
+  if (code === 'ERR_USE_DPOP_NONCE')
+    return new DpopNonceRequired('eyJ7S_zG.eyJH0-Z.HX4w-7v', {
+      details: { error_description: 'nonce required' },
+    });
+  if (code === 'ERR_DPOP_PROOF')
+    return new BrokerError(code, 'DPoP proof refused: its "htu" must be the profile\'s token endpoint', {
+      details: { dpop_htm: 'POST', dpop_htu: 'https://idp.example.com/token' },
+    });
   return new BrokerError(code, `a ${code} message`);
 }
 
@@ -161,6 +175,24 @@ describe('openapi.yaml', () => {
     expect(Object.keys(rejectedSchema)).toEqual(
       expect.arrayContaining(['provider_error', 'error_description']),
     );
+  });
+
+  it('documents the DPoP header, the DPoP-Nonce answer header and the DPoP fields of 400 bodies', () => {
+    const op = operation('/token', 'post');
+    const header = op.parameters.find((p: any) => p.in === 'header' && p.name === 'DPoP');
+    expect(header).toMatchObject({ required: false, schema: { type: 'string', maxLength: 8192 } });
+    const nonce = errorResult(sampleError('ERR_USE_DPOP_NONCE'));
+    expect(nonce.headers['DPoP-Nonce']).toBe('eyJ7S_zG.eyJH0-Z.HX4w-7v');
+    expect(
+      new RegExp(op.responses['400'].headers['DPoP-Nonce'].schema.pattern).test('eyJ7S_zG.eyJH0-Z.HX4w-7v'),
+    ).toBe(true);
+    const proof = JSON.parse(errorResult(sampleError('ERR_DPOP_PROOF')).body ?? '');
+    const fields = api.components.schemas.InvalidRequestError.allOf[1].properties;
+    expect(Object.keys(proof).filter((k) => !['error', 'message'].includes(k))).toEqual([
+      'dpop_htm',
+      'dpop_htu',
+    ]);
+    expect(Object.keys(fields)).toEqual(expect.arrayContaining(['dpop_htm', 'dpop_htu']));
   });
 
   it.each([

@@ -21,6 +21,8 @@ export interface ResolvedRequest {
   readonly scopes: readonly string[];
   readonly minTtlMs: number;
   readonly descriptor: TokenDescriptor;
+  /** The caller's checked DPoP proof, when the request carries one (lib/broker/dpop.ts). */
+  readonly dpop?: { readonly proof: string; readonly thumbprint: string } | undefined;
 }
 
 function invalid(message: string): RequestError {

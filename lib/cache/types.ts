@@ -23,6 +23,11 @@ export interface TokenDescriptor {
    * Empty when the profile has none.
    */
   readonly variant: string;
+  /**
+   * RFC 7638 thumbprint of the caller's DPoP key when the token is bound to it (RFC 9449),
+   * so it is only served to requests proving that key. Absent for Bearer tokens.
+   */
+  readonly dpopJkt?: string;
 }
 
 /** A token as the caches hold it. `accessToken` is secret: never log it. */

@@ -2,7 +2,8 @@ import type { KmsApiFactory } from '../aws/kms.ts';
 import { dirname } from 'node:path';
 import { loadConfig, type BrokerConfig } from '../config/index.ts';
 import { inspectProfile, inspectSettings, type ProfileReport } from '../config/inspect.ts';
-import { BrokerError, ConfigError } from '../errors.ts';
+import { DpopKey } from '../client/dpop.ts';
+import { BrokerError, ConfigError, DpopNonceRequired } from '../errors.ts';
 import type { OpenKeystore } from '../keystore/types.ts';
 import { createSecretResolver } from '../secrets/index.ts';
 import type { SecretResolver } from '../secrets/types.ts';
@@ -42,7 +43,10 @@ function print(report: ProfileReport, io: CliIo): void {
 
 /**
  * Fetches one token per healthy profile through the broker (its default subject, as the
- * CLI caller) and adds a line: the token's fingerprint and lifetime, or the error.
+ * CLI caller) and adds a line: the token's fingerprint and lifetime, or the error. A
+ * profile with `dpop: required` is asked with a proof of a key made for the run (the
+ * token is bound to it and thrown away), after one nonce round trip when the provider
+ * wants one.
  */
 async function liveCheck(
   config: BrokerConfig,
@@ -60,6 +64,21 @@ async function liveCheck(
     ...(deps.kms ? { kms: deps.kms } : {}),
     trustedCallerKinds: ['cli'],
   });
+  let dpopKey: Promise<DpopKey> | undefined;
+  const issue = async (name: string) => {
+    const caller = { id: 'cli', kind: 'cli' } as const;
+    const endpoint = config.profiles[name]?.dpop === 'required' ? config.profiles[name].tokenUri : undefined;
+    if (endpoint === undefined) return broker.issue({ profile: name, caller });
+    dpopKey ??= DpopKey.generate();
+    const key = await dpopKey;
+    const proof = (nonce?: string) => key.proof(endpoint.method, endpoint.url, { nonce });
+    try {
+      return await broker.issue({ profile: name, caller, dpop: await proof() });
+    } catch (err) {
+      if (!(err instanceof DpopNonceRequired)) throw err;
+      return broker.issue({ profile: name, caller, dpop: await proof(err.nonce) });
+    }
+  };
   const out: ProfileReport[] = [];
   for (const report of reports) {
     if (report.name === 'settings' || !report.ok) {
@@ -68,7 +87,7 @@ async function liveCheck(
     }
     let line: ProfileReport['lines'][number];
     try {
-      const token = await broker.issue({ profile: report.name, caller: { id: 'cli', kind: 'cli' } });
+      const token = await issue(report.name);
       line = {
         level: 'info',
         text: `live: token ${tokenFingerprint(token.access_token)} (${token.token_type}, expires in ${token.expires_in} s)`,

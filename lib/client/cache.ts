@@ -22,9 +22,17 @@ export function normalizeScope(scope: string | undefined): string[] {
   return [...new Set(scope.split(/\s+/).filter((s) => s !== ''))].sort();
 }
 
-/** The cache key of a request: profile, subject and the sorted scope set. */
-export function cacheKey(profile: string, subject: string | undefined, scopes: readonly string[]): string {
-  return JSON.stringify([profile, subject ?? null, scopes]);
+/**
+ * The cache key of a request: profile, subject, the sorted scope set and, for DPoP-bound
+ * tokens, the thumbprint of the key they are bound to.
+ */
+export function cacheKey(
+  profile: string,
+  subject: string | undefined,
+  scopes: readonly string[],
+  dpopThumbprint?: string,
+): string {
+  return JSON.stringify([profile, subject ?? null, scopes, ...(dpopThumbprint ? [dpopThumbprint] : [])]);
 }
 
 /** Tokens by key, plus the request in flight for each key. */

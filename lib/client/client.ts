@@ -5,6 +5,7 @@
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { cacheKey, normalizeScope, TokenMemo, type HeldToken } from './cache.ts';
+import { DpopKey } from './dpop.ts';
 import { errorFromResponse, retryAfterSeconds, TokenBrokerError } from './errors.ts';
 import { createSigner, regionFromEndpoint, type RequestSigner, type SignedRequest } from './sign.ts';
 
@@ -27,6 +28,12 @@ export interface TokenBrokerClientOptions {
   readonly clock?: (() => number) | undefined;
   /** Per-request deadline in milliseconds; default {@link DEFAULT_TIMEOUT_MS}. */
   readonly timeoutMs?: number | undefined;
+  /**
+   * DPoP (RFC 9449): the client makes a non-extractable ES256 key, signs a proof for the
+   * provider's token endpoint with every token request, so tokens are bound to this
+   * client's key, and signs proofs for resource requests with {@link TokenBrokerClient.proof}.
+   */
+  readonly dpop?: boolean | undefined;
 }
 
 const FINGERPRINT = /^[0-9a-f]{8}$/;
@@ -59,7 +66,7 @@ export async function tokenFingerprint(accessToken: string): Promise<string> {
 /** A token handed to the caller. */
 export interface BrokerToken {
   readonly accessToken: string;
-  /** Usually `Bearer`. */
+  /** Usually `Bearer`; `DPoP` with the `dpop` option. */
   readonly tokenType: string;
   /** Expiry, epoch milliseconds on the client's clock. */
   readonly expiresAt: number;
@@ -116,6 +123,9 @@ export class TokenBrokerClient {
   readonly #memo = new TokenMemo();
   /** Keys the broker asked to leave alone (`Retry-After`), until when (epoch ms). */
   readonly #notBefore = new Map<string, number>();
+  readonly #dpop: Promise<DpopKey> | undefined;
+  /** Per profile: the `htm` and `htu` its proofs need, and the provider's last nonce. */
+  readonly #proofTargets = new Map<string, { htm: string; htu: string; nonce?: string }>();
 
   /** @throws TypeError when the endpoint is not an http(s) URL or no region can be found. */
   constructor(options: TokenBrokerClientOptions) {
@@ -131,6 +141,11 @@ export class TokenBrokerClient {
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#clock = options.clock ?? Date.now;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (options.dpop === true) {
+      this.#dpop = DpopKey.generate(this.#clock);
+      // Surfaced by the first call that needs the key, not as an unhandled rejection.
+      this.#dpop.catch(() => undefined);
+    }
   }
 
   /**
@@ -139,7 +154,7 @@ export class TokenBrokerClient {
    * profile, subject and scope set.
    *
    * @throws TokenBrokerError with code `consent_required` (see `consentUrl`), `forbidden`,
-   * `unknown_profile`, `invalid_request`, `upstream_rejected` (see `upstreamError`),
+   * `unknown_profile`, `invalid_request`, `use_dpop_nonce`, `upstream_rejected` (see `upstreamError`),
    * `upstream_unavailable`, `secret_unavailable`, `internal`, `network`, `credentials`
    * or `invalid_response`.
    * @throws TypeError when `profile` is empty or `minTtl` is not a non-negative integer.
@@ -152,7 +167,8 @@ export class TokenBrokerClient {
       throw new TypeError('getToken: minTtl must be a non-negative integer number of seconds');
     const minTtlMs = minTtl * 1000;
     const scopes = normalizeScope(request.scope);
-    const key = cacheKey(request.profile, request.subject, scopes);
+    const dpop = this.#dpop && (await this.#dpop);
+    const key = cacheKey(request.profile, request.subject, scopes, dpop?.thumbprint);
     let rejected: string | undefined;
     if (request.rejected !== undefined) {
       rejected = FINGERPRINT.test(request.rejected)
@@ -177,7 +193,22 @@ export class TokenBrokerClient {
       ...(request.minTtl === undefined ? {} : { minTtl: request.minTtl }),
       ...(rejected === undefined ? {} : { rejected }),
     });
-    return this.#view(await this.#memo.start(key, this.#clock, () => this.#post(key, body)));
+    return this.#view(
+      await this.#memo.start(key, this.#clock, () => this.#post(key, body, request.profile, dpop)),
+    );
+  }
+
+  /**
+   * A DPoP proof for one of the caller's own requests with a token from
+   * {@link getToken}: send it as the `DPoP` header beside `Authorization: DPoP <token>`.
+   * `nonce` is a resource server's `DPoP-Nonce`, when it asked for one (RFC 9449 §9).
+   *
+   * @throws TypeError when the client was made without `dpop: true`, or `url` is not http(s).
+   * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+   */
+  async proof(method: string, url: string | URL, accessToken?: string, nonce?: string): Promise<string> {
+    if (this.#dpop === undefined) throw new TypeError('proof: make the client with dpop: true');
+    return (await this.#dpop).proof(method, url, { accessToken, nonce });
   }
 
   /**
@@ -206,14 +237,56 @@ export class TokenBrokerClient {
     this.#memo.clear();
   }
 
-  async #post(key: string, body: string): Promise<HeldToken> {
+  /**
+   * One token from the broker. With DPoP, a proof goes with each request; the broker's
+   * answers teach the client what to sign: a proof for the wrong endpoint gets the
+   * endpoint's `dpop_htm`/`dpop_htu`, and `use_dpop_nonce` the provider's `DPoP-Nonce`
+   * (RFC 9449 §8). Each lesson is used once: at most three requests.
+   */
+  async #post(key: string, body: string, profile: string, dpop: DpopKey | undefined): Promise<HeldToken> {
+    if (dpop === undefined) return this.#send(key, body, undefined);
+    for (let attempt = 1; ; attempt += 1) {
+      const target = this.#proofTargets.get(profile);
+      // Not yet known: a proof for the broker's own URL, which the broker answers with the endpoint.
+      const proof = await dpop.proof(target?.htm ?? 'POST', target?.htu ?? this.#url, {
+        nonce: target?.nonce,
+      });
+      try {
+        return await this.#send(key, body, proof);
+      } catch (err) {
+        if (attempt >= 3 || !(err instanceof TokenBrokerError) || !this.#learn(profile, err)) throw err;
+      }
+    }
+  }
+
+  /** Keeps what a DPoP refusal says to sign next; false when it teaches nothing new. */
+  #learn(profile: string, err: TokenBrokerError): boolean {
+    const known = this.#proofTargets.get(profile);
+    if (this.#proofTargets.size > 1000) this.#proofTargets.clear();
+    if (err.code === 'use_dpop_nonce' && known && err.dpopNonce && err.dpopNonce !== known.nonce) {
+      this.#proofTargets.set(profile, { ...known, nonce: err.dpopNonce });
+      return true;
+    }
+    const { dpopHtm: htm, dpopHtu: htu } = err;
+    if (err.code === 'invalid_request' && htm && htu && (htm !== known?.htm || htu !== known.htu)) {
+      this.#proofTargets.set(profile, { htm, htu });
+      return true;
+    }
+    return false;
+  }
+
+  async #send(key: string, body: string, proof: string | undefined): Promise<HeldToken> {
     const startedAt = this.#clock();
     let signed: SignedRequest;
     try {
       signed = await this.#sign(
         this.#url,
         'POST',
-        { 'content-type': 'application/json', accept: 'application/json' },
+        {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...(proof === undefined ? {} : { dpop: proof }),
+        },
         body,
         new Date(startedAt),
       );
@@ -252,7 +325,7 @@ export class TokenBrokerClient {
         if (this.#notBefore.size >= MAX_WAITING_KEYS) this.#notBefore.clear();
         this.#notBefore.set(key, this.#clock() + retryAfter * 1000);
       }
-      throw errorFromResponse(response.status, json, retryAfter);
+      throw errorFromResponse(response.status, json, retryAfter, response.headers.get('dpop-nonce'));
     }
     this.#notBefore.delete(key);
     return parseToken(json, response.status, startedAt);

@@ -13,6 +13,7 @@ export type BrokerErrorCode =
   | 'upstream_rejected'
   | 'upstream_unavailable'
   | 'secret_unavailable'
+  | 'use_dpop_nonce'
   | 'internal';
 
 /**
@@ -31,6 +32,7 @@ const BROKER_CODES: ReadonlySet<string> = new Set<BrokerErrorCode>([
   'upstream_rejected',
   'upstream_unavailable',
   'secret_unavailable',
+  'use_dpop_nonce',
   'internal',
 ]);
 
@@ -46,6 +48,12 @@ export interface TokenBrokerErrorFields {
   readonly upstreamErrorDescription?: string | undefined;
   /** Seconds the broker asked to wait before asking again (its `Retry-After` header). */
   readonly retryAfter?: number | undefined;
+  /** For `invalid_request` about a DPoP proof: the `htm` the provider's token endpoint wants. */
+  readonly dpopHtm?: string | undefined;
+  /** For `invalid_request` about a DPoP proof: the `htu` (the provider's token endpoint). */
+  readonly dpopHtu?: string | undefined;
+  /** For `use_dpop_nonce`: the provider's nonce, from the `DPoP-Nonce` header. */
+  readonly dpopNonce?: string | undefined;
   readonly cause?: unknown;
 }
 
@@ -59,6 +67,9 @@ export class TokenBrokerError extends Error {
   readonly upstreamErrorDescription: string | undefined;
   /** Seconds to wait before asking again, when the broker said (`Retry-After`); the client waits that long itself. */
   readonly retryAfter: number | undefined;
+  readonly dpopHtm: string | undefined;
+  readonly dpopHtu: string | undefined;
+  readonly dpopNonce: string | undefined;
 
   constructor(code: TokenBrokerErrorCode, message: string, fields: TokenBrokerErrorFields = {}) {
     super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
@@ -68,6 +79,9 @@ export class TokenBrokerError extends Error {
     this.upstreamError = fields.upstreamError;
     this.upstreamErrorDescription = fields.upstreamErrorDescription;
     this.retryAfter = fields.retryAfter;
+    this.dpopHtm = fields.dpopHtm;
+    this.dpopHtu = fields.dpopHtu;
+    this.dpopNonce = fields.dpopNonce;
   }
 }
 
@@ -114,23 +128,34 @@ export function retryAfterSeconds(header: string | null, now: number): number | 
   return Math.min(Math.max(0, seconds), MAX_RETRY_AFTER);
 }
 
+/** RFC 9449 §8.1 `nonce = 1*NQCHAR`, bounded. */
+const DPOP_NONCE = /^[\x21\x23-\x5b\x5d-\x7e]{1,1024}$/;
+
 /**
  * Builds the error for a non-2xx answer from its status and parsed JSON body (or
- * undefined when the body was not JSON).
+ * undefined when the body was not JSON), and its `DPoP-Nonce` header.
  */
-export function errorFromResponse(status: number, body: unknown, retryAfter?: number): TokenBrokerError {
-  const error = errorOf(status, body);
+export function errorFromResponse(
+  status: number,
+  body: unknown,
+  retryAfter?: number,
+  dpopNonce?: string | null,
+): TokenBrokerError {
+  const error = errorOf(status, body, dpopNonce);
   if (retryAfter === undefined) return error;
   return new TokenBrokerError(error.code, error.message, {
     status: error.status,
     consentUrl: error.consentUrl,
     upstreamError: error.upstreamError,
     upstreamErrorDescription: error.upstreamErrorDescription,
+    dpopHtm: error.dpopHtm,
+    dpopHtu: error.dpopHtu,
+    dpopNonce: error.dpopNonce,
     retryAfter,
   });
 }
 
-function errorOf(status: number, body: unknown): TokenBrokerError {
+function errorOf(status: number, body: unknown, dpopNonce?: string | null): TokenBrokerError {
   const fields = isRecord(body) ? body : {};
   const error = typeof fields['error'] === 'string' ? fields['error'] : undefined;
   const message = oneLine(fields['message']);
@@ -144,6 +169,9 @@ function errorOf(status: number, body: unknown): TokenBrokerError {
       consentUrl,
       upstreamError: upstream ? oneLine(fields['provider_error']) : undefined,
       upstreamErrorDescription: upstream ? oneLine(fields['error_description']) : undefined,
+      dpopHtm: code === 'invalid_request' ? oneLine(fields['dpop_htm']) : undefined,
+      dpopHtu: code === 'invalid_request' ? oneLine(fields['dpop_htu']) : undefined,
+      dpopNonce: code === 'use_dpop_nonce' && dpopNonce && DPOP_NONCE.test(dpopNonce) ? dpopNonce : undefined,
     });
   }
   // A 502 whose `error` is not one of the broker's values (a gateway in front of the

@@ -215,6 +215,11 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     ...(preset.clientIdParam && grant === 'client-assertion' && { client_id: clientId }),
     ...raw.params,
   };
+  if (raw.dpop === 'required' && raw.refresh)
+    add(
+      'refresh',
+      "a DPoP-bound token needs the caller's proof, so the schedule cannot fetch one; remove refresh or set dpop: optional",
+    );
 
   if (findings.problems.length > before || !endpoint || !tokenUrl) return undefined;
   return {
@@ -256,5 +261,6 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     params,
     tokenType: raw.tokenType ?? 'bearer',
     scopeCheck: raw.scopeCheck ?? 'lenient',
+    dpop: raw.dpop ?? 'off',
   };
 }

@@ -142,6 +142,7 @@ const profileSchema = z.strictObject({
     .optional(),
   tokenType: z.enum(['bearer', 'any']).optional(),
   scopeCheck: z.enum(['lenient', 'strict']).optional(),
+  dpop: z.enum(['off', 'optional', 'required']).optional(),
 });
 
 const cacheSchema = z.strictObject({

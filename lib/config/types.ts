@@ -118,7 +118,15 @@ export interface Profile {
   readonly tokenType: 'bearer' | 'any';
   /** A granted scope wider than asked: `lenient` logs a warning, `strict` refuses the token. */
   readonly scopeCheck: 'lenient' | 'strict';
+  /**
+   * DPoP (RFC 9449) with the caller's own key: `off` refuses a `DPoP` header, `optional`
+   * forwards one when sent, `required` refuses a request without one. Default `off`.
+   */
+  readonly dpop: DpopMode;
 }
+
+/** A profile's `dpop` setting. */
+export type DpopMode = 'off' | 'optional' | 'required';
 
 /** Shared cache settings (DESIGN.md "Top-level settings"). */
 export interface CacheSettings {

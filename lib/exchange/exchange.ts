@@ -1,4 +1,10 @@
-import { BrokerError, ConsentRequired, UpstreamError, UpstreamRejected } from '../errors.ts';
+import {
+  BrokerError,
+  ConsentRequired,
+  DpopNonceRequired,
+  UpstreamError,
+  UpstreamRejected,
+} from '../errors.ts';
 import type { ConsentErrorMatcher, Profile } from '../config/types.ts';
 import type { Clock } from '../types.ts';
 import { sendTokenRequest, tokenRequestParameters } from './request.ts';
@@ -18,6 +24,9 @@ import {
 } from './retry.ts';
 
 export { SKEW_THRESHOLD_MS };
+
+/** RFC 9449 §8.1 `nonce = 1*NQCHAR`, bounded: a nonce is passed on to the caller as a header. */
+const DPOP_NONCE = /^[\x21\x23-\x5b\x5d-\x7e]{1,1024}$/;
 
 /** Timing and retry settings; every field has a documented default. */
 export interface ExchangeSettings {
@@ -62,6 +71,11 @@ export interface ExchangeInput extends ExchangeSettings {
   readonly consentUrl?: () => string | undefined;
   /** Clock offsets per token endpoint host, kept across exchanges; default: none kept. */
   readonly skew?: SkewMemory;
+  /**
+   * The caller's DPoP proof (RFC 9449 §5), sent unchanged as the `DPoP` header. Its `jti`
+   * is single-use, so a request carrying one is sent once: no retries, no skew retry.
+   */
+  readonly dpop?: string | undefined;
 }
 
 /** A token obtained from the endpoint. */
@@ -178,19 +192,25 @@ function finalError(
  * than asked is refused when the profile says `scopeCheck: strict`, else reported in
  * `widened`.
  *
+ * With a DPoP proof (`dpop`), the one request carries it as the `DPoP` header, the answer
+ * must say `token_type: DPoP`, and `use_dpop_nonce` with a `DPoP-Nonce` header becomes
+ * {@link DpopNonceRequired}.
+ *
  * @throws ConsentRequired `ERR_CONSENT_REQUIRED` when the rejection matches `consentErrors`.
+ * @throws DpopNonceRequired `ERR_USE_DPOP_NONCE` when the provider wants a DPoP nonce (RFC 9449 §8).
  * @throws UpstreamRejected `ERR_UPSTREAM_REJECTED` for other OAuth errors (RFC 6749 §5.2).
  * @throws UpstreamError `ERR_UPSTREAM_UNAVAILABLE`, `ERR_UPSTREAM_TIMEOUT`, `ERR_UPSTREAM_INVALID_RESPONSE`.
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-3.1
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.3
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
 export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResult> {
   const clock = input.clock ?? Date.now;
   const wait = input.sleep ?? realSleep;
   const random = input.random ?? Math.random;
   const attemptTimeout = input.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS;
-  const maxAttempts = Math.max(1, input.maxAttempts ?? MAX_ATTEMPTS);
+  const maxAttempts = input.dpop === undefined ? Math.max(1, input.maxAttempts ?? MAX_ATTEMPTS) : 1;
   const started = performance.now();
   const deadline = started + (input.deadlineMs ?? DEADLINE_MS);
   const skew = input.skew ?? new SkewMemory(clock);
@@ -221,6 +241,7 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
         headers: input.profile.headers,
         fetch: input.fetch,
         signal: controller.signal,
+        dpop: input.dpop,
       });
       const receivedAt = clock();
       if (isRetryableStatus(response.status)) {
@@ -233,9 +254,10 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
       } else {
         try {
           const token = await processTokenResponse(response, {
-            known: [assertion],
+            known: input.dpop === undefined ? [assertion] : [assertion, input.dpop],
             tokenType: input.profile.tokenType,
             responseFields: input.profile.responseFields,
+            dpop: input.dpop !== undefined,
           });
           const widened = grantedBeyond(input.scopes, token.scope);
           if (widened.length > 0 && input.profile.scopeCheck === 'strict')
@@ -249,8 +271,16 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
           if (!(err instanceof UpstreamRejected)) throw err;
           const providerDate = Date.parse(response.headers.get('date') ?? '');
           const offset = Number.isNaN(providerDate) ? clockOffset : providerDate - receivedAt;
+          const nonce = response.headers.get('dpop-nonce') ?? '';
+          if (input.dpop !== undefined && err.error === 'use_dpop_nonce' && DPOP_NONCE.test(nonce))
+            throw new DpopNonceRequired(nonce, {
+              cause: err,
+              details: { error_description: err.errorDescription },
+            });
+          // A proof is single-use: with one, no second request (the caller signs again).
           if (
             !skewRetried &&
+            input.dpop === undefined &&
             isSkewRejection(err, input.profile.provider) &&
             Math.abs(offset - clockOffset) > SKEW_THRESHOLD_MS
           ) {

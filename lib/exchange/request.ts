@@ -56,6 +56,8 @@ export interface SendTokenRequestOptions {
   readonly headers?: Readonly<Record<string, string>>;
   readonly fetch?: typeof fetch;
   readonly signal?: AbortSignal;
+  /** A DPoP proof (RFC 9449 §5) for the `DPoP` header; it replaces any profile header of that name. */
+  readonly dpop?: string | undefined;
 }
 
 /**
@@ -79,6 +81,7 @@ export async function sendTokenRequest(
   const doFetch = options.fetch ?? fetch;
   const headers = new Headers(options.headers);
   headers.set('accept', 'application/json');
+  if (options.dpop !== undefined) headers.set('dpop', options.dpop);
   const init: RequestInit = { method: endpoint.method, headers, redirect: 'manual' };
   if (options.signal) init.signal = options.signal;
   let url = endpoint.url;

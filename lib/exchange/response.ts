@@ -27,6 +27,8 @@ export interface ProcessOptions {
   readonly tokenType?: 'bearer' | 'any';
   /** Fields of the answer to keep, by name (never `refresh_token`). */
   readonly responseFields?: readonly string[];
+  /** The request carried a DPoP proof (RFC 9449 §5): `token_type` must be `DPoP`. */
+  readonly dpop?: boolean;
 }
 
 /** A validated RFC 6749 §5.1 token response. `accessToken` is secret: never log it. */
@@ -136,7 +138,9 @@ function expiresIn(response: Response, value: unknown): number {
  * - 200 with a JSON object: `access_token` a non-empty string, `token_type` `Bearer` in any
  *   case (normalised; another type only with `tokenType: 'any'`), `expires_in` a number or numeric string ≥ 0
  *   (absent: {@link DEFAULT_EXPIRES_IN}; above {@link MAX_EXPIRES_IN}: capped), `scope` a
- *   string when present; the `responseFields` kept in `fields`.
+ *   string when present; the `responseFields` kept in `fields`. For a request with a DPoP
+ *   proof (`dpop`), `token_type` must be `DPoP` (any case; RFC 9449 §5): a Bearer token
+ *   would not be bound to the caller's key.
  * - an RFC 6749 §5.2 error body (any 4xx/5xx status): {@link UpstreamRejected}.
  * - 5xx or 429 without one: `ERR_UPSTREAM_UNAVAILABLE`.
  * - anything else (a redirect, HTML, truncated JSON, a missing field, a body over
@@ -183,7 +187,12 @@ export async function processTokenResponse(
   const tokenType = body['token_type'];
   if (typeof tokenType !== 'string' || tokenType === '') throw invalid(response, 'no token_type string');
   const bearer = tokenType.toLowerCase() === 'bearer';
-  if (!bearer && options.tokenType !== 'any')
+  if (options.dpop === true && tokenType.toLowerCase() !== 'dpop')
+    throw invalid(
+      response,
+      `token_type "${providerText(tokenType, 40, known)}" to a request with a DPoP proof (expected DPoP: check that the client may use DPoP)`,
+    );
+  if (options.dpop !== true && !bearer && options.tokenType !== 'any')
     throw new UpstreamError(
       'ERR_UPSTREAM_INVALID_RESPONSE',
       `the token endpoint answered token_type "${providerText(tokenType, 40, known)}", not Bearer (${describe(response)}); set tokenType: any on the profile if callers can use it`,
@@ -194,7 +203,7 @@ export async function processTokenResponse(
     throw invalid(response, 'a scope that is not a string');
   return {
     accessToken,
-    tokenType: bearer ? 'Bearer' : providerText(tokenType, 40, known),
+    tokenType: options.dpop === true ? 'DPoP' : bearer ? 'Bearer' : providerText(tokenType, 40, known),
     expiresIn: expiresIn(response, body['expires_in']),
     scope: typeof scope === 'string' && scope !== '' ? scope : undefined,
     fields: passedOn(body, options.responseFields ?? []),

@@ -3,7 +3,7 @@
  * `error-table.ts`. Exposed codes show their message and details; the rest answer
  * `{error, message: "internal error"}` (or the code's generic error) with nothing else.
  */
-import { BrokerError } from '../errors.ts';
+import { BrokerError, DpopNonceRequired } from '../errors.ts';
 import { HTTP_ERRORS, type HttpErrorMapping } from './error-table.ts';
 import { jsonResult, type HttpResult } from './event.ts';
 
@@ -22,7 +22,8 @@ export function mappingOf(err: unknown): HttpErrorMapping {
 /**
  * The HTTP response for `err`: `{error, message, ...details}` when exposed,
  * `{error, message: <generic>}` otherwise. A 503 whose details carry `retry_after`
- * (seconds) also gets a `Retry-After` header.
+ * (seconds) also gets a `Retry-After` header; a {@link DpopNonceRequired} sends its nonce
+ * as the `DPoP-Nonce` header (RFC 9449 §8).
  *
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
  */
@@ -42,5 +43,6 @@ export function errorResult(err: unknown): HttpResult {
   const retryAfter = details['retry_after'];
   const headers: Record<string, string> =
     typeof retryAfter === 'number' && mapping.status === 503 ? { 'Retry-After': String(retryAfter) } : {};
+  if (err instanceof DpopNonceRequired) headers['DPoP-Nonce'] = err.nonce;
   return jsonResult(mapping.status, { error: mapping.error, message: err.message, ...details }, headers);
 }

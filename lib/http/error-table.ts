@@ -21,6 +21,8 @@ export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
   ERR_BODY_TOO_LARGE: map(413, 'invalid_request'),
   ERR_UNSUPPORTED_MEDIA_TYPE: map(415, 'unsupported_media_type'),
   ERR_UNAUTHENTICATED: map(403, 'forbidden'),
+  ERR_DPOP_PROOF: map(400, 'invalid_request'),
+  ERR_USE_DPOP_NONCE: map(400, 'use_dpop_nonce'),
   ERR_FORBIDDEN: map(403, 'forbidden'),
   ERR_SUBJECT_NOT_ALLOWED: map(403, 'forbidden'),
   ERR_SCOPE_NOT_ALLOWED: map(403, 'forbidden'),

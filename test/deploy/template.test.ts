@@ -311,7 +311,24 @@ describe('one IAM role per function', () => {
     expect(statementsOf(resources, 'RefreshRole')).toEqual([
       logs('refresh'),
       stageSecrets,
-      table('GetItem', 'PutItem', 'UpdateItem', 'Scan'),
+      table('GetItem', 'PutItem', 'UpdateItem'),
+      {
+        Sid: 'QueryDueIndex',
+        Effect: 'Allow',
+        Action: ['dynamodb:Query'],
+        Resource: [{ 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }, 'index', 'due']] }],
+      },
+      {
+        Sid: 'InvokeRefreshShards',
+        Effect: 'Allow',
+        Action: ['lambda:InvokeFunction'],
+        Resource: [
+          {
+            'Fn::Sub':
+              'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:token-broker-ci-refresh',
+          },
+        ],
+      },
     ]);
   });
 
@@ -373,7 +390,24 @@ describe('roles for KMS profiles and Secrets Manager references (osls package)',
       logs('refresh'),
       stageSecrets,
       ...sign,
-      table('GetItem', 'PutItem', 'UpdateItem', 'Scan'),
+      table('GetItem', 'PutItem', 'UpdateItem'),
+      {
+        Sid: 'QueryDueIndex',
+        Effect: 'Allow',
+        Action: ['dynamodb:Query'],
+        Resource: [{ 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }, 'index', 'due']] }],
+      },
+      {
+        Sid: 'InvokeRefreshShards',
+        Effect: 'Allow',
+        Action: ['lambda:InvokeFunction'],
+        Resource: [
+          {
+            'Fn::Sub':
+              'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:token-broker-ci-refresh',
+          },
+        ],
+      },
     ]);
     expect(statementsOf(kms.resources, 'ConsentCallbackRole')).toEqual([
       logs('consentCallback'),

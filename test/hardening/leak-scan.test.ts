@@ -2,7 +2,8 @@
  * Secret-leak scan: runs every keystore format, the error paths, every route of the local
  * server and the CLI commands while capturing stdout, stderr, console, every log line and
  * every response body, then checks that none holds a password, a private key (PEM body, or
- * the PKCS#8 DER in base64, base64url or hex), an assertion or an access token of the run.
+ * the PKCS#8 DER in base64, base64url or hex), an assertion, a DPoP proof or an access token
+ * of the run.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,8 @@ import { openKeystore } from '../../lib/keystore/index.ts';
 import { createSecretResolver } from '../../lib/secrets/index.ts';
 import { startServer, type RunningServer } from '../../lib/server/index.ts';
 import { hashApiKey } from '../../lib/server/caller.ts';
+import { makeProof, proofKey } from '../support/dpop-proofs.ts';
+import { DPOP_CLIENT_KEY, startDpopProvider, type DpopProvider } from '../support/dpop-provider.ts';
 import { profileYaml, type ProfileSpec } from './harness.ts';
 import {
   capturingLogger,
@@ -45,6 +48,7 @@ const addSecret = (what: string, value: string | undefined): void => {
 const logger = capturingLogger();
 let dir: string;
 let auth: AuthorizationServer;
+let dpopProvider: DpopProvider;
 let server: RunningServer;
 let configFile: string;
 let scenarios = 0;
@@ -73,6 +77,11 @@ const recorder: typeof fetch = async (input, init) => {
       addSecret('an assertion signature', jwt.split('.')[2]);
     }
   }
+  const proof = new Headers(init?.headers).get('dpop');
+  if (proof) {
+    addSecret('a DPoP proof sent upstream', proof);
+    addSecret('a DPoP proof signature', proof.split('.')[2]);
+  }
   const response = await fetch(input, init);
   const body = await response
     .clone()
@@ -93,7 +102,7 @@ function cliIo(): CliIo {
 }
 
 /** The profiles of the run: one per keystore format, a wrong password and a client the server does not know. */
-function PROFILES(tokenUrl: string): string {
+function PROFILES(tokenUrl: string, dpopTokenUrl: string): string {
   const profile = (
     name: string,
     issuer: string,
@@ -125,6 +134,13 @@ function PROFILES(tokenUrl: string): string {
     }) +
     profile('wrongpass', 'client-jks', 'java-rsa2048.jks', 'WRONG_PASS', { callers: ['team-billing'] }) +
     profile('rejected', 'client-unknown', 'java-rsa2048.jks', 'JKS_PASS', { callers: ['team-billing'] }) +
+    profileYaml('dpop', {
+      issuer: 'dpop-client',
+      tokenUrl: dpopTokenUrl,
+      certStore: `file:${DPOP_CLIENT_KEY}`,
+      callers: ['team-billing'],
+      extra: { grant: 'client-assertion', dpop: 'required' },
+    }) +
     `server:\n  apiKeys: { "${hashApiKey(API_KEY)}": team-billing }\n`
   );
 }
@@ -163,9 +179,10 @@ beforeAll(async () => {
       },
     ],
   });
+  dpopProvider = await startDpopProvider();
   configFile = join(dir, 'token-broker.yaml');
-  await writeFile(configFile, PROFILES(auth.tokenUrl));
-  const config = parseConfig(PROFILES(auth.tokenUrl), configFile);
+  await writeFile(configFile, PROFILES(auth.tokenUrl, dpopProvider.tokenUrl));
+  const config = parseConfig(PROFILES(auth.tokenUrl, dpopProvider.tokenUrl), configFile);
   server = await startServer({
     config,
     port: 0,
@@ -179,6 +196,7 @@ afterAll(async () => {
   vi.restoreAllMocks();
   await server?.close();
   await auth?.close();
+  await dpopProvider?.close();
   await rm(dir, { recursive: true, force: true });
   reportTally('leak-scan', { badInputs: 0, fuzzCases: 0, faults: 0 });
 });
@@ -305,6 +323,67 @@ describe('leak scan', () => {
     }
   });
 
+  it('sends DPoP proofs on every path: accepted, nonce asked, replayed, mismatched, private, missing, unwanted', async () => {
+    const key = await proofKey();
+    const htu = dpopProvider.tokenUrl;
+    const proof = async (options: Partial<Parameters<typeof makeProof>[1]> = {}) => {
+      const made = await makeProof(key, { htu, ...options });
+      addSecret('a DPoP proof', made);
+      addSecret('a DPoP proof signature', made.split('.')[2]);
+      return made;
+    };
+    const { privateKey } = await (await import('jose')).generateKeyPair('ES256', { extractable: true });
+    const privateJwk = await (await import('jose')).exportJWK(privateKey);
+    addSecret('a private key in a DPoP header', privateJwk.d);
+    const accepted = await proof();
+    dpopProvider.requireNonce = true;
+    const withoutNonce = await proof();
+    const cases: Array<[string, string | undefined, number]> = [
+      ['dpop', withoutNonce, 400],
+      ['dpop', accepted, 400], // with nonces required, refused upstream as well
+      ['dpop', accepted, 400], // replayed
+      ['dpop', await proof({ htu: `${htu}/elsewhere` }), 400],
+      ['dpop', await proof({ header: { jwk: privateJwk } }), 400],
+      ['dpop', `${await proof()},${await proof()}`, 400],
+      ['dpop', undefined, 400],
+      ['jks', await proof(), 400],
+    ];
+    const seen: number[] = [];
+    let nonce: string | null = null;
+    for (const [profile, dpop, status] of cases) {
+      const res = await fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${API_KEY}`,
+          'content-type': 'application/json',
+          ...(dpop === undefined ? {} : { dpop }),
+        },
+        body: JSON.stringify({ profile }),
+      });
+      seen.push(res.status);
+      expect(res.status, `${profile} ${status}`).toBe(status);
+      nonce ??= res.headers.get('dpop-nonce');
+      res.headers.forEach((value, name) => void captured.push(`${name}: ${value}`));
+      captured.push(await res.text());
+      scenarios += 1;
+    }
+    expect(nonce).toMatch(/^[\w-]+$/);
+    const res = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        'content-type': 'application/json',
+        dpop: await proof({ nonce: nonce ?? '' }),
+      },
+      body: JSON.stringify({ profile: 'dpop' }),
+    });
+    expect(res.status).toBe(200);
+    res.headers.forEach((value, name) => void captured.push(`${name}: ${value}`));
+    delivered.push(await res.text());
+    dpopProvider.requireNonce = false;
+    scenarios += 1;
+  });
+
   it('runs the CLI: keystore inspect from stdin, import datadirect, check --live and token', async () => {
     const io = cliIo();
     expect(await main(['keystore', 'inspect', fixturePath('java-rsa2048.jks'), '--password-stdin'], io)).toBe(
@@ -388,6 +467,7 @@ describe('leak scan', () => {
   it('finds no password, private key, assertion or access token in anything captured', () => {
     const kinds = new Set(secrets.values());
     expect([...kinds].filter((k) => k === 'an assertion' || k === 'an access token')).toHaveLength(2);
+    expect([...kinds].filter((k) => k.startsWith('a DPoP proof'))).toHaveLength(3);
     expect([...kinds].some((k) => k.endsWith('(DER hex)'))).toBe(true);
     const haystack = [...captured, logger.text()].join('\n\u0000\n');
     const deliveredText = delivered.join('\n\u0000\n');

@@ -38,6 +38,7 @@ export function tokenProfile(
     params: {},
     tokenType: 'bearer',
     scopeCheck: 'lenient',
+    dpop: 'off',
     ...rest,
     assertion: {
       lifetime: 300,
