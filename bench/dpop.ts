@@ -12,7 +12,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EmbeddedJWK, jwtVerify } from 'jose';
-import { createBroker } from '../lib/broker.ts';
+import { createBroker } from '../lib/broker/index.ts';
 import { parseConfig } from '../lib/config/index.ts';
 import { createSecretResolver } from '../lib/secrets/index.ts';
 import { makeProof, proofKey } from '../test/support/dpop-proofs.ts';

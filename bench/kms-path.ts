@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { kmsApiFactory } from '../lib/aws/kms.ts';
-import { createBroker } from '../lib/broker.ts';
+import { createBroker } from '../lib/broker/index.ts';
 import { parseConfig } from '../lib/config/index.ts';
 import { startAuthorizationServer } from '../lib/dev/authorization-server.ts';
 import { openKmsSigner } from '../lib/signer/kms.ts';

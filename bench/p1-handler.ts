@@ -156,7 +156,7 @@ async function measureInChild(runs: number): Promise<HandlerHitResult> {
     const { httpHandler } = await import('../lib/http/stack.ts');
     const { jsonResult } = await import('../lib/http/event.ts');
     const { silentLogger } = await import('../lib/types.ts');
-    const { createBroker } = await import('../lib/broker.ts');
+    const { createBroker } = await import('../lib/broker/index.ts');
     const { createSecretResolver } = await import('../lib/secrets/index.ts');
     const { createPowertoolsLogger, createPowertoolsMetrics } =
       await import('../lib/observability/powertools.ts');

@@ -7,7 +7,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createBroker, type TokenBroker } from '../lib/broker.ts';
+import { createBroker, type TokenBroker } from '../lib/broker/index.ts';
 import { refreshMarginOf } from '../lib/cache/due.ts';
 import { createDynamoDbStore } from '../lib/cache/dynamodb-store.ts';
 import type { SharedTokenStore } from '../lib/cache/types.ts';

@@ -13,7 +13,7 @@ import { randomUUID, sign as cryptoSign } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createBroker, type TokenBroker } from '../lib/broker.ts';
+import { createBroker, type TokenBroker } from '../lib/broker/index.ts';
 import { parseConfig } from '../lib/config/index.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../lib/dev/authorization-server.ts';
 import { openKeystore } from '../lib/keystore/index.ts';

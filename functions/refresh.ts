@@ -8,7 +8,7 @@
  */
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import type { TokenBroker } from '../lib/broker.ts';
+import type { TokenBroker } from '../lib/broker/index.ts';
 import type { FlushableMetrics } from '../lib/http/stack.ts';
 import {
   refreshWindow,

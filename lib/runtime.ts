@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { createLambdaClient, createSecretsManagerClient } from './aws/sdk.ts';
-import type { TokenBroker } from './broker.ts';
+import type { TokenBroker } from './broker/index.ts';
 import type { SharedTokenStore } from './cache/types.ts';
 import type { ConsentFlow } from './consent/flow.ts';
 import { setupBroker } from './consent/setup.ts';

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createBroker, type TokenBroker } from '../lib/broker.ts';
+import { createBroker, type TokenBroker } from '../lib/broker/index.ts';
 import { isBrokerError } from '../lib/errors.ts';
 import { collectTargets } from '../lib/refresh/targets.ts';
 import { silentLogger } from '../lib/types.ts';

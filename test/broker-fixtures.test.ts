@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBroker } from '../lib/broker.ts';
+import { createBroker } from '../lib/broker/index.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../lib/dev/authorization-server.ts';
 import { configFrom, fileSecrets, profileYaml } from './support/broker-env.ts';
 import { KEYSTORE_FIXTURES } from './support/keys.ts';

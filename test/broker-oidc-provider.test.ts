@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBroker } from '../lib/broker.ts';
+import { createBroker } from '../lib/broker/index.ts';
 import { configFrom, fileSecrets, profileYaml } from './support/broker-env.ts';
 import { KEYSTORE_FIXTURES } from './support/keys.ts';
 

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBroker } from '../lib/broker.ts';
+import { createBroker } from '../lib/broker/index.ts';
 import { createDynamoDbStore } from '../lib/cache/dynamodb-store.ts';
 import { ensureTable } from '../lib/cache/ensure-table.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../lib/dev/authorization-server.ts';

@@ -2,7 +2,7 @@ import { copyFile, mkdtemp, readFile, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBroker, tokenFingerprint, type BrokerDeps } from '../lib/broker.ts';
+import { createBroker, tokenFingerprint, type BrokerDeps } from '../lib/broker/index.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../lib/dev/authorization-server.ts';
 import { ConsentRequired, RequestError } from '../lib/errors.ts';
 import type { Caller } from '../lib/types.ts';

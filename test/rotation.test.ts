@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBroker } from '../lib/broker.ts';
+import { createBroker } from '../lib/broker/index.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../lib/dev/authorization-server.ts';
 import { isBrokerError } from '../lib/errors.ts';
 import { createSecretResolver, SECRET_CACHE_MAX_AGE_MS } from '../lib/secrets/index.ts';

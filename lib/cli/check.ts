@@ -55,7 +55,7 @@ async function liveCheck(
   deps: CheckDeps,
 ): Promise<ProfileReport[]> {
   // Loaded only here, so a plain check pays nothing for the broker's modules.
-  const { createBroker, tokenFingerprint } = await import('../broker.ts');
+  const { createBroker, tokenFingerprint } = await import('../broker/index.ts');
   const broker = createBroker({
     config,
     secrets,

@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { createBroker } from '../broker.ts';
+import { createBroker } from '../broker/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
 import { createSecretResolver } from '../secrets/index.ts';

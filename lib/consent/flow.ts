@@ -5,7 +5,7 @@
  * the provider (code exchange, when a client secret is configured), proves it with one
  * JWT grant through the broker, records the outcome and says what happened.
  */
-import type { TokenBroker } from '../broker.ts';
+import type { TokenBroker } from '../broker/index.ts';
 import { resolveRequest } from '../broker/request.ts';
 import type { BrokerConfig, Profile } from '../config/types.ts';
 import { BrokerError, ConsentError, RequestError } from '../errors.ts';

@@ -4,7 +4,7 @@
  * consent store and the flow itself.
  */
 import { createDynamoDbClient, type DynamoDbClientFactory } from '../aws/sdk.ts';
-import { createBroker, type TokenBroker } from '../broker.ts';
+import { createBroker, type TokenBroker } from '../broker/index.ts';
 import { refreshMarginOf } from '../cache/due.ts';
 import { SHARED_CALL_TIMEOUT_MS } from '../cache/resilient-store.ts';
 import type { SharedTokenStore } from '../cache/types.ts';

@@ -4,7 +4,7 @@
  * never wait for the token endpoint.
  */
 import { randomUUID } from 'node:crypto';
-import type { TokenBroker } from '../broker.ts';
+import type { TokenBroker } from '../broker/index.ts';
 import { ALL_KEYS, type Shard } from '../cache/due.ts';
 import { DEFAULT_MAX_HOLD_MS } from '../cache/shared-flight.ts';
 import { insideMargin } from '../cache/token-cache.ts';

@@ -3,7 +3,7 @@
  * the profiles' `refresh` sections, and the shared-cache entries used recently whose
  * token expires within its margin.
  */
-import type { TokenBroker } from '../broker.ts';
+import type { TokenBroker } from '../broker/index.ts';
 import { inShard, refreshMarginOf, type Shard } from '../cache/due.ts';
 import { itemKey } from '../cache/dynamodb-item.ts';
 import type { CachedToken, SharedTokenStore, TokenDescriptor } from '../cache/types.ts';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createConsentCallbackHandler } from '../../functions/consent-callback.ts';
 import { createConsentStartHandler } from '../../functions/consent-start.ts';
 import { createTokenHandler } from '../../functions/token.ts';
-import { createBroker, type TokenBroker } from '../../lib/broker.ts';
+import { createBroker, type TokenBroker } from '../../lib/broker/index.ts';
 import type { BrokerConfig } from '../../lib/config/types.ts';
 import { consentUrlBuilder } from '../../lib/consent/base-url.ts';
 import { CONSENT_PAGE_CSP } from '../../lib/consent/page.ts';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createBroker, type TokenBroker } from '../../lib/broker.ts';
+import { createBroker, type TokenBroker } from '../../lib/broker/index.ts';
 import { parseConfig } from '../../lib/config/index.ts';
 import type { BrokerConfig } from '../../lib/config/types.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { createConsentCallbackHandler } from '../../functions/consent-callback.ts';
 import { createConsentStartHandler } from '../../functions/consent-start.ts';
 import { verifySigV4 } from '../../lib/auth/sigv4-verify.ts';
-import { createBroker } from '../../lib/broker.ts';
+import { createBroker } from '../../lib/broker/index.ts';
 import { PROOF_INTERVAL_MS, START_REFUSED_MESSAGE } from '../../lib/consent/flow.ts';
 import { setupConsent } from '../../lib/consent/setup.ts';
 import { createMemoryConsentStore } from '../../lib/consent/store.ts';

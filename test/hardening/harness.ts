@@ -4,7 +4,7 @@
  * authorization server (or a scripted endpoint) on 127.0.0.1.
  */
 import { readFileSync } from 'node:fs';
-import { createBroker, type BrokerDeps, type TokenBroker } from '../../lib/broker.ts';
+import { createBroker, type BrokerDeps, type TokenBroker } from '../../lib/broker/index.ts';
 import { parseConfig } from '../../lib/config/index.ts';
 import type { BrokerConfig } from '../../lib/config/types.ts';
 import {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenHandler } from '../../functions/token.ts';
-import type { TokenBroker } from '../../lib/broker.ts';
+import type { TokenBroker } from '../../lib/broker/index.ts';
 import type { AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import { HTTP_ERRORS } from '../../lib/http/error-table.ts';
 import type { Caller } from '../../lib/types.ts';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTokenHandler } from '../../functions/token.ts';
-import { createBroker } from '../../lib/broker.ts';
+import { createBroker } from '../../lib/broker/index.ts';
 import { openKeystore } from '../../lib/keystore/index.ts';
 import { createJsonLogger } from '../../lib/observability/json-logger.ts';
 import { createPowertoolsLogger, createPowertoolsMetrics } from '../../lib/observability/powertools.ts';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createBroker } from '../../lib/broker.ts';
+import { createBroker } from '../../lib/broker/index.ts';
 import { reportCertificateDays } from '../../lib/refresh/certificate-days.ts';
 import { configFrom, fileSecrets, profileYaml } from '../support/broker-env.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';

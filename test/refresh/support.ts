@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createBroker, type BrokerDeps, type TokenBroker } from '../../lib/broker.ts';
+import { createBroker, type BrokerDeps, type TokenBroker } from '../../lib/broker/index.ts';
 import { createSharedStore } from '../../lib/cache/shared-store-factory.ts';
 import type { SharedTokenStore } from '../../lib/cache/types.ts';
 import type { BrokerConfig } from '../../lib/config/types.ts';

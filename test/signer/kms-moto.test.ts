@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKmsSdk } from '../../lib/aws/sdk.ts';
-import { createBroker } from '../../lib/broker.ts';
+import { createBroker } from '../../lib/broker/index.ts';
 import { kmsCommand } from '../../lib/cli/kms.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import { configFrom, fileSecrets, profileYaml } from '../support/broker-env.ts';

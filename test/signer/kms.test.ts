@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBroker } from '../../lib/broker.ts';
+import { createBroker } from '../../lib/broker/index.ts';
 import { kmsCommand } from '../../lib/cli/kms.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import { KMS_BACKOFF_MS, openKmsSigner } from '../../lib/signer/kms.ts';

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parseConfig } from '../../lib/config/index.ts';
-import { createBroker } from '../../lib/broker.ts';
+import { createBroker } from '../../lib/broker/index.ts';
 import { createSharedStore } from '../../lib/cache/shared-store-factory.ts';
 import { createSecretResolver } from '../../lib/secrets/index.ts';
 import type { SharedTokenStore } from '../../lib/cache/types.ts';

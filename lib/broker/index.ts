@@ -1,24 +1,24 @@
-import { authorizeCaller } from './auth/policy.ts';
-import { signAssertion } from './assertion/sign.ts';
-import type { KmsApiFactory } from './aws/kms.ts';
-import { KeyMaterialCache } from './cache/key-material.ts';
-import { SignerCache } from './signer/cache.ts';
-import type { Signer } from './signer/types.ts';
-import { cacheKey } from './cache/key.ts';
-import { TokenCache } from './cache/token-cache.ts';
-import type { CachedToken, SharedTokenStore, TokenDescriptor } from './cache/types.ts';
-import { resolveRequest, type ResolvedRequest } from './broker/request.ts';
-import { tokenFingerprint } from './broker/fingerprint.ts';
-import { AUDIT_MESSAGE, auditFields } from './broker/audit.ts';
-import { withResolvedHeaders } from './broker/headers.ts';
-import { rejectsKey } from './broker/key-rejection.ts';
-import { DpopGate, withDpop } from './broker/dpop.ts';
-import { BrokerError, RequestError, UpstreamRejected } from './errors.ts';
-import { exchangeToken, type ExchangeSettings } from './exchange/exchange.ts';
-import { SkewMemory } from './exchange/skew.ts';
-import type { BrokerConfig, Profile } from './config/types.ts';
-import type { OpenKeystore } from './keystore/types.ts';
-import type { SecretResolver } from './secrets/types.ts';
+import { authorizeCaller } from '../auth/policy.ts';
+import { signAssertion } from '../assertion/sign.ts';
+import type { KmsApiFactory } from '../aws/kms.ts';
+import { KeyMaterialCache } from '../cache/key-material.ts';
+import { SignerCache } from '../signer/cache.ts';
+import type { Signer } from '../signer/types.ts';
+import { cacheKey } from '../cache/key.ts';
+import { TokenCache } from '../cache/token-cache.ts';
+import type { CachedToken, SharedTokenStore, TokenDescriptor } from '../cache/types.ts';
+import { resolveRequest, type ResolvedRequest } from './request.ts';
+import { tokenFingerprint } from './fingerprint.ts';
+import { AUDIT_MESSAGE, auditFields } from './audit.ts';
+import { withResolvedHeaders } from './headers.ts';
+import { rejectsKey } from './key-rejection.ts';
+import { DpopGate, withDpop } from './dpop.ts';
+import { BrokerError, RequestError, UpstreamRejected } from '../errors.ts';
+import { exchangeToken, type ExchangeSettings } from '../exchange/exchange.ts';
+import { SkewMemory } from '../exchange/skew.ts';
+import type { BrokerConfig, Profile } from '../config/types.ts';
+import type { OpenKeystore } from '../keystore/types.ts';
+import type { SecretResolver } from '../secrets/types.ts';
 import {
   noMetrics,
   silentLogger,
@@ -29,9 +29,9 @@ import {
   type IssuedToken,
   type Logger,
   type Metrics,
-} from './types.ts';
+} from '../types.ts';
 
-export { tokenFingerprint } from './broker/fingerprint.ts';
+export { tokenFingerprint } from './fingerprint.ts';
 
 /** What {@link createBroker} needs; everything but config and secrets has a default. */
 export interface BrokerDeps {
@@ -111,7 +111,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     keys: new KeyMaterialCache({
       secrets,
       logger,
-      openKeystore: async () => deps.openKeystore ?? (await import('./keystore/index.ts')).openKeystore,
+      openKeystore: async () => deps.openKeystore ?? (await import('../keystore/index.ts')).openKeystore,
     }),
   });
   const cache = new TokenCache({
