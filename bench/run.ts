@@ -674,7 +674,7 @@ function fmt(n: number | null, unit = ''): string {
   return unit ? `${text} ${unit}` : text;
 }
 
-/** The results as a Markdown table (printed, and pasted into the README). */
+/** The results as a Markdown table (printed, and pasted into docs/performance.md). */
 export function table(rows: readonly Row[]): string {
   const lines = [
     '| id | what | value | baseline | ratio | goal | pass | min / median / p99 | runs |',

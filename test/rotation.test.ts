@@ -1,5 +1,5 @@
 /**
- * Key rotation as the README lays it out ("Key rotation"): keystore and password in two
+ * Key rotation as docs/configuration.md lays it out ("Key rotation"): keystore and password in two
  * Secrets Manager secrets, updated minutes apart, read through the real SDK client on a
  * loopback Secrets Manager, with a fake clock for the broker, the secrets cache and the
  * provider. Callers every 10 s for 15 minutes must never fail.

@@ -34,7 +34,7 @@ function lowerNames(values: Readonly<Record<string, string>>): Record<string, st
   return Object.fromEntries(Object.entries(values).map(([name, value]) => [name.toLowerCase(), value]));
 }
 
-/** What the cache key of a token for `profile` is made of (README "What a cached token is keyed by"). */
+/** What the cache key of a token for `profile` is made of (docs/shared-cache.md "What a cached token is keyed by"). */
 function tokenDescriptor(profile: Profile, subject: string, scopes: readonly string[]): TokenDescriptor {
   const audience = assertionAudience(profile);
   return {

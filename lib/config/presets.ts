@@ -27,7 +27,7 @@ export interface ProviderPreset {
   readonly responseFields: readonly string[];
   /** Whether the token request carries `client_id` in client-assertion mode. */
   readonly clientIdParam: boolean;
-  /** Where the facts come from (README "Providers"). */
+  /** Where the facts come from (docs/configuration.md "Providers and presets"). */
   readonly source: string;
 }
 

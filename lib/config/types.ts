@@ -1,6 +1,6 @@
 import type { JwsAlgorithm, KeystoreType } from '../keystore/types.ts';
 
-/** Provider presets (README "Providers"). */
+/** Provider presets (docs/configuration.md "Providers and presets"). */
 export type ProviderName =
   | 'docusign'
   | 'docusign-demo'
@@ -96,7 +96,7 @@ export interface Profile {
   readonly callers: readonly string[];
   /**
    * Key rotation: with `tryPending`, a key the provider rejects is retried once with the
-   * AWSPENDING version of a `secretsmanager:` keystore (README "Key rotation").
+   * AWSPENDING version of a `secretsmanager:` keystore (docs/configuration.md "Key rotation").
    */
   readonly rotation: { readonly tryPending: boolean };
   /** Scheduled refresh, when configured. */

@@ -26,7 +26,7 @@ afterAll(async () => {
   await broker.close();
 });
 
-/** The README's curl line, with the test credentials in the environment it reads. */
+/** The curl line of docs/client.md, with the test credentials in the environment it reads. */
 async function readmeCurl(secret: string): Promise<unknown> {
   const { stdout } = await run(
     'sh',
@@ -53,7 +53,7 @@ async function readmeCurl(secret: string): Promise<unknown> {
   return JSON.parse(stdout);
 }
 
-describe.skipIf(!haveCurl)('the README curl example (curl --aws-sigv4)', () => {
+describe.skipIf(!haveCurl)('the docs/client.md curl example (curl --aws-sigv4)', () => {
   it('is accepted by the SigV4 verifier with the right secret', async () => {
     await expect(readmeCurl(SECRET_ACCESS_KEY)).resolves.toMatchObject({
       access_token: 'curl-token',
