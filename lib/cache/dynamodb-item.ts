@@ -86,15 +86,21 @@ export function encodeConsent(consent: SharedConsent): Uint8Array {
   );
 }
 
-/** A consent answer from its unsealed payload, or undefined when it is not one {@link encodeConsent} made. */
-export function decodeConsent(plaintext: Uint8Array): SharedConsent | undefined {
+/** The JSON object an unsealed payload holds, or undefined when it holds none. */
+function jsonObjectOf(plaintext: Uint8Array): object | undefined {
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder().decode(plaintext));
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null) return undefined;
+  return typeof value === 'object' && value !== null ? value : undefined;
+}
+
+/** A consent answer from its unsealed payload, or undefined when it is not one {@link encodeConsent} made. */
+export function decodeConsent(plaintext: Uint8Array): SharedConsent | undefined {
+  const value = jsonObjectOf(plaintext);
+  if (value === undefined) return undefined;
   const { until, consentUrl, error, errorDescription } = value as Record<string, unknown>;
   const optional = (field: unknown): field is string | null => field === null || typeof field === 'string';
   if (typeof until !== 'number' || !optional(consentUrl) || !optional(error) || !optional(errorDescription))
@@ -122,13 +128,8 @@ export function encodeToken(token: CachedToken): Uint8Array {
 
 /** The token from an unsealed payload, or undefined when it is not one {@link encodeToken} made. */
 export function decodeToken(plaintext: Uint8Array): CachedToken | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder().decode(plaintext));
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
+  const value = jsonObjectOf(plaintext);
+  if (value === undefined) return undefined;
   const { accessToken, tokenType, expiresAt, scope, obtainedAt, fields } = value as Record<string, unknown>;
   if (typeof accessToken !== 'string' || typeof tokenType !== 'string') return undefined;
   if (typeof expiresAt !== 'number' || typeof obtainedAt !== 'number') return undefined;
