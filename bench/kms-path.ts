@@ -48,7 +48,7 @@ export async function measureKmsMiss(
         `  ${name}:`,
         '    issuer: bench-app',
         '    subject: warm@example.com',
-        '    subjects: ["*"]',
+        '    subjects: ["*@example.com"]',
         `    tokenUri: POST ${server.tokenUrl}`,
         '    scope: read',
         `    certStore: ${certStore}`,
