@@ -1,6 +1,6 @@
 import { createDecipheriv } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { KeystoreError } from '../errors.ts';
+import { DecryptFailure, rc2 } from './legacy-ciphers.ts';
 import { derivePbkdf2, derivePkcs12 } from './work-budget.ts';
 import { type Asn1, Asn1Error, OCTET_STRING, octets, oid, sequence, smallInt } from './asn1.ts';
 import { KDF_IV, KDF_KEY } from './pkcs12-kdf.ts';
@@ -38,10 +38,7 @@ export function passwordForms(password: string | undefined): Pkcs12Password[] {
   return forms;
 }
 
-/** The password did not decrypt the data (bad padding); the caller decides what that means. */
-export class DecryptFailure extends Error {
-  override readonly name = 'DecryptFailure';
-}
+export { DecryptFailure, rc2, unpad } from './legacy-ciphers.ts';
 
 /** A password-based decryption scheme read from an AlgorithmIdentifier. */
 export interface Pkcs12Decryptor {
@@ -140,46 +137,6 @@ function rc4(key: Uint8Array, data: Uint8Array): Buffer {
     out[n] = data[n]! ^ s[(s[i]! + s[j]!) & 0xff]!;
   }
   return out;
-}
-
-interface ForgeBuffer {
-  getBytes(): string;
-}
-interface ForgeRc2 {
-  createDecryptionCipher(
-    key: string,
-    bits: number,
-  ): {
-    start(iv: string): void;
-    update(input: unknown): void;
-    finish(pad: () => boolean): boolean;
-    output: ForgeBuffer;
-  };
-}
-interface ForgeUtil {
-  createBuffer(bytes: string): unknown;
-}
-
-/** RC2 is missing from OpenSSL 3's default provider; forge's is loaded only for it. */
-export function rc2(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
-  const require = createRequire(import.meta.url);
-  const forgeRc2 = require('node-forge/lib/rc2.js') as ForgeRc2;
-  const util = require('node-forge/lib/util.js') as ForgeUtil;
-  const binary = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin1');
-  const cipher = forgeRc2.createDecryptionCipher(binary(key), key.length * 8);
-  cipher.start(binary(iv));
-  cipher.update(util.createBuffer(binary(data)));
-  if (data.length % 8 !== 0 || !cipher.finish(() => true)) throw new DecryptFailure('bad length');
-  return unpad(Buffer.from(cipher.output.getBytes(), 'latin1'), 8);
-}
-
-/** Strips PKCS#5 padding, checking every pad byte. */
-export function unpad(data: Buffer, block: number): Buffer {
-  const count = data[data.length - 1] ?? 0;
-  if (count < 1 || count > block || count > data.length) throw new DecryptFailure('bad padding');
-  for (let i = data.length - count; i < data.length; i++)
-    if (data[i] !== count) throw new DecryptFailure('bad padding');
-  return data.subarray(0, data.length - count);
 }
 
 function unsupported(what: string, algorithm: string): never {

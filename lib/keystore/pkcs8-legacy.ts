@@ -4,19 +4,11 @@
  * and PKCS#12 PBE with RC2 or RC4. The scheme is read before any decryption, so a cipher
  * the broker lacks is named as such and never reported as a wrong password.
  */
-import { createRequire } from 'node:module';
 import { KeystoreError } from '../errors.ts';
 import { derive, derivePbkdf2 } from './work-budget.ts';
 import { type Asn1, Asn1Error, OCTET_STRING, octets, oid, readElement, sequence, smallInt } from './asn1.ts';
-import {
-  DecryptFailure,
-  decryptorFor,
-  iterationCount,
-  passwordForms,
-  pbkdf2Params,
-  rc2,
-  unpad,
-} from './pkcs12-cipher.ts';
+import { decryptorFor, iterationCount, passwordForms, pbkdf2Params } from './pkcs12-cipher.ts';
+import { desCbc, rc2 } from './legacy-ciphers.ts';
 
 /** PBES1 schemes (RFC 8018 §6.1, Appendix A.3). */
 const PBES1: Readonly<Record<string, { digest: 'md5' | 'sha1'; cipher: 'des' | 'rc2'; name: string }>> = {
@@ -54,30 +46,6 @@ export type Pkcs8Scheme =
       /** @throws DecryptFailure when the password is wrong. */
       decrypt(password: string, data: Uint8Array): Buffer;
     };
-
-interface ForgeDecipher {
-  start(options: { iv: string }): void;
-  update(input: unknown): void;
-  finish(pad: () => boolean): boolean;
-  output: { getBytes(): string };
-}
-
-/** DES-CBC (absent from OpenSSL 3's default provider) through node-forge. */
-function desCbc(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
-  const require = createRequire(import.meta.url);
-  require('node-forge/lib/des.js');
-  const cipher = require('node-forge/lib/cipher.js') as {
-    createDecipher(name: string, key: unknown): ForgeDecipher;
-  };
-  const util = require('node-forge/lib/util.js') as { createBuffer(bytes: string): unknown };
-  const binary = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin1');
-  if (data.length === 0 || data.length % 8 !== 0) throw new DecryptFailure('bad length');
-  const decipher = cipher.createDecipher('DES-CBC', util.createBuffer(binary(key)));
-  decipher.start({ iv: binary(iv) });
-  decipher.update(util.createBuffer(binary(data)));
-  decipher.finish(() => true);
-  return unpad(Buffer.from(decipher.output.getBytes(), 'latin1'), 8);
-}
 
 function blockCipher(cipher: 'des' | 'rc2', key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
   return cipher === 'des' ? desCbc(key, iv, data) : rc2(key, iv, data);

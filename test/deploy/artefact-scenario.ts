@@ -93,6 +93,9 @@ profiles:
   bundle:${common('artefact-bundle')}
     certStore: secretsmanager:${STAGE_SECRETS}/bundle#keystore
     certPassword: secretsmanager:${STAGE_SECRETS}/bundle#password
+  legacy:${common('artefact-legacy')}
+    certStore: secretsmanager:${STAGE_SECRETS}/legacy
+    certPassword: secretsmanager:${STAGE_SECRETS}/p12-password
   kms:${common('artefact-kms')}
     certStore: kms:alias/artefact-signing
     certificate: secretsmanager:${STAGE_SECRETS}/kms-certificate
@@ -233,6 +236,10 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
             clientId: 'artefact-bundle',
             certificatePem: certificate('p12-keytool-ec256.p12.signer.cert.pem'),
           },
+          {
+            clientId: 'artefact-legacy',
+            certificatePem: certificate('p12-openssl-legacy-rsa2048.p12.signer.cert.pem'),
+          },
           { clientId: 'artefact-kms', certificatePem: kmsCertificatePem },
           {
             clientId: 'artefact-consent',
@@ -259,6 +266,10 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       });
       await backend.putSecret(`${STAGE_SECRETS}/bundle`, {
         text: JSON.stringify({ keystore: bundle, password: PASSWORD }),
+      });
+      // 3DES and RC2 under the PKCS#12 KDF: the JavaScript derivation, which the bundle runs inline.
+      await backend.putSecret(`${STAGE_SECRETS}/legacy`, {
+        binary: fixture('p12-openssl-legacy-rsa2048.p12'),
       });
       await backend.putSecret(`${STAGE_SECRETS}/consent-client-secret`, { text: CONSENT_CLIENT_SECRET });
       await backend.putSecret(`${STAGE_SECRETS}/kms-certificate`, { text: kmsCertificatePem });
@@ -299,11 +310,12 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       secretTexts.push(String(body['access_token']));
     });
 
-    it('token: a JKS as base64 text with its password in a JSON field, and a PKCS#12 inside a JSON field', async () => {
+    it('token: a JKS as base64 text with its password in a JSON field, a PKCS#12 inside a JSON field, a legacy PKCS#12', async () => {
       const c = await container('token');
       for (const [profile, client] of [
         ['jks', 'artefact-jks'],
         ['bundle', 'artefact-bundle'],
+        ['legacy', 'artefact-legacy'],
       ] as const) {
         const issued = answer(await c.invoke(tokenEvent(profile)));
         expect(issued.statusCode, issued.body).toBe(200);
@@ -340,7 +352,10 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       const c = await container('health');
       const health = answer(await c.invoke(apiEvent({ routeKey: 'GET /health', userArn: CALLER_ARN })));
       expect(health.statusCode, health.body).toBe(200);
-      expect(json(health)).toEqual({ status: 'ok', profiles: ['bundle', 'consent', 'jks', 'kms', 'p12'] });
+      expect(json(health)).toEqual({
+        status: 'ok',
+        profiles: ['bundle', 'consent', 'jks', 'kms', 'legacy', 'p12'],
+      });
     });
 
     it("health?deep=1: every profile's key material opens, the KMS key is described", async () => {
@@ -354,6 +369,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
         consent: { ok: true },
         jks: { ok: true },
         kms: { ok: true },
+        legacy: { ok: true },
         p12: { ok: true },
       });
       expect((kms.calls['DescribeKey'] ?? 0) - describes).toBe(1);
@@ -426,6 +442,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
         'consent',
         'jks',
         'kms',
+        'legacy',
         'p12',
       ]);
       const upstream = auth.requestCount();
