@@ -30,6 +30,27 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => packaged?.remove());
 
+/** What only the refresh role has: Query on the due index, and Invoke of itself for its shards. */
+const REFRESH_ONLY = [
+  {
+    Sid: 'QueryDueIndex',
+    Effect: 'Allow',
+    Action: ['dynamodb:Query'],
+    Resource: [{ 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }, 'index', 'due']] }],
+  },
+  {
+    Sid: 'InvokeRefreshShards',
+    Effect: 'Allow',
+    Action: ['lambda:InvokeFunction'],
+    Resource: [
+      {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:token-broker-ci-refresh',
+      },
+    ],
+  },
+];
+
 const ofType = (type: string): [string, Resource][] =>
   Object.entries(resources).filter(([, r]) => r.Type === type);
 
@@ -312,23 +333,7 @@ describe('one IAM role per function', () => {
       logs('refresh'),
       stageSecrets,
       table('GetItem', 'PutItem', 'UpdateItem'),
-      {
-        Sid: 'QueryDueIndex',
-        Effect: 'Allow',
-        Action: ['dynamodb:Query'],
-        Resource: [{ 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }, 'index', 'due']] }],
-      },
-      {
-        Sid: 'InvokeRefreshShards',
-        Effect: 'Allow',
-        Action: ['lambda:InvokeFunction'],
-        Resource: [
-          {
-            'Fn::Sub':
-              'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:token-broker-ci-refresh',
-          },
-        ],
-      },
+      ...REFRESH_ONLY,
     ]);
   });
 
@@ -391,23 +396,7 @@ describe('roles for KMS profiles and Secrets Manager references (osls package)',
       stageSecrets,
       ...sign,
       table('GetItem', 'PutItem', 'UpdateItem'),
-      {
-        Sid: 'QueryDueIndex',
-        Effect: 'Allow',
-        Action: ['dynamodb:Query'],
-        Resource: [{ 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }, 'index', 'due']] }],
-      },
-      {
-        Sid: 'InvokeRefreshShards',
-        Effect: 'Allow',
-        Action: ['lambda:InvokeFunction'],
-        Resource: [
-          {
-            'Fn::Sub':
-              'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:token-broker-ci-refresh',
-          },
-        ],
-      },
+      ...REFRESH_ONLY,
     ]);
     expect(statementsOf(kms.resources, 'ConsentCallbackRole')).toEqual([
       logs('consentCallback'),
