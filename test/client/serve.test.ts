@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenBrokerClient, TokenBrokerError } from '../../lib/client/index.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import { ACCESS_KEY_ID, CALLER_ARN, credentials, REGION } from './sigv4-fixtures.ts';
+import { serveListening } from '../support/fleet.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const DEMO = join(ROOT, 'examples/local');
@@ -45,26 +46,6 @@ server:
 `;
 }
 
-/** Resolves with the URL `serve` prints once it listens. */
-function listening(child: ChildProcess): Promise<string> {
-  return new Promise((resolveUrl, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 15_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
-      if (url) {
-        clearTimeout(timer);
-        resolveUrl(url);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}: ${stderr}`));
-    });
-  });
-}
-
 beforeAll(async () => {
   authorization = await startAuthorizationServer({
     clients: [
@@ -90,7 +71,7 @@ beforeAll(async () => {
     },
   );
   serve.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  endpoint = await listening(serve);
+  endpoint = await serveListening(serve, () => stderr);
 });
 
 afterAll(async () => {

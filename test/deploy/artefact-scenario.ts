@@ -18,7 +18,7 @@ import { openKmsSigner } from '../../lib/signer/kms.ts';
 import { kmsCertificate } from '../../lib/signer/x509.ts';
 import { localKms } from '../support/kms-client.ts';
 import { startKmsServer, type KmsServer } from '../support/kms-server.ts';
-import { apiEvent } from '../functions/events.ts';
+import { apiEvent, SCHEDULED_EVENT } from '../functions/events.ts';
 import { approveAtProvider } from '../support/consent-approval.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
 import { startContainer, type Container, type InvocationResult } from '../support/lambda-runtime.ts';
@@ -128,19 +128,6 @@ function browserEvent(
     ...extra,
   };
 }
-
-/** An EventBridge scheduled event, as the schedule of serverless.yml sends it. */
-const SCHEDULED_EVENT = {
-  version: '0',
-  id: '53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa',
-  'detail-type': 'Scheduled Event',
-  source: 'aws.events',
-  account: '123456789012',
-  time: '2030-01-01T00:00:00Z',
-  region: 'eu-west-1',
-  resources: ['arn:aws:events:eu-west-1:123456789012:rule/token-broker-ci-RefreshEventsRuleSchedule1'],
-  detail: {},
-};
 
 interface HttpAnswer {
   statusCode: number;

@@ -1,4 +1,4 @@
-import type { Context } from 'aws-lambda';
+import type { Context, ScheduledEvent } from 'aws-lambda';
 import type { HttpEvent } from '../../lib/http/event.ts';
 
 /** An API Gateway HTTP API (payload 2.0) event as API Gateway sends it with `authorizer: aws_iam`. */
@@ -71,3 +71,16 @@ export function lambdaContext(): Context {
     succeed: () => undefined,
   };
 }
+
+/** An EventBridge scheduled event, as serverless.yml's `schedule` sends it to the refresh function. */
+export const SCHEDULED_EVENT: ScheduledEvent = {
+  version: '0',
+  id: '53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa',
+  'detail-type': 'Scheduled Event',
+  source: 'aws.events',
+  account: '123456789012',
+  time: '2030-01-01T00:00:00Z',
+  region: 'eu-west-1',
+  resources: ['arn:aws:events:eu-west-1:123456789012:rule/token-broker-ci-RefreshEventsRuleSchedule1'],
+  detail: {},
+};

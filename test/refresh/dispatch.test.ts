@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import type { ScheduledEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRefreshHandler } from '../../functions/refresh.ts';
 import { createLambdaClient } from '../../lib/aws/sdk.ts';
@@ -14,7 +13,7 @@ import {
   shardOf,
   type ShardInvoker,
 } from '../../lib/refresh/dispatch.ts';
-import { lambdaContext } from '../functions/events.ts';
+import { lambdaContext, SCHEDULED_EVENT } from '../functions/events.ts';
 import { FAKE_CREDENTIALS } from '../support/dynalite.ts';
 import { startLambdaInvokeServer, type LambdaInvokeServer } from '../support/lambda-invoke-server.ts';
 import { recordingLogger, recordingMetrics } from '../support/shared-cache-fixtures.ts';
@@ -22,17 +21,6 @@ import { CERT_FILE, configFrom, instance, refreshProfile } from './support.ts';
 
 const SUBJECTS = Array.from({ length: 24 }, (_, i) => `user${i}@example.com`);
 const FUNCTION = 'token-broker-ci-refresh';
-const SCHEDULED_EVENT = {
-  version: '0',
-  id: 'event-1',
-  'detail-type': 'Scheduled Event',
-  source: 'aws.events',
-  account: '123456789012',
-  time: '2030-01-01T00:00:00Z',
-  region: 'eu-west-1',
-  resources: ['arn:aws:events:eu-west-1:123456789012:rule/token-broker-refresh'],
-  detail: {},
-} as ScheduledEvent;
 const context = () => ({ ...lambdaContext(), getRemainingTimeInMillis: () => 55_000 });
 
 let lambda: LambdaInvokeServer;

@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import type { ScheduledEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRefreshHandler } from '../../functions/refresh.ts';
 import { ConfigError } from '../../lib/errors.ts';
@@ -11,7 +10,7 @@ import {
   runScheduledRefresh,
   type RefreshDeps,
 } from '../../lib/refresh/refresh.ts';
-import { lambdaContext } from '../functions/events.ts';
+import { lambdaContext, SCHEDULED_EVENT } from '../functions/events.ts';
 import { manualClock, recordingLogger, recordingMetrics } from '../support/shared-cache-fixtures.ts';
 import {
   answerToken,
@@ -23,17 +22,6 @@ import {
 } from './support.ts';
 
 const SUBJECTS = Array.from({ length: 10 }, (_, i) => `user${i}@example.com`);
-const SCHEDULED_EVENT = {
-  version: '0',
-  id: 'event-1',
-  'detail-type': 'Scheduled Event',
-  source: 'aws.events',
-  account: '123456789012',
-  time: '2030-01-01T00:00:00Z',
-  region: 'eu-west-1',
-  resources: ['arn:aws:events:eu-west-1:123456789012:rule/token-broker-refresh'],
-  detail: {},
-} as ScheduledEvent;
 
 let endpoint: ScriptedEndpoint | undefined;
 afterEach(async () => {

@@ -73,7 +73,8 @@ function configYaml(profiles: readonly FleetProfile[], endpoint: string): string
   return lines.join('\n');
 }
 
-function listening(child: ChildProcess, stderr: () => string): Promise<string> {
+/** Resolves with the URL `token-broker serve` prints once it listens; rejects if it exits or is slow to start. */
+export function serveListening(child: ChildProcess, stderr: () => string): Promise<string> {
   return new Promise((resolveUrl, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr()}`)), START_TIMEOUT_MS);
@@ -119,7 +120,7 @@ export async function startFleet(profiles: readonly FleetProfile[]): Promise<Fle
       let stderr = '';
       child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
       const exited = new Promise<void>((done) => child.once('exit', () => done()));
-      const url = await listening(child, () => stderr);
+      const url = await serveListening(child, () => stderr);
       const serve: ServeProcess = {
         url,
         child,
