@@ -45,10 +45,11 @@ function where(shape: SocketErrorShape): string {
 export function networkCause(error: unknown, depth = 0): string | undefined {
   if (typeof error !== 'object' || error === null || depth > 4) return undefined;
   const shape = error as SocketErrorShape;
+  // An attempt the SDK timed out also carries ETIMEDOUT, though its connection stood.
+  if (typeof shape.name === 'string' && TIMEOUT_NAMES.has(shape.name)) return 'no answer in time';
   if (typeof shape.code === 'string' && DESCRIPTIONS[shape.code] !== undefined) {
     return `${DESCRIPTIONS[shape.code]}${where(shape)}`;
   }
-  if (typeof shape.name === 'string' && TIMEOUT_NAMES.has(shape.name)) return 'no answer in time';
   if (Array.isArray(shape.errors)) {
     for (const inner of shape.errors) {
       const found = networkCause(inner, depth + 1);

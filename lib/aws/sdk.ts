@@ -42,6 +42,21 @@ export function namedExports<T extends object>(loaded: unknown, probe: keyof T &
   throw new TypeError(`module ${name} has no export ${probe} (neither named nor on its default export)`);
 }
 
+/**
+ * Node HTTP handler options that bound each attempt: the connection within `connectMs`, the
+ * answer within `requestMs`. Without `throwOnRequestTimeout` the SDK only logs a warning when
+ * `requestTimeout` passes and keeps waiting, so a hung endpoint would hold the caller.
+ */
+export function boundedRequests(
+  connectMs: number,
+  requestMs: number,
+): { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true } {
+  return { connectionTimeout: connectMs, requestTimeout: requestMs, throwOnRequestTimeout: true };
+}
+
+/** Each Secrets Manager or KMS attempt; their callers make up to 3, all inside the exchange deadline. */
+export const AWS_ATTEMPT_TIMEOUT_MS = 5_000;
+
 /** A loader that imports once; a failed import is not kept, so the next call tries again. */
 function loadOnce<T>(load: () => Promise<T>): () => Promise<T> {
   let loaded: Promise<T> | undefined;
@@ -83,7 +98,11 @@ export const loadKmsSdk = loadOnce(async () =>
  */
 export async function createKmsClient(config: KMSClientConfig = {}): Promise<KMSClient> {
   const { KMSClient: Client } = await loadKmsSdk();
-  return new Client({ maxAttempts: 1, ...config });
+  return new Client({
+    maxAttempts: 1,
+    requestHandler: boundedRequests(AWS_ATTEMPT_TIMEOUT_MS, AWS_ATTEMPT_TIMEOUT_MS),
+    ...config,
+  });
 }
 
 /**
@@ -94,7 +113,11 @@ export async function createSecretsManagerClient(
   config: SecretsManagerClientConfig = {},
 ): Promise<SecretsManagerClient> {
   const { SecretsManagerClient: Client } = await loadSecretsManagerSdk();
-  return new Client({ maxAttempts: 1, ...config });
+  return new Client({
+    maxAttempts: 1,
+    requestHandler: boundedRequests(AWS_ATTEMPT_TIMEOUT_MS, AWS_ATTEMPT_TIMEOUT_MS),
+    ...config,
+  });
 }
 
 /** Where a DynamoDB client talks to: the ambient region, or a local endpoint (dynalite). */
@@ -116,7 +139,7 @@ const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 export function dynamoDbClientConfig(target: DynamoDbTarget): DynamoDBClientConfig {
   return {
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: target.timeoutMs, requestTimeout: target.timeoutMs },
+    requestHandler: boundedRequests(target.timeoutMs, target.timeoutMs),
     ...(target.region === undefined ? {} : { region: target.region }),
     ...(target.endpoint === undefined
       ? {}
@@ -151,7 +174,7 @@ export async function createLambdaClient(config: LambdaClientConfig = {}): Promi
   const { LambdaClient: Client } = await loadLambdaSdk();
   return new Client({
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000 },
+    requestHandler: boundedRequests(3_000, 5_000),
     ...config,
   });
 }

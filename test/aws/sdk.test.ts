@@ -41,11 +41,11 @@ describe('dynamoDbClientConfig', () => {
   it('bounds every attempt and signs with local credentials only for a local endpoint', () => {
     expect(dynamoDbClientConfig({ timeoutMs: 1000 })).toEqual({
       maxAttempts: 2,
-      requestHandler: { connectionTimeout: 1000, requestTimeout: 1000 },
+      requestHandler: { connectionTimeout: 1000, requestTimeout: 1000, throwOnRequestTimeout: true },
     });
     expect(dynamoDbClientConfig({ timeoutMs: 500, endpoint: 'http://127.0.0.1:8000' })).toEqual({
       maxAttempts: 2,
-      requestHandler: { connectionTimeout: 500, requestTimeout: 500 },
+      requestHandler: { connectionTimeout: 500, requestTimeout: 500, throwOnRequestTimeout: true },
       endpoint: 'http://127.0.0.1:8000',
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },

@@ -3,6 +3,9 @@ import type { BrokerConfig } from '../../lib/config/types.ts';
 import { consentBaseUrl, consentUrlBuilder } from '../../lib/consent/base-url.ts';
 import { decodeStateKey, stateKeySource } from '../../lib/consent/state-key.ts';
 import { ConfigError } from '../../lib/errors.ts';
+import { SHARED_CALL_TIMEOUT_MS } from '../../lib/cache/resilient-store.ts';
+import { consentStoreFor } from '../../lib/consent/setup.ts';
+import { hang, startFaultServer } from '../support/fault-server.ts';
 import { createSecretResolver } from '../../lib/secrets/index.ts';
 import { tokenProfile } from '../support/token-profile.ts';
 
@@ -79,4 +82,33 @@ describe('consent base URL', () => {
     expect(build('other', 'x')).toBeUndefined();
     expect(build('missing', 'x')).toBeUndefined();
   });
+});
+
+describe('consent store on DynamoDB', () => {
+  it('gives up on a table endpoint that never answers after two bounded attempts, not at the Lambda timeout', async () => {
+    const blackHole = await startFaultServer([hang]);
+    try {
+      const store = consentStoreFor({
+        store: 'dynamodb',
+        table: 'consent-hang',
+        endpoint: blackHole.url,
+        region: undefined,
+        sealKey: undefined,
+        refreshMargin: 300,
+      });
+      const started = performance.now();
+      const outcome = await store.useNonce('nonce-1', Date.now() + 60_000).then(
+        () => 'answered',
+        (err: unknown) => (err as Error).name,
+      );
+      const elapsed = performance.now() - started;
+      expect(outcome).toBe('TimeoutError');
+      expect(blackHole.count()).toBe(2);
+      // Two attempts of SHARED_CALL_TIMEOUT_MS each, plus the SDK's short backoff between them.
+      expect(elapsed).toBeGreaterThanOrEqual(2 * SHARED_CALL_TIMEOUT_MS - 50);
+      expect(elapsed).toBeLessThan(4 * SHARED_CALL_TIMEOUT_MS);
+    } finally {
+      await blackHole.close();
+    }
+  }, 15_000);
 });

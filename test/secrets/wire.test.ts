@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boundedRequests, createSecretsManagerClient } from '../../lib/aws/sdk.ts';
 import { BrokerError } from '../../lib/errors.ts';
+import { hang, startFaultServer } from '../support/fault-server.ts';
 import { createSecretResolver } from '../../lib/secrets/index.ts';
 import {
   secretsManagerClient,
@@ -76,4 +78,40 @@ describe('the real Secrets Manager client over HTTP on 127.0.0.1', () => {
     expect(await resolver.resolveText('secretsmanager:prod/password')).toBe('new-password');
     expect(sm.reads('prod/password') - before).toBe(1);
   });
+});
+
+describe('a Secrets Manager endpoint that accepts connections and never answers', () => {
+  it('ends each attempt at its request timeout and fails the read with ERR_SECRET_UNAVAILABLE after 3 attempts', async () => {
+    const blackHole = await startFaultServer([hang]);
+    const attemptMs = 200;
+    const resolver = createSecretResolver({
+      // The broker's own client, with a short attempt bound so the test is quick (default AWS_ATTEMPT_TIMEOUT_MS).
+      secretsManager: () =>
+        createSecretsManagerClient({
+          endpoint: blackHole.url,
+          region: 'eu-west-1',
+          credentials: { accessKeyId: 'AKIDHANG', secretAccessKey: 'hang-secret-not-real' },
+          requestHandler: boundedRequests(attemptMs, attemptMs),
+        }),
+      env: {},
+      cwd: '/',
+    });
+    try {
+      const started = performance.now();
+      const err = await resolver.resolveBytes('secretsmanager:prod/keystore').then(
+        () => undefined,
+        (e: unknown) => e as BrokerError,
+      );
+      const elapsed = performance.now() - started;
+      expect(err?.code).toBe('ERR_SECRET_UNAVAILABLE');
+      expect(err?.message).toBe(
+        'secret "secretsmanager:prod/keystore": Secrets Manager is unavailable (no answer in time); retry later',
+      );
+      expect(blackHole.count()).toBe(3);
+      expect(elapsed).toBeGreaterThanOrEqual(3 * attemptMs);
+      expect(elapsed).toBeLessThan(3 * attemptMs + 2_000);
+    } finally {
+      await blackHole.close();
+    }
+  }, 15_000);
 });
