@@ -8,6 +8,7 @@ import type { OpenKeystore } from '../keystore/types.ts';
 import { createSecretResolver } from '../secrets/index.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import { parseCliArgs } from './args.ts';
+import { checkDeployed } from './check-deployed.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, reportError, UsageError, type CliIo } from './io.ts';
 
 /** Replaceable parts, for tests. */
@@ -21,16 +22,30 @@ export interface CheckDeps {
   readonly kms?: KmsApiFactory;
 }
 
-const USAGE = 'usage: token-broker check [profile] [--config F] [--live]';
+const USAGE =
+  'usage: token-broker check [profile] [--config F] [--live] | check --deployed [--config F] [--domain-name D]';
 
 function readArgs(argv: readonly string[]) {
   const { values, positionals } = parseCliArgs(
     argv,
-    { config: { type: 'string' }, live: { type: 'boolean', default: false } },
+    {
+      config: { type: 'string' },
+      live: { type: 'boolean', default: false },
+      deployed: { type: 'boolean', default: false },
+      'domain-name': { type: 'string' },
+    },
     { usage: USAGE },
   );
   if (positionals.length > 1) throw new UsageError('check takes at most one profile name');
-  return { profile: positionals[0], config: values.config, live: values.live };
+  if (values.deployed && (values.live || positionals.length > 0))
+    throw new UsageError('check --deployed checks the whole file, without --live or a profile name');
+  return {
+    profile: positionals[0],
+    config: values.config,
+    live: values.live,
+    deployed: values.deployed,
+    domainName: values['domain-name'],
+  };
 }
 
 const MARK: Record<string, string> = { info: '  ', warning: '  warning: ', error: '  error: ' };
@@ -109,6 +124,7 @@ async function liveCheck(
  * secret reference, opens every keystore and reports per profile; with `--live` it also
  * fetches a token for each healthy profile (shown by fingerprint only). Exit 0 when all is well,
  * 1 when any profile (or top-level secret) is bad, 2 when the config itself is invalid.
+ * With `--deployed`, it checks the file as the packaged functions will see it instead.
  */
 export async function check(argv: readonly string[], io: CliIo, deps: CheckDeps = {}): Promise<number> {
   const args = readArgs(argv);
@@ -120,6 +136,10 @@ export async function check(argv: readonly string[], io: CliIo, deps: CheckDeps 
     throw err;
   }
   const names = Object.keys(config.profiles);
+  if (args.deployed) {
+    io.stdout(`config ${config.source}: ${names.length} profile${names.length === 1 ? '' : 's'}\n`);
+    return checkDeployed(config, io, { domainName: args.domainName });
+  }
   if (args.profile !== undefined && !names.includes(args.profile)) {
     io.stderr(`token-broker: unknown profile "${args.profile}"; profiles: ${names.join(', ') || 'none'}\n`);
     return EXIT_USAGE;

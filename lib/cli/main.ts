@@ -31,7 +31,7 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: async () => (await import('./import.ts')).importCommand,
   },
   check: {
-    summary: 'check [profile] [--config F] [--live]             validate config, open keystores',
+    summary: 'check [profile] [--config F] [--live] [--deployed] validate config, open keystores',
     load: async () => (await import('./check.ts')).check,
   },
   kms: {

@@ -1,0 +1,42 @@
+/**
+ * `token-broker check --deployed [--config F] [--domain-name D]`: the profiles file as the
+ * packaged functions will see it (lib/deploy/deployable.ts), the same check `osls package`
+ * runs. It reads no secret and calls nothing: where the secrets live is AWS's business.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import type { BrokerConfig } from '../config/types.ts';
+import { checkDeployment, formatProblem } from '../deploy/deployable.ts';
+import { EXIT_FAILURE, EXIT_OK, type CliIo } from './io.ts';
+
+/** The folder of serverless.yml at or above `from`, else `from` itself. */
+export function serviceDirOf(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'serverless.yml'))) return dir;
+    if (dirname(dir) === dir) return from;
+  }
+}
+
+/** Prints one line per problem (or that the file is deployable); exit 1 when any. */
+export function checkDeployed(
+  config: BrokerConfig,
+  io: CliIo,
+  options: { readonly domainName?: string | undefined },
+): number {
+  const serviceDir = serviceDirOf(io.cwd);
+  const profilesPath = relative(serviceDir, config.source);
+  const { problems, files } = checkDeployment(config, {
+    profilesPath,
+    serviceDir,
+    cacheSealKey: undefined,
+    domainName: options.domainName,
+  });
+  for (const problem of problems) io.stdout(`  error: ${formatProblem(problem)}\n`);
+  if (problems.length > 0) {
+    io.stdout(`deployed: FAILED (${problems.length} problem${problems.length === 1 ? '' : 's'})\n`);
+    return EXIT_FAILURE;
+  }
+  const packaged = files.length > 0 ? `, packaged with ${files.join(', ')}` : '';
+  io.stdout(`deployed: ok (--param="profiles=${profilesPath}"${packaged})\n`);
+  return EXIT_OK;
+}
