@@ -11,6 +11,7 @@ import { TIMEOUT_EARLY_MS } from '../../lib/http/stack.ts';
 import {
   PACKAGED_PROFILES,
   packageService,
+  ROOT,
   type FunctionName,
   type PackagedService,
   type Resource,
@@ -93,13 +94,11 @@ describe('packaged CloudFormation template (osls package)', () => {
       expect([statement.Action].flat()).not.toContain('*');
       for (const resource of [statement.Resource].flat()) expect(resource).not.toBe('*');
     }
-    const secrets = scoped.find((s: any) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
-    expect(secrets.Resource).toEqual([
-      {
-        'Fn::Sub':
-          'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:token-broker/ci/*',
-      },
-    ]);
+    // Secrets by name (with Secrets Manager's suffix), never a prefix wildcard.
+    const secrets = scoped.filter((s: any) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
+    expect(secrets.length).toBeGreaterThan(0);
+    for (const resource of secrets.flatMap((s: any) => [s.Resource].flat()))
+      expect(JSON.stringify(resource)).toMatch(/:secret:[^*?]+-\?{6}"/);
     const dynamo = scoped.filter((s: any) => [s.Action].flat().some((a: string) => /^dynamodb:/i.test(a)));
     expect([...new Set(dynamo.flatMap((s: any) => [s.Action].flat()))].sort()).toEqual([
       'dynamodb:GetItem',
@@ -269,17 +268,15 @@ const logs = (fn: string) => ({
     },
   ],
 });
-const stageSecrets = {
-  Sid: 'ReadStageSecrets',
+/** `secretsmanager:GetSecretValue` on exactly these secrets of the stack's account and region. */
+const readSecrets = (...names: string[]) => ({
+  Sid: 'ReadSecrets',
   Effect: 'Allow',
   Action: ['secretsmanager:GetSecretValue'],
-  Resource: [
-    {
-      'Fn::Sub':
-        'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:token-broker/ci/*',
-    },
-  ],
-};
+  Resource: names.map((name) => ({
+    'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${name}-??????`,
+  })),
+});
 const table = (...actions: string[]) => ({
   Sid: 'UseCacheTable',
   Effect: 'Allow',
@@ -317,24 +314,37 @@ describe('one IAM role per function', () => {
   });
 
   it('grants each role exactly what its code calls (profiles with file: keys)', () => {
+    const seal = 'token-broker/ci/cache-key';
+    const state = 'token-broker/ci/consent-state-key';
     expect(statementsOf(resources, 'TokenRole')).toEqual([
       logs('token'),
-      stageSecrets,
+      readSecrets(seal),
       table('GetItem', 'PutItem', 'UpdateItem'),
     ]);
     expect(statementsOf(resources, 'HealthRole')).toEqual([logs('health')]);
-    expect(statementsOf(resources, 'ConsentStartRole')).toEqual([logs('consentStart')]);
+    expect(statementsOf(resources, 'ConsentStartRole')).toEqual([logs('consentStart'), readSecrets(state)]);
     expect(statementsOf(resources, 'ConsentCallbackRole')).toEqual([
       logs('consentCallback'),
-      stageSecrets,
+      readSecrets('token-broker/ci/consent-client-secret', seal, state),
       table('GetItem', 'PutItem', 'UpdateItem'),
     ]);
     expect(statementsOf(resources, 'RefreshRole')).toEqual([
       logs('refresh'),
-      stageSecrets,
+      readSecrets(seal),
       table('GetItem', 'PutItem', 'UpdateItem'),
       ...REFRESH_ONLY,
     ]);
+  });
+
+  it('packages the files that relative file: references name, beside the profiles file', () => {
+    for (const name of ['token', 'health', 'refresh'] as const) {
+      const root = packaged.unpack(name);
+      for (const file of ['examples/local/demo-keystore.jks', 'examples/local/demo-keystore.password'])
+        expect(
+          readFileSync(join(root, file)).equals(readFileSync(join(ROOT, file))),
+          `${name}: ${file}`,
+        ).toBe(true);
+    }
   });
 
   it('gives the cache table and seal key only to the functions that use them', () => {
@@ -379,28 +389,27 @@ describe('roles for KMS profiles and Secrets Manager references (osls package)',
       Condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': ['alias/token-broker-signing'] } },
     },
   ];
-  const secret = (name: string) => ({
-    'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${name}-??????`,
-  });
 
   it('grants kms:Sign and kms:GetPublicKey on the named keys to the signing functions, never "*"', () => {
     const sign = kmsStatements('SignWithProfileKms', ['kms:Sign', 'kms:GetPublicKey']);
+    const material = ['token-broker/ci/by-id-cert', 'token-broker/ci/keystore'];
+    const seal = 'token-broker/ci/cache-key';
     expect(statementsOf(kms.resources, 'TokenRole')).toEqual([
       logs('token'),
-      stageSecrets,
+      readSecrets(...material, seal),
       ...sign,
       table('GetItem', 'PutItem', 'UpdateItem'),
     ]);
     expect(statementsOf(kms.resources, 'RefreshRole')).toEqual([
       logs('refresh'),
-      stageSecrets,
+      readSecrets(...material, seal),
       ...sign,
       table('GetItem', 'PutItem', 'UpdateItem'),
       ...REFRESH_ONLY,
     ]);
     expect(statementsOf(kms.resources, 'ConsentCallbackRole')).toEqual([
       logs('consentCallback'),
-      stageSecrets,
+      readSecrets(...material, 'token-broker/ci/client-secret', seal, 'token-broker/ci/consent-state-key'),
       ...sign,
       table('GetItem', 'PutItem', 'UpdateItem'),
     ]);
@@ -409,21 +418,11 @@ describe('roles for KMS profiles and Secrets Manager references (osls package)',
   it('gives consentStart the consent state key only, and health the key material and kms:DescribeKey', () => {
     expect(statementsOf(kms.resources, 'ConsentStartRole')).toEqual([
       logs('consentStart'),
-      {
-        Sid: 'ReadConsentStateKey',
-        Effect: 'Allow',
-        Action: ['secretsmanager:GetSecretValue'],
-        Resource: [secret('token-broker/ci/consent-state-key')],
-      },
+      readSecrets('token-broker/ci/consent-state-key'),
     ]);
     expect(statementsOf(kms.resources, 'HealthRole')).toEqual([
       logs('health'),
-      {
-        Sid: 'ReadKeyMaterial',
-        Effect: 'Allow',
-        Action: ['secretsmanager:GetSecretValue'],
-        Resource: [secret('token-broker/ci/by-id-cert'), secret('token-broker/ci/keystore')],
-      },
+      readSecrets('token-broker/ci/by-id-cert', 'token-broker/ci/keystore'),
       ...kmsStatements('DescribeProfileKms', ['kms:DescribeKey']),
     ]);
   });
@@ -441,18 +440,27 @@ describe('roles for KMS profiles and Secrets Manager references (osls package)',
 
 describe('osls package refuses a profiles file that cannot work', () => {
   it.each([
-    ['missing', 'test/fixtures/deploy/none.yaml', 'ERR_CONFIG_NOT_FOUND: no config file at'],
+    [
+      'missing',
+      'test/fixtures/deploy/none.yaml',
+      'no profiles file at test/fixtures/deploy/none.yaml (beside serverless.yml); write it, or pass --param="profiles=path/to/profiles.yaml"',
+    ],
     ['invalid', 'test/fixtures/deploy/invalid-profiles.yaml', 'ERR_CONFIG:'],
+    [
+      'made for the local server',
+      'examples/local/token-broker.yaml',
+      'consent.stateKey: not set, and a profile asks for consent',
+    ],
   ])(
-    'fails with one clear line when the profiles file is %s',
+    'fails with the problem said once when the profiles file is %s',
     async (_, file, expected) => {
       const failed = await packageService(file);
       try {
         expect(failed.code).not.toBe(0);
-        expect(failed.output).toContain(
-          `token-broker profiles file "${file}" cannot be packaged: ${expected}`,
-        );
-        expect(failed.output).toContain('fix it or pass --param="profiles=PATH"');
+        expect(failed.output).toContain(`token-broker profiles file "${file}" cannot be deployed:`);
+        // Once, not once per role that resolves from the file.
+        expect(failed.output.split(expected).length - 1).toBe(1);
+        expect(failed.output).not.toContain('--config');
         expect(failed.output).not.toMatch(/\n\s+at .*profile-facts/);
       } finally {
         failed.remove();
@@ -460,6 +468,86 @@ describe('osls package refuses a profiles file that cannot work', () => {
     },
     120_000,
   );
+});
+
+describe('the consent redirect URI: stack output, and the custom domain (osls package)', () => {
+  const template = (out: string) =>
+    JSON.parse(readFileSync(join(out, 'cloudformation-template-update-stack.json'), 'utf8')) as {
+      Conditions: Record<string, unknown>;
+      Outputs: Record<string, { Value: unknown; Condition?: string }>;
+      Resources: Record<string, Resource & { Condition?: string }>;
+    };
+
+  it('without a domain: ConsentCallbackUrl is the API URL, and no domain is created', () => {
+    const t = template(packaged.out);
+    expect(t.Conditions['HasCustomDomain']).toEqual({
+      'Fn::And': [{ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] }, { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] }],
+    });
+    expect(t.Outputs['ConsentCallbackUrl']!.Value).toEqual({
+      'Fn::If': [
+        'HasCustomDomain',
+        'https://:443/consent/callback',
+        { 'Fn::Sub': 'https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}:443/consent/callback' },
+      ],
+    });
+    for (const id of ['ApiDomainName', 'ApiDomainMapping'])
+      expect(t.Resources[id]!.Condition).toBe('HasCustomDomain');
+  });
+
+  it('with domainName and certificateArn: the domain, its mapping to the API, and the callback on it', async () => {
+    const certificateArn =
+      'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666';
+    // No consent profile here, so no redirect URI has to be on the domain.
+    const withDomain = await packageService('test/fixtures/deploy/kms-profiles.yaml', 'ci', {
+      domainName: 'tokens.example.com',
+      certificateArn,
+    });
+    try {
+      expect(withDomain.code, withDomain.output).toBe(0);
+      const t = template(withDomain.out);
+      expect(t.Conditions['HasCustomDomain']).toEqual({
+        'Fn::And': [
+          { 'Fn::Not': [{ 'Fn::Equals': ['tokens.example.com', ''] }] },
+          { 'Fn::Not': [{ 'Fn::Equals': [certificateArn, ''] }] },
+        ],
+      });
+      expect(t.Resources['ApiDomainName']!.Properties).toEqual({
+        DomainName: 'tokens.example.com',
+        DomainNameConfigurations: [
+          { CertificateArn: certificateArn, EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' },
+        ],
+      });
+      expect(t.Resources['ApiDomainMapping']!.Properties).toEqual({
+        DomainName: 'tokens.example.com',
+        ApiId: { Ref: 'HttpApi' },
+        Stage: '$default',
+      });
+      expect((t.Outputs['ConsentCallbackUrl']!.Value as { 'Fn::If': unknown[] })['Fn::If'][1]).toBe(
+        'https://tokens.example.com:443/consent/callback',
+      );
+      expect(t.Outputs['CustomDomainTarget']).toMatchObject({
+        Condition: 'HasCustomDomain',
+        Value: { 'Fn::GetAtt': ['ApiDomainName', 'RegionalDomainName'] },
+      });
+    } finally {
+      withDomain.remove();
+    }
+  }, 240_000);
+
+  it('refuses a consent profile whose redirect URI is not on the custom domain', async () => {
+    const failed = await packageService(PACKAGED_PROFILES, 'ci', {
+      domainName: 'other.example.com',
+      certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666',
+    });
+    try {
+      expect(failed.code).not.toBe(0);
+      expect(failed.output).toContain(
+        "profile consent-demo: redirectUri: abc123.execute-api.eu-west-1.amazonaws.com is not the stack's domain other.example.com; set it to https://other.example.com:443/consent/callback",
+      );
+    } finally {
+      failed.remove();
+    }
+  }, 240_000);
 });
 
 describe('alarms, topic and dashboard', () => {
@@ -492,7 +580,9 @@ describe('alarms, topic and dashboard', () => {
     const template = JSON.parse(
       readFileSync(join(packaged.out, 'cloudformation-template-update-stack.json'), 'utf8'),
     ) as { Conditions: unknown };
-    expect(template.Conditions).toEqual({ HasAlarmEmail: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] } });
+    expect((template.Conditions as Record<string, unknown>)['HasAlarmEmail']).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': ['', ''] }],
+    });
   });
 
   it('alarms on a certificate expiring within 30 days, from CertificateDaysLeft', () => {
