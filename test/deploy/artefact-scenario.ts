@@ -1,11 +1,15 @@
 /**
- * The packaged functions run as Lambda runs them: `osls package` once, each zip unpacked
- * as its own task root, each function in its own Node process behind a Runtime API on
- * 127.0.0.1, with the environment the CloudFormation template gives it. Key material,
- * passwords, the seal key, the consent state key and the client secret come from Secrets
- * Manager over the wire; the shared cache is a table made from the template's definition;
- * tokens come from the development authorization server. The same scenario runs against
- * the loopback fakes (artefact.test.ts) and against moto (artefact-moto.test.ts).
+ * The packaged functions run as Lambda runs them: `osls package` of the suite's profiles
+ * file (test/fixtures/deploy/artefact-profiles.yaml) once, each zip unpacked as its own
+ * task root, each function in its own Node process behind a Runtime API on 127.0.0.1,
+ * with the environment the CloudFormation template gives it. Key material, passwords, the
+ * seal key, the consent state key and the client secret come from Secrets Manager over
+ * the wire; the shared cache is a table made from the template's definition; tokens come
+ * from the development authorization server. IAM is enforced: every call to Secrets
+ * Manager, DynamoDB, KMS and Lambda passes a gateway (test/support/iam-gateway.ts) that
+ * evaluates the calling function's role from the template, with credentials of its own
+ * per process. The same scenario runs against the loopback fakes (artefact.test.ts) and
+ * against moto (artefact-moto.test.ts).
  */
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +22,10 @@ import { openKmsSigner } from '../../lib/signer/kms.ts';
 import { kmsCertificate } from '../../lib/signer/x509.ts';
 import { localKms } from '../support/kms-client.ts';
 import { startKmsServer, type KmsServer } from '../support/kms-server.ts';
+import { grants, type IamDecision } from '../support/iam-authority.ts';
+import type { SecretFacts } from '../support/iam-requests.ts';
+import { ARTEFACT_PLACE, enforceIam, type EnforcedIam } from '../support/iam-stack.ts';
+import { startLambdaInvokeServer, type LambdaInvokeServer } from '../support/lambda-invoke-server.ts';
 import { apiEvent, SCHEDULED_EVENT } from '../functions/events.ts';
 import { approveAtProvider } from '../support/consent-approval.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
@@ -25,23 +33,35 @@ import { startContainer, type Container, type InvocationResult } from '../suppor
 import {
   FUNCTIONS,
   functionResourceId,
-  PACKAGED_PROFILES,
   packageService,
+  ROOT,
   type FunctionName,
   type PackagedService,
   type Resource,
 } from '../support/osls-package.ts';
 
-/** Where the functions find Secrets Manager and DynamoDB, and how the test fills them. */
+/** Where the functions find Secrets Manager and DynamoDB (behind the IAM gateways), and how the test fills them. */
 export interface ArtefactBackend {
   readonly secretsEndpoint: string;
   readonly dynamoDbEndpoint: string;
-  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
-  putSecret(name: string, value: { binary: Uint8Array } | { text: string }): Promise<void>;
+  /**
+   * Stores a secret (its ARN ends in `-${SECRET_SUFFIX}`); `kmsKeyId` as CreateSecret's
+   * KmsKeyId, a customer-managed key.
+   */
+  putSecret(
+    name: string,
+    value: { binary: Uint8Array } | { text: string },
+    options?: { kmsKeyId?: string },
+  ): Promise<void>;
+  /** The secret a SecretId (name, partial or full ARN) names, as the service knows it. */
+  secret(secretId: string): SecretFacts | undefined;
   /** Creates the table as CloudFormation would from the template's resource; returns its name. */
   createTable(resource: Resource): Promise<string>;
   close(): Promise<void>;
 }
+
+/** The 6-character tail of every secret ARN the backends give (the fixture names one by full ARN). */
+export const SECRET_SUFFIX = 'AbCdEf';
 
 /** CreateTable input for the template's table resource (what CloudFormation would send). */
 export function tableInput(resource: Resource, tableName: string): CreateTableCommandInput {
@@ -57,9 +77,17 @@ export function tableInput(resource: Resource, tableName: string): CreateTableCo
   };
 }
 
+/** The profiles file packaged, relative to the repository (serverless.yml's folder). */
+const PROFILES = 'test/fixtures/deploy/artefact-profiles.yaml';
+/** Its placeholder URIs, replaced in the unpacked copies by this run's authorization server. */
+const PLACEHOLDER_TOKEN_URI = 'http://127.0.0.1:1/token';
+const PLACEHOLDER_AUTH_URI = 'http://127.0.0.1:1/authorize';
+const STACK = 'token-broker-ci';
 const STAGE_SECRETS = 'token-broker/ci';
+/** The customer-managed key of one secret (serverless param `secretsKmsKeys`). */
+const SECRETS_CMK = `arn:aws:kms:eu-west-1:123456789012:key/6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b`;
+const PROFILE_NAMES = ['bundle', 'by-arn', 'cmk', 'consent', 'jks', 'kms', 'legacy', 'outside', 'p12'];
 const CALLER_ARN = 'arn:aws:sts::123456789012:assumed-role/app/session';
-const CALLER_ROLE = 'arn:aws:iam::123456789012:role/app';
 const API_HOST = 'abc123.execute-api.eu-west-1.amazonaws.com';
 const CALLBACK = `https://${API_HOST}:443/consent/callback`;
 const CONSENT_CLIENT_SECRET = `consent-${randomBytes(12).toString('hex')}`;
@@ -68,47 +96,9 @@ const PASSWORD = 'changeit';
 const fixture = (name: string): Buffer => readFileSync(join(KEYSTORE_FIXTURES, name));
 const certificate = (name: string): string => readFileSync(join(KEYSTORE_FIXTURES, name), 'utf8');
 
-/** The profiles file the operator would package, pointed at this run's authorization server. */
-function profilesYaml(auth: AuthorizationServer): string {
-  const common = (issuer: string) => `
-    provider: generic
-    issuer: ${issuer}
-    subject: alice@example.com
-    subjects: ['*@example.com']
-    tokenUri: POST ${auth.tokenUrl}
-    scope: read write
-    callers: ['${CALLER_ROLE}']`;
-  return `
-consent:
-  stateKey: secretsmanager:${STAGE_SECRETS}/consent-state-key
-profiles:
-  p12:${common('artefact-p12')}
-    certStore: secretsmanager:${STAGE_SECRETS}/p12
-    certPassword: secretsmanager:${STAGE_SECRETS}/p12-password
-    refresh: { subjects: [carol@example.com] }
-  jks:${common('artefact-jks')}
-    certStore: secretsmanager:${STAGE_SECRETS}/jks
-    certStoreType: jks
-    certPassword: secretsmanager:${STAGE_SECRETS}/jks-credentials#password
-  bundle:${common('artefact-bundle')}
-    certStore: secretsmanager:${STAGE_SECRETS}/bundle#keystore
-    certPassword: secretsmanager:${STAGE_SECRETS}/bundle#password
-  legacy:${common('artefact-legacy')}
-    certStore: secretsmanager:${STAGE_SECRETS}/legacy
-    certPassword: secretsmanager:${STAGE_SECRETS}/p12-password
-  kms:${common('artefact-kms')}
-    certStore: kms:alias/artefact-signing
-    certificate: secretsmanager:${STAGE_SECRETS}/kms-certificate
-    assertion: { algorithm: ES256, x5t: true }
-  consent:${common('artefact-consent')}
-    certStore: secretsmanager:${STAGE_SECRETS}/p12
-    certPassword: secretsmanager:${STAGE_SECRETS}/p12-password
-    authUri: ${auth.authorizeUrl}
-    redirectUri: ${CALLBACK}
-    clientSecret: secretsmanager:${STAGE_SECRETS}/consent-client-secret
-    consentErrors: [{ error: consent_required }]
-`;
-}
+const secretArn = (name: string): string =>
+  `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-${SECRET_SUFFIX}`;
+const TABLE_ARN = (table: string): string => `arn:aws:dynamodb:eu-west-1:123456789012:table/${table}`;
 
 /** An API Gateway HTTP API (payload 2.0) event for a route without an authorizer. */
 function browserEvent(
@@ -150,8 +140,12 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
   let auth: AuthorizationServer;
   let table: string;
   let kms: KmsServer;
+  let lambda: LambdaInvokeServer;
+  let iam: EnforcedIam;
   const containers: Container[] = [];
   const secretTexts: string[] = [];
+  /** Denials a test provoked on purpose (by taking a permission away). */
+  const provoked = new Set<IamDecision>();
 
   /** The function's environment from the template, with the table and this run's endpoints. */
   function environment(name: FunctionName, overrides: Record<string, string> = {}): Record<string, string> {
@@ -164,16 +158,39 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
     }
     return {
       ...env,
-      AWS_ACCESS_KEY_ID: backend.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: backend.credentials.secretAccessKey,
-      AWS_SESSION_TOKEN: 'artefact-session-token',
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: backend.secretsEndpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: backend.dynamoDbEndpoint,
-      AWS_ENDPOINT_URL_KMS: kms.url,
+      // Credentials of its own (its role's), and the IAM gateways as every AWS endpoint.
+      ...iam.environment(name),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...overrides,
     };
   }
+
+  /** What `act` made IAM decide. */
+  async function decided<T>(act: () => Promise<T>): Promise<{ result: T; decisions: IamDecision[] }> {
+    const from = iam.authority.decisions.length;
+    const result = await act();
+    return { result, decisions: iam.authority.decisions.slice(from) };
+  }
+
+  /** Runs `act` with `function_`'s statements granting `action` removed; its denials count as provoked. */
+  async function without<T>(function_: string, action: string, act: () => Promise<T>) {
+    const restore = iam.authority.dropStatements(function_, (s) => grants(s, action));
+    try {
+      const out = await decided(act);
+      for (const d of out.decisions) if (!d.allowed) provoked.add(d);
+      return out;
+    } finally {
+      restore();
+    }
+  }
+
+  /** A decision summarized for assertions. */
+  const asked = (d: IamDecision) => ({
+    function: d.function,
+    action: d.action,
+    resource: d.resource,
+    allowed: d.allowed,
+  });
 
   /** A new (cold) container of `name`. */
   async function container(
@@ -201,7 +218,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
     beforeAll(async () => {
       backend = await start();
       // A KMS key (on the loopback KMS) and the certificate the CLI would make from it.
-      kms = await startKmsServer();
+      kms = await startKmsServer({ region: ARTEFACT_PLACE.region, account: ARTEFACT_PLACE.account });
       kms.createKey('ECC_NIST_P256', 'alias/artefact-signing');
       const kmsCertificatePem = await kmsCertificate({
         signer: await openKmsSigner({
@@ -210,7 +227,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
         }),
         subject: 'CN=artefact-kms',
       });
-      packaged = await packageService();
+      packaged = await packageService(PROFILES, 'ci', { secretsKmsKeys: SECRETS_CMK });
       expect(packaged.code, packaged.output).toBe(0);
       auth = await startAuthorizationServer({
         clients: [
@@ -229,6 +246,15 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
           },
           { clientId: 'artefact-kms', certificatePem: kmsCertificatePem },
           {
+            clientId: 'artefact-outside',
+            certificatePem: certificate('p12-keytool-rsa2048.p12.signer.cert.pem'),
+          },
+          { clientId: 'artefact-by-arn', certificatePem: certificate('java-rsa2048.jks.signer.cert.pem') },
+          {
+            clientId: 'artefact-cmk',
+            certificatePem: certificate('p12-keytool-ec256.p12.signer.cert.pem'),
+          },
+          {
             clientId: 'artefact-consent',
             certificatePem: certificate('p12-keytool-rsa2048.p12.signer.cert.pem'),
             requireConsent: true,
@@ -238,6 +264,22 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
         ],
       });
       table = await backend.createTable(packaged.resources['CacheTable']!);
+      lambda = await startLambdaInvokeServer();
+      iam = await enforceIam({
+        resources: packaged.resources,
+        stackName: STACK,
+        functions: Object.fromEntries(
+          (Object.keys(FUNCTIONS) as FunctionName[]).map((name) => [name, functionResourceId(name)]),
+        ),
+        table,
+        upstreams: {
+          secretsmanager: backend.secretsEndpoint,
+          dynamodb: backend.dynamoDbEndpoint,
+          kms: kms.url,
+          lambda: lambda.endpoint,
+        },
+        lookups: { secret: (id) => backend.secret(id), key: (id) => kms.describe(id) },
+      });
       const sealKey = randomBytes(32).toString('base64');
       const stateKey = randomBytes(32).toString('base64');
       const jks = fixture('java-rsa2048.jks').toString('base64');
@@ -260,14 +302,34 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       });
       await backend.putSecret(`${STAGE_SECRETS}/consent-client-secret`, { text: CONSENT_CLIENT_SECRET });
       await backend.putSecret(`${STAGE_SECRETS}/kms-certificate`, { text: kmsCertificatePem });
-      // The operator's profiles file, at the path the package holds it.
+      // Outside the stage's folder; named by full ARN; under a customer-managed key.
+      await backend.putSecret('security-team/docusign/keystore', {
+        binary: fixture('p12-keytool-rsa2048.p12'),
+      });
+      await backend.putSecret('security-team/shared/jks', { text: jks });
+      await backend.putSecret(
+        `${STAGE_SECRETS}/cmk-keystore`,
+        { binary: fixture('p12-keytool-ec256.p12') },
+        { kmsKeyId: SECRETS_CMK },
+      );
+      // The packaged profiles file, pointed at this run's authorization server (nothing else changes).
       for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
-        writeFileSync(join(packaged.unpack(name), PACKAGED_PROFILES), profilesYaml(auth));
+        const path = join(packaged.unpack(name), PROFILES);
+        const packagedYaml = readFileSync(path, 'utf8');
+        expect(packagedYaml).toBe(readFileSync(join(ROOT, PROFILES), 'utf8'));
+        writeFileSync(
+          path,
+          packagedYaml
+            .replaceAll(`POST ${PLACEHOLDER_TOKEN_URI}`, `POST ${auth.tokenUrl}`)
+            .replaceAll(PLACEHOLDER_AUTH_URI, auth.authorizeUrl),
+        );
       }
     }, 180_000);
 
     afterAll(async () => {
       await Promise.all(containers.map((c) => c.close()));
+      await iam?.close();
+      await lambda?.close();
       await auth?.close();
       await backend?.close();
       await kms?.close();
@@ -276,8 +338,25 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
 
     it('token: a PKCS#12 from SecretBinary signs, the token is cached in the container and in the table', async () => {
       const first = await container('token');
-      const issued = answer(await first.invoke(tokenEvent('p12')));
+      const { result, decisions } = await decided(() => first.invoke(tokenEvent('p12')));
+      const issued = answer(result);
       expect(issued.statusCode, issued.body).toBe(200);
+      // Each call signed with the token function's own credentials, each allowed by its role.
+      const call = (action: string, resource: string) => ({
+        function: 'token',
+        action,
+        resource,
+        allowed: true,
+      });
+      expect(decisions.map(asked)).toEqual(
+        expect.arrayContaining([
+          call('secretsmanager:GetSecretValue', secretArn(`${STAGE_SECRETS}/p12`)),
+          call('secretsmanager:GetSecretValue', secretArn(`${STAGE_SECRETS}/p12-password`)),
+          call('secretsmanager:GetSecretValue', secretArn(`${STAGE_SECRETS}/cache-key`)),
+          call('dynamodb:GetItem', TABLE_ARN(table)),
+        ]),
+      );
+      expect(decisions.every((d) => d.function === 'token' && d.allowed)).toBe(true);
       expect(issued.headers?.['Cache-Control']).toBe('no-store');
       const body = json(issued);
       expect(body).toMatchObject({ token_type: 'Bearer', scope: 'read write' });
@@ -312,11 +391,53 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       }
     });
 
+    // Needs the policies that grant each secret where it lives (lib/deploy/policies.ts, param secretsKmsKeys).
+    it('token: a keystore outside the stage, one named by full ARN, one under a customer-managed key (kms:Decrypt via Secrets Manager)', async () => {
+      const c = await container('token');
+      for (const [profile, client, secret] of [
+        ['outside', 'artefact-outside', secretArn('security-team/docusign/keystore')],
+        ['by-arn', 'artefact-by-arn', secretArn('security-team/shared/jks')],
+        ['cmk', 'artefact-cmk', secretArn(`${STAGE_SECRETS}/cmk-keystore`)],
+      ] as const) {
+        const { result, decisions } = await decided(() => c.invoke(tokenEvent(profile)));
+        const issued = answer(result);
+        expect(issued.statusCode, `${profile}: ${issued.body}`).toBe(200);
+        expect(auth.introspect(String(json(issued)['access_token']))?.clientId).toBe(client);
+        expect(decisions.map(asked)).toContainEqual({
+          function: 'token',
+          action: 'secretsmanager:GetSecretValue',
+          resource: secret,
+          allowed: true,
+        });
+        secretTexts.push(String(json(issued)['access_token']));
+      }
+      const decrypts = iam.authority.decisions.filter(
+        (d) => d.action === 'kms:Decrypt' && d.function === 'token',
+      );
+      expect(decrypts.map((d) => ({ ...asked(d), via: d.context['kms:ViaService'] }))).toContainEqual({
+        function: 'token',
+        action: 'kms:Decrypt',
+        resource: SECRETS_CMK,
+        allowed: true,
+        via: 'secretsmanager.eu-west-1.amazonaws.com',
+      });
+    });
+
     it('token: a KMS-held key signs through the packaged function (KMS client from the split bundle)', async () => {
       const c = await container('token');
       const signs = kms.calls['Sign'] ?? 0;
-      const issued = answer(await c.invoke(tokenEvent('kms')));
+      const { result, decisions } = await decided(() => c.invoke(tokenEvent('kms')));
+      const issued = answer(result);
       expect(issued.statusCode, issued.body).toBe(200);
+      // Granted by alias: the key's ARN, with its aliases as kms:ResourceAliases.
+      const sign = decisions.find((d) => d.action === 'kms:Sign');
+      expect(sign && { ...asked(sign), aliases: sign.context['kms:ResourceAliases'] }).toEqual({
+        function: 'token',
+        action: 'kms:Sign',
+        resource: kms.describe('alias/artefact-signing')!.arn,
+        allowed: true,
+        aliases: ['alias/artefact-signing'],
+      });
       const token = String(json(issued)['access_token']);
       expect(auth.introspect(token)).toMatchObject({
         clientId: 'artefact-kms',
@@ -335,31 +456,72 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       expect(c.output()).toContain('connection refused by 127.0.0.1:9');
     });
 
+    it("IAM: without its role's secret statement the token function is refused, and the caller gets 503 secret_unavailable", async () => {
+      const c = await container('token');
+      const { result, decisions } = await without('token', 'secretsmanager:GetSecretValue', () =>
+        c.invoke(tokenEvent('p12', 'erin@example.com')),
+      );
+      const refused = answer(result);
+      expect(refused.statusCode, refused.body).toBe(503);
+      expect(json(refused)['error']).toBe('secret_unavailable');
+      expect(decisions.filter((d) => !d.allowed).map(asked)).toContainEqual({
+        function: 'token',
+        action: 'secretsmanager:GetSecretValue',
+        resource: expect.stringMatching(
+          /^arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-broker\/ci\//,
+        ),
+        allowed: false,
+      });
+      expect(c.output()).toContain('access denied');
+    });
+
+    it('IAM: without kms:Decrypt through Secrets Manager, a secret under a customer-managed key is refused (503 secret_unavailable)', async () => {
+      const c = await container('token');
+      const { result, decisions } = await without('token', 'kms:Decrypt', () =>
+        c.invoke(tokenEvent('cmk', 'dave@example.com')),
+      );
+      const refused = answer(result);
+      expect(refused.statusCode, refused.body).toBe(503);
+      expect(json(refused)['error']).toBe('secret_unavailable');
+      expect(decisions.map(asked)).toEqual(
+        expect.arrayContaining([
+          {
+            function: 'token',
+            action: 'secretsmanager:GetSecretValue',
+            resource: secretArn(`${STAGE_SECRETS}/cmk-keystore`),
+            allowed: true,
+          },
+          { function: 'token', action: 'kms:Decrypt', resource: SECRETS_CMK, allowed: false },
+        ]),
+      );
+      // Secrets Manager answers "Access to KMS is not allowed" (AccessDeniedException).
+      expect(c.output()).toContain('access denied');
+    });
+
     it('health: 200 with the profile names, without the table or the seal key', async () => {
       const c = await container('health');
       const health = answer(await c.invoke(apiEvent({ routeKey: 'GET /health', userArn: CALLER_ARN })));
       expect(health.statusCode, health.body).toBe(200);
-      expect(json(health)).toEqual({
-        status: 'ok',
-        profiles: ['bundle', 'consent', 'jks', 'kms', 'legacy', 'p12'],
-      });
+      expect(json(health)).toEqual({ status: 'ok', profiles: PROFILE_NAMES });
     });
 
     it("health?deep=1: every profile's key material opens, the KMS key is described", async () => {
       const c = await container('health');
       const describes = kms.calls['DescribeKey'] ?? 0;
       const event = apiEvent({ routeKey: 'GET /health', userArn: CALLER_ARN });
-      const deep = answer(await c.invoke({ ...event, queryStringParameters: { deep: '1' } }));
+      const { result, decisions } = await decided(() =>
+        c.invoke({ ...event, queryStringParameters: { deep: '1' } }),
+      );
+      const deep = answer(result);
       expect(deep.statusCode, deep.body).toBe(200);
-      expect(json(deep)['checks']).toEqual({
-        bundle: { ok: true },
-        consent: { ok: true },
-        jks: { ok: true },
-        kms: { ok: true },
-        legacy: { ok: true },
-        p12: { ok: true },
-      });
+      expect(json(deep)['checks']).toEqual(Object.fromEntries(PROFILE_NAMES.map((p) => [p, { ok: true }])));
       expect((kms.calls['DescribeKey'] ?? 0) - describes).toBe(1);
+      // The health role reads key material and describes the key; nothing else.
+      expect([...new Set(decisions.map((d) => `${d.function} ${d.action} ${d.allowed}`))].sort()).toEqual([
+        'health kms:Decrypt true',
+        'health kms:DescribeKey true',
+        'health secretsmanager:GetSecretValue true',
+      ]);
     });
 
     it('consent: 409 with a consent URL, start redirects, the callback records consent, then a token', async () => {
@@ -372,6 +534,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       expect(consentUrl.pathname).toBe('/consent/consent');
 
       const start = await container('consentStart');
+      const from = iam.authority.decisions.length;
       const started = answer(
         await start.invoke(
           browserEvent(
@@ -385,6 +548,15 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
         ),
       );
       expect(started.statusCode, started.body).toBe(302);
+      // consentStart reads the state key, and nothing else.
+      expect(iam.authority.decisions.slice(from).map(asked)).toEqual([
+        {
+          function: 'consentStart',
+          action: 'secretsmanager:GetSecretValue',
+          resource: secretArn(`${STAGE_SECRETS}/consent-state-key`),
+          allowed: true,
+        },
+      ]);
       const location = new URL(started.headers!['Location']!);
       expect(`${location.origin}${location.pathname}`).toBe(auth.authorizeUrl);
       const cookie = started.cookies![0]!.split(';')[0]!;
@@ -424,19 +596,43 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
         .output()
         .split('\n')
         .filter((line) => line.includes('"CertificateDaysLeft"') && line.includes('"profile"'));
-      expect(emf.map((line) => (JSON.parse(line) as { profile: string }).profile).sort()).toEqual([
-        'bundle',
-        'consent',
-        'jks',
-        'kms',
-        'legacy',
-        'p12',
-      ]);
+      expect(emf.map((line) => (JSON.parse(line) as { profile: string }).profile).sort()).toEqual(
+        PROFILE_NAMES,
+      );
       const upstream = auth.requestCount();
       const issued = answer(await (await container('token')).invoke(tokenEvent('p12', 'carol@example.com')));
       expect(issued.statusCode, issued.body).toBe(200);
       expect(auth.introspect(String(json(issued)['access_token']))?.subject).toBe('carol@example.com');
       expect(auth.requestCount()).toBe(upstream);
+    });
+
+    it('refresh: with two shards the scheduled run invokes itself for the other, as its role allows', async () => {
+      const c = await container('refresh', { TOKEN_BROKER_REFRESH_SHARDS: '2' });
+      const seen = lambda.invocations.length;
+      const { result, decisions } = await decided(() => c.invoke(SCHEDULED_EVENT));
+      expect(result.ok, JSON.stringify(result)).toBe(true);
+      expect(lambda.invocations.slice(seen)).toEqual([
+        {
+          functionName: 'token-broker-ci-refresh',
+          invocationType: 'Event',
+          payload: { shard: 1, shards: 2 },
+          signed: true,
+        },
+      ]);
+      expect(decisions.filter((d) => d.action.startsWith('lambda:')).map(asked)).toEqual([
+        {
+          function: 'refresh',
+          action: 'lambda:InvokeFunction',
+          resource: 'arn:aws:lambda:eu-west-1:123456789012:function:token-broker-ci-refresh',
+          allowed: true,
+        },
+      ]);
+      expect(decisions.filter((d) => d.action === 'dynamodb:Query').map(asked)).toContainEqual({
+        function: 'refresh',
+        action: 'dynamodb:Query',
+        resource: `${TABLE_ARN(table)}/index/due`,
+        allowed: true,
+      });
     });
 
     it('finds its profiles beside the bundle when LAMBDA_TASK_ROOT and the working folder are elsewhere', async () => {
@@ -453,6 +649,13 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       expect(logs).not.toContain('is a reserved key');
       expect(logs).not.toMatch(/is not a constructor/);
       for (const secret of [...secretTexts, PASSWORD]) expect(logs).not.toContain(secret);
+    });
+
+    it("IAM: every AWS call was signed by a known function and allowed by that function's role, except the denials provoked above", () => {
+      const decisions = iam.authority.decisions;
+      expect(decisions.length).toBeGreaterThan(0);
+      expect(decisions.filter((d) => d.error !== undefined || d.function === undefined)).toEqual([]);
+      expect(decisions.filter((d) => !d.allowed && !provoked.has(d)).map(asked)).toEqual([]);
     });
   });
 }

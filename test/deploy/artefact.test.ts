@@ -1,5 +1,6 @@
 /**
- * The packaged functions against loopback Secrets Manager (its JSON protocol) and dynalite.
+ * The packaged functions against loopback Secrets Manager (its JSON protocol) and dynalite,
+ * under IAM enforced from the template's roles.
  */
 import { CreateTableCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { startDynalite } from '../support/dynalite.ts';
@@ -13,10 +14,15 @@ defineArtefactSuite('packaged functions (loopback Secrets Manager, dynalite)', a
   return {
     secretsEndpoint: secrets.endpoint,
     dynamoDbEndpoint: dynamo.endpoint,
-    credentials: { accessKeyId: 'AKIDARTEFACT', secretAccessKey: 'artefact-secret-not-real' },
-    putSecret: async (name, value) => {
-      secrets.put(name, 'binary' in value ? { binary: value.binary } : { text: value.text });
+    putSecret: async (name, value, options = {}) => {
+      secrets.put(
+        name,
+        'binary' in value ? { binary: value.binary } : { text: value.text },
+        undefined,
+        options.kmsKeyId === undefined ? {} : { kmsKeyId: options.kmsKeyId },
+      );
     },
+    secret: (secretId) => secrets.describe(secretId),
     createTable: async (resource) => {
       const input: CreateTableCommandInput = tableInput(resource, 'token-broker-ci-cache');
       await client.send(new CreateTableCommand(input));

@@ -45,10 +45,18 @@ export interface InjectedFault {
   readonly status: number;
 }
 
+/** Where the server's keys live (their ARNs); default {@link KMS_REGION}, {@link KMS_ACCOUNT}. */
+export interface KmsServerOptions {
+  readonly region?: string;
+  readonly account?: string;
+}
+
 export interface KmsServer {
   readonly url: string;
   /** Adds a key (`alias` as `alias/name`, optional). */
   createKey(spec: KeySpec, alias?: string): LoopbackKey;
+  /** The key `keyId` (id, key ARN, alias name or alias ARN) names: its ARN and aliases; else undefined. */
+  describe(keyId: string): { readonly arn: string; readonly aliases: readonly string[] } | undefined;
   /** Calls per operation, e.g. `calls.Sign`. */
   readonly calls: Record<string, number>;
   /** Message types of the Sign calls, in order. */
@@ -142,7 +150,9 @@ function signWith(key: LoopbackKey, message: Buffer, type: string, algorithm: st
 }
 
 /** Starts the loopback KMS on 127.0.0.1. */
-export async function startKmsServer(): Promise<KmsServer> {
+export async function startKmsServer(options: KmsServerOptions = {}): Promise<KmsServer> {
+  const region = options.region ?? KMS_REGION;
+  const account = options.account ?? KMS_ACCOUNT;
   const keys = new Map<string, LoopbackKey>();
   const aliases = new Map<string, string>();
   const calls: Record<string, number> = {};
@@ -193,7 +203,7 @@ export async function startKmsServer(): Promise<KmsServer> {
       case 'DescribeKey':
         return {
           KeyMetadata: {
-            AWSAccountId: KMS_ACCOUNT,
+            AWSAccountId: account,
             KeyId: key.keyId,
             Arn: key.arn,
             Enabled: key.state === 'Enabled',
@@ -246,7 +256,7 @@ export async function startKmsServer(): Promise<KmsServer> {
         : generateKeyPairSync('ec', { namedCurve: CURVES[spec]! });
       const key: LoopbackKey = {
         keyId,
-        arn: `arn:aws:kms:${KMS_REGION}:${KMS_ACCOUNT}:key/${keyId}`,
+        arn: `arn:aws:kms:${region}:${account}:key/${keyId}`,
         spec,
         privateKey: pair.privateKey,
         publicKey: pair.publicKey,
@@ -256,6 +266,15 @@ export async function startKmsServer(): Promise<KmsServer> {
       keys.set(keyId, key);
       if (alias) aliases.set(alias, keyId);
       return key;
+    },
+    describe(keyId) {
+      try {
+        const key = find(keyId);
+        const names = [...aliases].filter(([, id]) => id === key.keyId).map(([alias]) => alias);
+        return { arn: key.arn, aliases: names };
+      } catch {
+        return undefined;
+      }
     },
     fail(fault, count = 1) {
       for (let i = 0; i < count; i++) faults.push(fault);

@@ -57,6 +57,7 @@ function runPackage(
   profiles: string,
   stage: string,
   out: string,
+  params: Readonly<Record<string, string>> = {},
 ): Promise<{ code: number | null; output: string }> {
   const home = mkdtempSync(join(tmpdir(), 'tb-osls-home-'));
   return new Promise<{ code: number | null; output: string }>((resolve, reject) => {
@@ -70,6 +71,7 @@ function runPackage(
         '--package',
         out,
         `--param=profiles=${profiles}`,
+        ...Object.entries(params).map(([name, value]) => `--param=${name}=${value}`),
       ],
       {
         cwd: ROOT,
@@ -102,8 +104,8 @@ function runPackage(
 }
 
 /** Everything the package is built from, hashed: the same sources give the same artifacts. */
-function sourceHash(profiles: string, stage: string): string {
-  const hash = createHash('sha256').update(`${profiles}\0${stage}\0`);
+function sourceHash(profiles: string, stage: string, params: Readonly<Record<string, string>> = {}): string {
+  const hash = createHash('sha256').update(`${profiles}\0${stage}\0${JSON.stringify(params)}\0`);
   const files = ['serverless.yml', 'package-lock.json', profiles];
   for (const dir of ['lib', 'functions']) {
     for (const f of readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' }).sort()) {
@@ -129,8 +131,9 @@ const PACKAGE_WAIT_MS = 240_000;
 async function sharedPackage(
   profiles: string,
   stage: string,
+  params: Readonly<Record<string, string>> = {},
 ): Promise<{ out: string; code: number | null; output: string }> {
-  const out = join(tmpdir(), `tb-package-${sourceHash(profiles, stage)}`);
+  const out = join(tmpdir(), `tb-package-${sourceHash(profiles, stage, params)}`);
   const done = join(out, 'packaged.json');
   const lock = `${out}.lock`;
   const deadline = Date.now() + PACKAGE_WAIT_MS;
@@ -151,7 +154,7 @@ async function sharedPackage(
     try {
       rmSync(out, { recursive: true, force: true });
       mkdirSync(out, { recursive: true });
-      const result = await runPackage(profiles, stage, out);
+      const result = await runPackage(profiles, stage, out, params);
       // A failed package is not kept: the next run tries again.
       if (result.code === 0) writeFileSync(done, JSON.stringify(result));
       return { out, ...result };
@@ -161,9 +164,16 @@ async function sharedPackage(
   }
 }
 
-/** Packages the service with `profiles` (once per sources, see {@link sharedPackage}). */
-export async function packageService(profiles = PACKAGED_PROFILES, stage = 'ci'): Promise<PackagedService> {
-  const { out, code, output } = await sharedPackage(profiles, stage);
+/**
+ * Packages the service with `profiles` and extra serverless `params` (`--param=name=value`),
+ * once per sources, see {@link sharedPackage}.
+ */
+export async function packageService(
+  profiles = PACKAGED_PROFILES,
+  stage = 'ci',
+  params: Readonly<Record<string, string>> = {},
+): Promise<PackagedService> {
+  const { out, code, output } = await sharedPackage(profiles, stage, params);
   let resources: Record<string, Resource> = {};
   if (code === 0) {
     resources = (

@@ -17,6 +17,20 @@ const ACCOUNT = '123456789012';
 /** A value as Secrets Manager holds it: binary or text. */
 export type SecretPayload = { readonly binary: Uint8Array } | { readonly text: string };
 
+/** What {@link SecretsManagerServer.describe} knows of a secret (DescribeSecret's ARN and KmsKeyId). */
+export interface SecretDescription {
+  readonly name: string;
+  readonly arn: string;
+  /** The customer-managed key it was stored with; undefined for the default `aws/secretsmanager`. */
+  readonly kmsKeyId: string | undefined;
+}
+
+/** Options of {@link SecretsManagerServer.put}. */
+export interface PutOptions {
+  /** `KmsKeyId` of CreateSecret: the key (ARN, id or alias) the secret is encrypted with. */
+  readonly kmsKeyId?: string;
+}
+
 interface Version {
   readonly id: string;
   readonly payload: SecretPayload;
@@ -42,9 +56,12 @@ export interface SecretsManagerServer {
   reads(name: string): number;
   /**
    * Stores a new version of `name` (created when missing) with `stages` (default
-   * AWSCURRENT, whose previous holder becomes AWSPREVIOUS); returns its VersionId.
+   * AWSCURRENT, whose previous holder becomes AWSPREVIOUS); returns its VersionId. A
+   * `kmsKeyId` sets the secret's key (as CreateSecret's KmsKeyId; kept once set).
    */
-  put(name: string, payload: SecretPayload, stages?: readonly string[]): string;
+  put(name: string, payload: SecretPayload, stages?: readonly string[], options?: PutOptions): string;
+  /** The secret `secretId` (name, partial or full ARN) names, or undefined. */
+  describe(secretId: string): SecretDescription | undefined;
   /** Moves `stage` to `versionId` (AWSCURRENT moves the old one to AWSPREVIOUS), as UpdateSecretVersionStage does. */
   moveStage(name: string, stage: string, versionId: string): void;
   /** The secret's ARN as the service gives it (name plus a 6-character suffix). */
@@ -61,6 +78,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 /** Starts the fake on 127.0.0.1, port 0. */
 export async function startSecretsManager(): Promise<SecretsManagerServer> {
   const secrets = new Map<string, Version[]>();
+  const keys = new Map<string, string>();
   const calls: SecretsManagerCall[] = [];
   const arn = (name: string): string => `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}-AbCdEf`;
   const byId = (id: string): string | undefined => {
@@ -161,15 +179,20 @@ export async function startSecretsManager(): Promise<SecretsManagerServer> {
       calls.filter(
         (c) => c.target === 'secretsmanager.GetSecretValue' && byId(String(c.body['SecretId'])) === name,
       ).length,
-    put(name, payload, stages = ['AWSCURRENT']) {
+    put(name, payload, stages = ['AWSCURRENT'], options = {}) {
       const versions = secrets.get(name) ?? [];
       secrets.set(name, versions);
+      if (options.kmsKeyId !== undefined) keys.set(name, options.kmsKeyId);
       const id = randomUUID();
       versions.push({ id, payload, stages: [], created: Date.now() });
       for (const stage of stages) moveStage(name, stage, id);
       return id;
     },
     moveStage,
+    describe(secretId) {
+      const name = byId(secretId);
+      return name === undefined ? undefined : { name, arn: arn(name), kmsKeyId: keys.get(name) };
+    },
     arn,
     close() {
       closed ??= new Promise<void>((resolve) => {
