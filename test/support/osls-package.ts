@@ -11,6 +11,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -48,7 +49,7 @@ export interface PackagedService {
   readonly resources: Record<string, Resource>;
   /** Unpacks a function's zip (once per caller) into a folder of its own, as Lambda's /var/task. */
   unpack(name: FunctionName): string;
-  /** Removes this caller's unpacked folders (the shared artifacts stay for other test files). */
+  /** Removes this caller's unpacked folders (and its own artifacts; shared ones stay for other test files). */
   remove(): void;
 }
 
@@ -120,60 +121,138 @@ function sourceHash(profiles: string, stage: string, params: Readonly<Record<str
   return hash.digest('hex').slice(0, 16);
 }
 
-/** Longest wait for another test file's packaging of the same sources. */
-const PACKAGE_WAIT_MS = 240_000;
+/** Longest wait for the repository's packaging lock (other test files packaging before us). */
+const PACKAGE_WAIT_MS = 600_000;
 
 /**
- * The packaged service for the current sources: built once (`osls package` writes into the
- * repository's `.esbuild/`, so two at once would race), then reused by every test file of
- * the run, and by later runs until a source changes.
+ * One `osls package` at a time in this repository, across test files and processes: it
+ * builds in the repository's `.esbuild/` and moves the zips through its `.serverless/`, so
+ * two at once, even of different profiles files, would mix their files.
+ */
+const REPO_LOCK = join(
+  tmpdir(),
+  `tb-package-${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}.lock`,
+);
+
+/** Whether the lock's holder has gone (it died, or is no process any more). */
+function lockAbandoned(): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(REPO_LOCK, 'pid'), 'utf8'));
+  } catch {
+    // Taken an instant ago (the pid not written yet), or released meanwhile.
+    const age = Date.now() - (statSync(REPO_LOCK, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+    return age > 10_000;
+  }
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'EPERM';
+  }
+}
+
+/**
+ * Runs `work` holding {@link REPO_LOCK}. While waiting for it, `ready` is asked first each
+ * time: what it gives (another file's packaging of the same sources) ends the wait.
+ */
+async function underRepoLock<T>(work: () => Promise<T>, ready: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + PACKAGE_WAIT_MS;
+  for (;;) {
+    const already = ready();
+    if (already !== undefined) return already;
+    try {
+      mkdirSync(REPO_LOCK);
+    } catch {
+      if (lockAbandoned()) rmSync(REPO_LOCK, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error(`waited ${PACKAGE_WAIT_MS} ms for ${REPO_LOCK}`);
+      else await new Promise((resolve) => setTimeout(resolve, 250));
+      continue;
+    }
+    try {
+      writeFileSync(join(REPO_LOCK, 'pid'), String(process.pid));
+      return await work();
+    } finally {
+      rmSync(REPO_LOCK, { recursive: true, force: true });
+    }
+  }
+}
+
+interface Packaging {
+  readonly out: string;
+  readonly code: number | null;
+  readonly output: string;
+  /** Whether `out` belongs to this caller alone (removed by its `remove()`), not to the shared cache. */
+  readonly own: boolean;
+}
+
+/** A finished packaging of the shared cache at `out`, or undefined. */
+function cached(out: string): Packaging | undefined {
+  const done = join(out, 'packaged.json');
+  if (!existsSync(done)) return undefined;
+  return {
+    out,
+    own: false,
+    ...(JSON.parse(readFileSync(done, 'utf8')) as { code: number | null; output: string }),
+  };
+}
+
+/**
+ * The packaged service for the current sources: built once, then reused by every test file
+ * of the run, and by later runs until a source changes. With `fresh`, `osls package` runs
+ * now whatever is cached, into a folder of its own; a successful fresh packaging becomes
+ * the cached one when there is none yet.
  */
 async function sharedPackage(
   profiles: string,
   stage: string,
-  params: Readonly<Record<string, string>> = {},
-): Promise<{ out: string; code: number | null; output: string }> {
+  params: Readonly<Record<string, string>>,
+  fresh: boolean,
+): Promise<Packaging> {
   const out = join(tmpdir(), `tb-package-${sourceHash(profiles, stage, params)}`);
-  const done = join(out, 'packaged.json');
-  const lock = `${out}.lock`;
-  const deadline = Date.now() + PACKAGE_WAIT_MS;
-  for (;;) {
-    if (existsSync(done)) {
-      return { out, ...(JSON.parse(readFileSync(done, 'utf8')) as { code: number | null; output: string }) };
-    }
-    try {
-      mkdirSync(lock);
-    } catch {
-      // Another file is packaging: wait for it (a holder that died leaves a stale lock behind).
-      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > PACKAGE_WAIT_MS) rmSync(lock, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`waited ${PACKAGE_WAIT_MS} ms for ${lock}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      continue;
-    }
-    try {
-      rmSync(out, { recursive: true, force: true });
-      mkdirSync(out, { recursive: true });
-      const result = await runPackage(profiles, stage, out, params);
+  return underRepoLock(
+    async () => {
+      const already = fresh ? undefined : cached(out);
+      if (already !== undefined) return already;
+      const into = fresh ? mkdtempSync(join(tmpdir(), 'tb-package-fresh-')) : out;
+      rmSync(into, { recursive: true, force: true });
+      mkdirSync(into, { recursive: true });
+      const result = await runPackage(profiles, stage, into, params);
       // A failed package is not kept: the next run tries again.
-      if (result.code === 0) writeFileSync(done, JSON.stringify(result));
-      return { out, ...result };
-    } finally {
-      rmSync(lock, { recursive: true, force: true });
-    }
-  }
+      if (result.code !== 0) return { out: into, own: fresh, ...result };
+      writeFileSync(join(into, 'packaged.json'), JSON.stringify(result));
+      if (!fresh) return { out, own: false, ...result };
+      if (cached(out) !== undefined) return { out: into, own: true, ...result };
+      rmSync(out, { recursive: true, force: true });
+      renameSync(into, out);
+      return { out, own: false, ...result };
+    },
+    () => (fresh ? undefined : cached(out)),
+  );
 }
 
 /**
  * Packages the service with `profiles` and extra serverless `params` (`--param=name=value`),
  * once per sources, see {@link sharedPackage}.
  */
-export async function packageService(
+export function packageService(
   profiles = PACKAGED_PROFILES,
   stage = 'ci',
   params: Readonly<Record<string, string>> = {},
 ): Promise<PackagedService> {
-  const { out, code, output } = await sharedPackage(profiles, stage, params);
+  return sharedPackage(profiles, stage, params, false).then(packaged);
+}
+
+/** Like {@link packageService}, but runs `osls package` now, whatever an earlier run left cached. */
+export function packageFresh(
+  profiles = PACKAGED_PROFILES,
+  stage = 'ci',
+  params: Readonly<Record<string, string>> = {},
+): Promise<PackagedService> {
+  return sharedPackage(profiles, stage, params, true).then(packaged);
+}
+
+function packaged({ out, code, output, own }: Packaging): PackagedService {
   let resources: Record<string, Resource> = {};
   if (code === 0) {
     resources = (
@@ -200,6 +279,7 @@ export async function packageService(
     },
     remove() {
       rmSync(unpackedRoot, { recursive: true, force: true });
+      if (own) rmSync(out, { recursive: true, force: true });
     },
   };
 }
