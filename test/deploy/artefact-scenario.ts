@@ -29,6 +29,7 @@ import { startLambdaInvokeServer, type LambdaInvokeServer } from '../support/lam
 import { apiEvent, SCHEDULED_EVENT } from '../functions/events.ts';
 import { approveAtProvider } from '../support/consent-approval.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
+import { skipWithoutLambdaNode } from '../support/lambda-node.ts';
 import { startContainer, type Container, type InvocationResult } from '../support/lambda-runtime.ts';
 import {
   FUNCTIONS,
@@ -135,6 +136,7 @@ const json = (a: HttpAnswer): Record<string, unknown> => JSON.parse(a.body) as R
 
 /** Declares the artefact suite over the backend `start` returns (undefined: skipped with `reason`). */
 export function defineArtefactSuite(title: string, start: () => Promise<ArtefactBackend>): void {
+  if (skipWithoutLambdaNode(title)) return;
   let packaged: PackagedService;
   let backend: ArtefactBackend;
   let auth: AuthorizationServer;
@@ -160,7 +162,6 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       ...env,
       // Credentials of its own (its role's), and the IAM gateways as every AWS endpoint.
       ...iam.environment(name),
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...overrides,
     };
   }
@@ -203,6 +204,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       taskRoot,
       handler: FUNCTIONS[name],
       functionName: `token-broker-ci-${name}`,
+      runtime: packaged.resources[functionResourceId(name)]!.Properties['Runtime'],
       env: environment(name, overrides),
       timeoutSeconds: Number(packaged.resources[functionResourceId(name)]!.Properties['Timeout']),
       ...(cwd === undefined ? {} : { cwd }),

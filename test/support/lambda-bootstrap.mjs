@@ -2,6 +2,9 @@
 // in plain JavaScript, against the Runtime API named by AWS_LAMBDA_RUNTIME_API. It imports
 // `${LAMBDA_TASK_ROOT}/<file>.mjs` for `_HANDLER=<file>.<export>`, then loops: next
 // invocation, call the handler with (event, context), post the response or the error.
+// Every request names this process's Node.js in its User-Agent (as the managed runtime's
+// client does, `aws-lambda-nodejs/<version>`), so the test's Runtime API sees the version
+// the function really ran on.
 // See https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
@@ -12,9 +15,14 @@ const handlerName = process.env._HANDLER ?? '';
 const dot = handlerName.lastIndexOf('.');
 const file = handlerName.slice(0, dot);
 const exported = handlerName.slice(dot + 1);
+const userAgent = { 'user-agent': `aws-lambda-nodejs/${process.version} token-broker-test-bootstrap` };
 
 async function post(path, body, headers = {}) {
-  await fetch(`${api}${path}`, { method: 'POST', body: JSON.stringify(body), headers });
+  await fetch(`${api}${path}`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { ...userAgent, ...headers },
+  });
 }
 const errorBody = (error) => ({
   errorType: error?.name ?? 'Error',
@@ -40,7 +48,7 @@ try {
 }
 
 for (;;) {
-  const next = await fetch(`${api}/invocation/next`);
+  const next = await fetch(`${api}/invocation/next`, { headers: userAgent });
   const id = next.headers.get('lambda-runtime-aws-request-id');
   const deadline = Number(next.headers.get('lambda-runtime-deadline-ms'));
   const event = await next.json();

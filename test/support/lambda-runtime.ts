@@ -2,7 +2,9 @@
  * One Lambda "container" for tests: a Runtime API server on 127.0.0.1 and a Node process
  * running test/support/lambda-bootstrap.mjs against it, with the function's unpacked
  * artifact as LAMBDA_TASK_ROOT. Invocations go through the Runtime API one at a time, as
- * Lambda sends them; the process stays warm between them.
+ * Lambda sends them; the process stays warm between them. The process runs on the Node.js
+ * major of the function's runtime (test/support/lambda-node.ts picks the binary), and the
+ * container refuses to start when the version the process reports is another major.
  *
  * @see https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html
  */
@@ -11,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { findLambdaNode, runtimeMajor, versionMajor } from './lambda-node.ts';
 
 const BOOTSTRAP = join(import.meta.dirname, 'lambda-bootstrap.mjs');
 const PREFIX = '/2018-06-01/runtime';
@@ -27,6 +30,8 @@ export interface ContainerOptions {
   /** `_HANDLER`, e.g. `functions/token.handler`. */
   readonly handler: string;
   readonly functionName: string;
+  /** The function's Lambda runtime from the template (`Runtime`, e.g. `nodejs22.x`): picks the Node.js. */
+  readonly runtime: string;
   /** The function's environment (from the template) plus the test's endpoints and credentials. */
   readonly env: Readonly<Record<string, string>>;
   /** Working directory of the process; default the task root, as on Lambda. */
@@ -37,6 +42,8 @@ export interface ContainerOptions {
 
 /** A warm container. */
 export interface Container {
+  /** The Node.js the process runs on: its binary, why that one, and the version the process reported. */
+  readonly node: { readonly path: string; readonly why: string; readonly version: string };
   invoke(event: unknown): Promise<InvocationResult>;
   /** Everything the process wrote to stdout and stderr (its CloudWatch log stream). */
   output(): string;
@@ -55,15 +62,32 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Starts the Runtime API and the runtime process; resolves once the API listens. */
+/** The Node.js version a runtime client names in its User-Agent (`aws-lambda-nodejs/v22.1.0 …`). */
+function reportedVersion(req: IncomingMessage): string | undefined {
+  return /\baws-lambda-nodejs\/(v\d+\.\d+\.\d+)/.exec(req.headers['user-agent'] ?? '')?.[1];
+}
+
+/**
+ * Starts the Runtime API and the runtime process; resolves once the process has reported
+ * its Node.js version through its first request.
+ *
+ * @throws Error when no Node.js of the runtime's major is found (the line says how to get
+ *   one), or when the process reports another major or exits without a request.
+ */
 export async function startContainer(options: ContainerOptions): Promise<Container> {
+  const node = findLambdaNode(options.runtime);
+  if ('missing' in node) throw new Error(node.missing);
   const queue: Pending[] = [];
   const waiting: ((p: Pending) => void)[] = [];
   const inFlight = new Map<string, Pending>();
   let initError: { errorType: string; errorMessage: string } | undefined;
   const timeoutMs = (options.timeoutSeconds ?? 28) * 1000;
+  let reported: ((version: string | undefined) => void) | undefined;
+  const firstReport = new Promise<string | undefined>((resolve) => (reported = resolve));
 
   const server: Server = createServer((req, res) => {
+    reported?.(reportedVersion(req));
+    reported = undefined;
     const url = req.url ?? '';
     if (req.method === 'GET' && url === `${PREFIX}/invocation/next`) {
       const send = (p: Pending) => {
@@ -111,13 +135,13 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
   const api = `127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   let output = '';
-  const child: ChildProcess = spawn(process.execPath, [BOOTSTRAP], {
+  const child: ChildProcess = spawn(node.path, [BOOTSTRAP], {
     cwd: options.cwd ?? options.taskRoot,
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       LANG: 'en_US.UTF-8',
       TZ: ':UTC',
-      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+      AWS_EXECUTION_ENV: `AWS_Lambda_${options.runtime}`,
       AWS_LAMBDA_FUNCTION_NAME: options.functionName,
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
@@ -135,9 +159,35 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
   });
   child.stdout?.on('data', (c: Buffer) => (output += c.toString('utf8')));
   child.stderr?.on('data', (c: Buffer) => (output += c.toString('utf8')));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (error) => {
+      output += `${error.message}\n`;
+      resolve();
+    });
+  });
+  const close = async () => {
+    child.kill('SIGKILL');
+    await exited;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+
+  const first = await Promise.race([firstReport, exited.then(() => 'ended' as const)]);
+  const major = runtimeMajor(options.runtime);
+  if (first === undefined || first === 'ended' || versionMajor(first) !== major) {
+    await close();
+    const said =
+      first === 'ended'
+        ? `ended before its first request: ${output.trim()}`
+        : first === undefined
+          ? 'named no aws-lambda-nodejs/<version> in its User-Agent'
+          : `reports Node.js ${first}; ${options.runtime} needs ${major}`;
+    throw new Error(`${options.functionName}: the runtime process (${node.path}) ${said}`);
+  }
 
   return {
+    node: { path: node.path, why: node.why, version: first },
     invoke(event) {
       if (initError) return Promise.resolve({ ok: false, error: initError });
       return new Promise<InvocationResult>((done) => {
@@ -148,11 +198,6 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
       });
     },
     output: () => output,
-    async close() {
-      child.kill('SIGKILL');
-      await exited;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close,
   };
 }
