@@ -53,8 +53,8 @@ export interface KmsServerOptions {
 
 export interface KmsServer {
   readonly url: string;
-  /** Adds a key (`alias` as `alias/name`, optional). */
-  createKey(spec: KeySpec, alias?: string): LoopbackKey;
+  /** Adds a key (`alias` as `alias/name`, optional; `keyId` default a new UUID). */
+  createKey(spec: KeySpec, alias?: string, keyId?: string): LoopbackKey;
   /** The key `keyId` (id, key ARN, alias name or alias ARN) names: its ARN and aliases; else undefined. */
   describe(keyId: string): { readonly arn: string; readonly aliases: readonly string[] } | undefined;
   /** Calls per operation, e.g. `calls.Sign`. */
@@ -249,8 +249,7 @@ export async function startKmsServer(options: KmsServerOptions = {}): Promise<Km
     url: `http://127.0.0.1:${port}`,
     calls,
     messageTypes,
-    createKey(spec, alias) {
-      const keyId = randomUUID();
+    createKey(spec, alias, keyId = randomUUID()) {
       const pair = spec.startsWith('RSA_')
         ? generateKeyPairSync('rsa', { modulusLength: Number(spec.slice(4)) })
         : generateKeyPairSync('ec', { namedCurve: CURVES[spec]! });

@@ -17,14 +17,14 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unzip } from './unzip.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The profiles file packaged by the tests (serverless.yml `params.profiles`). */
-export const PACKAGED_PROFILES = 'examples/local/token-broker.yaml';
+export const PACKAGED_PROFILES = 'test/fixtures/deploy/profiles.yaml';
 
 /** The functions serverless.yml defines, with their handlers. */
 export const FUNCTIONS = {
@@ -108,9 +108,14 @@ function runPackage(
 function sourceHash(profiles: string, stage: string, params: Readonly<Record<string, string>> = {}): string {
   const hash = createHash('sha256').update(`${profiles}\0${stage}\0${JSON.stringify(params)}\0`);
   const files = ['serverless.yml', 'package-lock.json', profiles];
-  for (const dir of ['lib', 'functions']) {
+  // The code, what packaging runs (deploy/: the checks and the roles), and where the
+  // profiles' `file:` references usually point (beside the profiles file, examples/).
+  const folder = dirname(profiles);
+  const dirs = ['lib', 'functions', 'deploy', 'examples', ...(folder === '.' ? [] : [folder])];
+  for (const dir of new Set(dirs)) {
+    if (!statSync(join(ROOT, dir), { throwIfNoEntry: false })?.isDirectory()) continue;
     for (const f of readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' }).sort()) {
-      files.push(join(dir, f));
+      if (!f.split('/').includes('node_modules')) files.push(join(dir, f));
     }
   }
   for (const file of files) {

@@ -29,6 +29,12 @@ export interface SecretDescription {
 export interface PutOptions {
   /** `KmsKeyId` of CreateSecret: the key (ARN, id or alias) the secret is encrypted with. */
   readonly kmsKeyId?: string;
+  /**
+   * The secret's full ARN, when it must be a given one (a profile that names the secret by
+   * ARN, in another account or region, or with its own 6-character suffix); default: the
+   * name in this fake's account and region with the suffix `-AbCdEf`. Kept once set.
+   */
+  readonly arn?: string;
 }
 
 interface Version {
@@ -79,13 +85,14 @@ async function readBody(req: IncomingMessage): Promise<string> {
 export async function startSecretsManager(): Promise<SecretsManagerServer> {
   const secrets = new Map<string, Version[]>();
   const keys = new Map<string, string>();
+  const arns = new Map<string, string>();
   const calls: SecretsManagerCall[] = [];
-  const arn = (name: string): string => `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}-AbCdEf`;
+  const arn = (name: string): string =>
+    arns.get(name) ?? `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}-AbCdEf`;
+  // A full ARN, or the partial one (without the suffix), names the secret as well as its name.
   const byId = (id: string): string | undefined => {
     if (secrets.has(id)) return id;
-    return [...secrets.keys()].find(
-      (name) => arn(name) === id || id === `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}`,
-    );
+    return [...secrets.keys()].find((name) => arn(name) === id || arn(name).slice(0, -7) === id);
   };
 
   const moveStage = (name: string, stage: string, versionId: string): void => {
@@ -183,6 +190,7 @@ export async function startSecretsManager(): Promise<SecretsManagerServer> {
       const versions = secrets.get(name) ?? [];
       secrets.set(name, versions);
       if (options.kmsKeyId !== undefined) keys.set(name, options.kmsKeyId);
+      if (options.arn !== undefined) arns.set(name, options.arn);
       const id = randomUUID();
       versions.push({ id, payload, stages: [], created: Date.now() });
       for (const stage of stages) moveStage(name, stage, id);

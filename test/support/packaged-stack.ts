@@ -1,0 +1,133 @@
+/**
+ * A packaged stack on 127.0.0.1, as AWS would run it: the loopback Secrets Manager, dynalite
+ * (the table made from the template's `CacheTable`), the loopback KMS and Lambda Invoke,
+ * each behind an IAM gateway that evaluates the calling function's role from the template;
+ * and cold containers of each function from its unpacked zip, with the environment the
+ * template gives it. The rehearsal of a user's profiles file runs on it.
+ */
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { startDynalite, type Dynalite } from './dynalite.ts';
+import type { IamPlace } from './iam-authority.ts';
+import { enforceIam, type EnforcedIam } from './iam-stack.ts';
+import { startKmsServer, type KmsServer } from './kms-server.ts';
+import { startContainer, type Container } from './lambda-runtime.ts';
+import { startLambdaInvokeServer, type LambdaInvokeServer } from './lambda-invoke-server.ts';
+import {
+  FUNCTIONS,
+  functionResourceId,
+  type FunctionName,
+  type PackagedService,
+  type Resource,
+} from './osls-package.ts';
+import { startSecretsManager, type SecretsManagerServer } from './secrets-manager-server.ts';
+
+/** Options of {@link startPackagedStack}. */
+export interface PackagedStackOptions {
+  readonly packaged: PackagedService;
+  /** Partition, region and account the stack stands in for. */
+  readonly place: IamPlace;
+  /** `AWS::StackName`, the prefix of function names: `token-broker-<stage>`. */
+  readonly stackName: string;
+}
+
+/** A running stack. */
+export interface PackagedStack {
+  readonly secrets: SecretsManagerServer;
+  readonly kms: KmsServer;
+  readonly iam: EnforcedIam;
+  readonly table: string;
+  /** A new (cold) container of `name`; `overrides` go over the template's environment. */
+  container(name: FunctionName, overrides?: Readonly<Record<string, string>>): Promise<Container>;
+  /** Everything every container wrote (their log streams). */
+  output(): string;
+  close(): Promise<void>;
+}
+
+/** The function's environment as the template gives it (`Ref: CacheTable` is the table's name). */
+export function templateEnvironment(resource: Resource, table: string): Record<string, string> {
+  const variables = (resource.Properties['Environment']?.Variables ?? {}) as Record<string, unknown>;
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(variables)) {
+    if (typeof value === 'string') env[key] = value;
+    else if (JSON.stringify(value) === '{"Ref":"CacheTable"}') env[key] = table;
+    else throw new TypeError(`environment ${key}: ${JSON.stringify(value)} is not resolved here`);
+  }
+  return env;
+}
+
+/** Starts the backends, their IAM gateways and the table. */
+export async function startPackagedStack(options: PackagedStackOptions): Promise<PackagedStack> {
+  const { packaged, place, stackName } = options;
+  const started: { close(): Promise<void> }[] = [];
+  const containers: Container[] = [];
+  let dynamo: Dynalite | undefined;
+  try {
+    const secrets = await startSecretsManager();
+    started.push(secrets);
+    dynamo = await startDynalite();
+    started.push(dynamo);
+    const kms = await startKmsServer({ region: place.region, account: place.account });
+    started.push(kms);
+    const lambda: LambdaInvokeServer = await startLambdaInvokeServer();
+    started.push(lambda);
+    const table = `${stackName}-cache`;
+    const client = dynamo.client();
+    const p = packaged.resources['CacheTable']!.Properties;
+    await client.send(
+      new CreateTableCommand({
+        TableName: table,
+        AttributeDefinitions: p['AttributeDefinitions'],
+        KeySchema: p['KeySchema'],
+        BillingMode: p['BillingMode'],
+        ...(p['GlobalSecondaryIndexes'] === undefined
+          ? {}
+          : { GlobalSecondaryIndexes: p['GlobalSecondaryIndexes'] }),
+      }),
+    );
+    client.destroy();
+    const iam = await enforceIam({
+      resources: packaged.resources,
+      place,
+      stackName,
+      functions: Object.fromEntries(
+        (Object.keys(FUNCTIONS) as FunctionName[]).map((name) => [name, functionResourceId(name)]),
+      ),
+      table,
+      upstreams: {
+        secretsmanager: secrets.endpoint,
+        dynamodb: dynamo.endpoint,
+        kms: kms.url,
+        lambda: lambda.endpoint,
+      },
+      lookups: { secret: (id) => secrets.describe(id), key: (id) => kms.describe(id) },
+    });
+    started.push(iam);
+    return {
+      secrets,
+      kms,
+      iam,
+      table,
+      async container(name, overrides = {}) {
+        const resource = packaged.resources[functionResourceId(name)]!;
+        const container = await startContainer({
+          taskRoot: packaged.unpack(name),
+          handler: FUNCTIONS[name],
+          functionName: `${stackName}-${name}`,
+          runtime: String(resource.Properties['Runtime']),
+          env: { ...templateEnvironment(resource, table), ...iam.environment(name), ...overrides },
+          timeoutSeconds: Number(resource.Properties['Timeout']),
+        });
+        containers.push(container);
+        return container;
+      },
+      output: () => containers.map((c) => c.output()).join('\n'),
+      async close() {
+        await Promise.all(containers.map((c) => c.close()));
+        for (const s of started.reverse()) await s.close();
+      },
+    };
+  } catch (err) {
+    for (const s of started.reverse()) await s.close();
+    throw err;
+  }
+}
