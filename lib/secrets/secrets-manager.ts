@@ -65,6 +65,12 @@ function isRetryable(err: unknown): boolean {
   return shape.$metadata === undefined && !NOT_FOUND.has(name) && !DENIED.has(name);
 }
 
+/** True when an AccessDeniedException is about the secret's KMS key, not the secret. */
+function kmsDenied(err: unknown): boolean {
+  const message = (err as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' && /\bKMS\b/.test(message);
+}
+
 /** Maps an SDK failure to a typed error naming the reference (never a value). */
 function mapError(reference: string, err: unknown): SecretError {
   const where = `secret "${describeReference(reference)}"`;
@@ -76,10 +82,16 @@ function mapError(reference: string, err: unknown): SecretError {
       { cause: err },
     );
   }
-  if (name === 'DecryptionFailure' || name.startsWith('KMS')) {
+  // Secrets Manager answers AccessDeniedException "Access to KMS is not allowed" when the role
+  // may read the secret but not decrypt it with its customer-managed key.
+  if (
+    name === 'DecryptionFailure' ||
+    name.startsWith('KMS') ||
+    (name === 'AccessDeniedException' && kmsDenied(err))
+  ) {
     return new SecretError(
       'ERR_SECRET_ACCESS_DENIED',
-      `${where}: Secrets Manager could not decrypt it with its KMS key; grant kms:Decrypt on that key`,
+      `${where}: access denied to its KMS key; grant kms:Decrypt on that key (serverless param secretsKmsKeys)`,
       { cause: err },
     );
   }

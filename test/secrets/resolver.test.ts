@@ -154,10 +154,17 @@ describe('secretsmanager: references', () => {
     ],
     [
       'DecryptionFailure',
-      'secret "secretsmanager:prod/ks": Secrets Manager could not decrypt it with its KMS key; grant kms:Decrypt on that key',
+      'secret "secretsmanager:prod/ks": access denied to its KMS key; grant kms:Decrypt on that key (serverless param secretsKmsKeys)',
     ],
-  ])('maps %s to ERR_SECRET_ACCESS_DENIED', async (name, message) => {
-    sm.on(GetSecretValueCommand).rejects(awsError(name, 400));
+    [
+      'AccessDeniedException',
+      'secret "secretsmanager:prod/ks": access denied to its KMS key; grant kms:Decrypt on that key (serverless param secretsKmsKeys)',
+      'Access to KMS is not allowed',
+    ],
+  ])('maps %s to ERR_SECRET_ACCESS_DENIED', async (name, message, said?: string) => {
+    const error = awsError(name, 400);
+    if (said !== undefined) error.message = said;
+    sm.on(GetSecretValueCommand).rejects(error);
     const err = await rejection(resolver().resolveBytes('secretsmanager:prod/ks'));
     expect(err.code).toBe('ERR_SECRET_ACCESS_DENIED');
     expect(err.message).toBe(message);
