@@ -30,6 +30,7 @@ import { apiEvent, SCHEDULED_EVENT } from '../functions/events.ts';
 import { approveAtProvider } from '../support/consent-approval.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
 import { skipWithoutLambdaNode } from '../support/lambda-node.ts';
+import { templateEnvironment } from '../support/packaged-stack.ts';
 import { startContainer, type Container, type InvocationResult } from '../support/lambda-runtime.ts';
 import {
   FUNCTIONS,
@@ -151,15 +152,8 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
 
   /** The function's environment from the template, with the table and this run's endpoints. */
   function environment(name: FunctionName, overrides: Record<string, string> = {}): Record<string, string> {
-    const variables = packaged.resources[functionResourceId(name)]!.Properties['Environment']
-      .Variables as Record<string, unknown>;
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(variables)) {
-      env[key] =
-        typeof value === 'string' ? value : JSON.stringify(value) === '{"Ref":"CacheTable"}' ? table : '';
-    }
     return {
-      ...env,
+      ...templateEnvironment(packaged.resources[functionResourceId(name)]!, table),
       // Credentials of its own (its role's), and the IAM gateways as every AWS endpoint.
       ...iam.environment(name),
       ...overrides,
@@ -497,7 +491,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
         ]),
       );
       // Secrets Manager answers "Access to KMS is not allowed" (AccessDeniedException).
-      expect(c.output()).toContain('access denied');
+      expect(c.output()).toContain('access denied to its KMS key; grant kms:Decrypt on that key');
     });
 
     it('health: 200 with the profile names, without the table or the seal key', async () => {
