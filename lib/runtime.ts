@@ -8,7 +8,8 @@
  * `AWS_REGION` (set by Lambda), `POWERTOOLS_LOG_LEVEL` / `POWERTOOLS_SERVICE_NAME` (read by
  * Powertools itself), and from the stack `TOKEN_BROKER_CACHE_TABLE` /
  * `TOKEN_BROKER_CACHE_SEAL_KEY` (see {@link withStackCache}), and for the scheduled refresh
- * `TOKEN_BROKER_REFRESH_SHARDS` with `AWS_LAMBDA_FUNCTION_NAME` (see {@link runtimeFanOut}).
+ * `TOKEN_BROKER_REFRESH_SHARDS` with `AWS_LAMBDA_FUNCTION_NAME` (see {@link runtimeFanOut}), and
+ * for the health function `TOKEN_BROKER_HEALTH_DEEP_CALLERS` (see {@link runtimeHealthDeepCallers}).
  */
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -22,6 +23,7 @@ import type { ConsentFlow } from './consent/flow.ts';
 import { setupBroker } from './consent/setup.ts';
 import { DEFAULT_CONFIG_FILE, loadConfig } from './config/index.ts';
 import type { BrokerConfig } from './config/types.ts';
+import { parseDeepCallers } from './health/callers.ts';
 import { createPowertoolsLogger, createPowertoolsMetrics } from './observability/powertools.ts';
 import { lambdaShardInvoker, parseShardCount, type ShardInvoker } from './refresh/dispatch.ts';
 import { createSecretResolver } from './secrets/index.ts';
@@ -130,6 +132,17 @@ export function runtimeFanOut(): { shards: number; invoke: ShardInvoker } {
     return lambdaClient;
   };
   return { shards, invoke: lambdaShardInvoker(client, env['AWS_LAMBDA_FUNCTION_NAME'] ?? 'refresh') };
+}
+
+/**
+ * Who may ask for `GET /health?deep=1`: the IAM ARN patterns in
+ * `TOKEN_BROKER_HEALTH_DEEP_CALLERS` (serverless param `healthDeepCallers`), comma
+ * separated; unset or empty, nobody.
+ *
+ * @throws ConfigError ERR_CONFIG when an entry is not an IAM ARN pattern.
+ */
+export function runtimeHealthDeepCallers(): readonly string[] {
+  return parseDeepCallers(env['TOKEN_BROKER_HEALTH_DEEP_CALLERS']);
 }
 
 let current: Promise<Runtime> | undefined;

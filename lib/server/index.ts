@@ -15,6 +15,7 @@ import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig } from '../config/types.ts';
 import { setupBroker } from '../consent/setup.ts';
 import type { ConsentStore } from '../consent/store.ts';
+import { DeepHealthCheck } from '../health/deep.ts';
 import { errorResult } from '../http/error-response.ts';
 import { jsonResult } from '../http/event.ts';
 import { NO_STORE_HEADERS } from '../http/stack.ts';
@@ -65,6 +66,16 @@ export interface StartServerOptions {
   readonly sharedStore?: SharedTokenStore | undefined;
   /** Consent nonces and outcomes; default per `cache.store` (memory, or the DynamoDB table). */
   readonly consentStore?: ConsentStore | undefined;
+  /**
+   * `GET /health?deep=1`'s checks, remembered per key version; default: one built with
+   * `secrets` and `clock` for this server.
+   */
+  readonly deepHealth?: DeepHealthCheck | undefined;
+  /**
+   * Caller patterns that may ask for `GET /health?deep=1` (as the deployed param
+   * `healthDeepCallers`); default: every identified caller.
+   */
+  readonly healthDeepCallers?: readonly string[] | undefined;
   /** Routes beside `POST /token`, `GET /health` and the consent routes. */
   readonly routes?: readonly LocalRoute[] | undefined;
 }
@@ -139,11 +150,19 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       });
   const broker = options.broker ?? built!.broker;
   const consent = built?.consent;
+  // The deployed health function's handler and checks: `?deep=1` answers the same here.
+  const deepHealth = options.deepHealth ?? new DeepHealthCheck({ secrets, clock, logger });
   const routes: LocalRoute[] = [
     { key: 'POST /token', handler: createTokenHandler({ broker, logger, metrics }) },
     {
       key: 'GET /health',
-      handler: createHealthHandler({ profiles: Object.keys(config.profiles), logger, metrics }),
+      handler: createHealthHandler({
+        profiles: Object.keys(config.profiles),
+        deep: () => deepHealth.run(config),
+        deepCallers: options.healthDeepCallers,
+        logger,
+        metrics,
+      }),
     },
     ...(consent
       ? [
