@@ -46,6 +46,9 @@ import {
 } from './rehearse-plan.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The operator role the rehearsal asks `GET /health?deep=1` as. */
+const REHEARSAL_OPERATOR = 'arn:aws:iam::123456789012:role/token-broker-rehearsal';
+const REHEARSAL_OPERATOR_SESSION = 'arn:aws:sts::123456789012:assumed-role/token-broker-rehearsal/rehearsal';
 
 /** The file or the arguments cannot be rehearsed: one line per problem, exit 2. */
 export class RehearsalStopped extends Error {
@@ -197,7 +200,11 @@ async function rehearseProfiles(
   const container = async (name: FunctionName) => {
     let c = containers.get(name);
     if (c === undefined) {
-      c = await stack.container(name);
+      // The rehearsal's own operator may ask for the deep health check (param healthDeepCallers).
+      c = await stack.container(
+        name,
+        name === 'health' ? { TOKEN_BROKER_HEALTH_DEEP_CALLERS: REHEARSAL_OPERATOR } : {},
+      );
       containers.set(name, c);
     }
     return c;
@@ -213,7 +220,7 @@ async function rehearseProfiles(
   const deep = await step(async () => {
     const event = apiEvent({
       routeKey: 'GET /health',
-      userArn: 'arn:aws:sts::123456789012:assumed-role/ops/rehearsal',
+      userArn: REHEARSAL_OPERATOR_SESSION,
     });
     const a = answer(
       await (await container('health')).invoke({ ...event, queryStringParameters: { deep: '1' } }),

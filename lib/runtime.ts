@@ -110,6 +110,8 @@ async function build(): Promise<Runtime> {
     logger: runtimeLogger,
     metrics: runtimeMetrics,
     ephemeralStateKey: false,
+    // Lambda freezes the process once the handler settles: nothing may run after the answer.
+    backgroundWork: false,
   });
   return { config, broker, consent, sharedStore, secrets };
 }

@@ -60,6 +60,12 @@ export interface BrokerDeps {
   /** Waits while polling the shared store; injected by tests. */
   readonly sleep?: (ms: number) => Promise<void>;
   /**
+   * Whether work may go on after a request is answered (default true). The Lambda runtime
+   * sets false: Lambda freezes the process once the handler settles, so a stale hit starts
+   * no background refresh (lib/cache/token-cache.ts `backgroundWork`).
+   */
+  readonly backgroundWork?: boolean;
+  /**
    * Caller kinds that bypass the profiles' `callers` policy. Only the CLI sets this, to
    * `['cli']`: it runs as the operator, who already holds the configuration and its
    * secrets. Services never set it, so every caller they pass is checked.
@@ -122,6 +128,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     ...(deps.leaseMs !== undefined && { leaseMs: deps.leaseMs }),
     ...(deps.maxEntries !== undefined && { maxEntries: deps.maxEntries }),
     ...(deps.sleep !== undefined && { sleep: deps.sleep }),
+    ...(deps.backgroundWork !== undefined && { backgroundWork: deps.backgroundWork }),
   });
   // Clock offsets measured from skew rejections, per token endpoint host, for later assertions.
   const skew = new SkewMemory(clock);

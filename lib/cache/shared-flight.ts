@@ -84,9 +84,19 @@ export class SharedFlight {
     this.#consentMs = options.consentMs;
   }
 
-  /** Records a cache hit for the scheduled refresh; never fails. */
+  /** Records a cache hit for the scheduled refresh, without waiting; never fails. */
   touch(key: string): void {
     this.#store.touch(key).catch(() => undefined);
+  }
+
+  /** Records a cache hit for the scheduled refresh and waits for it; never fails. */
+  touchNow(key: string): Promise<void> {
+    return this.#store.touch(key).catch(() => undefined);
+  }
+
+  /** The store's token for `key`, if any; never fails (a store that cannot answer has none). */
+  peek(key: string): Promise<CachedToken | undefined> {
+    return this.#store.get(key).catch(() => undefined);
   }
 
   /**

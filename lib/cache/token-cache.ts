@@ -38,6 +38,13 @@ export function meetsMinTtl(token: CachedToken, minTtlMs: number, now: number): 
   return life >= minTtlMs ? left >= minTtlMs : left >= life / 2;
 }
 
+/**
+ * Without background work (Lambda), a hit on a stale token reads the shared store for the
+ * token the schedule refreshed at most this often per key; between reads the held token
+ * is served as it is.
+ */
+export const STALE_RECHECK_MS = 15_000;
+
 /** At most one forced refresh (a caller reported the token refused) per key in this period. */
 export const FORCED_REFRESH_INTERVAL_MS = 10_000;
 
@@ -66,6 +73,14 @@ export interface TokenCacheOptions {
   /** Waits while polling the shared store; injected by tests. */
   readonly sleep?: (ms: number) => Promise<void>;
   readonly logger?: Logger;
+  /**
+   * Whether work may continue after a request is answered (default true: a long-running
+   * server). False under Lambda, which freezes the process once the handler settles: a
+   * stale hit then starts no refresh (the schedule refreshes the shared entry, which the
+   * hit reads back at most every {@link STALE_RECHECK_MS}), and the shared entry's
+   * `lastUsedAt` is written before the answer, not after.
+   */
+  readonly backgroundWork?: boolean;
 }
 
 interface ConsentRecord {
@@ -93,6 +108,9 @@ export class TokenCache {
   readonly #marginMs: number;
   readonly #shared: SharedFlight | undefined;
   readonly #logger: Logger;
+  readonly #backgroundWork: boolean;
+  /** When a stale hit last read the shared store, per key (no background work only). */
+  readonly #recheckedAt: Lru<number>;
 
   constructor(options: TokenCacheOptions = {}) {
     this.#clock = options.clock ?? Date.now;
@@ -101,6 +119,8 @@ export class TokenCache {
     this.#forcedAt = new Lru(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.#marginMs = (options.refreshMargin ?? DEFAULT_REFRESH_MARGIN) * 1000;
     this.#logger = options.logger ?? silentLogger;
+    this.#backgroundWork = options.backgroundWork ?? true;
+    this.#recheckedAt = new Lru(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.#shared =
       options.sharedStore &&
       new SharedFlight({
@@ -175,6 +195,7 @@ export class TokenCache {
       }
     }
     if (token && this.usable(token, minTtlMs, now)) {
+      if (!this.#backgroundWork) return this.#hitWithinRequest(key, token, minTtlMs, now);
       if (this.stale(token, now)) this.#background({ key, descriptor, load });
       this.#shared?.touch(key);
       return { token, cached: true };
@@ -199,6 +220,33 @@ export class TokenCache {
     if (!force && token && !this.stale(token)) return { token, cached: true };
     this.#consent.delete(key);
     return this.#flight({ key, descriptor, load }, 0, force);
+  }
+
+  /**
+   * A hit that leaves nothing running after the answer: the touch is awaited, and a stale
+   * token is swapped for a newer one the shared store holds (the schedule's), read at most
+   * every {@link STALE_RECHECK_MS} per key. Upstream is never asked for a usable token.
+   */
+  async #hitWithinRequest(
+    key: string,
+    token: CachedToken,
+    minTtlMs: number,
+    now: number,
+  ): Promise<CacheResult> {
+    const shared = this.#shared;
+    if (!shared) return { token, cached: true };
+    let served = token;
+    const last = this.#recheckedAt.get(key);
+    if (this.stale(token, now) && (last === undefined || now - last >= STALE_RECHECK_MS)) {
+      this.#recheckedAt.set(key, now);
+      const newer = await shared.peek(key);
+      if (newer !== undefined && newer.expiresAt > token.expiresAt && this.usable(newer, minTtlMs, now)) {
+        this.#tokens.set(key, newer);
+        served = newer;
+      }
+    }
+    await shared.touchNow(key);
+    return { token: served, cached: true };
   }
 
   #background(wanted: Wanted): void {

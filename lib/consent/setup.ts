@@ -98,6 +98,8 @@ export interface BrokerSetupDeps extends Omit<ConsentSetupDeps, 'broker'> {
   readonly sharedStore?: SharedTokenStore | undefined;
   /** Base URL of consent links when neither `consent.baseUrl` nor a redirectUri gives one. */
   readonly consentBaseUrl?: (() => string | undefined) | undefined;
+  /** False under Lambda: no work after a request is answered (see {@link BrokerDeps.backgroundWork}). */
+  readonly backgroundWork?: boolean | undefined;
 }
 
 /** The broker, its shared token cache and its consent flow. */
@@ -138,6 +140,7 @@ export async function setupBroker(deps: BrokerSetupDeps): Promise<BrokerSetup> {
     fetch: deps.fetch,
     consentUrl: consentUrlBuilder(config, deps.consentBaseUrl),
     sharedStore,
+    ...(deps.backgroundWork !== undefined && { backgroundWork: deps.backgroundWork }),
   });
   return { broker, sharedStore, consent: setupConsent({ ...deps, broker }) };
 }

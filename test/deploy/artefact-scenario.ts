@@ -502,7 +502,10 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
     });
 
     it("health?deep=1: every profile's key material opens, the KMS key is described", async () => {
-      const c = await container('health');
+      // Only the callers of the param healthDeepCallers may ask for it.
+      const c = await container('health', {
+        TOKEN_BROKER_HEALTH_DEEP_CALLERS: 'arn:aws:iam::123456789012:role/app',
+      });
       const describes = kms.calls['DescribeKey'] ?? 0;
       const event = apiEvent({ routeKey: 'GET /health', userArn: CALLER_ARN });
       const { result, decisions } = await decided(() =>

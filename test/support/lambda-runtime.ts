@@ -38,6 +38,12 @@ export interface ContainerOptions {
   readonly cwd?: string;
   /** Function timeout in seconds (the deadline each invocation gets); default 28. */
   readonly timeoutSeconds?: number;
+  /**
+   * Stop the process (SIGSTOP) while it waits for the next invocation, and continue it
+   * (SIGCONT) when one comes, as Lambda freezes an execution environment once the handler
+   * has settled; default true. Work left running after an answer then stops where it is.
+   */
+  readonly freeze?: boolean;
 }
 
 /** A warm container. */
@@ -45,6 +51,8 @@ export interface Container {
   /** The Node.js the process runs on: its binary, why that one, and the version the process reported. */
   readonly node: { readonly path: string; readonly why: string; readonly version: string };
   invoke(event: unknown): Promise<InvocationResult>;
+  /** True while the process is stopped between invocations. */
+  frozen(): boolean;
   /** Everything the process wrote to stdout and stderr (its CloudWatch log stream). */
   output(): string;
   close(): Promise<void>;
@@ -103,7 +111,11 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
       };
       const next = queue.shift();
       if (next) send(next);
-      else waiting.push(send);
+      else {
+        waiting.push(send);
+        // Nothing to do: Lambda freezes the environment until the next event.
+        freeze();
+      }
       return;
     }
     void readBody(req).then((text) => {
@@ -135,6 +147,17 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
   const api = `127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   let output = '';
+  let frozen = false;
+  const freezing = options.freeze ?? true;
+  const freeze = (): void => {
+    if (!freezing || frozen || child.exitCode !== null) return;
+    frozen = child.kill('SIGSTOP');
+  };
+  const thaw = (): void => {
+    if (!frozen) return;
+    frozen = false;
+    child.kill('SIGCONT');
+  };
   const child: ChildProcess = spawn(node.path, [BOOTSTRAP], {
     cwd: options.cwd ?? options.taskRoot,
     env: {
@@ -193,10 +216,13 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
       return new Promise<InvocationResult>((done) => {
         const pending = { id: randomUUID(), event, done };
         const waiter = waiting.shift();
-        if (waiter) waiter(pending);
-        else queue.push(pending);
+        if (waiter) {
+          thaw();
+          waiter(pending);
+        } else queue.push(pending);
       });
     },
+    frozen: () => frozen,
     output: () => output,
     close,
   };

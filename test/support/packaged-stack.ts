@@ -30,14 +30,21 @@ export interface PackagedStackOptions {
   readonly stackName: string;
 }
 
+/** A container of the stack, with the access key id its role's calls carry (IAM decisions name it). */
+export interface StackContainer extends Container {
+  readonly accessKeyId: string;
+}
+
 /** A running stack. */
 export interface PackagedStack {
   readonly secrets: SecretsManagerServer;
   readonly kms: KmsServer;
   readonly iam: EnforcedIam;
   readonly table: string;
+  /** dynalite, behind no gateway: for the test's own look at the table. */
+  readonly dynamoDbEndpoint: string;
   /** A new (cold) container of `name`; `overrides` go over the template's environment. */
-  container(name: FunctionName, overrides?: Readonly<Record<string, string>>): Promise<Container>;
+  container(name: FunctionName, overrides?: Readonly<Record<string, string>>): Promise<StackContainer>;
   /** Everything every container wrote (their log streams). */
   output(): string;
   close(): Promise<void>;
@@ -107,18 +114,20 @@ export async function startPackagedStack(options: PackagedStackOptions): Promise
       kms,
       iam,
       table,
+      dynamoDbEndpoint: dynamo.endpoint,
       async container(name, overrides = {}) {
         const resource = packaged.resources[functionResourceId(name)]!;
+        const credentials = iam.environment(name);
         const container = await startContainer({
           taskRoot: packaged.unpack(name),
           handler: FUNCTIONS[name],
           functionName: `${stackName}-${name}`,
           runtime: String(resource.Properties['Runtime']),
-          env: { ...templateEnvironment(resource, table), ...iam.environment(name), ...overrides },
+          env: { ...templateEnvironment(resource, table), ...credentials, ...overrides },
           timeoutSeconds: Number(resource.Properties['Timeout']),
         });
         containers.push(container);
-        return container;
+        return Object.assign(container, { accessKeyId: credentials['AWS_ACCESS_KEY_ID']! });
       },
       output: () => containers.map((c) => c.output()).join('\n'),
       async close() {
