@@ -396,3 +396,25 @@ describe('strict answers', () => {
     expect(as.requestCount()).toBe(2);
   });
 });
+
+describe('a deadline on the proof grant (the consent callback)', () => {
+  it('ends the exchange by the deadline given, against a provider that never answers', async () => {
+    const { startFaultServer, hang } = await import('./support/fault-server.ts');
+    const { ATTEMPT_TIMEOUT_MS } = await import('../lib/exchange/retry.ts');
+    const endpoint = await startFaultServer([hang]);
+    try {
+      const broker = harnessBroker(config(endpoint.url));
+      const started = Date.now();
+      const err = await rejection(() =>
+        broker.refresh({ profile: 'p', subject: SUBJECT, force: true, deadlineAt: started + 200 }),
+      );
+      const took = Date.now() - started;
+      expect(err.code).toMatch(/^ERR_UPSTREAM_(TIMEOUT|UNAVAILABLE)$/);
+      // Cut to the deadline, not to the exchange's own attempt timeout (15 s) or deadline (25 s).
+      expect(took).toBeLessThan(ATTEMPT_TIMEOUT_MS / 5);
+      expect(endpoint.count()).toBe(1);
+    } finally {
+      await endpoint.close();
+    }
+  });
+});

@@ -15,6 +15,7 @@ import { rejectsKey } from './key-rejection.ts';
 import { DpopGate, withDpop } from './dpop.ts';
 import { BrokerError, RequestError, UpstreamRejected } from '../errors.ts';
 import { exchangeToken, type ExchangeSettings } from '../exchange/exchange.ts';
+import { DEADLINE_MS } from '../exchange/retry.ts';
 import { SkewMemory } from '../exchange/skew.ts';
 import type { BrokerConfig, Profile } from '../config/types.ts';
 import type { OpenKeystore } from '../keystore/types.ts';
@@ -80,6 +81,8 @@ export interface RefreshRequest {
   readonly scope?: string | undefined;
   /** Refresh even when the token held is not yet stale. */
   readonly force?: boolean;
+  /** Epoch ms by which the answer is due: the token exchange's deadline is cut to fit. */
+  readonly deadlineAt?: number | undefined;
 }
 
 /** The broker with the entry points of the schedule and the consent flow. */
@@ -165,8 +168,12 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     const { subject, scopes } = resolved;
     const started = performance.now();
     try {
+      const deadline = deps.exchange?.deadlineMs ?? DEADLINE_MS;
       const result = await exchangeToken({
         ...deps.exchange,
+        ...(resolved.deadlineAt !== undefined && {
+          deadlineMs: Math.max(1, Math.min(deadline, resolved.deadlineAt - clock())),
+        }),
         profile: await withResolvedHeaders(profile, deps.secrets),
         subject,
         scopes,
@@ -309,7 +316,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
       const { token, cached } = await cache.refresh(
         key,
         descriptor,
-        () => obtain(profile, resolved),
+        () => obtain(profile, { ...resolved, deadlineAt: request.deadlineAt }),
         request.force ?? false,
       );
       if (!cached)

@@ -23,6 +23,8 @@ export interface ResolvedRequest {
   readonly descriptor: TokenDescriptor;
   /** The caller's checked DPoP proof, when the request carries one (lib/broker/dpop.ts). */
   readonly dpop?: { readonly proof: string; readonly thumbprint: string } | undefined;
+  /** Epoch ms by which the answer is due; the exchange deadline is cut to fit. */
+  readonly deadlineAt?: number | undefined;
 }
 
 function invalid(message: string): RequestError {

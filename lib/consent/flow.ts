@@ -12,7 +12,7 @@ import { BrokerError, ConsentError, RequestError } from '../errors.ts';
 import { silentLogger, type Clock, type Logger } from '../types.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import { providerConsentUrl } from './authorize-url.ts';
-import { exchangeConsentCode } from './code-exchange.ts';
+import { CODE_EXCHANGE_TIMEOUT_MS, exchangeConsentCode } from './code-exchange.ts';
 import { failurePage, grantedPage, type ConsentOutcome } from './outcome.ts';
 import {
   CONSENT_COOKIE_NAME,
@@ -58,6 +58,11 @@ export interface ConsentStart {
 export interface ConsentCallbackInput {
   readonly query: Readonly<Record<string, string | undefined>>;
   readonly cookies: string | readonly string[] | undefined;
+  /**
+   * When the answer is due (epoch ms; the Lambda deadline less the early answer): the code
+   * exchange and the proof grant are cut to fit, so none of their work outlives the answer.
+   */
+  readonly deadlineAt?: number | undefined;
 }
 
 /** The two steps of the consent flow. */
@@ -171,14 +176,24 @@ export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
     proofs.set(key, now);
   }
 
-  async function confirm(profile: Profile, code: string, nonce: string, key: Uint8Array): Promise<void> {
+  async function confirm(
+    profile: Profile,
+    code: string,
+    nonce: string,
+    key: Uint8Array,
+    deadlineAt: number | undefined,
+  ): Promise<void> {
     if (profile.clientSecret === undefined) return;
+    const clientSecret = await deps.secrets.resolveText(profile.clientSecret);
     await exchangeConsentCode({
       profile,
       code,
-      clientSecret: await deps.secrets.resolveText(profile.clientSecret),
+      clientSecret,
       codeVerifier: profile.pkce ? pkceVerifier(key, nonce) : undefined,
       ...(deps.fetch && { fetch: deps.fetch }),
+      ...(deadlineAt !== undefined && {
+        timeoutMs: Math.max(1, Math.min(CODE_EXCHANGE_TIMEOUT_MS, deadlineAt - clock())),
+      }),
     });
   }
 
@@ -223,13 +238,14 @@ export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
           'the provider sent no authorization code; start the consent again',
         );
       limitProof(profile, subject);
-      await confirm(profile, code, claims.nonce, key);
+      await confirm(profile, code, claims.nonce, key, input.deadlineAt);
       // Confirmed by the provider (code exchange), a new grant proves the consent; without a
       // client secret nothing confirmed the callback, so a fresh token held is proof enough.
       await deps.broker.refresh({
         profile: profile.name,
         subject,
         force: profile.clientSecret !== undefined,
+        deadlineAt: input.deadlineAt,
       });
       await deps.store.record({ ...known, at: clock(), outcome: 'granted' });
       logger.info('consent granted', known);

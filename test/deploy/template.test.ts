@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiEvent, lambdaContext } from '../functions/events.ts';
 import { ATTRIBUTE_NAMES } from '../../lib/cache/dynamodb-item.ts';
 import { cacheTableAttributes, DUE_INDEX, dueIndexDefinition } from '../../lib/cache/due.ts';
-import { DEADLINE_MS } from '../../lib/exchange/retry.ts';
+import { ATTEMPT_TIMEOUT_MS, DEADLINE_MS } from '../../lib/exchange/retry.ts';
+import { AWS_ATTEMPT_TIMEOUT_MS } from '../../lib/aws/sdk.ts';
+import { CODE_EXCHANGE_TIMEOUT_MS } from '../../lib/consent/code-exchange.ts';
 import { FINISH_MARGIN_MS, START_MARGIN_MS } from '../../lib/refresh/refresh.ts';
 import { TIMEOUT_EARLY_MS } from '../../lib/http/stack.ts';
 import {
@@ -204,6 +206,26 @@ describe('packaged CloudFormation template (osls package)', () => {
     const token = resources['TokenLambdaFunction']!;
     expect(token.Properties['Timeout'] * 1000).toBeGreaterThanOrEqual(DEADLINE_MS + TIMEOUT_EARLY_MS);
     expect(ofType('AWS::Logs::LogGroup').every(([, g]) => g.Properties['RetentionInDays'] > 0)).toBe(true);
+  });
+
+  it('gives every function a timeout that covers the longest work its code bounds', () => {
+    const timeoutMs = (fn: string) => resources[`${fn}LambdaFunction`]!.Properties['Timeout'] * 1000;
+    // Every HTTP route answers 503 TIMEOUT_EARLY_MS before its function's timeout, and API
+    // Gateway stops waiting at 30 s; what each route may need before that:
+    // token: a whole token exchange (retries included).
+    expect(timeoutMs('Token') - TIMEOUT_EARLY_MS).toBeGreaterThanOrEqual(DEADLINE_MS);
+    // consentCallback: the code exchange at its longest, then the proof grant (cut to the
+    // deadline) still gets one whole attempt.
+    expect(timeoutMs('ConsentCallback') - TIMEOUT_EARLY_MS - CODE_EXCHANGE_TIMEOUT_MS).toBeGreaterThanOrEqual(
+      ATTEMPT_TIMEOUT_MS,
+    );
+    // consentStart (the state key) and health (key material for ?deep=1): one whole
+    // Secrets Manager attempt at least.
+    for (const fn of ['ConsentStart', 'Health'])
+      expect(timeoutMs(fn) - TIMEOUT_EARLY_MS, fn).toBeGreaterThanOrEqual(AWS_ATTEMPT_TIMEOUT_MS);
+    for (const fn of ['Token', 'ConsentCallback', 'ConsentStart', 'Health'])
+      expect(timeoutMs(fn), fn).toBeLessThan(API_GATEWAY_TIMEOUT_S * 1000);
+    // refresh: see 'runs the refresh function every minute with a timeout below the rate'.
   });
 
   it('packages the profiles file with each HTTP function', () => {
