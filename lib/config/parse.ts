@@ -56,11 +56,57 @@ function forbiddenKeys(doc: Document, text: string, source: string): string[] {
   return problems;
 }
 
+/**
+ * Mappings whose keys may be secrets when written by mistake (a raw API key, a secret
+ * access key where its id belongs): a problem there names the mapping, never the key.
+ */
+const SECRET_KEYED = [
+  {
+    path: ['server', 'apiKeys'],
+    key: /^sha256:[0-9a-f]{64}$/,
+    line: 'server.apiKeys: an entry is not "sha256:<64 lower-case hex>"; put the SHA-256 of the key, never the key',
+  },
+  {
+    path: ['server', 'sigv4', 'credentials'],
+    key: /^[A-Z0-9]{16,128}$/,
+    line: 'server.sigv4.credentials: an entry is not keyed by an access key id (upper-case letters and digits); the secret access key goes in "secret", by reference',
+  },
+] as const;
+
+/** The line for a problem inside a secret-keyed mapping whose key breaks its rule, if so. */
+function secretKeyedProblem(path: readonly PropertyKey[]): string | undefined {
+  for (const rule of SECRET_KEYED) {
+    const n = rule.path.length;
+    if (path.length <= n || !rule.path.every((part, i) => path[i] === part)) continue;
+    if (!rule.key.test(String(path[n]))) return rule.line;
+  }
+  return undefined;
+}
+
+/** The key names leading to the mapping pair whose key starts at `offset`. */
+function keyPathAt(doc: Document, offset: number): string[] | undefined {
+  let found: string[] | undefined;
+  visit(doc, {
+    Pair(_key, pair, path) {
+      if (!isScalar(pair.key) || pair.key.range?.[0] !== offset) return undefined;
+      found = path.flatMap((node) => {
+        const key = (node as { key?: unknown }).key;
+        return isScalar(key) ? [String(key.value)] : [];
+      });
+      return visit.BREAK;
+    },
+  });
+  return found;
+}
+
 /** Zod issues as complete lines naming the profile and key. */
 function zodProblems(error: ZodError, input: unknown): string[] {
   const lines: string[] = [];
   for (const issue of error.issues) {
-    if (issue.code === 'unrecognized_keys') {
+    const hidden = secretKeyedProblem(issue.path);
+    if (hidden !== undefined) {
+      if (!lines.includes(hidden)) lines.push(hidden);
+    } else if (issue.code === 'unrecognized_keys') {
       const known = knownKeysAt(issue.path);
       for (const key of issue.keys) lines.push(problem([...issue.path, key], unknownKeyMessage(key, known)));
     } else if (issue.code === 'invalid_value') {
@@ -149,6 +195,10 @@ export function parseConfig(text: string, source: string): BrokerConfig {
         const before = text.slice(0, e.pos[0]).split(/\r?\n/);
         const at = ` (line ${before.length}, column ${before.at(-1)!.length + 1})`;
         if (e.code === 'DUPLICATE_KEY') {
+          const parents = keyPathAt(doc, e.pos[0]);
+          const secretKeyed = SECRET_KEYED.find((rule) => rule.path.join('.') === parents?.join('.'));
+          if (secretKeyed)
+            return `${source}: duplicate key in ${secretKeyed.path.join('.')}${at}: each key may appear only once`;
           const key = /^["']?([^:"'{},\n]+?)["']?\s*:/.exec(text.slice(e.pos[0], e.pos[0] + 200))?.[1];
           const name = key ? ` "${key}"` : '';
           return `${source}: duplicate key${name}${at}: each profile and key may appear only once`;

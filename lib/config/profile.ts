@@ -4,7 +4,7 @@ import { isKmsReference, parseKmsReference } from '../signer/kms-reference.ts';
 import { PRESETS } from './presets.ts';
 import type { RawProfile } from './schema.ts';
 import type { AssertionOptions, ConsentErrorMatcher, Profile, ProviderName, TokenEndpoint } from './types.ts';
-import { checkRedirectUri, parseSecureUrl, parseTokenUri, UriProblem } from './uri.ts';
+import { checkRedirectUri, parseSecureUrl, parseTokenUri, privateNetworkProblem, UriProblem } from './uri.ts';
 
 /** Assertion lifetime when the profile gives none (seconds), before the preset's cap. */
 export const DEFAULT_ASSERTION_LIFETIME = 300;
@@ -199,6 +199,18 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
   const authUri =
     optionalUrl('authUri', raw.authUri, add, parseSecureUrl) ??
     (raw.authUri === undefined && tokenUrl ? preset.authUri(tokenUrl) : undefined);
+  if (raw.allowPrivateNetwork !== true) {
+    // The preset's authUri shares the token URI's host: only a written one is checked apart.
+    const written = {
+      tokenUri: endpoint?.url,
+      redirectUri,
+      authUri: raw.authUri === undefined ? undefined : authUri,
+    };
+    for (const [key, value] of Object.entries(written)) {
+      const problem = value === undefined ? undefined : privateNetworkProblem(new URL(value));
+      if (problem) add(key, problem);
+    }
+  }
   const assertion = assertionOptions(raw, provider, add, warn);
 
   const subjects = raw.subjects ?? (raw.subject !== undefined ? [raw.subject] : []);

@@ -38,6 +38,8 @@ export const RESERVED_PARAMS = [
 ] as const;
 
 const FIELD_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** Names an object's machinery answers to, not a provider's field: `__proto__` would do nothing. */
+const OBJECT_NAMES = ['__proto__', 'constructor', 'prototype'] as const;
 
 const assertionSchema = z.strictObject({
   lifetime: seconds
@@ -121,6 +123,10 @@ const profileSchema = z.strictObject({
         .regex(FIELD_NAME, 'field names are letters, digits, "_", ".", ":" and "-" (at most 64)')
         .refine((name) => name !== 'refresh_token', 'refresh_token is never passed on; remove it')
         .refine(
+          (name) => !(OBJECT_NAMES as readonly string[]).includes(name),
+          'names part of a JavaScript object, not a provider field; remove it',
+        )
+        .refine(
           (name) => !(RESERVED_RESPONSE_FIELDS as readonly string[]).includes(name),
           "is a field of the broker's own answer; remove it",
         ),
@@ -143,6 +149,8 @@ const profileSchema = z.strictObject({
   tokenType: z.enum(['bearer', 'any']).optional(),
   scopeCheck: z.enum(['lenient', 'strict']).optional(),
   dpop: z.enum(['off', 'optional', 'required']).optional(),
+  /** Token, auth and redirect URIs may be at private, link-local or metadata addresses. */
+  allowPrivateNetwork: z.boolean().optional(),
 });
 
 const cacheSchema = z.strictObject({

@@ -1,4 +1,4 @@
-import { isIPv4 } from 'node:net';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { TokenEndpoint } from './types.ts';
 
 /** A URI problem, phrased to follow `<key>: `. */
@@ -6,19 +6,90 @@ export class UriProblem extends Error {
   override readonly name = 'UriProblem';
 }
 
-/** True for loopback hosts: `localhost`, 127.0.0.0/8 and `::1`. */
+/**
+ * True for loopback hosts, literally: `localhost`, 127.0.0.0/8 and `::1`. Not `*.localhost`:
+ * glibc resolves those names through DNS, so they may leave the machine.
+ */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost') || host === '::1') return true;
+  if (host === 'localhost' || host === '::1') return true;
   return isIPv4(host) && host.startsWith('127.');
 }
 
+/** Address ranges a profile reaches only with `allowPrivateNetwork: true`, most specific first. */
+const GUARDED_RANGES: readonly { kind: string; range: string; family: 'ipv4' | 'ipv6'; bits: number }[] = [
+  { kind: 'cloud metadata', range: '169.254.169.254', family: 'ipv4', bits: 32 },
+  { kind: 'cloud metadata', range: 'fd00:ec2::254', family: 'ipv6', bits: 128 },
+  { kind: 'link-local', range: '169.254.0.0', family: 'ipv4', bits: 16 },
+  { kind: 'link-local', range: 'fe80::', family: 'ipv6', bits: 10 },
+  { kind: 'private', range: '10.0.0.0', family: 'ipv4', bits: 8 },
+  { kind: 'private', range: '172.16.0.0', family: 'ipv4', bits: 12 },
+  { kind: 'private', range: '192.168.0.0', family: 'ipv4', bits: 16 },
+  { kind: 'private', range: '100.64.0.0', family: 'ipv4', bits: 10 },
+  { kind: 'private', range: 'fc00::', family: 'ipv6', bits: 7 },
+  // "This network" and the unspecified address reach the machine itself on Linux.
+  { kind: 'unspecified', range: '0.0.0.0', family: 'ipv4', bits: 8 },
+  { kind: 'unspecified', range: '::', family: 'ipv6', bits: 128 },
+];
+const GUARDS = GUARDED_RANGES.map((r) => {
+  const list = new BlockList();
+  if (r.bits === (r.family === 'ipv4' ? 32 : 128)) list.addAddress(r.range, r.family);
+  else list.addSubnet(r.range, r.bits, r.family);
+  return { ...r, list };
+});
+/** Names of cloud metadata services (GCP; AWS's instance-data name). */
+const METADATA_NAMES = new Set([
+  'metadata.google.internal',
+  'metadata.goog',
+  'instance-data',
+  'instance-data.ec2.internal',
+]);
+
 /**
- * A URL as it may appear in a message: without user info (`user:password@`), which may
- * hold a secret, whatever the scheme and even when the text does not parse.
+ * Why a URL's host is refused without `allowPrivateNetwork: true`: a literal address in a
+ * link-local, cloud metadata, private or unspecified range (IPv4-mapped IPv6 included), or
+ * a metadata service's name. DNS names are not resolved here.
+ *
+ * @returns the problem, phrased to follow `<key>: `, or undefined.
+ */
+export function privateNetworkProblem(url: URL): string | undefined {
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const fix = 'set allowPrivateNetwork: true on the profile only if the endpoint really lives there';
+  if (METADATA_NAMES.has(host.replace(/\.$/, ''))) return `${host} is a cloud metadata service; ${fix}`;
+  const family = isIPv4(host) ? 'ipv4' : isIPv6(host) ? 'ipv6' : undefined;
+  if (family === undefined) return undefined;
+  const hit = GUARDS.find((g) => g.list.check(host, family));
+  if (hit === undefined) return undefined;
+  const range = hit.kind === 'cloud metadata' ? '' : ` (${hit.range}/${hit.bits})`;
+  const article = /^[aeiou]/.test(hit.kind) ? 'an' : 'a';
+  return `${host} is ${article} ${hit.kind} address${range}; ${fix}`;
+}
+
+/** Query parameter names that may carry a secret (compared lower-case, without "_", "-", "."). */
+const SECRET_PARAM =
+  /secret|passw|pwd|apikey|accesskey|privatekey|token|assertion|credential|signature|^sig$|^key$|^code$|^auth/;
+
+/**
+ * Why a token URI's query is refused: a parameter whose name may carry a secret. Such a
+ * value would sit in logs, in `check`'s output and in the default audience.
+ *
+ * @returns the problem, naming the parameter (never its value), or undefined.
+ */
+export function tokenQueryProblem(url: URL): string | undefined {
+  for (const name of new Set(url.searchParams.keys())) {
+    if (SECRET_PARAM.test(name.toLowerCase().replace(/[-_.]/g, '')))
+      return `the query parameter "${name}" may carry a secret; remove it from the URI and give it in params (params: { ${name}: env:VAR })`;
+  }
+  return undefined;
+}
+
+/**
+ * A URL as it may appear in a message: without user info (`user:password@`) and without
+ * query values, either of which may hold a secret, whatever the scheme and even when the
+ * text does not parse.
  */
 export function shownUrl(value: string): string {
-  return value.replace(/\/\/[^/?#\s]*@/g, '//');
+  return value.replace(/\/\/[^/?#\s]*@/g, '//').replace(/([?&][^=&#\s]*=)[^&#\s]*/g, '$1…');
 }
 
 /**
@@ -72,7 +143,8 @@ export function parseTokenUri(value: string): TokenEndpoint {
   } else if (/\s/.test(rest)) {
     throw new UriProblem(`write "[GET |POST ]<url>", got "${shownUrl(value)}"`);
   }
-  parseSecureUrl(rest);
+  const query = tokenQueryProblem(parseSecureUrl(rest));
+  if (query !== undefined) throw new UriProblem(query);
   return { method, url: rest };
 }
 

@@ -301,7 +301,9 @@ describe('parseConfig', () => {
     const err = thrown(() => parseConfig(text, 'c.yaml'));
     const lines = err.message.split('\n');
     expect(lines[0]).toBe('cache.store: must be one of "memory", "dynamodb", got "redis"');
-    expect(lines[1]).toBe('server.apiKeys.abc: keys are "sha256:<64 lower-case hex>"');
+    expect(lines[1]).toBe(
+      'server.apiKeys: an entry is not "sha256:<64 lower-case hex>"; put the SHA-256 of the key, never the key',
+    );
   });
 
   it('rejects an http cache endpoint that is not loopback', () => {
