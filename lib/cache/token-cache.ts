@@ -27,15 +27,18 @@ export function insideMargin(token: CachedToken, marginMs: number, now: number):
 
 /**
  * Whether `token` may answer a request asking for `minTtlMs` at `now`: it has at least
- * `minTtlMs` left. When the provider's own lifetime (the token's whole life) is below
- * `minTtlMs`, no token can, and the freshest is served instead: one with at least half its
- * life left, so such a provider is asked once per half lifetime, not on every request.
+ * `minTtlMs` left. When the provider's own lifetime (the token's whole life) is at most
+ * `minTtlMs`, no token can (even a token of exactly that life has less left by the time
+ * it is read), and the freshest is served instead: one with at least half its life left,
+ * so such a provider is asked once per half lifetime, not on every request. A token just
+ * obtained upstream is served whatever this says ({@link TokenCache.get}): it is the
+ * freshest there is.
  */
 export function meetsMinTtl(token: CachedToken, minTtlMs: number, now: number): boolean {
   const left = token.expiresAt - now;
   if (left <= 0) return false;
   const life = token.expiresAt - token.obtainedAt;
-  return life >= minTtlMs ? left >= minTtlMs : left >= life / 2;
+  return life > minTtlMs ? left >= minTtlMs : left >= life / 2;
 }
 
 /**
@@ -201,8 +204,11 @@ export class TokenCache {
       return { token, cached: true };
     }
     const result = await this.#flight(wanted, minTtlMs, false);
-    // Joined a flight that asked for less (a token from the shared store): ask once more for ours.
-    if (this.usable(result.token, minTtlMs)) return result;
+    // A token from upstream is the freshest there is: served even when it cannot meet
+    // minTtl, never fetched again for this request (at most one upstream request per
+    // request). Only a token a joined flight took from the shared store for a smaller
+    // minTtl (a background refresh's) is asked for once more.
+    if (!result.cached || this.usable(result.token, minTtlMs)) return result;
     return this.#flight(wanted, minTtlMs, false);
   }
 

@@ -14,6 +14,7 @@ export type BrokerErrorCode =
   | 'upstream_unavailable'
   | 'secret_unavailable'
   | 'use_dpop_nonce'
+  | 'key_unavailable'
   | 'internal';
 
 /**
@@ -33,6 +34,7 @@ const BROKER_CODES: ReadonlySet<string> = new Set<BrokerErrorCode>([
   'upstream_unavailable',
   'secret_unavailable',
   'use_dpop_nonce',
+  'key_unavailable',
   'internal',
 ]);
 

@@ -16,6 +16,7 @@ export type { SendTokenRequestOptions, TokenRequestParameters } from './request.
 export {
   DEFAULT_EXPIRES_IN,
   MAX_EXPIRES_IN,
+  MIN_TOKEN_LIFETIME_S,
   MAX_FIELD_CHARS,
   MAX_RESPONSE_BYTES,
   oauthError,

@@ -9,6 +9,17 @@ export const DEFAULT_EXPIRES_IN = 3600;
  * than it had to, which is harmless, while rejecting would fail every request.
  */
 export const MAX_EXPIRES_IN = 86_400;
+/**
+ * Smallest `expires_in` accepted, in seconds (10). A token answered with less has no
+ * usable life: by the time it reaches the caller and the caller's request reaches the
+ * resource server (each a network hop, plus the usual second or two of clock difference
+ * between provider and resource server) it is expired or nearly so, and the cache, which
+ * serves a short-lived token for half its life, would go back to the provider every few
+ * seconds. Such an answer (`0`, `"0"`, `9`) is refused as `ERR_UPSTREAM_INVALID_RESPONSE`
+ * rather than floored: flooring would hand out, and cache, a token the provider itself
+ * says is dead.
+ */
+export const MIN_TOKEN_LIFETIME_S = 10;
 /** Largest response body read, in bytes (64 KiB); a token response is a few hundred bytes. */
 export const MAX_RESPONSE_BYTES = 64 * 1024;
 /** Longest `error_description` kept, in characters. */
@@ -129,15 +140,22 @@ function expiresIn(response: Response, value: unknown): number {
         : NaN;
   if (!Number.isFinite(seconds) || seconds < 0)
     throw invalid(response, 'an expires_in that is not a number ≥ 0');
-  return Math.min(Math.floor(seconds), MAX_EXPIRES_IN);
+  const whole = Math.floor(seconds);
+  if (whole < MIN_TOKEN_LIFETIME_S)
+    throw invalid(
+      response,
+      `an expires_in of ${whole} s, below the ${MIN_TOKEN_LIFETIME_S} s a token must live to be of use`,
+    );
+  return Math.min(whole, MAX_EXPIRES_IN);
 }
 
 /**
  * Validates a token endpoint answer field by field.
  *
  * - 200 with a JSON object: `access_token` a non-empty string, `token_type` `Bearer` in any
- *   case (normalised; another type only with `tokenType: 'any'`), `expires_in` a number or numeric string ≥ 0
- *   (absent: {@link DEFAULT_EXPIRES_IN}; above {@link MAX_EXPIRES_IN}: capped), `scope` a
+ *   case (normalised; another type only with `tokenType: 'any'`), `expires_in` a number or numeric string of
+ *   at least {@link MIN_TOKEN_LIFETIME_S} (absent: {@link DEFAULT_EXPIRES_IN}; above
+ *   {@link MAX_EXPIRES_IN}: capped), `scope` a
  *   string when present; the `responseFields` kept in `fields`. For a request with a DPoP
  *   proof (`dpop`), `token_type` must be `DPoP` (any case; RFC 9449 §5): a Bearer token
  *   would not be bound to the caller's key.

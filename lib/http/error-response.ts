@@ -10,6 +10,8 @@ import { jsonResult, type HttpResult } from './event.ts';
 /** Message of every non-exposed error body: it says nothing about the cause. */
 export const GENERIC_MESSAGES: Readonly<Record<string, string>> = {
   internal: 'internal error',
+  key_unavailable:
+    "the profile's key material cannot be used (the code says why); the broker's operator can run token-broker check <profile>",
   secret_unavailable: 'a secret the profile needs is unavailable; try again later',
   upstream_unavailable: 'the token service is temporarily unavailable; try again later',
 };
@@ -21,7 +23,7 @@ export function mappingOf(err: unknown): HttpErrorMapping {
 
 /**
  * The HTTP response for `err`: `{error, message, ...details}` when exposed,
- * `{error, message: <generic>}` otherwise. A 503 whose details carry `retry_after`
+ * `{error, message: <generic>}` otherwise (plus `code` for a mapping that names it). A 503 whose details carry `retry_after`
  * (seconds) also gets a `Retry-After` header; a {@link DpopNonceRequired} sends its nonce
  * as the `DPoP-Nonce` header (RFC 9449 §8).
  *
@@ -31,7 +33,8 @@ export function errorResult(err: unknown): HttpResult {
   const mapping = mappingOf(err);
   if (!(err instanceof BrokerError) || !mapping.expose) {
     const message = GENERIC_MESSAGES[mapping.error] ?? GENERIC_MESSAGES['internal'];
-    return jsonResult(mapping.status, { error: mapping.error, message });
+    const named = mapping.namesCode === true && err instanceof BrokerError ? { code: err.code } : {};
+    return jsonResult(mapping.status, { error: mapping.error, message, ...named });
   }
   const details: Record<string, string | number | boolean> = {};
   for (const [key, value] of Object.entries(err.details)) {

@@ -8,9 +8,24 @@ export interface HttpErrorMapping {
   readonly error: string;
   /** Whether the message and details may be shown to the caller; when false the body is generic. */
   readonly expose: boolean;
+  /**
+   * A generic body that still names the broker's code (`code: "ERR_KEYSTORE_PASSWORD"`): the
+   * caller can tell a misconfigured profile from a bug, and learns nothing beyond the code.
+   */
+  readonly namesCode?: true;
 }
 
 const map = (status: number, error: string, expose = true): HttpErrorMapping => ({ status, error, expose });
+/**
+ * The profile's key material cannot be used: 500 `key_unavailable` with the code. 500, not
+ * 503: the operator must fix the profile or its secret, and a retry does not help.
+ */
+const keyUnavailable = (): HttpErrorMapping => ({
+  status: 500,
+  error: 'key_unavailable',
+  expose: false,
+  namesCode: true,
+});
 
 /**
  * The one `code -> {status, error, expose}` table. Every HTTP response for an error is
@@ -42,21 +57,23 @@ export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
   ERR_CONSENT_STATE: map(400, 'invalid_request'),
   ERR_CONSENT_DENIED: map(400, 'invalid_request'),
   ERR_CONSENT_BUSY: map(503, 'upstream_unavailable'),
-  // Key material and configuration problems are operator errors: the caller learns nothing of them.
-  ERR_KEYSTORE_FORMAT: map(500, 'internal', false),
-  ERR_KEYSTORE_PASSWORD: map(500, 'internal', false),
-  ERR_KEY_PASSWORD: map(500, 'internal', false),
-  ERR_KEYSTORE_INTEGRITY: map(500, 'internal', false),
-  ERR_KEYSTORE_TOO_LARGE: map(500, 'internal', false),
-  ERR_KEYSTORE_TOO_COSTLY: map(500, 'internal', false),
-  ERR_ALIAS_NOT_FOUND: map(500, 'internal', false),
-  ERR_ALIAS_REQUIRED: map(500, 'internal', false),
-  ERR_UNSUPPORTED_KEY: map(500, 'internal', false),
-  ERR_KEY_CERT_MISMATCH: map(500, 'internal', false),
-  ERR_KMS_ACCESS_DENIED: map(500, 'internal', false),
-  ERR_KMS_KEY_STATE: map(500, 'internal', false),
+  // Key material and configuration problems are operator errors: the caller learns the code
+  // of a key that cannot be used (to tell it from a bug), nothing more.
+  ERR_KEYSTORE_FORMAT: keyUnavailable(),
+  ERR_KEYSTORE_PASSWORD: keyUnavailable(),
+  ERR_KEY_PASSWORD: keyUnavailable(),
+  ERR_KEYSTORE_INTEGRITY: keyUnavailable(),
+  ERR_KEYSTORE_TOO_LARGE: keyUnavailable(),
+  ERR_KEYSTORE_TOO_COSTLY: keyUnavailable(),
+  ERR_ALIAS_NOT_FOUND: keyUnavailable(),
+  ERR_ALIAS_REQUIRED: keyUnavailable(),
+  ERR_UNSUPPORTED_KEY: keyUnavailable(),
+  ERR_KEY_CERT_MISMATCH: keyUnavailable(),
+  ERR_KMS_ACCESS_DENIED: keyUnavailable(),
+  ERR_KMS_KEY_STATE: keyUnavailable(),
   ERR_CONFIG: map(500, 'internal', false),
   ERR_CONFIG_NOT_FOUND: map(500, 'internal', false),
+  ERR_LISTEN: map(500, 'internal', false),
   ERR_CONNECTION_STRING: map(400, 'invalid_request'),
   ERR_AUTH_METHOD: map(400, 'invalid_request'),
   ERR_INTERNAL: map(500, 'internal', false),
