@@ -60,6 +60,8 @@ export type ErrorCode =
   | 'ERR_CONSENT_BUSY'
   // shared cache
   | 'ERR_CACHE_UNAVAILABLE'
+  // local server (`serve`)
+  | 'ERR_LISTEN'
   // anything unexpected
   | 'ERR_INTERNAL';
 
@@ -100,6 +102,11 @@ export class KmsError extends BrokerError {
 /** The configuration, a profile or an imported connection string is invalid. */
 export class ConfigError extends BrokerError {
   override readonly name = 'ConfigError';
+}
+
+/** The local server could not listen on its host and port (busy, not allowed, no such address). */
+export class ListenError extends BrokerError {
+  override readonly name = 'ListenError';
 }
 
 /** A secret reference could not be resolved. Messages name the reference, never the value. */

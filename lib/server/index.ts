@@ -24,6 +24,7 @@ import type { SecretResolver } from '../secrets/types.ts';
 import { noMetrics, silentLogger, type Broker, type Clock, type Logger, type Metrics } from '../types.ts';
 import { identifyCaller } from './caller.ts';
 import { flattenHeaders, localContext, queryParameters, toEvent, writeResult } from './event.ts';
+import { listenError } from './listen-error.ts';
 import { allowedAuthorities, checkBrowserHeaders } from './origin.ts';
 import { matchRoute, type Route } from './routes.ts';
 
@@ -122,7 +123,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<{ bytes: Buffer;
 
 /**
  * Starts the local server.
- * @throws Error when the port cannot be bound (EADDRINUSE, EACCES)
+ * @throws ListenError `ERR_LISTEN` when the port cannot be bound (EADDRINUSE, EACCES, EADDRNOTAVAIL)
  */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { config } = options;
@@ -277,10 +278,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     });
   });
   const host = options.host ?? DEFAULT_HOST;
+  const listenPort = options.port ?? DEFAULT_PORT;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? DEFAULT_PORT, host, () => {
-      server.off('error', reject);
+    const refuse = (err: unknown): void => reject(listenError(err, host, listenPort));
+    server.once('error', refuse);
+    server.listen(listenPort, host, () => {
+      server.off('error', refuse);
       resolve();
     });
   });
