@@ -13,6 +13,7 @@
  * | `lastUsedAt` | N | last time a caller was served from it, epoch ms |
  * | `ttl` | N | epoch seconds after which DynamoDB may delete the item |
  * | `lease`, `leaseUntil` | S, N | which acquisition of a lease refreshes it (fencing), until when (epoch ms) |
+ * | `forcedAt` | N | when a caller's `rejected` last forced a refresh of the key (epoch ms), the fleet's rate limit |
  * | `consent`, `consentUntil` | B, N | a remembered `consent_required` answer, sealed with `pk#consent`, and until when |
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';

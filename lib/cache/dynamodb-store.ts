@@ -267,6 +267,38 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
       });
     },
 
+    async claimForcedRefresh(key, holder, leaseMs, obtainedAt, intervalMs) {
+      const pk = itemKey(key);
+      const now = clock();
+      // One write takes both the lease and the rate limit, so exactly one instance wins them.
+      const claimed = await update(pk, {
+        UpdateExpression: 'SET #lease = :holder, leaseUntil = :until, forcedAt = :now',
+        ConditionExpression:
+          'obtainedAt = :seen AND (attribute_not_exists(#lease) OR leaseUntil < :now) AND ' +
+          '(attribute_not_exists(forcedAt) OR forcedAt <= :cutoff)',
+        ExpressionAttributeNames: names('#lease'),
+        ExpressionAttributeValues: {
+          ':holder': { S: holder },
+          ':until': { N: String(now + leaseMs) },
+          ':now': { N: String(now) },
+          ':seen': { N: String(obtainedAt) },
+          ':cutoff': { N: String(now - intervalMs) },
+        },
+      });
+      if (claimed) return 'claimed';
+      const { Item: item } = await client.send(
+        new GetItemCommand({
+          TableName: table,
+          Key: { pk: { S: pk } },
+          ConsistentRead: true,
+          ProjectionExpression: 'obtainedAt, leaseUntil, forcedAt',
+        }),
+      );
+      if (item === undefined || numberAttribute(item, 'obtainedAt') !== obtainedAt) return 'busy';
+      if ((numberAttribute(item, 'leaseUntil') ?? -Infinity) >= now) return 'busy';
+      return (numberAttribute(item, 'forcedAt') ?? -Infinity) > now - intervalMs ? 'limited' : 'busy';
+    },
+
     async releaseLease(key, holder) {
       // A failed condition means the lease is not ours (any more): nothing to give up.
       await update(itemKey(key), {

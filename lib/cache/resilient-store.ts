@@ -62,7 +62,7 @@ function describe(error: unknown): { error: string; reason: string } {
 /**
  * Wraps `inner` so that its failures never reach the caller: `get` and
  * `getConsentRequired` answer undefined, `listDue` an empty list, `acquireLease`,
- * `renewLease` and `put` true (this instance refreshes on its own and serves its token;
+ * `renewLease` and `put` true and `claimForcedRefresh` `claimed` (this instance refreshes on its own and serves its token;
  * the broker's in-process single-flight still holds), `releaseLease`,
  * `putConsentRequired` and `touch` do nothing. Each fallback counts `SharedCacheFallbacks`; at most one warning is logged
  * per period. After consecutive failures the store is skipped for a cool-down.
@@ -143,6 +143,13 @@ export function createResilientStore(
     putConsentRequired: (key, descriptor, consent) =>
       guarded('putConsentRequired', () => inner.putConsentRequired(key, descriptor, consent), undefined),
     releaseLease: (key, holder) => guarded('releaseLease', () => inner.releaseLease(key, holder), undefined),
+    // As a failed acquireLease: this instance decides alone (its in-process rate limit still holds).
+    claimForcedRefresh: (key, holder, leaseMs, obtainedAt, intervalMs) =>
+      guarded(
+        'claimForcedRefresh',
+        () => inner.claimForcedRefresh(key, holder, leaseMs, obtainedAt, intervalMs),
+        'claimed' as const,
+      ),
     touch: (key) => guarded('touch', () => inner.touch(key), undefined),
     listDue: (query) => guarded('listDue', () => inner.listDue(query), [], listTimeoutMs),
   };

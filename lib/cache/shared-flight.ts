@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { DEADLINE_MS } from '../exchange/retry.ts';
 import { ConsentRequired } from '../errors.ts';
 import type { Clock, Logger } from '../types.ts';
-import type { CachedToken, SharedTokenStore, TokenDescriptor } from './types.ts';
+import type { CachedToken, ForcedClaim, SharedTokenStore, TokenDescriptor } from './types.ts';
 
 /** How long one lease lasts without renewal; a killed holder is taken over this long after its last renewal. */
 export const DEFAULT_LEASE_MS = 10_000;
@@ -129,6 +129,37 @@ export class SharedFlight {
       profile: wanted.descriptor.profile,
     });
     return this.load(wanted);
+  }
+
+  /**
+   * Claims the fleet's forced refresh of `stored` (a token a caller reported refused): a
+   * lease id when this instance won it (then it must call {@link replace} with it), else
+   * why not ({@link ForcedClaim}).
+   */
+  async claimForced(
+    wanted: Wanted,
+    stored: CachedToken,
+    intervalMs: number,
+  ): Promise<{ readonly claim: ForcedClaim; readonly lease?: string }> {
+    this.#acquisitions += 1;
+    const lease = `${this.#holder}/${this.#acquisitions}`;
+    const claim = await this.#store
+      .claimForcedRefresh(wanted.key, lease, this.#leaseMs, stored.obtainedAt, intervalMs)
+      .catch((): ForcedClaim => 'claimed');
+    return claim === 'claimed' ? { claim, lease } : { claim };
+  }
+
+  /**
+   * Replaces the stored token under `lease` (won by {@link claimForced}): a token accepted
+   * by `fresh` that appeared meanwhile, else one loaded and stored fenced on the lease.
+   *
+   * @throws whatever the load throws.
+   */
+  replace(wanted: Wanted, lease: string, fresh: (token: CachedToken) => boolean): Promise<FlightResult> {
+    return this.#underLease(wanted, lease, async () => {
+      const token = await this.#store.get(wanted.key).catch(() => undefined);
+      return token !== undefined && fresh(token) ? token : undefined;
+    });
   }
 
   /** Loads without a lease (a forced refresh) and stores the token unless a newer one is stored. */

@@ -164,10 +164,11 @@ export class TokenCache {
    * memory, else from one shared upstream request. A stale token that still qualifies is
    * served and refreshed in the background (once per key).
    *
-   * With `rejected` (a caller reported its token refused): when the token held matches it,
-   * it is dropped and a new one obtained, at most once per key per
-   * {@link FORCED_REFRESH_INTERVAL_MS}; concurrent reporters join that one request, and a
-   * token that no longer matches is simply served.
+   * With `rejected` (a caller reported its token refused): when the token held, or with a
+   * shared store the stored one, matches it, it is dropped and a new one obtained, at most
+   * once per key per {@link FORCED_REFRESH_INTERVAL_MS} across the fleet; concurrent
+   * reporters (on any instance) wait for that one request, and a token that no longer
+   * matches is simply served.
    *
    * @throws whatever `load` throws (shared by concurrent waiters); a remembered ConsentRequired.
    */
@@ -184,19 +185,12 @@ export class TokenCache {
       if (consent.until > now) throw consent.error;
       this.#consent.delete(key);
     }
-    const token = this.#tokens.get(key);
     const wanted = { key, descriptor, load };
-    if (token && rejected?.(token)) {
-      const last = this.#forcedAt.get(key);
-      if (last === undefined || now - last >= FORCED_REFRESH_INTERVAL_MS) {
-        this.#forcedAt.set(key, now);
-        this.#tokens.delete(key);
-        this.#logger.info('a caller reported the cached token refused; obtaining a new one', {
-          profile: descriptor.profile,
-        });
-        return this.#flight(wanted, minTtlMs, false, rejected);
-      }
+    if (rejected) {
+      const replaced = await this.#replaceRejected(wanted, minTtlMs, rejected, now);
+      if (replaced) return replaced;
     }
+    const token = this.#tokens.get(key);
     if (token && this.usable(token, minTtlMs, now)) {
       if (!this.#backgroundWork) return this.#hitWithinRequest(key, token, minTtlMs, now);
       if (this.stale(token, now)) this.#background({ key, descriptor, load });
@@ -210,6 +204,74 @@ export class TokenCache {
     // minTtl (a background refresh's) is asked for once more.
     if (!result.cached || this.usable(result.token, minTtlMs)) return result;
     return this.#flight(wanted, minTtlMs, false);
+  }
+
+  /**
+   * A caller reported the token with `rejected`'s fingerprint refused. With a shared entry,
+   * the fleet decides: when the stored token is that one, the instance that claims the
+   * forced refresh ({@link SharedFlight.claimForced}: the lease and the key's `forcedAt`, in
+   * one conditional write) replaces it, others wait for its token, and within
+   * {@link FORCED_REFRESH_INTERVAL_MS} of the key's last forced refresh the stored token is
+   * served; when the stored token is another, a held copy of the refused one is dropped.
+   * Without a shared entry this instance decides alone on the token it holds. Undefined
+   * when the request is served as usual.
+   */
+  async #replaceRejected(
+    wanted: Wanted,
+    minTtlMs: number,
+    rejected: (token: CachedToken) => boolean,
+    now: number,
+  ): Promise<CacheResult | undefined> {
+    const { key, descriptor } = wanted;
+    const held = this.#tokens.get(key);
+    const last = this.#forcedAt.get(key);
+    const limited = last !== undefined && now - last < FORCED_REFRESH_INTERVAL_MS;
+    const shared = this.#shared;
+    const stored = shared && (await shared.peek(key));
+    const forcing = (where: string) => {
+      this.#forcedAt.set(key, now);
+      this.#tokens.delete(key);
+      this.#logger.info('a caller reported the cached token refused; obtaining a new one', {
+        profile: descriptor.profile,
+        where,
+      });
+    };
+    if (!shared || stored === undefined) {
+      if (!held || !rejected(held) || limited) return undefined;
+      forcing('process');
+      return this.#flight(wanted, minTtlMs, false, rejected);
+    }
+    if (!rejected(stored)) {
+      if (!held || !rejected(held)) return undefined;
+      // The fleet replaced it already: forget this copy and serve the stored one.
+      this.#tokens.delete(key);
+      return this.#flight(wanted, minTtlMs, false, rejected);
+    }
+    if (limited) return undefined;
+    const { claim, lease } = await shared.claimForced(wanted, stored, FORCED_REFRESH_INTERVAL_MS);
+    if (claim === 'limited') return undefined;
+    if (held && rejected(held)) this.#tokens.delete(key);
+    if (lease === undefined) return this.#flight(wanted, minTtlMs, false, rejected);
+    forcing('shared');
+    const pending = shared
+      .replace(wanted, lease, (token) => this.#fresh(token, minTtlMs) && !rejected(token))
+      .then(
+        (result) => {
+          this.#tokens.set(key, result.token);
+          this.#consent.delete(key);
+          return result;
+        },
+        (err: unknown) => {
+          if (err instanceof ConsentRequired)
+            this.#consent.set(key, { error: err, until: this.#clock() + CONSENT_REQUIRED_CACHE_MS });
+          throw err;
+        },
+      )
+      .finally(() => {
+        if (this.#inflight.get(key) === pending) this.#inflight.delete(key);
+      });
+    this.#inflight.set(key, pending);
+    return pending;
   }
 
   /**

@@ -75,6 +75,14 @@ export interface SharedConsent {
 }
 
 /**
+ * The answer of {@link SharedTokenStore.claimForcedRefresh}: `claimed` (the caller holds the
+ * lease and replaces the token), `limited` (the token is still stored, no refresh runs, and
+ * the key had its forced refresh within the interval: serve it), `busy` (another token is
+ * stored, or a refresh of it is under way: wait for that one).
+ */
+export type ForcedClaim = 'claimed' | 'limited' | 'busy';
+
+/**
  * A cache shared by all broker instances (DynamoDB when deployed). The in-process LRU
  * stays in front of it. Implementations seal tokens at rest and never depend on the
  * store's own expiry for correctness.
@@ -103,6 +111,20 @@ export interface SharedTokenStore {
   renewLease(key: string, holder: string, leaseMs: number): Promise<boolean>;
   /** Gives the lease up early (after a failed refresh). */
   releaseLease(key: string, holder: string): Promise<void>;
+  /**
+   * Claims the forced refresh of the token stored under `key` that was obtained at
+   * `obtainedAt` (a caller reported it refused): in one conditional write, takes the lease
+   * for `holder` and records `forcedAt`, only while that token is still the one stored, no
+   * other lease is live and no forced refresh of `key` began within `intervalMs`. See
+   * {@link ForcedClaim} for the answers.
+   */
+  claimForcedRefresh(
+    key: string,
+    holder: string,
+    leaseMs: number,
+    obtainedAt: number,
+    intervalMs: number,
+  ): Promise<ForcedClaim>;
   /** A remembered `consent_required` of `key` that is still current, or undefined. */
   getConsentRequired(key: string): Promise<SharedConsent | undefined>;
   /** Remembers a `consent_required` of `key` (sealed like tokens) until `consent.until`. */

@@ -24,6 +24,7 @@ export function memorySharedStore(
   const consents = new Map<string, SharedConsent>();
   const descriptors = new Map<string, TokenDescriptor>();
   const used = new Map<string, number>();
+  const forced = new Map<string, number>();
   const calls: string[] = [];
   return {
     calls,
@@ -72,6 +73,19 @@ export function memorySharedStore(
       leases.set(key, { holder, until: clock() + leaseMs });
       descriptors.set(key, descriptor);
       return true;
+    },
+    async claimForcedRefresh(key, holder, leaseMs, obtainedAt, intervalMs) {
+      calls.push('claimForcedRefresh');
+      const now = clock();
+      const stored = tokens.get(key);
+      const lease = leases.get(key);
+      const last = forced.get(key);
+      if (stored === undefined || stored.obtainedAt !== obtainedAt) return 'busy';
+      if (lease !== undefined && lease.until >= now) return 'busy';
+      if (last !== undefined && last > now - intervalMs) return 'limited';
+      leases.set(key, { holder, until: now + leaseMs });
+      forced.set(key, now);
+      return 'claimed';
     },
     async releaseLease(key, holder) {
       calls.push('releaseLease');
