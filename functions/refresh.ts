@@ -4,7 +4,8 @@
  * timeout, emits `CertificateDaysLeft` per profile, and answers a summary
  * `{refreshed, skipped, failed: {CODE: n}, deferred}`. The scheduled event first starts
  * the workers of the other shards (`refresh.shards`, lib/refresh/dispatch.ts) and then
- * refreshes shard 0; a worker event `{shard, shards}` refreshes that shard.
+ * refreshes shard 0; a worker event `{shard, shards}` refreshes that shard. Any other event
+ * is refused (`ERR_INVALID_REQUEST`, one log line) and starts nothing.
  */
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
@@ -52,8 +53,14 @@ function flushMetrics(metrics: FlushableMetrics, logger: Logger): MiddlewareObj<
       metrics.flush?.();
     },
     onError: (request) => {
-      // Only a runtime that cannot be built gets here (configuration, seal key): say which.
       const error = request.error as { code?: string; message?: string } | null;
+      // An event that is neither the schedule nor a worker payload (lib/refresh/dispatch.ts).
+      if (error?.code === 'ERR_INVALID_REQUEST') {
+        logger.error('refresh event refused', { code: error.code, reason: error.message ?? '' });
+        metrics.flush?.();
+        return;
+      }
+      // Otherwise only a runtime that cannot be built gets here (configuration, seal key): say which.
       logger.error('scheduled refresh could not start', {
         code: error?.code ?? 'ERR_INTERNAL',
         reason: error?.code === undefined ? 'unexpected error' : error.message,

@@ -43,17 +43,40 @@ export function parseShardCount(raw: string | undefined): number {
   return count;
 }
 
+/** What the refresh function says about an event that is neither of its two shapes. */
+export const REFUSED_EVENT_MESSAGE =
+  'the refresh function acts only on its EventBridge schedule (source "aws.events", detail-type "Scheduled Event") ' +
+  'or its own worker payload {"shard": i, "shards": n}; this event is neither, so nothing was refreshed or started';
+
 /**
- * The shard a worker invocation asks for, or undefined for the schedule's own event
- * (which carries no `shard`).
+ * True for the EventBridge schedule's event (`source: aws.events`,
+ * `detail-type: Scheduled Event`), the only event that may fan out.
  *
- * @throws BrokerError `ERR_INVALID_REQUEST` when `shard` is present but not a valid share.
+ * @see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html
+ */
+export function isScheduledEvent(event: unknown): boolean {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) return false;
+  const fields = event as Record<string, unknown>;
+  return (
+    fields['source'] === 'aws.events' && fields['detail-type'] === 'Scheduled Event' && !('shard' in fields)
+  );
+}
+
+/**
+ * The shard a worker invocation asks for (exactly `{shard, shards}`, as
+ * {@link lambdaShardInvoker} sends it), or undefined for the schedule's own event.
+ *
+ * @throws BrokerError `ERR_INVALID_REQUEST` for any other event ({@link REFUSED_EVENT_MESSAGE}),
+ *   or when `shard` is present but not a valid share.
  */
 export function shardOf(event: unknown): Shard | undefined {
-  if (typeof event !== 'object' || event === null || !('shard' in event)) return undefined;
+  if (isScheduledEvent(event)) return undefined;
+  if (typeof event !== 'object' || event === null || Array.isArray(event) || !('shard' in event))
+    throw new BrokerError('ERR_INVALID_REQUEST', REFUSED_EVENT_MESSAGE);
   const { shard, shards } = event as Record<string, unknown>;
   const candidate = { index: shard as number, count: shards as number };
-  if (typeof shard !== 'number' || typeof shards !== 'number' || !isShard(candidate)) {
+  const onlyShardKeys = Object.keys(event).every((key) => key === 'shard' || key === 'shards');
+  if (typeof shard !== 'number' || typeof shards !== 'number' || !isShard(candidate) || !onlyShardKeys) {
     throw new BrokerError(
       'ERR_INVALID_REQUEST',
       `a refresh worker event needs whole numbers {"shard": i, "shards": n} with 0 <= i < n <= ${MAX_SHARDS}`,

@@ -10,6 +10,7 @@ import {
   dispatchShards,
   lambdaShardInvoker,
   parseShardCount,
+  REFUSED_EVENT_MESSAGE,
   shardOf,
   type ShardInvoker,
 } from '../../lib/refresh/dispatch.ts';
@@ -172,5 +173,65 @@ describe('shard settings and events', () => {
       code: 'ERR_INVALID_REQUEST',
       message,
     });
+  });
+
+  it.each([
+    ['an empty object', {}],
+    ['null', null],
+    ['a list', [SCHEDULED_EVENT]],
+    ['a schedule without its source', { 'detail-type': 'Scheduled Event' }],
+    ['another EventBridge source', { ...SCHEDULED_EVENT, source: 'token-broker' }],
+    ['another detail type', { ...SCHEDULED_EVENT, 'detail-type': 'Token Refresh Failed' }],
+    ['an API Gateway request', { routeKey: 'POST /token', body: '{}' }],
+  ])('refuses %s with ERR_INVALID_REQUEST and one log line, and starts no worker', async (_name, event) => {
+    auth.resetRequests();
+    let invoked = 0;
+    const { handler, logger } = await handlerFor(4, async () => {
+      invoked += 1;
+    });
+    const refused = handler(event as typeof SCHEDULED_EVENT, context());
+    await expect(refused).rejects.toMatchObject({
+      code: 'ERR_INVALID_REQUEST',
+      message: REFUSED_EVENT_MESSAGE,
+    });
+    expect(REFUSED_EVENT_MESSAGE).toBe(
+      'the refresh function acts only on its EventBridge schedule (source "aws.events", detail-type "Scheduled Event") ' +
+        'or its own worker payload {"shard": i, "shards": n}; this event is neither, so nothing was refreshed or started',
+    );
+    expect(invoked).toBe(0);
+    expect(auth.requests).toHaveLength(0);
+    expect(logger.lines).toEqual([
+      {
+        level: 'error',
+        message: 'refresh event refused',
+        fields: { code: 'ERR_INVALID_REQUEST', reason: REFUSED_EVENT_MESSAGE },
+      },
+    ]);
+  });
+
+  it('refuses a worker payload with keys beyond {shard, shards}', async () => {
+    let invoked = 0;
+    const { handler, logger } = await handlerFor(4, async () => {
+      invoked += 1;
+    });
+    await expect(
+      handler({ shard: 1, shards: 2, source: 'aws.events' } as never, context()),
+    ).rejects.toMatchObject({
+      code: 'ERR_INVALID_REQUEST',
+      message: 'a refresh worker event needs whole numbers {"shard": i, "shards": n} with 0 <= i < n <= 64',
+    });
+    expect(invoked).toBe(0);
+    expect(logger.lines.map((l) => l.message)).toEqual(['refresh event refused']);
+  });
+
+  it('fans out for the schedule event only', async () => {
+    let invoked = 0;
+    const { handler } = await handlerFor(3, async () => {
+      invoked += 1;
+    });
+    await handler(SCHEDULED_EVENT, context());
+    expect(invoked).toBe(2);
+    await handler({ shard: 1, shards: 3 }, context());
+    expect(invoked).toBe(2);
   });
 });
