@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiEvent, lambdaContext } from '../functions/events.ts';
+import { apiEvent, lambdaContext, SCHEDULED_EVENT } from '../functions/events.ts';
 import { ATTRIBUTE_NAMES } from '../../lib/cache/dynamodb-item.ts';
 import { cacheTableAttributes, DUE_INDEX, dueIndexDefinition } from '../../lib/cache/due.ts';
 import { ATTEMPT_TIMEOUT_MS, DEADLINE_MS } from '../../lib/exchange/retry.ts';
@@ -271,7 +271,7 @@ describe('packaged CloudFormation template (osls package)', () => {
       handler: (event: unknown, context: unknown) => Promise<unknown>;
     };
     // The packaged profiles name no refresh subjects and use the memory store here.
-    expect(await refresh.handler({ 'detail-type': 'Scheduled Event' }, lambdaContext())).toEqual({
+    expect(await refresh.handler(SCHEDULED_EVENT, lambdaContext())).toEqual({
       refreshed: 0,
       skipped: 0,
       failed: {},
