@@ -1,8 +1,15 @@
 import { isScalar, parseDocument, visit, type Document } from 'yaml';
 import type { ZodError } from 'zod';
-import { closest, problem, throwProblems, unknownKeyMessage } from './messages.ts';
+import { closest, locate, problem, throwProblems, unknownKeyMessage } from './messages.ts';
 import { normaliseProfile, referenceProblem, type Findings } from './profile.ts';
-import { configSchema, knownKeysAt, PROFILE_NAME_RULE, type RawConfig } from './schema.ts';
+import {
+  configSchema,
+  FIELD_NAME,
+  HEADER_NAME,
+  knownKeysAt,
+  PROFILE_NAME_RULE,
+  type RawConfig,
+} from './schema.ts';
 import type { BrokerConfig, Profile } from './types.ts';
 import { parseSecureUrl, UriProblem } from './uri.ts';
 import { PROVIDER_NAMES } from './presets.ts';
@@ -60,25 +67,42 @@ function forbiddenKeys(doc: Document, text: string, source: string): string[] {
  * Mappings whose keys may be secrets when written by mistake (a raw API key, a secret
  * access key where its id belongs): a problem there names the mapping, never the key.
  */
-const SECRET_KEYED = [
+const SECRET_KEYED: readonly { path: readonly string[]; key: RegExp; message: string }[] = [
   {
     path: ['server', 'apiKeys'],
     key: /^sha256:[0-9a-f]{64}$/,
-    line: 'server.apiKeys: an entry is not "sha256:<64 lower-case hex>"; put the SHA-256 of the key, never the key',
+    message: 'an entry is not "sha256:<64 lower-case hex>"; put the SHA-256 of the key, never the key',
   },
   {
     path: ['server', 'sigv4', 'credentials'],
     key: /^[A-Z0-9]{16,128}$/,
-    line: 'server.sigv4.credentials: an entry is not keyed by an access key id (upper-case letters and digits); the secret access key goes in "secret", by reference',
+    message:
+      'an entry is not keyed by an access key id (upper-case letters and digits); the secret access key goes in "secret", by reference',
   },
-] as const;
+  // A header or parameter written whole as a key ("Authorization: Bearer …") holds its value.
+  {
+    path: ['profiles', '*', 'headers'],
+    key: HEADER_NAME,
+    message: "an entry's name is not an HTTP token; write { Name: value }, a secret value by reference",
+  },
+  {
+    path: ['profiles', '*', 'params'],
+    key: FIELD_NAME,
+    message:
+      'an entry\'s name is not letters, digits, "_", ".", ":" and "-" (at most 64); write { name: value }, a secret value by reference',
+  },
+];
+
+function matchesPath(pattern: readonly string[], path: readonly PropertyKey[]): boolean {
+  return pattern.length === path.length && pattern.every((part, i) => part === '*' || path[i] === part);
+}
 
 /** The line for a problem inside a secret-keyed mapping whose key breaks its rule, if so. */
 function secretKeyedProblem(path: readonly PropertyKey[]): string | undefined {
   for (const rule of SECRET_KEYED) {
     const n = rule.path.length;
-    if (path.length <= n || !rule.path.every((part, i) => path[i] === part)) continue;
-    if (!rule.key.test(String(path[n]))) return rule.line;
+    if (path.length <= n || !matchesPath(rule.path, path.slice(0, n))) continue;
+    if (!rule.key.test(String(path[n]))) return problem(path.slice(0, n), rule.message);
   }
   return undefined;
 }
@@ -196,9 +220,9 @@ export function parseConfig(text: string, source: string): BrokerConfig {
         const at = ` (line ${before.length}, column ${before.at(-1)!.length + 1})`;
         if (e.code === 'DUPLICATE_KEY') {
           const parents = keyPathAt(doc, e.pos[0]);
-          const secretKeyed = SECRET_KEYED.find((rule) => rule.path.join('.') === parents?.join('.'));
-          if (secretKeyed)
-            return `${source}: duplicate key in ${secretKeyed.path.join('.')}${at}: each key may appear only once`;
+          const secretKeyed = SECRET_KEYED.find((rule) => parents && matchesPath(rule.path, parents));
+          if (secretKeyed && parents)
+            return `${source}: duplicate key in ${locate(parents)}${at}: each key may appear only once`;
           const key = /^["']?([^:"'{},\n]+?)["']?\s*:/.exec(text.slice(e.pos[0], e.pos[0] + 200))?.[1];
           const name = key ? ` "${key}"` : '';
           return `${source}: duplicate key${name}${at}: each profile and key may appear only once`;

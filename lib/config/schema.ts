@@ -9,7 +9,7 @@ const spaceList = z.union([z.string(), textList]);
 
 const ALGORITHMS = ['auto', ...JWS_ALGORITHMS] as const;
 const KEYSTORE_TYPES = ['auto', 'jks', 'jceks', 'pkcs12', 'bks', 'pem', 'jwk', 'google-json'] as const;
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 const seconds = z.number().int('must be a whole number of seconds');
 
@@ -37,7 +37,7 @@ export const RESERVED_PARAMS = [
   'scope',
 ] as const;
 
-const FIELD_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const FIELD_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** Names an object's machinery answers to, not a provider's field: `__proto__` would do nothing. */
 const OBJECT_NAMES = ['__proto__', 'constructor', 'prototype'] as const;
 

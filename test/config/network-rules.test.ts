@@ -59,6 +59,17 @@ describe('secret-bearing keys in config errors', () => {
     );
   });
 
+  it('does not echo a header or parameter written whole as its name', () => {
+    const err = problem({
+      headers: '{ "Authorization: Bearer sk_live_abc123": x }',
+      params: '{ "client_secret=sk_live_abc123": y }',
+    });
+    expect(err.message.split('\n')).toEqual([
+      'profile "a": headers: an entry\'s name is not an HTTP token; write { Name: value }, a secret value by reference',
+      'profile "a": params: an entry\'s name is not letters, digits, "_", ".", ":" and "-" (at most 64); write { name: value }, a secret value by reference',
+    ]);
+  });
+
   it('does not echo query values of a URL it refuses', () => {
     expect(problem({ tokenUri: 'http://idp.example.com/token?tenant=t1&x=y' }).message).toBe(
       'profile "a": tokenUri: must use https (http only for loopback hosts such as 127.0.0.1), got "http://idp.example.com/token?tenant=…&x=…"',

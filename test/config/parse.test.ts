@@ -320,6 +320,8 @@ describe('parseConfig', () => {
       parseConfig(config(yamlProfile('a', { headers: '{ "bad name": x }' })), 'c.yaml'),
     );
     expect(err.code).toBe('ERR_CONFIG');
-    expect(err.message).toBe('profile "a": headers.bad name: header names are HTTP tokens');
+    expect(err.message).toBe(
+      'profile "a": headers: an entry\'s name is not an HTTP token; write { Name: value }, a secret value by reference',
+    );
   });
 });
