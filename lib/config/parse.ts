@@ -132,7 +132,18 @@ function zodProblems(error: ZodError, input: unknown): string[] {
       if (!lines.includes(hidden)) lines.push(hidden);
     } else if (issue.code === 'unrecognized_keys') {
       const known = knownKeysAt(issue.path);
-      for (const key of issue.keys) lines.push(problem([...issue.path, key], unknownKeyMessage(key, known)));
+      for (const key of issue.keys) {
+        // Under `server`, a key that is no typo of a setting may be an API key missing its `apiKeys:`.
+        const unnamed = issue.path[0] === 'server' && closest(key, known) === undefined;
+        lines.push(
+          unnamed
+            ? problem(
+                issue.path,
+                `an unknown key (not repeated: it may be a secret); known keys: ${known.join(', ')}`,
+              )
+            : problem([...issue.path, key], unknownKeyMessage(key, known)),
+        );
+      }
     } else if (issue.code === 'invalid_value') {
       const got = valueAt(input, issue.path);
       const options = issue.values.map((v) => `"${String(v)}"`).join(', ');

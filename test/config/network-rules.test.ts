@@ -46,6 +46,17 @@ describe('secret-bearing keys in config errors', () => {
     );
   });
 
+  it('does not repeat an unknown key under server, which may be an API key missing apiKeys:', () => {
+    const err = thrown(() =>
+      parseConfig(`${config(yamlProfile('a'))}server:\n  ${RAW_KEY}: team\n`, 'c.yaml'),
+    );
+    expect(err.message).toBe(
+      'server: an unknown key (not repeated: it may be a secret); known keys: apiKeys, sigv4',
+    );
+    const typo = thrown(() => parseConfig(`${config(yamlProfile('a'))}server:\n  apiKey: {}\n`, 'c.yaml'));
+    expect(typo.message).toBe('server.apiKey: unknown key "apiKey"; did you mean "apiKeys"?');
+  });
+
   it('names server.sigv4.credentials, never a secret access key written as its id', () => {
     const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
     const err = thrown(() =>
