@@ -77,8 +77,11 @@ const SECRET_PARAM =
  */
 export function tokenQueryProblem(url: URL): string | undefined {
   for (const name of new Set(url.searchParams.keys())) {
-    if (SECRET_PARAM.test(name.toLowerCase().replace(/[-_.]/g, '')))
-      return `the query parameter "${name}" may carry a secret; remove it from the URI and give it in params (params: { ${name}: env:VAR })`;
+    if (!SECRET_PARAM.test(name.toLowerCase().replace(/[-_.]/g, ''))) continue;
+    // A name that is no plain identifier may be the secret itself (`?token_3f9a…`).
+    if (!/^[A-Za-z][A-Za-z0-9_.-]{0,31}$/.test(name))
+      return 'a query parameter may carry a secret; remove it from the URI and give it in params (params: { name: env:VAR })';
+    return `the query parameter "${name}" may carry a secret; remove it from the URI and give it in params (params: { ${name}: env:VAR })`;
   }
   return undefined;
 }

@@ -185,6 +185,15 @@ describe('secrets in a token URI query', () => {
     },
   );
 
+  it('does not name a parameter that may be the secret itself', () => {
+    const err = problem({
+      tokenUri: 'https://idp.example.com/token?token3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1',
+    });
+    expect(err.message).toBe(
+      'profile "a": tokenUri: a query parameter may carry a secret; remove it from the URI and give it in params (params: { name: env:VAR })',
+    );
+  });
+
   it('keeps a query whose names carry no secret (RFC 6749 §3.2 allows one)', () => {
     expect(load({ tokenUri: 'https://idp.example.com/token?api-version=1.0' }).tokenUri.url).toBe(
       'https://idp.example.com/token?api-version=1.0',
