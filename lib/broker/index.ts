@@ -169,12 +169,14 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     const started = performance.now();
     try {
       const deadline = deps.exchange?.deadlineMs ?? DEADLINE_MS;
+      const sendables = await withResolvedHeaders(profile, deps.secrets);
       const result = await exchangeToken({
         ...deps.exchange,
         ...(resolved.deadlineAt !== undefined && {
           deadlineMs: Math.max(1, Math.min(deadline, resolved.deadlineAt - clock())),
         }),
-        profile: await withResolvedHeaders(profile, deps.secrets),
+        profile: sendables.profile,
+        credentials: sendables.credentials,
         subject,
         scopes,
         sign: async (clockOffset) =>

@@ -76,6 +76,11 @@ export interface ExchangeInput extends ExchangeSettings {
    * is single-use, so a request carrying one is sent once: no retries, no skew retry.
    */
   readonly dpop?: string | undefined;
+  /**
+   * Secret values sent besides the assertion and proof (the resolved secret references of
+   * the profile's `params` and `headers`): redacted, like them, from any provider text.
+   */
+  readonly credentials?: readonly string[];
 }
 
 /** A token obtained from the endpoint. */
@@ -254,7 +259,11 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
       } else {
         try {
           const token = await processTokenResponse(response, {
-            known: input.dpop === undefined ? [assertion] : [assertion, input.dpop],
+            known: [
+              assertion,
+              ...(input.dpop === undefined ? [] : [input.dpop]),
+              ...(input.credentials ?? []),
+            ],
             tokenType: input.profile.tokenType,
             responseFields: input.profile.responseFields,
             dpop: input.dpop !== undefined,

@@ -21,6 +21,7 @@ import { createSecretResolver } from '../../lib/secrets/index.ts';
 import { startServer, type RunningServer } from '../../lib/server/index.ts';
 import { hashApiKey } from '../../lib/server/caller.ts';
 import { makeProof, proofKey } from '../support/dpop-proofs.ts';
+import { startFaultServer, type FaultServer } from '../support/fault-server.ts';
 import { DPOP_CLIENT_KEY, startDpopProvider, type DpopProvider } from '../support/dpop-provider.ts';
 import { profileYaml, type ProfileSpec } from './harness.ts';
 import {
@@ -44,6 +45,18 @@ const secrets = new Map<string, string>();
 const addSecret = (what: string, value: string | undefined): void => {
   if (value !== undefined && value.length >= 6) secrets.set(value, what);
 };
+/** A value as sent, base64, base64url, percent- and form-encoded (each form that differs). */
+const secretForms = (value: string): Record<string, string> => ({
+  raw: value,
+  base64: Buffer.from(value, 'utf8').toString('base64'),
+  base64url: Buffer.from(value, 'utf8').toString('base64url'),
+  percent: encodeURIComponent(value),
+  form: new URLSearchParams({ v: value }).toString().slice(2),
+});
+const addSecretForms = (what: string, value: string): void => {
+  for (const [form, text] of Object.entries(secretForms(value)))
+    if (form === 'raw' || text !== value) addSecret(form === 'raw' ? what : `${what} (${form})`, text);
+};
 
 const logger = capturingLogger();
 let dir: string;
@@ -63,6 +76,15 @@ const ENV = {
 };
 const API_KEY = 'leak-scan-api-key-5d1e9a';
 const SECURITY_TOKEN = 'st-leak-0a9f3e77c1';
+/** Secret references of the `echo` profile: a `params` client secret and a secret header. */
+const ECHO_ENV = { PARAM_SECRET: 'ps-leak/7c2e+41=9d&b5 a3~Q', ECHO_HEADER: 'eh-leak-6b1f08d2c4a9e3' };
+/** The forms in which the `echo` provider repeats what it was sent, a group per request. */
+const ECHO_GROUPS = [
+  ['raw', 'base64'],
+  ['base64url', 'percent', 'form'],
+  ['cut', 'wrapped'],
+] as const;
+let echo: FaultServer;
 const CONNECTION_PASSWORD = 'dd-password-3b8c41';
 
 /** A fetch that records assertions sent and access tokens received, then passes both through. */
@@ -133,6 +155,14 @@ function PROFILES(tokenUrl: string, dpopTokenUrl: string): string {
       extra: { keyPassword: 'env:JCEKS_KEY_PASS', headers: '{ SecurityToken: "env:SECURITY_TOKEN" }' },
     }) +
     profile('wrongpass', 'client-jks', 'java-rsa2048.jks', 'WRONG_PASS', { callers: ['team-billing'] }) +
+    profile('echo', 'client-jks', 'java-rsa2048.jks', 'JKS_PASS', {
+      tokenUrl: echo.url,
+      callers: ['team-billing'],
+      extra: {
+        params: '{ client_secret: "env:PARAM_SECRET" }',
+        headers: '{ X-Echo-Key: "env:ECHO_HEADER" }',
+      },
+    }) +
     profile('rejected', 'client-unknown', 'java-rsa2048.jks', 'JKS_PASS', { callers: ['team-billing'] }) +
     profileYaml('dpop', {
       issuer: 'dpop-client',
@@ -161,8 +191,29 @@ beforeAll(async () => {
   }
   for (const password of manifestPasswords()) addSecret('a keystore password', password);
   for (const value of Object.values(ENV)) addSecret('a password', value);
-  addSecret('an API key', API_KEY);
-  addSecret('a security token', SECURITY_TOKEN);
+  addSecretForms('an API key', API_KEY);
+  addSecretForms('a security token', SECURITY_TOKEN);
+  addSecretForms('a params secret', ECHO_ENV.PARAM_SECRET);
+  addSecretForms('a secret header', ECHO_ENV.ECHO_HEADER);
+  addSecret('a params secret (cut)', ECHO_ENV.PARAM_SECRET.slice(0, 14));
+  addSecret('a secret header (cut)', ECHO_ENV.ECHO_HEADER.slice(0, 14));
+  // A provider repeating the params secret and the secret header it received, in every form.
+  let echoed = 0;
+  echo = await startFaultServer([
+    (req, res, body) => {
+      const forms = (value: string): Record<string, string> => ({
+        ...secretForms(value),
+        cut: `${value.slice(0, 14)}…`,
+        wrapped: `${value.slice(0, 9)}\n  ${value.slice(9, 20)}\r\n${value.slice(20)}`,
+      });
+      const secret = forms(new URLSearchParams(body).get('client_secret') ?? '');
+      const header = forms(String(req.headers['x-echo-key'] ?? ''));
+      const group = ECHO_GROUPS[echoed++ % ECHO_GROUPS.length]!;
+      const description = group.map((f) => `${f} client_secret=${secret[f]} key=${header[f]}`).join('; ');
+      res.writeHead(echoed % 2 === 0 ? 400 : 401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: `invalid_client ${secret['raw']}`, error_description: description }));
+    },
+  ]);
   addSecret('a connection-string password', CONNECTION_PASSWORD);
 
   dir = await mkdtemp(join(tmpdir(), 'tb-leak-'));
@@ -187,7 +238,7 @@ beforeAll(async () => {
     config,
     port: 0,
     logger,
-    secrets: createSecretResolver({ env: { ...ENV, SECURITY_TOKEN }, cwd: dir }),
+    secrets: createSecretResolver({ env: { ...ENV, SECURITY_TOKEN, ...ECHO_ENV }, cwd: dir }),
     fetch: recorder,
   });
 });
@@ -197,6 +248,7 @@ afterAll(async () => {
   await server?.close();
   await auth?.close();
   await dpopProvider?.close();
+  await echo?.close();
   await rm(dir, { recursive: true, force: true });
   reportTally('leak-scan', { badInputs: 0, fuzzCases: 0, faults: 0 });
 });
@@ -305,6 +357,21 @@ describe('leak scan', () => {
     }
     // Tokens were issued (so there was something to leak) and every error path was taken.
     expect(statuses).toEqual([200, 403, 404, 200, 200, 200, 200, 500, 502, 404, 403, 200, 400, 403, 403]);
+    // The echo provider repeats the params secret and the secret header: one request per group of forms.
+    const before = echo.count();
+    for (const _group of ECHO_GROUPS) {
+      const res = await fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: auth_,
+        body: JSON.stringify({ profile: 'echo' }),
+      });
+      expect(res.status).toBe(502);
+      const text = await res.text();
+      expect(text).toContain('client_secret=[redacted]');
+      captured.push(text);
+      scenarios += 1;
+    }
+    expect(echo.count() - before).toBe(ECHO_GROUPS.length);
     // The browser-facing consent routes, on their refusal paths (these profiles have no consent step).
     const consent: string[] = [
       `/consent/jks?subject=${encodeURIComponent(ENV.JKS_PASS)}`,
@@ -402,7 +469,7 @@ describe('leak scan', () => {
     expect(await main(['import', 'datadirect', `${connection};JWTCertPassword={unbalanced`], io)).toBe(2);
     const checked = await check(
       ['--config', configFile, '--live'],
-      { ...io, env: { ...io.env, SECURITY_TOKEN } },
+      { ...io, env: { ...io.env, SECURITY_TOKEN, ...ECHO_ENV } },
       { fetch: recorder },
     );
     expect(checked).toBe(1); // the wrongpass and rejected profiles fail, the others pass
