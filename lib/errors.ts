@@ -48,6 +48,7 @@ export type ErrorCode =
   // DPoP (RFC 9449)
   | 'ERR_DPOP_PROOF'
   | 'ERR_USE_DPOP_NONCE'
+  | 'ERR_DPOP_LIMIT'
   // upstream (token endpoint)
   | 'ERR_UPSTREAM_REJECTED'
   | 'ERR_UPSTREAM_UNAVAILABLE'

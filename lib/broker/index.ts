@@ -135,7 +135,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
   });
   // Clock offsets measured from skew rejections, per token endpoint host, for later assertions.
   const skew = new SkewMemory(clock);
-  const dpop = new DpopGate(clock);
+  const dpop = new DpopGate(clock, { shared: deps.sharedStore });
   // A cache hit returns the object the cache holds: hash each token for the audit log once.
   const fingerprints = new WeakMap<CachedToken, string>();
 
@@ -279,7 +279,10 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         authorizeCaller(profile, request.caller);
       }
       // The request is checked before its proof, so a malformed request does not use the proof up.
-      const resolved = withDpop(resolveRequest(profile, request), await dpop.check(profile, request.dpop));
+      const resolved = withDpop(
+        resolveRequest(profile, request),
+        await dpop.check(profile, request.dpop, request.caller.id),
+      );
       const key = cacheKey(resolved.descriptor);
       const rejected = request.rejected;
       const { token, cached } = await cache.get(

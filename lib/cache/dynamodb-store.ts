@@ -9,6 +9,7 @@
 import {
   ConditionalCheckFailedException,
   GetItemCommand,
+  PutItemCommand,
   QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -34,6 +35,12 @@ import { DEFAULT_REFRESH_MARGIN } from './token-cache.ts';
 import { dueAt, dueSlot, DUE_INDEX, slotsOf } from './due.ts';
 import { seal, SEAL_KEY_LENGTH, unseal } from './seal.ts';
 import type { CachedToken, SharedEntry, SharedTokenStore, TokenDescriptor } from './types.ts';
+
+/**
+ * Partition key of a used DPoP proof. Token items have base64url keys (no `#`); consent
+ * items `nonce#…` and `consent#…`: no item of one kind can stand for another.
+ */
+export const proofKey = (id: string): string => `dpop#${id}`;
 
 /** Touches of one key closer together than this are not written (the schedule needs minutes, not ms). */
 export const TOUCH_INTERVAL_MS = 30_000;
@@ -307,6 +314,27 @@ export function createDynamoDbStore(options: DynamoDbStoreOptions): SharedTokenS
         ExpressionAttributeNames: names('#lease'),
         ExpressionAttributeValues: { ':holder': { S: holder } },
       });
+    },
+
+    async claimProof(id, freshUntil) {
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: table,
+            Item: {
+              pk: { S: proofKey(id) },
+              freshUntil: { N: String(freshUntil) },
+              // Needed only while the proof is fresh: DynamoDB may delete it any time after.
+              ttl: { N: String(Math.ceil(freshUntil / 1000)) },
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) return false;
+        throw error;
+      }
     },
 
     async touch(key) {

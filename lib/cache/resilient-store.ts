@@ -62,7 +62,7 @@ function describe(error: unknown): { error: string; reason: string } {
 /**
  * Wraps `inner` so that its failures never reach the caller: `get` and
  * `getConsentRequired` answer undefined, `listDue` an empty list, `acquireLease`,
- * `renewLease` and `put` true and `claimForcedRefresh` `claimed` (this instance refreshes on its own and serves its token;
+ * `renewLease`, `put` and `claimProof` true and `claimForcedRefresh` `claimed` (this instance refreshes on its own and serves its token;
  * the broker's in-process single-flight still holds), `releaseLease`,
  * `putConsentRequired` and `touch` do nothing. Each fallback counts `SharedCacheFallbacks`; at most one warning is logged
  * per period. After consecutive failures the store is skipped for a cool-down.
@@ -150,6 +150,8 @@ export function createResilientStore(
         () => inner.claimForcedRefresh(key, holder, leaseMs, obtainedAt, intervalMs),
         'claimed' as const,
       ),
+    // The instance's own replay record (checked first) still refuses what it has seen.
+    claimProof: (id, freshUntil) => guarded('claimProof', () => inner.claimProof(id, freshUntil), true),
     touch: (key) => guarded('touch', () => inner.touch(key), undefined),
     listDue: (query) => guarded('listDue', () => inner.listDue(query), [], listTimeoutMs),
   };

@@ -129,6 +129,11 @@ export interface SharedTokenStore {
   getConsentRequired(key: string): Promise<SharedConsent | undefined>;
   /** Remembers a `consent_required` of `key` (sealed like tokens) until `consent.until`. */
   putConsentRequired(key: string, descriptor: TokenDescriptor, consent: SharedConsent): Promise<void>;
+  /**
+   * Records DPoP proof `id` (`lib/dpop/replay.ts` `proofId`) as used until `freshUntil`
+   * (epoch ms), atomically for the fleet. False when it was recorded before (a replay).
+   */
+  claimProof(id: string, freshUntil: number): Promise<boolean>;
   /** Records that a caller was served from `key` (for the scheduled refresh). May be batched. */
   touch(key: string): Promise<void>;
   /**

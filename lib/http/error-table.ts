@@ -38,6 +38,8 @@ export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
   ERR_UNAUTHENTICATED: map(403, 'forbidden'),
   ERR_DPOP_PROOF: map(400, 'invalid_request'),
   ERR_USE_DPOP_NONCE: map(400, 'use_dpop_nonce'),
+  // Like ERR_CONSENT_BUSY: a bound of this instance, retried after `retry_after` seconds.
+  ERR_DPOP_LIMIT: map(503, 'upstream_unavailable'),
   ERR_FORBIDDEN: map(403, 'forbidden'),
   ERR_SUBJECT_NOT_ALLOWED: map(403, 'forbidden'),
   ERR_SCOPE_NOT_ALLOWED: map(403, 'forbidden'),

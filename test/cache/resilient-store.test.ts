@@ -39,6 +39,7 @@ async function everyOperation(store: SharedTokenStore, now: number) {
     put: await store.put(key, descriptor, tokenAt(now), 'holder'),
     releaseLease: await store.releaseLease(key, 'holder'),
     claimForcedRefresh: await store.claimForcedRefresh(key, 'holder', 2000, now, 10_000),
+    claimProof: await store.claimProof(key, now + 60_000),
     touch: await store.touch(key),
     listDue: await store.listDue({ now, usedSince: 0, shard: ALL_KEYS }),
   };
@@ -53,6 +54,7 @@ const FALLBACK_ANSWERS = {
   put: true,
   releaseLease: undefined,
   claimForcedRefresh: 'claimed',
+  claimProof: true,
   touch: undefined,
   listDue: [],
 };
@@ -67,6 +69,7 @@ function failingStore(fail: () => Promise<never>): SharedTokenStore & { calls: n
     renewLease: () => (store.calls++, fail()),
     releaseLease: () => (store.calls++, fail()),
     claimForcedRefresh: () => (store.calls++, fail()),
+    claimProof: () => (store.calls++, fail()),
     getConsentRequired: () => (store.calls++, fail()),
     putConsentRequired: () => (store.calls++, fail()),
     touch: () => (store.calls++, fail()),
@@ -106,13 +109,13 @@ describe('createResilientStore with a stopped dynalite', () => {
       'shared token cache unavailable; serving from the in-process cache and the upstream',
     );
     expect(logger.warnings()[0]!.fields).toMatchObject({ operation: 'get', circuit: 'closed' });
-    expect(metrics.total('SharedCacheFallbacks')).toBe(20);
+    expect(metrics.total('SharedCacheFallbacks')).toBe(22);
     expect(metrics.counts[1]!.dimension).toEqual({ operation: 'acquireLease' });
 
     clock.advance(FALLBACK_WARNING_PERIOD_MS);
     expect(await store.get(key)).toBeUndefined();
     expect(logger.warnings()).toHaveLength(2);
-    expect(logger.warnings()[1]!.fields).toMatchObject({ operation: 'get', suppressedSinceLastWarning: 19 });
+    expect(logger.warnings()[1]!.fields).toMatchObject({ operation: 'get', suppressedSinceLastWarning: 21 });
     client.destroy();
   });
 });

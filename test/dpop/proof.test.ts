@@ -3,7 +3,7 @@ import { base64url, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { htuMatches, normalisedHtu } from '../../lib/dpop/htu.ts';
 import { checkProof, MAX_PROOF_LENGTH, PROOF_IAT_WINDOW_S } from '../../lib/dpop/proof.ts';
-import { ProofReplayCache } from '../../lib/dpop/replay.ts';
+import { ProofReplayCache, proofId } from '../../lib/dpop/replay.ts';
 import { isBrokerError } from '../../lib/errors.ts';
 import { makeProof, proofKey, type ProofKey } from '../support/dpop-proofs.ts';
 
@@ -220,22 +220,33 @@ describe('normalisedHtu', () => {
 });
 
 describe('ProofReplayCache', () => {
-  it('refuses the same key and jti while remembered, but not the same jti of another key', () => {
+  const endpoint = { method: 'POST', url: 'https://idp.example.com/token' };
+  const id = (thumbprint: string, jti: string) => proofId({ thumbprint, jti }, endpoint);
+
+  it('refuses the same key, endpoint and jti while remembered, but not the same jti of another key or endpoint', () => {
     const cache = new ProofReplayCache();
-    const entry = { thumbprint: 'a', jti: 'j', freshUntil: NOW + 60_000 };
-    expect(cache.claim(entry, NOW)).toBe(true);
-    expect(cache.claim(entry, NOW + 60_000)).toBe(false);
-    expect(cache.claim({ ...entry, thumbprint: 'b' }, NOW)).toBe(true);
+    const entry = { id: id('a', 'j'), freshUntil: NOW + 60_000 };
+    expect(cache.claim(entry, NOW)).toBe('accepted');
+    expect(cache.claim(entry, NOW + 60_000)).toBe('replayed');
+    expect(cache.claim({ ...entry, id: id('b', 'j') }, NOW)).toBe('accepted');
+    const other = proofId({ thumbprint: 'a', jti: 'j' }, { ...endpoint, url: 'https://idp.example.com/t2' });
+    expect(cache.claim({ ...entry, id: other }, NOW)).toBe('accepted');
     // Past freshUntil the proof's own iat refuses it; the cache may forget it.
-    expect(cache.claim(entry, NOW + 60_001)).toBe(true);
+    expect(cache.claim(entry, NOW + 60_001)).toBe('accepted');
   });
 
-  it('stays within its bound, forgetting the oldest first', () => {
+  it('refuses a new proof when full of fresh ones rather than forgetting one, and makes room as they go stale', () => {
     const cache = new ProofReplayCache(3);
-    for (const jti of ['1', '2', '3', '4'])
-      cache.claim({ thumbprint: 'a', jti, freshUntil: NOW + 60_000 }, NOW);
+    for (const jti of ['1', '2', '3'])
+      cache.claim({ id: id('a', jti), freshUntil: NOW + 60_000 + Number(jti) }, NOW);
+    expect(cache.claim({ id: id('a', '4'), freshUntil: NOW + 60_000 }, NOW + 10_000)).toBe('full');
+    expect(cache.retryAfterMs(NOW + 10_000)).toBe(50_002);
+    expect(
+      cache.claim({ id: id('a', '1'), freshUntil: NOW + 60_000 }, NOW + 10_000),
+      'the first is still remembered',
+    ).toBe('replayed');
     expect(cache.size).toBe(3);
-    expect(cache.claim({ thumbprint: 'a', jti: '4', freshUntil: NOW + 60_000 }, NOW)).toBe(false);
-    expect(cache.claim({ thumbprint: 'a', jti: '1', freshUntil: NOW + 60_000 }, NOW)).toBe(true);
+    expect(cache.claim({ id: id('a', '4'), freshUntil: NOW + 120_000 }, NOW + 60_002)).toBe('accepted');
+    expect(cache.claim({ id: id('a', '2'), freshUntil: NOW + 60_002 }, NOW + 60_002)).toBe('replayed');
   });
 });

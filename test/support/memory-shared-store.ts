@@ -25,6 +25,7 @@ export function memorySharedStore(
   const descriptors = new Map<string, TokenDescriptor>();
   const used = new Map<string, number>();
   const forced = new Map<string, number>();
+  const proofs = new Map<string, number>();
   const calls: string[] = [];
   return {
     calls,
@@ -90,6 +91,13 @@ export function memorySharedStore(
     async releaseLease(key, holder) {
       calls.push('releaseLease');
       if (leases.get(key)?.holder === holder) leases.delete(key);
+    },
+    async claimProof(id, freshUntil) {
+      calls.push('claimProof');
+      const until = proofs.get(id);
+      if (until !== undefined) return false;
+      proofs.set(id, freshUntil);
+      return true;
     },
     async touch(key) {
       calls.push('touch');
