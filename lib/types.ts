@@ -47,6 +47,11 @@ export interface IssuedToken {
   readonly fields?: Readonly<Record<string, string | number | boolean>> | undefined;
   /** Whether it came from a cache. */
   readonly cached: boolean;
+  /**
+   * A `DPoP-Nonce` the provider sent with this token (RFC 9449 §8.2), for the caller's next
+   * proof: a response header, never in the body. Only on the answer that obtained the token.
+   */
+  readonly dpopNonce?: string | undefined;
 }
 
 /** Injected clock: epoch milliseconds. */
@@ -71,6 +76,17 @@ export interface Logger {
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
+  /**
+   * Whether `debug` writes anything now (it may change per invocation: Powertools' log
+   * sampling). A hot path asks this before building a debug line's fields; a logger
+   * without it is taken to write debug lines.
+   */
+  isDebugEnabled?(): boolean;
+}
+
+/** Whether `logger` writes debug lines now ({@link Logger.isDebugEnabled}; true when it cannot say). */
+export function debugEnabled(logger: Logger): boolean {
+  return logger.isDebugEnabled?.() ?? true;
 }
 
 /** Metric names the broker emits (EMF under Lambda). */
@@ -103,6 +119,7 @@ export interface FlushableMetrics extends Metrics {
 
 /** A logger that drops everything (tests, CLI). */
 export const silentLogger: Logger = {
+  isDebugEnabled: () => false,
   debug: () => undefined,
   info: () => undefined,
   warn: () => undefined,

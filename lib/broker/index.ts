@@ -126,6 +126,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
   const cache = new TokenCache({
     clock,
     logger,
+    fingerprint: fingerprintOf,
     refreshMargin: config.cache.refreshMargin,
     sharedStore: deps.sharedStore,
     ...(deps.leaseMs !== undefined && { leaseMs: deps.leaseMs }),

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { DEADLINE_MS } from '../exchange/retry.ts';
 import { ConsentRequired } from '../errors.ts';
-import type { Clock, Logger } from '../types.ts';
+import { debugEnabled, type Clock, type Logger } from '../types.ts';
 import type { CachedToken, ForcedClaim, SharedTokenStore, TokenDescriptor } from './types.ts';
 
 /** How long one lease lasts without renewal; a killed holder is taken over this long after its last renewal. */
@@ -123,7 +123,14 @@ export class SharedFlight {
       await this.#sleep(delay);
       waited += delay;
       found = await inStore();
-      if (found) return { token: found, cached: true };
+      if (found) {
+        if (debugEnabled(this.#logger))
+          this.#logger.debug('token path: waited for the lease holder', {
+            profile: wanted.descriptor.profile,
+            waitedMs: waited,
+          });
+        return { token: found, cached: true };
+      }
     }
     this.#logger.warn('shared cache lease never came free; refreshing without it', {
       profile: wanted.descriptor.profile,
@@ -201,6 +208,8 @@ export class SharedFlight {
         { details: { error: consent!.error, error_description: consent!.errorDescription } },
       );
     }
+    if (debugEnabled(this.#logger))
+      this.#logger.debug('token path: lease won', { profile: descriptor.profile });
     const stopRenewing = this.#keepLease(key, lease);
     let token: CachedToken;
     try {

@@ -1,6 +1,6 @@
 import { ConsentRequired } from '../errors.ts';
 import type { Clock, Logger } from '../types.ts';
-import { silentLogger } from '../types.ts';
+import { debugEnabled, silentLogger } from '../types.ts';
 import { Lru } from './lru.ts';
 import { SharedFlight, type TokenLoader, type Wanted } from './shared-flight.ts';
 import type { CachedToken, SharedTokenStore, TokenDescriptor } from './types.ts';
@@ -77,6 +77,11 @@ export interface TokenCacheOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   readonly logger?: Logger;
   /**
+   * How debug lines name a token: its fingerprint (never the token). Default: not named.
+   * Only called when the logger writes debug lines.
+   */
+  readonly fingerprint?: (token: CachedToken) => string;
+  /**
    * Whether work may continue after a request is answered (default true: a long-running
    * server). False under Lambda, which freezes the process once the handler settles: a
    * stale hit then starts no refresh (the schedule refreshes the shared entry, which the
@@ -111,6 +116,7 @@ export class TokenCache {
   readonly #marginMs: number;
   readonly #shared: SharedFlight | undefined;
   readonly #logger: Logger;
+  readonly #fingerprint: ((token: CachedToken) => string) | undefined;
   readonly #backgroundWork: boolean;
   /** When a stale hit last read the shared store, per key (no background work only). */
   readonly #recheckedAt: Lru<number>;
@@ -122,6 +128,7 @@ export class TokenCache {
     this.#forcedAt = new Lru(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.#marginMs = (options.refreshMargin ?? DEFAULT_REFRESH_MARGIN) * 1000;
     this.#logger = options.logger ?? silentLogger;
+    this.#fingerprint = options.fingerprint;
     this.#backgroundWork = options.backgroundWork ?? true;
     this.#recheckedAt = new Lru(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.#shared =
@@ -192,12 +199,24 @@ export class TokenCache {
     }
     const token = this.#tokens.get(key);
     if (token && this.usable(token, minTtlMs, now)) {
+      if (debugEnabled(this.#logger)) this.#debug('token path: memory hit', descriptor.profile, token, now);
       if (!this.#backgroundWork) return this.#hitWithinRequest(key, token, minTtlMs, now);
       if (this.stale(token, now)) this.#background({ key, descriptor, load });
       this.#shared?.touch(key);
       return { token, cached: true };
     }
+    if (debugEnabled(this.#logger))
+      this.#logger.debug('token path: memory miss', {
+        profile: descriptor.profile,
+        held: token === undefined ? 'none' : 'short of minTtl',
+      });
     const result = await this.#flight(wanted, minTtlMs, false);
+    if (debugEnabled(this.#logger))
+      this.#debug(
+        result.cached ? 'token path: shared-store hit' : 'token path: upstream call',
+        descriptor.profile,
+        result.token,
+      );
     // A token from upstream is the freshest there is: served even when it cannot meet
     // minTtl, never fetched again for this request (at most one upstream request per
     // request). Only a token a joined flight took from the shared store for a smaller
@@ -272,6 +291,15 @@ export class TokenCache {
       });
     this.#inflight.set(key, pending);
     return pending;
+  }
+
+  /** One debug line naming the profile and the token by fingerprint, with its seconds left. */
+  #debug(message: string, profile: string, token: CachedToken, now = this.#clock()): void {
+    this.#logger.debug(message, {
+      profile,
+      fingerprint: this.#fingerprint?.(token),
+      expiresIn: Math.floor((token.expiresAt - now) / 1000),
+    });
   }
 
   /**

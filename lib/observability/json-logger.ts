@@ -45,5 +45,11 @@ export function createJsonLogger(options: JsonLoggerOptions): Logger {
       };
       options.write(`${JSON.stringify(line)}\n`);
     };
-  return { debug: log('DEBUG'), info: log('INFO'), warn: log('WARN'), error: log('ERROR') };
+  return {
+    debug: log('DEBUG'),
+    info: log('INFO'),
+    warn: log('WARN'),
+    error: log('ERROR'),
+    isDebugEnabled: () => RANK.DEBUG >= threshold,
+  };
 }

@@ -6,7 +6,7 @@
  * @see https://docs.powertools.aws.dev/lambda/typescript/latest/core/logger/
  * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
  */
-import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { LogLevelThreshold, Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { Metrics as PowertoolsMetrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { FlushableMetrics, LogFields, Logger, MetricName } from '../types.ts';
 
@@ -15,6 +15,9 @@ export const METRICS_NAMESPACE = 'TokenBroker';
 
 /** Default service name in logs and metrics. */
 export const SERVICE_NAME = 'token-broker';
+
+/** Powertools' threshold of DEBUG: a logger at this level or below writes debug lines. */
+const DEBUG_LEVEL = LogLevelThreshold.DEBUG;
 
 /** Log levels the adapters accept. */
 export type LogLevelName = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
@@ -68,6 +71,8 @@ export function createPowertoolsLogger(options: PowertoolsLoggerOptions = {}): L
     info: (message, fields) => logger.info(message, ...extra(fields)),
     warn: (message, fields) => logger.warn(message, ...extra(fields)),
     error: (message, fields) => logger.error(message, ...extra(fields)),
+    // Read per call: Powertools' log sampling may turn DEBUG on for one invocation.
+    isDebugEnabled: () => logger.level <= DEBUG_LEVEL,
   };
 }
 
