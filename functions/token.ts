@@ -54,15 +54,20 @@ export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
           sourceIp: event.requestContext?.http?.sourceIp,
         },
       });
-      return jsonResult(200, {
-        // Provider fields first: the broker's own fields always win a name clash.
-        ...issued.fields,
-        access_token: issued.access_token,
-        token_type: issued.token_type,
-        expires_in: issued.expires_in,
-        expires_at: issued.expires_at,
-        ...(issued.scope === undefined ? {} : { scope: issued.scope }),
-      });
+      return jsonResult(
+        200,
+        {
+          // Provider fields first: the broker's own fields always win a name clash.
+          ...issued.fields,
+          access_token: issued.access_token,
+          token_type: issued.token_type,
+          expires_in: issued.expires_in,
+          expires_at: issued.expires_at,
+          ...(issued.scope === undefined ? {} : { scope: issued.scope }),
+        },
+        // RFC 9449 §8.2: the provider's next nonce, for the caller's next proof.
+        issued.dpopNonce === undefined ? {} : { 'DPoP-Nonce': issued.dpopNonce },
+      );
     },
   );
 }

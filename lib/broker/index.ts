@@ -139,6 +139,8 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
   const dpop = new DpopGate(clock, { shared: deps.sharedStore });
   // A cache hit returns the object the cache holds: hash each token for the audit log once.
   const fingerprints = new WeakMap<CachedToken, string>();
+  // A provider's DPoP-Nonce sent with a token, for the answers that obtained it (not cache hits).
+  const dpopNonces = new WeakMap<CachedToken, string>();
 
   function fingerprintOf(token: CachedToken): string {
     let fingerprint = fingerprints.get(token);
@@ -200,7 +202,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
           beyond: result.widened.join(' '),
         });
       }
-      return {
+      const obtained: CachedToken = {
         accessToken: token.accessToken,
         tokenType: token.tokenType,
         expiresAt: receivedAt + token.expiresIn * 1000,
@@ -208,6 +210,8 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         obtainedAt: receivedAt,
         ...(Object.keys(token.fields).length > 0 && { fields: token.fields }),
       };
+      if (result.dpopNonce !== undefined) dpopNonces.set(obtained, result.dpopNonce);
+      return obtained;
     } catch (err) {
       if (err instanceof BrokerError)
         metrics.count('UpstreamErrors', 1, { profile: profile.name, code: err.code });
@@ -293,7 +297,8 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         () => obtain(profile, resolved),
         rejected === undefined ? undefined : (held) => fingerprintOf(held) === rejected,
       );
-      const issued = answer(token, resolved, cached);
+      const nonce = cached ? undefined : dpopNonces.get(token);
+      const issued = { ...answer(token, resolved, cached), ...(nonce !== undefined && { dpopNonce: nonce }) };
       metrics.count('TokensIssued', 1, { profile: profile.name });
       metrics.count(cached ? 'CacheHits' : 'CacheMisses');
       logger.info(

@@ -6,7 +6,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { cacheKey, normalizeScope, TokenMemo, type HeldToken } from './cache.ts';
 import { DpopKey } from './dpop.ts';
-import { errorFromResponse, retryAfterSeconds, TokenBrokerError } from './errors.ts';
+import { dpopNonceOf, errorFromResponse, retryAfterSeconds, TokenBrokerError } from './errors.ts';
 import { createSigner, regionFromEndpoint, type RequestSigner, type SignedRequest } from './sign.ts';
 
 /** Remaining lifetime, in seconds, a token must have to be handed out; the broker's default too. */
@@ -252,7 +252,7 @@ export class TokenBrokerClient {
         nonce: target?.nonce,
       });
       try {
-        return await this.#send(key, body, proof);
+        return await this.#send(key, body, proof, profile);
       } catch (err) {
         if (attempt >= 3 || !(err instanceof TokenBrokerError) || !this.#learn(profile, err)) throw err;
       }
@@ -275,7 +275,7 @@ export class TokenBrokerClient {
     return false;
   }
 
-  async #send(key: string, body: string, proof: string | undefined): Promise<HeldToken> {
+  async #send(key: string, body: string, proof: string | undefined, profile?: string): Promise<HeldToken> {
     const startedAt = this.#clock();
     let signed: SignedRequest;
     try {
@@ -328,7 +328,13 @@ export class TokenBrokerClient {
       throw errorFromResponse(response.status, json, retryAfter, response.headers.get('dpop-nonce'));
     }
     this.#notBefore.delete(key);
-    return parseToken(json, response.status, startedAt);
+    const token = parseToken(json, response.status, startedAt);
+    // RFC 9449 §8.2: a new nonce may come with a success; the next proof carries it.
+    const nonce = proof === undefined ? undefined : dpopNonceOf(response.headers.get('dpop-nonce'));
+    const known = profile === undefined ? undefined : this.#proofTargets.get(profile);
+    if (nonce !== undefined && profile !== undefined && known !== undefined)
+      this.#proofTargets.set(profile, { ...known, nonce });
+    return token;
   }
 
   #view(token: HeldToken): BrokerToken {

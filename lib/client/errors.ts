@@ -133,6 +133,11 @@ export function retryAfterSeconds(header: string | null, now: number): number | 
 /** RFC 9449 §8.1 `nonce = 1*NQCHAR`, bounded. */
 const DPOP_NONCE = /^[\x21\x23-\x5b\x5d-\x7e]{1,1024}$/;
 
+/** A `DPoP-Nonce` header value when it is a valid nonce (RFC 9449 §8.1), else undefined. */
+export function dpopNonceOf(header: string | null | undefined): string | undefined {
+  return header && DPOP_NONCE.test(header) ? header : undefined;
+}
+
 /**
  * Builds the error for a non-2xx answer from its status and parsed JSON body (or
  * undefined when the body was not JSON), and its `DPoP-Nonce` header.

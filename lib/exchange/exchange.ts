@@ -93,6 +93,11 @@ export interface ExchangeResult {
   readonly clockOffset: number;
   /** Granted scopes the request did not ask for (empty unless the provider widened it). */
   readonly widened: readonly string[];
+  /**
+   * A `DPoP-Nonce` header of the successful answer to a request with a proof (RFC 9449
+   * §8.2: the server may send a new nonce with any answer), for the caller's next proof.
+   */
+  readonly dpopNonce?: string;
 }
 
 /** True when `matchers` say this rejection means "the user has not consented". */
@@ -275,7 +280,15 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
               `the token endpoint granted scope "${widened.join(' ')}" beyond the "${input.scopes.join(' ')}" asked for, and profile "${input.profile.name}" has scopeCheck: strict; narrow the client's grants at the provider or set scopeCheck: lenient`,
               { details: { status: response.status } },
             );
-          return { token, receivedAt, attempts, clockOffset, widened };
+          const nonce = input.dpop === undefined ? null : response.headers.get('dpop-nonce');
+          return {
+            token,
+            receivedAt,
+            attempts,
+            clockOffset,
+            widened,
+            ...(nonce !== null && DPOP_NONCE.test(nonce) && { dpopNonce: nonce }),
+          };
         } catch (err) {
           if (!(err instanceof UpstreamRejected)) throw err;
           const providerDate = Date.parse(response.headers.get('date') ?? '');

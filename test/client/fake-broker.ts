@@ -22,7 +22,7 @@ export interface Answer {
 export interface FakeBroker {
   readonly endpoint: string;
   /** Requests that reached the token route (signed or not). */
-  readonly requests: { body: unknown; caller: Caller | undefined }[];
+  readonly requests: { body: unknown; caller: Caller | undefined; dpop?: string | undefined }[];
   answer: (body: Record<string, unknown>, caller: Caller) => Answer;
   close(): Promise<void>;
 }
@@ -78,7 +78,7 @@ export async function startFakeBroker(now: () => number): Promise<FakeBroker> {
         return;
       }
       const parsed = JSON.parse(body) as Record<string, unknown>;
-      broker.requests.push({ body: parsed, caller });
+      broker.requests.push({ body: parsed, caller, dpop: headers['dpop'] });
       const answer = broker.answer(parsed, caller);
       if (answer.after) await answer.after.catch(() => undefined);
       send(answer.status, answer.text ?? JSON.stringify(answer.json), answer.headers);
