@@ -232,6 +232,12 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
       'refresh',
       "a DPoP-bound token needs the caller's proof, so the schedule cannot fetch one; remove refresh or set dpop: optional",
     );
+  // The consent callback completes the grant itself, with no caller and so no proof.
+  if (raw.dpop === 'required' && redirectUri !== undefined)
+    add(
+      'dpop',
+      "required cannot complete a consent step (redirectUri): the consent callback has no caller's DPoP proof to obtain a token with; set dpop: optional (callers with a proof still get DPoP-bound tokens) or remove redirectUri",
+    );
 
   if (findings.problems.length > before || !endpoint || !tokenUrl) return undefined;
   return {
