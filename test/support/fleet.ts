@@ -46,6 +46,8 @@ export interface Fleet {
 export interface FleetProfile {
   readonly name: string;
   readonly tokenUrl: string;
+  /** The profile's `dpop` setting; default off. */
+  readonly dpop?: 'optional' | 'required';
 }
 
 function configYaml(profiles: readonly FleetProfile[], endpoint: string): string {
@@ -61,6 +63,7 @@ function configYaml(profiles: readonly FleetProfile[], endpoint: string): string
       '    scope: read',
       `    certStore: file:${KEY_PATH}`,
       '    callers: [local]',
+      ...(profile.dpop === undefined ? [] : [`    dpop: ${profile.dpop}`]),
     );
   lines.push(
     'cache:',
