@@ -19,6 +19,7 @@ import { consentClientFields, consentProfiles, pointConsentAt } from '../dev/con
 import { createSecretResolver } from '../secrets/index.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/index.ts';
+import { listenError } from '../server/listen-error.ts';
 import { EXIT_OK, type CliIo } from './io.ts';
 import { parseCliArgs } from './args.ts';
 import { parsePort, untilSignal } from './serve.ts';
@@ -87,6 +88,9 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
       ...consentFields.get(clientId),
     })),
     audience: [...audiences],
+  }).catch((err: unknown) => {
+    // A busy --auth-port is one line, as serve's --port is.
+    throw listenError(err, '127.0.0.1', authPort, '--auth-port');
   });
   const config = pointConsentAt(
     pointProfilesAt(loaded, authorization.tokenUrl),

@@ -13,14 +13,14 @@ function shownHost(host: string): string {
  * @returns ListenError `ERR_LISTEN`, with the original error as `cause`.
  * @see https://nodejs.org/api/net.html#serverlisten
  */
-export function listenError(err: unknown, host: string, port: number): ListenError {
+export function listenError(err: unknown, host: string, port: number, flag = '--port'): ListenError {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   const where = `port ${port} on ${shownHost(host)}`;
   const message =
     code === 'EADDRINUSE'
-      ? `${where} is in use; pass --port with a free port (or --port 0 for any)`
+      ? `${where} is in use; pass ${flag} with a free port (or ${flag} 0 for any)`
       : code === 'EACCES'
-        ? `${where} needs privileges this process lacks; pass --port 1024 or above`
+        ? `${where} needs privileges this process lacks; pass ${flag} 1024 or above`
         : code === 'EADDRNOTAVAIL'
           ? `${shownHost(host)} is not an address of this machine; pass --host with one (default 127.0.0.1)`
           : code === 'ENOTFOUND' || code === 'EAI_AGAIN'

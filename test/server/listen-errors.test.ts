@@ -63,6 +63,23 @@ describe('serve on a port that is taken', () => {
   });
 });
 
+describe('demo on an --auth-port that is taken', () => {
+  it('exits 1 with one typed line naming --auth-port', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'demo-busy-'));
+    const run = spawnSync(process.execPath, [BIN, 'demo', '--port', '0', '--auth-port', String(port)], {
+      cwd: dir,
+      env: { PATH: process.env['PATH'] ?? '', HOME: dir },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr.split('\n').filter((l) => l.startsWith('token-broker:'))).toEqual([
+      `token-broker: ERR_LISTEN: port ${port} on 127.0.0.1 is in use; pass --auth-port with a free port (or --auth-port 0 for any)`,
+    ]);
+    expect(run.stderr).not.toContain('unexpected');
+  }, 30_000);
+});
+
 describe('other listen errors', () => {
   it('names an address that is not on this machine (EADDRNOTAVAIL)', async () => {
     const config = parseConfig(CONFIG, join(tmpdir(), 'c.yaml'));
