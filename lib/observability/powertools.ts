@@ -1,14 +1,14 @@
 /**
- * Powertools for AWS Lambda adapters implementing the broker's {@link Logger} and
- * {@link Metrics}: structured JSON logs and CloudWatch EMF metrics in namespace
- * `TokenBroker`. Used by the Lambda functions; the local server uses `json-logger.ts`.
+ * The Lambda functions' {@link Logger} and {@link Metrics}: Powertools for AWS Lambda
+ * structured JSON logs, and CloudWatch EMF metrics in namespace `TokenBroker` (written by
+ * `emf.ts`). The local server uses `json-logger.ts`.
  *
  * @see https://docs.powertools.aws.dev/lambda/typescript/latest/core/logger/
  * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
  */
 import { LogLevelThreshold, Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
-import { Metrics as PowertoolsMetrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { FlushableMetrics, LogFields, Logger, MetricName } from '../types.ts';
+import type { FlushableMetrics, LogFields, Logger } from '../types.ts';
+import { createEmfMetrics, type EmfMetricsOptions } from './emf.ts';
 
 /** CloudWatch namespace of every broker metric. */
 export const METRICS_NAMESPACE = 'TokenBroker';
@@ -77,42 +77,22 @@ export function createPowertoolsLogger(options: PowertoolsLoggerOptions = {}): L
 }
 
 /** Options of {@link createPowertoolsMetrics}. */
-export interface PowertoolsMetricsOptions {
+export interface PowertoolsMetricsOptions extends Pick<EmfMetricsOptions, 'write' | 'clock'> {
   readonly serviceName?: string;
-  /** An existing Powertools metrics instance (tests); default: a new one in {@link METRICS_NAMESPACE}. */
-  readonly metrics?: PowertoolsMetrics;
 }
 
 /**
- * A {@link Metrics} sink emitting EMF. Every counter is buffered as an aggregate and
- * written by `flush()` (the HTTP stack calls it once per invocation); a counter with
- * dimensions (`profile`, `code`) is also written at once, one EMF record per dimension.
+ * The functions' {@link Metrics}: EMF in {@link METRICS_NAMESPACE}, the format Powertools
+ * writes, gathered in memory and written by `flush()` (the HTTP stack and the refresh
+ * handler call it once per invocation, before the handler settles). Every counter is in
+ * the `service` set and, per dimension it is counted with (`profile`, `code`), in
+ * `[service, <dimension>]`; a token request writes one line. See `emf.ts`.
  */
 export function createPowertoolsMetrics(options: PowertoolsMetricsOptions = {}): FlushableMetrics {
-  const metrics =
-    options.metrics ??
-    new PowertoolsMetrics({ namespace: METRICS_NAMESPACE, serviceName: options.serviceName ?? SERVICE_NAME });
-  let pending = false;
-  return {
-    count: (name: MetricName, value = 1, dimension?: Readonly<Record<string, string>>) => {
-      // One record per dimension (each within EMF's limits, [service, key]), written at once,
-      // and the value in the buffered aggregate that the stack's alarms watch.
-      for (const [key, val] of Object.entries(dimension ?? {})) {
-        const single = metrics.singleMetric();
-        single.addDimension(key, val);
-        single.addMetric(name, MetricUnit.Count, value);
-      }
-      metrics.addMetric(name, MetricUnit.Count, value);
-      pending = true;
-    },
-    timing: (name: MetricName, milliseconds: number) => {
-      metrics.addMetric(name, MetricUnit.Milliseconds, milliseconds);
-      pending = true;
-    },
-    flush: () => {
-      if (!pending) return;
-      pending = false;
-      metrics.publishStoredMetrics();
-    },
-  };
+  return createEmfMetrics({
+    namespace: METRICS_NAMESPACE,
+    service: options.serviceName ?? SERVICE_NAME,
+    ...(options.write !== undefined && { write: options.write }),
+    ...(options.clock !== undefined && { clock: options.clock }),
+  });
 }

@@ -21,34 +21,44 @@ const records = (): Record<string, any>[] =>
     .map((l) => JSON.parse(l) as Record<string, any>);
 
 describe('Powertools metrics adapter', () => {
-  it('writes EMF in namespace TokenBroker: counters and latency on flush, profile and code records at once, the aggregate on flush', () => {
+  it('writes EMF in namespace TokenBroker on flush only: counters, latency and the profile and code sets in one line', () => {
     captureStdout();
     const metrics = createPowertoolsMetrics();
     metrics.count('TokensIssued');
     metrics.count('CacheHits');
     metrics.timing('UpstreamLatency', 42);
     metrics.count('UpstreamErrors', 1, { profile: 'docusign', code: 'ERR_UPSTREAM_TIMEOUT' });
-    const single = records();
-    expect(single).toHaveLength(2);
-    expect(single.map((r) => r['_aws'].CloudWatchMetrics[0].Dimensions)).toEqual([
-      [['service', 'profile']],
-      [['service', 'code']],
-    ]);
-    expect(single[0]!['_aws'].CloudWatchMetrics[0]).toMatchObject({
-      Namespace: 'TokenBroker',
-      Metrics: [{ Name: 'UpstreamErrors', Unit: 'Count' }],
-    });
-    expect([single[0]!['profile'], single[1]!['code']]).toEqual(['docusign', 'ERR_UPSTREAM_TIMEOUT']);
+    expect(records()).toEqual([]);
     metrics.flush!();
     const all = records();
-    expect(all).toHaveLength(3);
-    expect(all[2]).toMatchObject({ TokensIssued: 1, CacheHits: 1, UpstreamLatency: 42, UpstreamErrors: 1 });
-    expect(all[2]!['_aws'].CloudWatchMetrics[0].Dimensions).toEqual([['service']]);
-    expect(all[2]!['_aws'].CloudWatchMetrics[0].Metrics).toEqual(
-      expect.arrayContaining([{ Name: 'UpstreamLatency', Unit: 'Milliseconds' }]),
-    );
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({
+      service: 'token-broker',
+      profile: 'docusign',
+      code: 'ERR_UPSTREAM_TIMEOUT',
+      TokensIssued: 1,
+      CacheHits: 1,
+      UpstreamLatency: 42,
+      UpstreamErrors: 1,
+    });
+    expect(all[0]!['_aws'].CloudWatchMetrics).toEqual([
+      {
+        Namespace: 'TokenBroker',
+        Dimensions: [['service']],
+        Metrics: [
+          { Name: 'TokensIssued', Unit: 'Count' },
+          { Name: 'CacheHits', Unit: 'Count' },
+          { Name: 'UpstreamLatency', Unit: 'Milliseconds' },
+        ],
+      },
+      {
+        Namespace: 'TokenBroker',
+        Dimensions: [['service'], ['service', 'profile'], ['service', 'code']],
+        Metrics: [{ Name: 'UpstreamErrors', Unit: 'Count' }],
+      },
+    ]);
     metrics.flush!();
-    expect(records()).toHaveLength(3);
+    expect(records()).toHaveLength(1);
   });
 });
 
