@@ -79,14 +79,17 @@ export function createRefreshHandler(deps: RefreshHandlerDeps): RefreshHandler {
       const window = refreshWindow(clock(), context.getRemainingTimeInMillis());
       let shard = shardOf(event);
       const { config, broker, sharedStore } = await deps.runtime();
+      let certificates: Promise<unknown> = Promise.resolve();
       if (shard === undefined) {
         const fanOut = deps.fanOut?.() ?? { shards: 1, invoke: async () => undefined };
         await dispatchShards(fanOut.shards, fanOut.invoke, deps.logger);
         shard = { index: 0, count: fanOut.shards };
-        // Once per schedule: the dispatcher's run, not every worker's.
+        // Once per schedule: the dispatcher's run, not every worker's. Beside the refreshes,
+        // not before them, so one costly key opening does not hold every refresh back; both
+        // end before the handler does.
         const { certificateExpiry } = broker;
         if (certificateExpiry)
-          await reportCertificateDays({
+          certificates = reportCertificateDays({
             config,
             certificateExpiry: (profile) => certificateExpiry.call(broker, profile),
             metrics: deps.metrics,
@@ -94,14 +97,18 @@ export function createRefreshHandler(deps: RefreshHandlerDeps): RefreshHandler {
             now: clock(),
           });
       }
-      return runScheduledRefresh(
-        { config, broker, sharedStore, clock, logger: deps.logger, metrics: deps.metrics },
-        {
-          ...window,
-          shard,
-          ...(deps.concurrency === undefined ? {} : { concurrency: deps.concurrency }),
-        },
-      );
+      const [summary] = await Promise.all([
+        runScheduledRefresh(
+          { config, broker, sharedStore, clock, logger: deps.logger, metrics: deps.metrics },
+          {
+            ...window,
+            shard,
+            ...(deps.concurrency === undefined ? {} : { concurrency: deps.concurrency }),
+          },
+        ),
+        certificates,
+      ]);
+      return summary;
     });
   return (event, context) => wrapped(event, context);
 }
