@@ -68,6 +68,8 @@ export const keystore: CliCommand = async (argv, io) => {
     type: args.type,
     ...(args.password === undefined ? {} : { password: args.password }),
     ...(args.keyPassword === undefined ? {} : { keyPassword: args.keyPassword }),
+  }).catch((err: unknown) => {
+    throw inCommandTerms(err);
   });
   const entries = args.alias === undefined ? listing.entries : chosen(listing, args.alias);
   if (args.json) io.stdout(`${JSON.stringify(toJson(listing, entries), null, 2)}\n`);
@@ -77,6 +79,18 @@ export const keystore: CliCommand = async (argv, io) => {
   }
   return EXIT_OK;
 };
+
+/**
+ * A keystore error says what to fix in a profile (`certPassword`, `keyPassword`); here the
+ * fix is a flag of this command.
+ */
+function inCommandTerms(err: unknown): unknown {
+  if (!(err instanceof KeystoreError)) return err;
+  const message = err.message
+    .replace(/\bcertPassword\b/g, '--password')
+    .replace(/\bkeyPassword\b/g, '--key-password-env');
+  return message === err.message ? err : new KeystoreError(err.code, message, { cause: err });
+}
 
 async function inspectArgs(argv: readonly string[], io: CliIo): Promise<InspectArgs> {
   const parsed = parseCliArgs(argv, {

@@ -102,6 +102,14 @@ describe('token-broker keystore inspect', () => {
     );
   });
 
+  it('names its own flag, not the profile key, for a wrong password', async () => {
+    const result = await run(['keystore', 'inspect', `${DIR}/java-rsa2048.jks`, '--password', 'not-it']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'token-broker: ERR_KEYSTORE_PASSWORD: wrong keystore password (or the file was altered); check --password\n',
+    );
+  });
+
   it('exits 1 with one line on stderr for a keystore error, never echoing the password', async () => {
     const result = await run([
       'keystore',
