@@ -77,7 +77,7 @@ const SECRET_KEYED: readonly { path: readonly string[]; key: RegExp; message: st
     path: ['server', 'sigv4', 'credentials'],
     key: /^[A-Z0-9]{16,128}$/,
     message:
-      'an entry is not keyed by an access key id (upper-case letters and digits); the secret access key goes in "secret", by reference',
+      'an entry is not keyed by an access key id (16 to 128 upper-case letters or digits); the secret access key goes in "secret", by reference',
   },
   // A header or parameter written whole as a key ("Authorization: Bearer …") holds its value.
   {

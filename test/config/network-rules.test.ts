@@ -66,7 +66,7 @@ describe('secret-bearing keys in config errors', () => {
       ),
     );
     expect(err.message).toBe(
-      'server.sigv4.credentials: an entry is not keyed by an access key id (upper-case letters and digits); the secret access key goes in "secret", by reference',
+      'server.sigv4.credentials: an entry is not keyed by an access key id (16 to 128 upper-case letters or digits); the secret access key goes in "secret", by reference',
     );
   });
 
