@@ -61,6 +61,8 @@ export function callerFromEvent(event: Pick<HttpEvent, 'requestContext'>): Calle
     if (local.callerKind === 'api-key' || local.callerKind === 'local')
       return { id: local.callerId, kind: local.callerKind };
   }
+  if (typeof authorizer?.refused === 'string' && authorizer.refused !== '')
+    throw new RequestError('ERR_UNAUTHENTICATED', authorizer.refused);
   throw new RequestError(
     'ERR_UNAUTHENTICATED',
     'the request carries no caller identity; sign it with IAM credentials (SigV4), or send an API key to the local server',

@@ -31,6 +31,11 @@ export type HttpRequestContext = APIGatewayEventRequestContextV2 & {
   authorizer?: {
     iam?: IamAuthorizerContext;
     lambda?: LocalAuthorizerContext;
+    /**
+     * Local server only: why the SigV4 signature a request carries was refused (no secret
+     * in it), so the 403 says "signature does not match" rather than "no identity".
+     */
+    refused?: string;
   };
 };
 

@@ -19,7 +19,7 @@ export interface RawRequest extends SigV4Request {
 /** The authorizer context, or why there is none (for the server's log, never the response). */
 export type Identification =
   | { readonly authorizer: NonNullable<HttpRequestContext['authorizer']> }
-  | { readonly authorizer: undefined; readonly reason: string };
+  | { readonly authorizer: undefined; readonly reason: string; readonly refused?: string };
 
 /** `sha256:<hex>` of an API key, the form `server.apiKeys` stores. */
 export function hashApiKey(key: string): string {
@@ -82,7 +82,15 @@ export async function identifyCaller(request: RawRequest, options: IdentifyOptio
       });
       return { authorizer: { iam: { userArn: caller.id } } };
     } catch (err) {
-      if (isBrokerError(err)) return { authorizer: undefined, reason: `${err.code}: ${err.message}` };
+      if (isBrokerError(err)) {
+        // A request that tried to sign learns why its signature was refused; one that did not, only that none was found.
+        const signed = /^AWS4-HMAC-SHA256 /.test(request.headers['authorization'] ?? '');
+        return {
+          authorizer: undefined,
+          reason: `${err.code}: ${err.message}`,
+          ...(signed && { refused: err.message }),
+        };
+      }
       throw err;
     }
   }

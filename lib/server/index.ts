@@ -234,7 +234,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         },
         { server: config.server, secrets, now: clock, hosts: allowed },
       );
-      authorizer = identified.authorizer;
+      authorizer =
+        identified.authorizer ??
+        (identified.refused === undefined ? undefined : { refused: identified.refused });
       if (!identified.authorizer)
         logger.warn('caller not identified', { route: route.key, reason: identified.reason });
     }

@@ -95,7 +95,7 @@ describe('TokenBrokerClient against token-broker serve with server.sigv4', () =>
     expect(err).toBeInstanceOf(TokenBrokerError);
     expect(err).toMatchObject({ code: 'forbidden', status: 403 });
     expect((err as Error).message).toBe(
-      'the request carries no caller identity; sign it with IAM credentials (SigV4), or send an API key to the local server',
+      'SigV4 authentication failed: signature does not match; check the secret access key and that the request was not altered',
     );
     expect(authorization.requestCount()).toBe(0);
   });

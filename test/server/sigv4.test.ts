@@ -59,12 +59,19 @@ describe('local server with server.sigv4', () => {
   it('refuses a wrong secret and an unsigned request with 403', async () => {
     const wrong = await signedPost(`${SECRET}x`);
     expect(wrong.status).toBe(403);
-    expect(((await wrong.json()) as { error: string }).error).toBe('forbidden');
+    expect(await wrong.json()).toEqual({
+      error: 'forbidden',
+      message:
+        'SigV4 authentication failed: signature does not match; check the secret access key and that the request was not altered',
+    });
     const unsigned = await fetch(`${server.url}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{"profile":"billing"}',
     });
     expect(unsigned.status).toBe(403);
+    expect(((await unsigned.json()) as { message: string }).message).toBe(
+      'the request carries no caller identity; sign it with IAM credentials (SigV4), or send an API key to the local server',
+    );
   });
 });
