@@ -4,17 +4,23 @@
  * `curl` line. No AWS account or credentials are involved.
  *
  * How the two meet: the demo config's `tokenUri` names 127.0.0.1:8788, the authorization
- * server's default port here. `demo` registers each profile's `issuer` as a client with
- * the certificate `demo-cert.pem` beside the config, starts the server (on `--auth-port`,
- * 0 for any free port) and points every profile of the config at its token URL. The
- * profiles' `audience` is a literal the server is told to accept, so it needs no rewrite.
+ * server's default port here. `demo` registers each profile's `issuer` as a client that
+ * verifies with the profile's own key (its certificate, else its public key, opened from the
+ * profile's secrets), starts the server (on `--auth-port`, 0 for any free port) and points
+ * every profile of the config at its token URL. The profiles' `audience` is a literal the
+ * server is told to accept, so it needs no rewrite. Any `--config` works so: nothing needs
+ * to sit beside it.
  */
-import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/index.ts';
 import type { BrokerConfig, Profile } from '../config/types.ts';
+import { KeyMaterialCache } from '../cache/key-material.ts';
 import { startAuthorizationServer } from '../dev/authorization-server.ts';
+import { BrokerError } from '../errors.ts';
+import type { SecretResolver } from '../secrets/types.ts';
+import { isKmsReference } from '../signer/kms-reference.ts';
 import { consentClientFields, consentProfiles, pointConsentAt } from '../dev/consent-demo.ts';
 import { createSecretResolver } from '../secrets/index.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
@@ -28,8 +34,6 @@ import { parsePort, untilSignal } from './serve.ts';
 const DEMO_CONFIG = fileURLToPath(new URL('../../examples/local/token-broker.yaml', import.meta.url));
 /** Default port of the demo's authorization server (the one the demo config names). */
 const DEFAULT_AUTH_PORT = 8788;
-/** The certificate file, beside the config, the authorization server verifies assertions with. */
-const DEMO_CERTIFICATE = 'demo-cert.pem';
 
 /** `config` with every profile's token endpoint replaced by `tokenUrl` (POST). */
 function pointProfilesAt(config: BrokerConfig, tokenUrl: string): BrokerConfig {
@@ -41,6 +45,48 @@ function pointProfilesAt(config: BrokerConfig, tokenUrl: string): BrokerConfig {
     });
   }
   return Object.freeze({ ...config, profiles: Object.freeze(profiles) });
+}
+
+/**
+ * How the authorization server verifies each issuer's assertions: the certificate of the
+ * profile's key, else its public key. A profile whose key does not open here (or is held in
+ * KMS) is left out with one line on stderr; its requests then fail at the server.
+ */
+async function verificationKeys(
+  config: BrokerConfig,
+  secrets: SecretResolver,
+  io: CliIo,
+): Promise<Map<string, { certificatePem: string } | { publicKey: KeyObject }>> {
+  const keys = new KeyMaterialCache({
+    secrets,
+    openKeystore: async () => (await import('../keystore/index.ts')).openKeystore,
+  });
+  const out = new Map<string, { certificatePem: string } | { publicKey: KeyObject }>();
+  for (const profile of Object.values(config.profiles)) {
+    if (out.has(profile.issuer)) continue;
+    if (isKmsReference(profile.certStore)) {
+      io.stderr(
+        `token-broker demo: profile ${profile.name}: a KMS-held key is not verified by the demo server\n`,
+      );
+      continue;
+    }
+    try {
+      const material = await keys.get(profile);
+      const certificate = material.certificates[0];
+      out.set(
+        profile.issuer,
+        certificate
+          ? { certificatePem: certificate.toString() }
+          : { publicKey: createPublicKey(material.privateKey) },
+      );
+    } catch (err) {
+      const code = err instanceof BrokerError ? err.code : 'ERR_INTERNAL';
+      io.stderr(
+        `token-broker demo: profile ${profile.name}: its key does not open (${code}); run token-broker check\n`,
+      );
+    }
+  }
+  return out;
 }
 
 /** The curl command that asks the demo broker for a token. */
@@ -67,7 +113,8 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
   const authPort = parsePort(args['auth-port'], DEFAULT_AUTH_PORT, '--auth-port');
   const host = args.host ?? DEFAULT_HOST;
   const loaded = await loadConfig({ path: args.config ?? DEMO_CONFIG, env: io.env, cwd: io.cwd });
-  const certificatePem = await readFile(join(dirname(loaded.source), DEMO_CERTIFICATE), 'utf8');
+  const secrets = createSecretResolver({ env: io.env, cwd: dirname(loaded.source) });
+  const verifiers = await verificationKeys(loaded, secrets, io);
   const audiences = new Set<string>(['token-url']);
   for (const profile of Object.values(loaded.profiles)) {
     for (const aud of [profile.audience].flat()) audiences.add(aud);
@@ -75,16 +122,13 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
   // Consent redirects come back to the broker, so its URL must be known before it starts.
   const brokerUrl = port === 0 ? undefined : `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const authorizeUrl = `http://127.0.0.1:${authPort}/authorize`;
-  const consentFields = await consentClientFields(
-    pointConsentAt(loaded, authorizeUrl, brokerUrl),
-    createSecretResolver({ env: io.env, cwd: dirname(loaded.source) }),
-  );
+  const consentFields = await consentClientFields(pointConsentAt(loaded, authorizeUrl, brokerUrl), secrets);
   const authorization = await startAuthorizationServer({
     port: authPort,
     host: '127.0.0.1',
-    clients: [...new Set(Object.values(loaded.profiles).map((p) => p.issuer))].map((clientId) => ({
+    clients: [...verifiers].map(([clientId, verifier]) => ({
       clientId,
-      certificatePem,
+      ...verifier,
       ...consentFields.get(clientId),
     })),
     audience: [...audiences],
@@ -109,7 +153,7 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
   io.stdout(
     [
       'token-broker demo',
-      `  authorization server  ${authorization.url}  (verifies RFC 7523 assertions against ${DEMO_CERTIFICATE})`,
+      `  authorization server  ${authorization.url}  (verifies RFC 7523 assertions with each profile's own certificate)`,
       `  broker                ${broker.url}  (config ${loaded.source})`,
       '',
       'Get a token (logs are JSON lines on stderr; Ctrl-C stops both servers):',
