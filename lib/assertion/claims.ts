@@ -91,7 +91,7 @@ export function buildClaims(input: ClaimsInput): AssertionClaims {
   } else {
     throw new ConfigError(
       'ERR_CONFIG',
-      `profile "${profile.name}" uses the jwt-bearer grant but no subject was given; set "subject" or pass one`,
+      `profile "${profile.name}" uses the ${mode} grant but no subject was given; set "subject" or pass one`,
     );
   }
   const nowSeconds = Math.floor((input.now + (input.clockOffset ?? 0)) / 1000);

@@ -36,6 +36,21 @@ function lowerNames(values: Readonly<Record<string, string>>): Record<string, st
   return Object.fromEntries(Object.entries(values).map(([name, value]) => [name.toLowerCase(), value]));
 }
 
+/**
+ * The `tokenExchange` settings that change what the provider answers (RFC 8693 §2.1), as
+ * named values for the variant digest; none for other grants, so their keys stay the same.
+ */
+function exchangeVariant(profile: Profile): Record<string, string> {
+  const settings = profile.tokenExchange;
+  if (!settings) return {};
+  return {
+    subjectTokenType: settings.subjectTokenType,
+    ...(settings.requestedTokenType !== undefined && { requestedTokenType: settings.requestedTokenType }),
+    audience: JSON.stringify(settings.audience),
+    resource: JSON.stringify(settings.resource),
+  };
+}
+
 /** What the cache key of a token for `profile` is made of (docs/shared-cache.md "What a cached token is keyed by"). */
 function tokenDescriptor(profile: Profile, subject: string, scopes: readonly string[]): TokenDescriptor {
   const audience = assertionAudience(profile);
@@ -47,7 +62,11 @@ function tokenDescriptor(profile: Profile, subject: string, scopes: readonly str
     grant: profile.grant,
     scopes: [...scopes].sort(),
     endpoint: `${profile.tokenUri.method} ${profile.tokenUri.url}`,
-    variant: digestOf({ headers: lowerNames(profile.headers), params: profile.params }),
+    variant: digestOf({
+      headers: lowerNames(profile.headers),
+      params: profile.params,
+      tokenExchange: exchangeVariant(profile),
+    }),
   };
 }
 

@@ -3,7 +3,14 @@ import { isSecretReference, parseReference, REFERENCE_PROBLEM } from '../secrets
 import { isKmsReference, parseKmsReference } from '../signer/kms-reference.ts';
 import { PRESETS } from './presets.ts';
 import type { RawProfile } from './schema.ts';
-import type { AssertionOptions, ConsentErrorMatcher, Profile, ProviderName, TokenEndpoint } from './types.ts';
+import type {
+  AssertionOptions,
+  ConsentErrorMatcher,
+  Profile,
+  ProviderName,
+  TokenEndpoint,
+  TokenExchangeOptions,
+} from './types.ts';
 import { checkRedirectUri, parseSecureUrl, parseTokenUri, privateNetworkProblem, UriProblem } from './uri.ts';
 
 /** Assertion lifetime when the profile gives none (seconds), before the preset's cap. */
@@ -24,6 +31,19 @@ export const DEFAULT_CONSENT_ERRORS: readonly ConsentErrorMatcher[] = [
 export const GENERIC_LIFETIME_WARNING = 3600;
 /** Claims the broker sets itself; `assertion.claims` may not override them. */
 export const RESERVED_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti', 'scope'] as const;
+
+/** RFC 8693 §3 type of a JWT, the default `subject_token_type`. */
+export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+/** RFC 8693 §2.1 parameters a `grant: token-exchange` request sets itself: not for `params`. */
+export const TOKEN_EXCHANGE_PARAMS = [
+  'subject_token',
+  'subject_token_type',
+  'requested_token_type',
+  'audience',
+  'resource',
+  'actor_token',
+  'actor_token_type',
+] as const;
 
 /** Problems and warnings found while normalising, as complete lines. */
 export interface Findings {
@@ -159,6 +179,40 @@ function optionalUrl(
   }
 }
 
+const asList = (value: string | readonly string[] | undefined): string[] =>
+  value === undefined ? [] : [...new Set(typeof value === 'string' ? [value] : value)];
+
+/** The `tokenExchange` settings of a `grant: token-exchange` profile; refused on any other grant. */
+function tokenExchangeOptions(
+  raw: RawProfile,
+  grant: Profile['grant'],
+  add: (key: string, msg: string) => void,
+): TokenExchangeOptions | undefined {
+  if (grant !== 'token-exchange') {
+    if (raw.tokenExchange !== undefined)
+      add(
+        'tokenExchange',
+        `only grant: token-exchange uses it (this profile's grant is ${grant}); remove it`,
+      );
+    return undefined;
+  }
+  for (const name of TOKEN_EXCHANGE_PARAMS)
+    if (raw.params !== undefined && Object.hasOwn(raw.params, name))
+      add(
+        `params.${name}`,
+        name.startsWith('actor_')
+          ? 'is not sent: the broker exchanges its own JWT without an actor token; remove it'
+          : 'is set by the broker for grant: token-exchange; write it under tokenExchange',
+      );
+  const given = raw.tokenExchange ?? {};
+  return {
+    subjectTokenType: given.subjectTokenType ?? JWT_TOKEN_TYPE,
+    requestedTokenType: given.requestedTokenType,
+    audience: asList(given.audience),
+    resource: asList(given.resource),
+  };
+}
+
 /**
  * Turns one written profile into a {@link Profile}: the preset's values, then the profile's
  * own keys, then defaults. Problems and warnings are added to `findings` as complete lines.
@@ -222,6 +276,7 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
   }
   const scopes = splitSpaces(raw.scope);
   const grant = raw.grant ?? preset.grant;
+  const tokenExchange = tokenExchangeOptions(raw, grant, add);
   const clientId = raw.clientId ?? raw.issuer;
   const params: Record<string, string> = {
     ...(preset.clientIdParam && grant === 'client-assertion' && { client_id: clientId }),
@@ -248,8 +303,9 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     subject: raw.subject,
     subjects,
     tokenUri: endpoint,
-    // RFC 7523 §3: a client assertion's aud is the token endpoint unless written otherwise.
-    audience: raw.audience ?? (grant === 'client-assertion' ? endpoint.url : preset.audience(tokenUrl)),
+    // RFC 7523 §3: a client assertion's aud is the token endpoint unless written otherwise;
+    // a subject token is read by the same endpoint (RFC 8693 §2.1), so it is addressed so too.
+    audience: raw.audience ?? (grant === 'jwt-bearer' ? preset.audience(tokenUrl) : endpoint.url),
     scopes,
     scopeIn: raw.scopeIn ?? preset.scopeIn,
     certStore: raw.certStore,
@@ -263,6 +319,7 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     clientSecret: raw.clientSecret,
     headers: raw.headers ?? {},
     grant,
+    ...(tokenExchange && { tokenExchange }),
     assertion,
     callers: raw.callers ?? [],
     refresh,

@@ -62,6 +62,30 @@ const assertionSchema = z.strictObject({
   claims: z.record(z.string(), z.unknown()).optional(),
 });
 
+/** An RFC 8693 token type identifier (§3): a URI such as `urn:ietf:params:oauth:token-type:jwt`. */
+const tokenTypeUri = z
+  .string()
+  .trim()
+  .regex(
+    /^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$/,
+    'must be a token type URI such as urn:ietf:params:oauth:token-type:jwt',
+  );
+/** An RFC 8693 §2.1 `resource`: an absolute URI without a fragment. */
+const resourceUri = z
+  .string()
+  .trim()
+  .refine(
+    (value) => /^[A-Za-z][A-Za-z0-9+.-]*:[^\s#]+$/.test(value) && URL.canParse(value),
+    'must be an absolute URI without a fragment (RFC 8693 §2.1)',
+  );
+
+const tokenExchangeSchema = z.strictObject({
+  subjectTokenType: tokenTypeUri.optional(),
+  requestedTokenType: tokenTypeUri.optional(),
+  audience: z.union([text, z.array(text).min(1, 'must not be empty')]).optional(),
+  resource: z.union([resourceUri, z.array(resourceUri).min(1, 'must not be empty')]).optional(),
+});
+
 const refreshSchema = z.strictObject({
   subjects: textList.optional(),
   before: seconds.positive('must be above 0').optional(),
@@ -108,7 +132,8 @@ const profileSchema = z.strictObject({
       z.string().regex(/^[^\r\n]*$/, 'must be one line'),
     )
     .optional(),
-  grant: z.enum(['jwt-bearer', 'client-assertion']).optional(),
+  grant: z.enum(['jwt-bearer', 'client-assertion', 'token-exchange']).optional(),
+  tokenExchange: tokenExchangeSchema.optional(),
   assertion: assertionSchema.optional(),
   callers: textList.optional(),
   refresh: refreshSchema.optional(),
@@ -219,6 +244,7 @@ const KNOWN_KEYS = {
   root: Object.keys(configSchema.shape),
   profile: Object.keys(profileSchema.shape),
   assertion: Object.keys(assertionSchema.shape),
+  tokenExchange: Object.keys(tokenExchangeSchema.shape),
   refresh: Object.keys(refreshSchema.shape),
   rotation: Object.keys(rotationSchema.shape),
   consentError: Object.keys(consentErrorSchema.shape),
@@ -236,6 +262,7 @@ export function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
   if (p[0] === 'profiles') {
     if (p.length === 2) return KNOWN_KEYS.profile;
     if (p[2] === 'assertion') return KNOWN_KEYS.assertion;
+    if (p[2] === 'tokenExchange') return KNOWN_KEYS.tokenExchange;
     if (p[2] === 'refresh') return KNOWN_KEYS.refresh;
     if (p[2] === 'rotation') return KNOWN_KEYS.rotation;
     if (p[2] === 'consentErrors') return KNOWN_KEYS.consentError;

@@ -11,8 +11,23 @@ export type ProviderName =
   | 'okta'
   | 'generic';
 
-/** RFC 7523 §2.1 authorization grant, or §2.2 client authentication. */
-export type GrantMode = 'jwt-bearer' | 'client-assertion';
+/**
+ * RFC 7523 §2.1 authorization grant, §2.2 client authentication, or an RFC 8693 token
+ * exchange with the signed JWT as the subject token.
+ */
+export type GrantMode = 'jwt-bearer' | 'client-assertion' | 'token-exchange';
+
+/** RFC 8693 §2.1 settings of a `grant: token-exchange` profile (`tokenExchange`). */
+export interface TokenExchangeOptions {
+  /** `subject_token_type`; default `urn:ietf:params:oauth:token-type:jwt`. */
+  readonly subjectTokenType: string;
+  /** `requested_token_type`, when asked; the answer's `issued_token_type` must then match. */
+  readonly requestedTokenType: string | undefined;
+  /** `audience` values (logical names of the target service), each sent as its own parameter. */
+  readonly audience: readonly string[];
+  /** `resource` values (absolute URIs without a fragment), each sent as its own parameter. */
+  readonly resource: readonly string[];
+}
 
 /** The token endpoint with its HTTP method (the `GET `/`POST ` prefix; none means POST). */
 export interface TokenEndpoint {
@@ -91,6 +106,8 @@ export interface Profile {
    */
   readonly headers: Readonly<Record<string, string>>;
   readonly grant: GrantMode;
+  /** RFC 8693 settings; present exactly when `grant` is `token-exchange`. */
+  readonly tokenExchange?: TokenExchangeOptions;
   readonly assertion: AssertionOptions;
   /** IAM principal / caller patterns allowed to use the profile; empty = nobody. */
   readonly callers: readonly string[];

@@ -5,6 +5,16 @@ import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
 import { createConsentEndpoints, readForm } from './consent-authorize.ts';
 import { OAuthFailure } from './oauth-failure.ts';
 import { verifyAssertion } from './verify-assertion.ts';
+import {
+  issuedTokenType,
+  readExchange,
+  subjectToken,
+  TOKEN_EXCHANGE,
+  type DevTokenExchange,
+  type TokenExchangeRecord,
+} from './token-exchange.ts';
+
+export type { DevTokenExchange, TokenExchangeRecord } from './token-exchange.ts';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -44,6 +54,8 @@ export interface DevClient {
     readonly tokenType?: string;
     readonly scope?: string;
   };
+  /** How RFC 8693 token exchanges of this client are answered; default: the JWT subject type, any target. */
+  readonly tokenExchange?: DevTokenExchange;
 }
 
 /** Audience forms the server accepts: its token URL, its issuer URL, its `host:port`, or a literal. */
@@ -85,6 +97,9 @@ export interface IssuedRecord {
   readonly scope: string | undefined;
   /** Epoch milliseconds. */
   readonly expiresAt: number;
+  /** The `audience` and `resource` of a token exchange (RFC 8693 §2.1). */
+  readonly audience?: readonly string[];
+  readonly resource?: readonly string[];
 }
 
 /** A running development authorization server. */
@@ -97,6 +112,8 @@ export interface AuthorizationServer {
   readonly authorizeUrl: string;
   /** Token requests seen, oldest first (the last 10 000). */
   readonly requests: readonly RequestRecord[];
+  /** Token exchanges (RFC 8693) the server answered with a token, oldest first (the last 10 000). */
+  readonly exchanges: readonly TokenExchangeRecord[];
   /** Number of token requests seen since start or {@link AuthorizationServer.resetRequests}. */
   requestCount(): number;
   resetRequests(): void;
@@ -130,7 +147,9 @@ const consentKey = (clientId: string, subject: string): string => `${clientId}\u
 /**
  * Starts a small, strict RFC 7523 authorization server on `node:http`, for development,
  * tests and the local demo. `POST /token` accepts the §2.1 JWT bearer grant and
- * `client_credentials` with a §2.2 `private_key_jwt` client assertion. Each assertion is
+ * `client_credentials` with a §2.2 `private_key_jwt` client assertion, and the RFC 8693
+ * token exchange with such a JWT as `subject_token` (its type, `audience` and `resource`
+ * checked and recorded; the answer carries `issued_token_type`). Each assertion is
  * verified with the registered certificate: signature and `alg`, `iss`, `aud`, `exp`
  * (lifetime at most `maxAssertionLifetime`), `nbf`/`iat` (60 s leeway), `jti` replay,
  * subject, scope, required headers and method. Answers are RFC 6749 §5.1 tokens (opaque,
@@ -138,6 +157,7 @@ const consentKey = (clientId: string, subject: string): string => `${clientId}\u
  *
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-3.1
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2
  */
 export async function startAuthorizationServer(
   options: AuthorizationServerOptions,
@@ -151,6 +171,7 @@ export async function startAuthorizationServer(
   const seenJti = new Map<string, number>();
   const issued = new Map<string, IssuedRecord>();
   const log: RequestRecord[] = [];
+  const exchanges: TokenExchangeRecord[] = [];
   let count = 0;
   let url = '';
   let tokenUrl = '';
@@ -191,7 +212,7 @@ export async function startAuthorizationServer(
     const grant = params.get('grant_type') ?? undefined;
     seen.grant = grant;
     let jwt: string;
-    let error: 'invalid_grant' | 'invalid_client';
+    let error: 'invalid_grant' | 'invalid_client' | 'invalid_request';
     if (grant === JWT_BEARER) {
       jwt = params.get('assertion') ?? '';
       error = 'invalid_grant';
@@ -205,6 +226,10 @@ export async function startAuthorizationServer(
       jwt = params.get('client_assertion') ?? '';
       error = 'invalid_client';
       if (!jwt) throw new OAuthFailure('invalid_client', 'the client_assertion parameter is missing');
+    } else if (grant === TOKEN_EXCHANGE) {
+      jwt = subjectToken(params);
+      // RFC 8693 §2.2.2: an invalid subject token is invalid_request.
+      error = 'invalid_request';
     } else if (grant === 'authorization_code') {
       return consentEndpoints.redeem(headers, params, seen);
     } else {
@@ -267,6 +292,11 @@ export async function startAuthorizationServer(
     if (client.requireConsent && grant === JWT_BEARER && !consents.has(consentKey(client.clientId, subject)))
       throw new OAuthFailure('consent_required', `the user has not consented to client ${client.clientId}`);
 
+    const exchange =
+      grant === TOKEN_EXCHANGE
+        ? readExchange(params, client.tokenExchange, { clientId: client.clientId, subject, scope })
+        : undefined;
+
     const accessToken = randomBytes(32).toString('base64url');
     const granted = client.answer?.scope ?? (scopes.length > 0 ? scopes.join(' ') : undefined);
     if (issued.size >= MAX_LOG) issued.delete(issued.keys().next().value!);
@@ -275,6 +305,7 @@ export async function startAuthorizationServer(
       subject,
       scope: granted,
       expiresAt: clock() + tokenTtl * 1000,
+      ...(exchange && { audience: exchange.audience, resource: exchange.resource }),
     });
     const body: Record<string, unknown> = {
       ...client.answer?.fields,
@@ -283,6 +314,12 @@ export async function startAuthorizationServer(
       expires_in: tokenTtl,
     };
     if (granted) body['scope'] = granted;
+    if (exchange) {
+      if (exchanges.length >= MAX_LOG) exchanges.shift();
+      exchanges.push(exchange);
+      const type = issuedTokenType(exchange, client.tokenExchange);
+      if (type !== undefined) body['issued_token_type'] = type;
+    }
     return body;
   }
 
@@ -366,10 +403,14 @@ export async function startAuthorizationServer(
     get requests() {
       return log;
     },
+    get exchanges() {
+      return exchanges;
+    },
     requestCount: () => count,
     resetRequests: () => {
       count = 0;
       log.length = 0;
+      exchanges.length = 0;
     },
     setClient: (client) => void clients.set(client.clientId, register(client)),
     grantConsent: (clientId, subject) => void consents.add(consentKey(clientId, subject)),

@@ -35,8 +35,11 @@ export interface AssertionPolicy {
   readonly maxLifetime: number;
   /** Epoch milliseconds. */
   readonly now: number;
-  /** OAuth error for a bad assertion: `invalid_grant` (§2.1 grant) or `invalid_client` (§2.2). */
-  readonly error: 'invalid_grant' | 'invalid_client';
+  /**
+   * OAuth error for a bad assertion: `invalid_grant` (§2.1 grant), `invalid_client` (§2.2),
+   * or `invalid_request` (an RFC 8693 subject token, §2.2.2).
+   */
+  readonly error: 'invalid_grant' | 'invalid_client' | 'invalid_request';
 }
 
 function describeJoseError(err: unknown): string {

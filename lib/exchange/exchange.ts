@@ -51,6 +51,7 @@ export interface ExchangeInput extends ExchangeSettings {
     | 'tokenUri'
     | 'headers'
     | 'grant'
+    | 'tokenExchange'
     | 'scopeIn'
     | 'consentErrors'
     | 'authUri'
@@ -238,6 +239,7 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
       scopes: input.scopes,
       scopeIn: input.profile.scopeIn,
       extra: input.profile.params,
+      tokenExchange: input.profile.tokenExchange,
     });
     const remaining = Math.max(1, deadline - performance.now());
     const controller = new AbortController();
@@ -272,6 +274,9 @@ export async function exchangeToken(input: ExchangeInput): Promise<ExchangeResul
             tokenType: input.profile.tokenType,
             responseFields: input.profile.responseFields,
             dpop: input.dpop !== undefined,
+            ...(input.profile.tokenExchange && {
+              tokenExchange: { requestedTokenType: input.profile.tokenExchange.requestedTokenType },
+            }),
           });
           const widened = grantedBeyond(input.scopes, token.scope);
           if (widened.length > 0 && input.profile.scopeCheck === 'strict')

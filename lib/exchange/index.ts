@@ -9,6 +9,7 @@
 export {
   JWT_BEARER_CLIENT_ASSERTION,
   JWT_BEARER_GRANT,
+  TOKEN_EXCHANGE_GRANT,
   sendTokenRequest,
   tokenRequestParameters,
 } from './request.ts';
@@ -19,6 +20,7 @@ export {
   MIN_TOKEN_LIFETIME_S,
   MAX_FIELD_CHARS,
   MAX_RESPONSE_BYTES,
+  NOT_AN_ACCESS_TOKEN,
   oauthError,
   processTokenResponse,
   readCappedBody,

@@ -40,6 +40,41 @@ export interface ProcessOptions {
   readonly responseFields?: readonly string[];
   /** The request carried a DPoP proof (RFC 9449 §5): `token_type` must be `DPoP`. */
   readonly dpop?: boolean;
+  /**
+   * The request was an RFC 8693 token exchange: `issued_token_type` is required, and must be
+   * `requestedTokenType` when one was asked.
+   */
+  readonly tokenExchange?: { readonly requestedTokenType: string | undefined };
+}
+
+/** RFC 8693 §2.2.1 `token_type` of an issued token that is not an access token. */
+export const NOT_AN_ACCESS_TOKEN = 'N_A';
+
+/**
+ * The `issued_token_type` of a token exchange answer (RFC 8693 §2.2.1): present, and the
+ * type asked for when the request named one.
+ *
+ * @throws UpstreamError `ERR_UPSTREAM_INVALID_RESPONSE`
+ */
+function checkIssuedTokenType(
+  response: Response,
+  body: Record<string, unknown>,
+  requested: string | undefined,
+  known: readonly string[],
+): void {
+  const issued = body['issued_token_type'];
+  if (typeof issued !== 'string' || issued === '')
+    throw new UpstreamError(
+      'ERR_UPSTREAM_INVALID_RESPONSE',
+      `the token endpoint answered a token exchange without an issued_token_type string (${describe(response)}), which RFC 8693 §2.2.1 requires; check that tokenUri is a token exchange endpoint`,
+      { details: { status: response.status } },
+    );
+  if (requested !== undefined && issued !== requested)
+    throw new UpstreamError(
+      'ERR_UPSTREAM_INVALID_RESPONSE',
+      `the token endpoint issued a token of type "${providerText(issued, 120, known)}", not the "${requested}" requested (${describe(response)}); set tokenExchange.requestedTokenType to a type the provider issues`,
+      { details: { status: response.status } },
+    );
 }
 
 /** A validated RFC 6749 §5.1 token response. `accessToken` is secret: never log it. */
@@ -156,7 +191,9 @@ function expiresIn(response: Response, value: unknown): number {
  *   case (normalised; another type only with `tokenType: 'any'`), `expires_in` a number or numeric string of
  *   at least {@link MIN_TOKEN_LIFETIME_S} (absent: {@link DEFAULT_EXPIRES_IN}; above
  *   {@link MAX_EXPIRES_IN}: capped), `scope` a
- *   string when present; the `responseFields` kept in `fields`. For a request with a DPoP
+ *   string when present; the `responseFields` kept in `fields`. For an RFC 8693 exchange
+ *   (`tokenExchange`), `issued_token_type` must be a string, and the requested type when
+ *   one was asked; `token_type` `N_A` (not an access token) needs `tokenType: 'any'` too. For a request with a DPoP
  *   proof (`dpop`), `token_type` must be `DPoP` (any case; RFC 9449 §5): a Bearer token
  *   would not be bound to the caller's key.
  * - an RFC 6749 §5.2 error body (any 4xx/5xx status): {@link UpstreamRejected}.
@@ -169,6 +206,7 @@ function expiresIn(response: Response, value: unknown): number {
  * @throws UpstreamError `ERR_UPSTREAM_INVALID_RESPONSE`, `ERR_UPSTREAM_UNAVAILABLE`
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.2
  */
 export async function processTokenResponse(
   response: Response,
@@ -202,6 +240,8 @@ export async function processTokenResponse(
     if (rejected) throw rejected;
     throw invalid(response, 'no access_token string');
   }
+  if (options.tokenExchange)
+    checkIssuedTokenType(response, body, options.tokenExchange.requestedTokenType, known);
   const tokenType = body['token_type'];
   if (typeof tokenType !== 'string' || tokenType === '') throw invalid(response, 'no token_type string');
   const bearer = tokenType.toLowerCase() === 'bearer';
@@ -209,6 +249,12 @@ export async function processTokenResponse(
     throw invalid(
       response,
       `token_type "${providerText(tokenType, 40, known)}" to a request with a DPoP proof (expected DPoP: check that the client may use DPoP)`,
+    );
+  if (options.dpop !== true && tokenType === NOT_AN_ACCESS_TOKEN && options.tokenType !== 'any')
+    throw new UpstreamError(
+      'ERR_UPSTREAM_INVALID_RESPONSE',
+      `the token endpoint answered token_type "N_A" (${describe(response)}): the issued token is not an access token (RFC 8693 §2.2.1); set tokenType: any on the profile if callers can use it`,
+      { details: { status: response.status } },
     );
   if (options.dpop !== true && !bearer && options.tokenType !== 'any')
     throw new UpstreamError(
