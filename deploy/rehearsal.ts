@@ -5,7 +5,7 @@
  * test/support/packaged-stack.ts runs it). A stand-in authorization server takes each
  * profile's token URI and consent page. It contacts neither the provider nor AWS.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import {
   type AuthorizationServer,
   type DevClient,
 } from '../lib/dev/authorization-server.ts';
+import { verifierOf, type Verifier } from '../lib/dev/verifier.ts';
 import { BrokerError } from '../lib/errors.ts';
 import { openKeystore } from '../lib/keystore/index.ts';
 import { createSecretResolver } from '../lib/secrets/index.ts';
@@ -153,20 +154,16 @@ async function verificationKeys(
   const keys = new KeyMaterialCache({ secrets, openKeystore: async () => openKeystore });
   const clients = new Map<string, DevClient>();
   for (const profile of Object.values(config.profiles)) {
-    let publicKey = kmsKeys.get(profile.name);
-    let certificatePem: string | undefined;
-    if (publicKey === undefined) {
-      try {
-        const material = await keys.get(profile);
-        certificatePem = material.certificates[0]?.toString();
-        publicKey = createPublicKey(material.privateKey);
-      } catch {
-        continue; // the key column says why, from the deployed health check
-      }
+    const kmsKey = kmsKeys.get(profile.name);
+    let verifier: Verifier;
+    try {
+      verifier = kmsKey === undefined ? await verifierOf(profile, keys) : { publicKey: kmsKey };
+    } catch {
+      continue; // the key column says why, from the deployed health check
     }
     clients.set(profile.name, {
       clientId: profile.issuer,
-      ...(certificatePem === undefined ? { publicKey } : { certificatePem }),
+      ...verifier,
       allowGet: profile.tokenUri.method === 'GET',
       ...(profile.redirectUri === undefined ? {} : { redirectUris: [profile.redirectUri] }),
     });

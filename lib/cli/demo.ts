@@ -11,13 +11,13 @@
  * server is told to accept, so it needs no rewrite. Any `--config` works so: nothing needs
  * to sit beside it.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/index.ts';
 import type { BrokerConfig, Profile } from '../config/types.ts';
 import { KeyMaterialCache } from '../cache/key-material.ts';
 import { startAuthorizationServer } from '../dev/authorization-server.ts';
+import { verifierOf, type Verifier } from '../dev/verifier.ts';
 import { BrokerError } from '../errors.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import { isKmsReference } from '../signer/kms-reference.ts';
@@ -56,12 +56,12 @@ async function verificationKeys(
   config: BrokerConfig,
   secrets: SecretResolver,
   io: CliIo,
-): Promise<Map<string, { certificatePem: string } | { publicKey: KeyObject }>> {
+): Promise<Map<string, Verifier>> {
   const keys = new KeyMaterialCache({
     secrets,
     openKeystore: async () => (await import('../keystore/index.ts')).openKeystore,
   });
-  const out = new Map<string, { certificatePem: string } | { publicKey: KeyObject }>();
+  const out = new Map<string, Verifier>();
   for (const profile of Object.values(config.profiles)) {
     if (out.has(profile.issuer)) continue;
     if (isKmsReference(profile.certStore)) {
@@ -71,14 +71,7 @@ async function verificationKeys(
       continue;
     }
     try {
-      const material = await keys.get(profile);
-      const certificate = material.certificates[0];
-      out.set(
-        profile.issuer,
-        certificate
-          ? { certificatePem: certificate.toString() }
-          : { publicKey: createPublicKey(material.privateKey) },
-      );
+      out.set(profile.issuer, await verifierOf(profile, keys));
     } catch (err) {
       const code = err instanceof BrokerError ? err.code : 'ERR_INTERNAL';
       io.stderr(
