@@ -6,20 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { cacheKey } from '../../lib/cache/key.ts';
 import { STALE_RECHECK_MS, TokenCache } from '../../lib/cache/token-cache.ts';
-import type { CachedToken, TokenDescriptor } from '../../lib/cache/types.ts';
+import type { CachedToken } from '../../lib/cache/types.ts';
 import { memorySharedStore } from '../support/memory-shared-store.ts';
-import { manualClock } from '../support/shared-cache-fixtures.ts';
+import { descriptorFor, manualClock } from '../support/shared-cache-fixtures.ts';
 
-const descriptor: TokenDescriptor = {
-  profile: 'p',
-  issuer: 'i',
-  subject: 's',
-  audience: 'a',
-  grant: 'jwt-bearer',
-  scopes: ['read'],
-  endpoint: 'POST https://idp.example.com/token',
-  variant: '',
-};
+const descriptor = descriptorFor('s');
 const KEY = cacheKey(descriptor);
 const HOUR = 3_600_000;
 

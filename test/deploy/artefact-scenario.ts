@@ -11,7 +11,6 @@
  * per process. The same scenario runs against the loopback fakes (artefact.test.ts) and
  * against moto (artefact-moto.test.ts).
  */
-import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +29,9 @@ import { apiEvent, SCHEDULED_EVENT } from '../functions/events.ts';
 import { approveAtProvider } from '../support/consent-approval.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
 import { skipWithoutLambdaNode } from '../support/lambda-node.ts';
-import { templateEnvironment } from '../support/packaged-stack.ts';
+import { tableInput, templateEnvironment } from '../support/packaged-stack.ts';
+
+export { tableInput };
 import { startContainer, type Container, type InvocationResult } from '../support/lambda-runtime.ts';
 import {
   FUNCTIONS,
@@ -64,20 +65,6 @@ export interface ArtefactBackend {
 
 /** The 6-character tail of every secret ARN the backends give (the fixture names one by full ARN). */
 export const SECRET_SUFFIX = 'AbCdEf';
-
-/** CreateTable input for the template's table resource (what CloudFormation would send). */
-export function tableInput(resource: Resource, tableName: string): CreateTableCommandInput {
-  const p = resource.Properties;
-  return {
-    TableName: tableName,
-    AttributeDefinitions: p['AttributeDefinitions'],
-    KeySchema: p['KeySchema'],
-    BillingMode: p['BillingMode'],
-    ...(p['GlobalSecondaryIndexes'] === undefined
-      ? {}
-      : { GlobalSecondaryIndexes: p['GlobalSecondaryIndexes'] }),
-  };
-}
 
 /** The profiles file packaged, relative to the repository (serverless.yml's folder). */
 const PROFILES = 'test/fixtures/deploy/artefact-profiles.yaml';

@@ -27,7 +27,6 @@ if (!skipWithoutLambdaNode(TITLE))
       expect(packaged.code, packaged.output).toBe(0);
       stack = await startPackagedStack({
         packaged,
-        place: { partition: 'aws', region: 'eu-west-1', account: '123456789012' },
         stackName: 'token-broker-ci',
       });
       server = await startServer({

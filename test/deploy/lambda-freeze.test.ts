@@ -7,7 +7,7 @@
  * nor overwrites the newer token.
  */
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,7 +63,6 @@ if (!skipWithoutLambdaNode(TITLE))
       expect(packaged.code, packaged.output).toBe(0);
       stack = await startPackagedStack({
         packaged,
-        place: { partition: 'aws', region: 'eu-west-1', account: '123456789012' },
         stackName: 'token-broker-ci',
       });
       dynamo = new DynamoDBClient({
@@ -146,4 +145,24 @@ if (!skipWithoutLambdaNode(TITLE))
       expect(auth.requestCount()).toBe(2);
       expect(await leases()).toBe(0);
     }, 120_000);
+
+    it('replaces a token a caller reports refused from an instance that never held it, under its role', async () => {
+      const holder = await stack.container('token');
+      const held = tokenOf(await ask(holder, 1));
+      const upstream = auth.requestCount();
+      const fingerprint = createHash('sha256').update(held).digest('hex').slice(0, 8);
+      const other = await stack.container('token');
+      const report = await other.invoke(
+        apiEvent({ body: JSON.stringify({ profile: 'outside', rejected: fingerprint }), userArn: CALLER }),
+      );
+      const replaced = tokenOf(report);
+      expect(replaced).not.toBe(held);
+      expect(auth.requestCount()).toBe(upstream + 1);
+      // The claim on the shared entry (a conditional write) is one the token role may make.
+      const refused = stack.iam.authority.decisions.filter(
+        (d) => d.accessKeyId === other.accessKeyId && !d.allowed,
+      );
+      expect(refused).toEqual([]);
+      expect(await leases()).toBe(0);
+    }, 60_000);
   });

@@ -5,10 +5,10 @@
  * and cold containers of each function from its unpacked zip, with the environment the
  * template gives it. The rehearsal of a user's profiles file runs on it.
  */
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { startDynalite, type Dynalite } from './dynalite.ts';
 import type { IamPlace } from './iam-authority.ts';
-import { enforceIam, type EnforcedIam } from './iam-stack.ts';
+import { ARTEFACT_PLACE, enforceIam, type EnforcedIam } from './iam-stack.ts';
 import { startKmsServer, type KmsServer } from './kms-server.ts';
 import { startContainer, type Container } from './lambda-runtime.ts';
 import { startLambdaInvokeServer, type LambdaInvokeServer } from './lambda-invoke-server.ts';
@@ -24,8 +24,8 @@ import { startSecretsManager, type SecretsManagerServer } from './secrets-manage
 /** Options of {@link startPackagedStack}. */
 export interface PackagedStackOptions {
   readonly packaged: PackagedService;
-  /** Partition, region and account the stack stands in for. */
-  readonly place: IamPlace;
+  /** Partition, region and account the stack stands in for; default {@link ARTEFACT_PLACE}. */
+  readonly place?: IamPlace;
   /** `AWS::StackName`, the prefix of function names: `token-broker-<stage>`. */
   readonly stackName: string;
 }
@@ -62,9 +62,24 @@ export function templateEnvironment(resource: Resource, table: string): Record<s
   return env;
 }
 
+/** CreateTable input for the template's table resource (what CloudFormation would send). */
+export function tableInput(resource: Resource, tableName: string): CreateTableCommandInput {
+  const p = resource.Properties;
+  return {
+    TableName: tableName,
+    AttributeDefinitions: p['AttributeDefinitions'],
+    KeySchema: p['KeySchema'],
+    BillingMode: p['BillingMode'],
+    ...(p['GlobalSecondaryIndexes'] === undefined
+      ? {}
+      : { GlobalSecondaryIndexes: p['GlobalSecondaryIndexes'] }),
+  };
+}
+
 /** Starts the backends, their IAM gateways and the table. */
 export async function startPackagedStack(options: PackagedStackOptions): Promise<PackagedStack> {
-  const { packaged, place, stackName } = options;
+  const { packaged, stackName } = options;
+  const place = options.place ?? ARTEFACT_PLACE;
   const started: { close(): Promise<void> }[] = [];
   const containers: Container[] = [];
   let dynamo: Dynalite | undefined;
@@ -79,18 +94,7 @@ export async function startPackagedStack(options: PackagedStackOptions): Promise
     started.push(lambda);
     const table = `${stackName}-cache`;
     const client = dynamo.client();
-    const p = packaged.resources['CacheTable']!.Properties;
-    await client.send(
-      new CreateTableCommand({
-        TableName: table,
-        AttributeDefinitions: p['AttributeDefinitions'],
-        KeySchema: p['KeySchema'],
-        BillingMode: p['BillingMode'],
-        ...(p['GlobalSecondaryIndexes'] === undefined
-          ? {}
-          : { GlobalSecondaryIndexes: p['GlobalSecondaryIndexes'] }),
-      }),
-    );
+    await client.send(new CreateTableCommand(tableInput(packaged.resources['CacheTable']!, table)));
     client.destroy();
     const iam = await enforceIam({
       resources: packaged.resources,
