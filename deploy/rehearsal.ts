@@ -9,7 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KeyMaterialCache } from '../lib/cache/key-material.ts';
+import { KeyMaterialCache } from '../lib/signer/key-material.ts';
 import { loadConfig } from '../lib/config/index.ts';
 import type { BrokerConfig, Profile } from '../lib/config/types.ts';
 import { checkDeployment, formatProblem } from '../lib/deploy/deployable.ts';

@@ -5,7 +5,7 @@
  * deep check is remembered per key version (lib/health/deep.ts) and only the callers the
  * `healthDeepCallers` param names may ask for it (lib/health/callers.ts).
  */
-import { callerFromEvent } from '../lib/auth/identity.ts';
+import { callerFromEvent } from '../lib/http/identity.ts';
 import { authorizeDeepHealth } from '../lib/health/callers.ts';
 import { DeepHealthCheck, type DeepHealth } from '../lib/health/deep.ts';
 import { jsonResult } from '../lib/http/event.ts';

@@ -2,7 +2,7 @@
  * `POST /token` (DESIGN.md "HTTP API"): the caller, the validated body, one
  * `broker.issue()`, the token as JSON with `Cache-Control: no-store`.
  */
-import { callerFromEvent } from '../lib/auth/identity.ts';
+import { callerFromEvent } from '../lib/http/identity.ts';
 import { jsonResult } from '../lib/http/event.ts';
 import {
   httpHandler,

@@ -1,7 +1,7 @@
 import { authorizeCaller } from '../auth/policy.ts';
 import { signAssertion } from '../assertion/sign.ts';
 import type { KmsApiFactory } from '../aws/kms.ts';
-import { KeyMaterialCache } from '../cache/key-material.ts';
+import { KeyMaterialCache } from '../signer/key-material.ts';
 import { SignerCache } from '../signer/cache.ts';
 import type { Signer } from '../signer/types.ts';
 import { cacheKey } from '../cache/key.ts';

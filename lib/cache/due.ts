@@ -16,7 +16,10 @@
 import type { AttributeDefinition, GlobalSecondaryIndex } from '@aws-sdk/client-dynamodb';
 import { createHash } from 'node:crypto';
 import type { BrokerConfig } from '../config/types.ts';
-import type { CachedToken } from './types.ts';
+import type { CachedToken, Shard } from './types.ts';
+
+/** Kept importable from here, beside the functions that take it. */
+export type { Shard } from './types.ts';
 
 /** The table's global secondary index of due tokens (serverless.yml `CacheTable`). */
 export const DUE_INDEX = 'due';
@@ -29,12 +32,6 @@ export const DUE_SLOTS = 64;
 
 /** The most refresh workers a schedule may fan out to (one slot each at the most). */
 export const MAX_SHARDS = DUE_SLOTS;
-
-/** One worker's share of the keys: shard `index` of `count`. */
-export interface Shard {
-  readonly index: number;
-  readonly count: number;
-}
 
 /** The whole key space: one worker. */
 export const ALL_KEYS: Shard = { index: 0, count: 1 };

@@ -1,4 +1,8 @@
-import type { Shard } from './due.ts';
+/** One refresh worker's share of the keys: shard `index` of `count` (see `due.ts`). */
+export interface Shard {
+  readonly index: number;
+  readonly count: number;
+}
 
 /**
  * Everything that makes one token differ from another: the cache key is this object,

@@ -15,7 +15,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/index.ts';
 import type { BrokerConfig, Profile } from '../config/types.ts';
-import { KeyMaterialCache } from '../cache/key-material.ts';
+import { KeyMaterialCache } from '../signer/key-material.ts';
 import { startAuthorizationServer } from '../dev/authorization-server.ts';
 import { verifierOf, type Verifier } from '../dev/verifier.ts';
 import { BrokerError } from '../errors.ts';

@@ -1,5 +1,5 @@
 import { Document, isMap } from 'yaml';
-import { CALLBACK_PATH } from '../consent/base-url.ts';
+import { CALLBACK_PATH } from './callback-path.ts';
 import { ConfigError } from '../errors.ts';
 import { isSecretReference } from '../secrets/reference.ts';
 import { oneLineText } from '../text.ts';

@@ -6,7 +6,7 @@ import { BrokerError, ConfigError } from '../errors.ts';
 import type { KeyMaterial, OpenKeystoreOptions } from '../keystore/types.ts';
 import { describeReference, isSecretReference } from '../secrets/reference.ts';
 import type { SecretResolver } from '../secrets/types.ts';
-import { CALLBACK_PATH } from '../consent/base-url.ts';
+import { CALLBACK_PATH } from './callback-path.ts';
 import { PRESETS } from './presets.ts';
 import type { BrokerConfig, Profile } from './types.ts';
 

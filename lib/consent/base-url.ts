@@ -1,8 +1,6 @@
+import { CALLBACK_PATH } from '../config/callback-path.ts';
 import type { BrokerConfig, Profile } from '../config/types.ts';
 import { brokerConsentUrl } from './authorize-url.ts';
-
-/** The path the consent callback is served at, below the broker's base URL. */
-export const CALLBACK_PATH = '/consent/callback';
 
 /**
  * The broker's base URL for a profile's consent links: `consent.baseUrl`, else the

@@ -5,7 +5,7 @@
  */
 import type { BrokerConfig, Profile } from '../config/types.ts';
 import type { SecretResolver } from '../secrets/types.ts';
-import { CALLBACK_PATH } from '../consent/base-url.ts';
+import { CALLBACK_PATH } from '../config/callback-path.ts';
 import type { DevClient } from './authorization-server.ts';
 
 /** Profiles with a consent step (an authUri and a redirectUri). */

@@ -4,7 +4,7 @@
  * from the profile's secrets as the broker opens them.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import type { KeyMaterialCache } from '../cache/key-material.ts';
+import type { KeyMaterialCache } from '../signer/key-material.ts';
 import type { Profile } from '../config/types.ts';
 
 /** A `DevClient`'s verification fields. */

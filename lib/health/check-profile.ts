@@ -4,7 +4,7 @@
  * (`kms:DescribeKey`, state `Enabled`). No provider is called and nothing is signed.
  */
 import type { KmsApiFactory } from '../aws/kms.ts';
-import { KeyMaterialCache } from '../cache/key-material.ts';
+import { KeyMaterialCache } from '../signer/key-material.ts';
 import type { Profile } from '../config/types.ts';
 import { BrokerError, KmsError } from '../errors.ts';
 import type { OpenKeystore } from '../keystore/types.ts';

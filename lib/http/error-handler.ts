@@ -5,7 +5,7 @@
 import type { MiddlewareObj, Request } from '@middy/core';
 import { BrokerError } from '../errors.ts';
 import type { LogFields, Logger } from '../types.ts';
-import { callerFromEvent } from '../auth/identity.ts';
+import { callerFromEvent } from './identity.ts';
 import { errorResult, mappingOf } from './error-response.ts';
 import type { HttpEvent } from './event.ts';
 

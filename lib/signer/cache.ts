@@ -1,5 +1,5 @@
 import type { KmsApiFactory } from '../aws/kms.ts';
-import type { KeyMaterialCache } from '../cache/key-material.ts';
+import type { KeyMaterialCache } from './key-material.ts';
 import type { Profile } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
 import type { KeyMaterial } from '../keystore/types.ts';

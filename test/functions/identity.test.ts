@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { callerFromEvent, normalizePrincipalArn } from '../../lib/auth/identity.ts';
+import { callerFromEvent, normalizePrincipalArn } from '../../lib/http/identity.ts';
 import { isBrokerError } from '../../lib/errors.ts';
 import { apiEvent } from './events.ts';
 

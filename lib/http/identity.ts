@@ -5,7 +5,7 @@
  * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-access-control-iam.html
  */
 import { RequestError } from '../errors.ts';
-import type { HttpEvent } from '../http/event.ts';
+import type { HttpEvent } from './event.ts';
 import type { Caller } from '../types.ts';
 
 const ARN = /^arn:(aws[a-z-]*):(iam|sts)::(\d{12}):(.+)$/;
