@@ -12,6 +12,11 @@ import {
 import { DecryptCommand, GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetWebIdentityTokenCommand,
+  STSClient,
+  type GetWebIdentityTokenCommandInput,
+} from '@aws-sdk/client-sts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +32,7 @@ import {
   startSecretsManager,
   type SecretsManagerServer,
 } from '../support/secrets-manager-server.ts';
+import { startStsServer, type StsServer } from '../support/sts-server.ts';
 
 const ACCOUNT = ARTEFACT_PLACE.account;
 const ARN = `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret`;
@@ -438,5 +444,159 @@ describe('IAM gateway', () => {
         .map((f) => join(dir, f)),
     );
     expect(importers).toEqual([]);
+  });
+});
+
+describe('IAM gateway: STS GetWebIdentityToken (query protocol)', () => {
+  const AUDIENCE = 'api://AzureADTokenExchange';
+  const GOOGLE = 'https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/r';
+  const KEYLESS: Record<string, Resource> = {
+    TokenLambdaFunction: {
+      Type: 'AWS::Lambda::Function',
+      Properties: { Role: { 'Fn::GetAtt': ['TokenRole', 'Arn'] } },
+    },
+    TokenRole: {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        Policies: [
+          {
+            PolicyName: 'token-least-privilege',
+            PolicyDocument: {
+              Version: '2012-10-17',
+              Statement: [
+                allow('WebIdentity', ['sts:GetWebIdentityToken'], ['*'], {
+                  'ForAllValues:StringEquals': { 'sts:IdentityTokenAudience': [AUDIENCE, GOOGLE] },
+                  NumericLessThanEquals: { 'sts:DurationSeconds': 900 },
+                }),
+              ],
+            },
+          },
+        ],
+      },
+    },
+  };
+  const UNUSED = 'http://127.0.0.1:9';
+  let sts: StsServer;
+  let iam: EnforcedIam;
+  let env: Record<string, string>;
+  let client: STSClient;
+  const ask = (input: Partial<GetWebIdentityTokenCommandInput> = {}) =>
+    client.send(
+      new GetWebIdentityTokenCommand({
+        Audience: [AUDIENCE],
+        SigningAlgorithm: 'RS256',
+        DurationSeconds: 300,
+        ...input,
+      }),
+    );
+
+  beforeAll(async () => {
+    // The loopback STS signs as the role the gateway's authority knows the access key by.
+    const roles = new Proxy<Record<string, string>>(
+      {},
+      { get: (_, key) => iam.authority.principal(String(key))?.role.roleArn },
+    );
+    sts = await startStsServer({ principals: roles });
+    iam = await enforceIam({
+      resources: KEYLESS,
+      stackName: 'token-broker-ci',
+      functions: { token: 'TokenLambdaFunction' },
+      table: TABLE,
+      upstreams: { secretsmanager: UNUSED, dynamodb: UNUSED, kms: UNUSED, lambda: UNUSED, sts: sts.endpoint },
+      lookups: {},
+    });
+    env = iam.environment('token');
+    client = new STSClient({
+      endpoint: env['AWS_ENDPOINT_URL_STS']!,
+      region: 'eu-west-1',
+      credentials: {
+        accessKeyId: env['AWS_ACCESS_KEY_ID']!,
+        secretAccessKey: env['AWS_SECRET_ACCESS_KEY']!,
+        sessionToken: env['AWS_SESSION_TOKEN']!,
+      },
+      maxAttempts: 1,
+    });
+  });
+
+  afterAll(async () => {
+    client?.destroy();
+    await iam?.close();
+    await sts?.close();
+  });
+
+  it('allows the audiences and duration the conditions name; the JWT names the role, the decision its context', async () => {
+    const seen = sts.calls.length;
+    const out = await ask({
+      Audience: [AUDIENCE, GOOGLE],
+      DurationSeconds: 900,
+      Tags: [{ Key: 'team', Value: 'billing' }],
+    });
+    const claims = JSON.parse(
+      Buffer.from(out.WebIdentityToken!.split('.')[1]!, 'base64url').toString('utf8'),
+    );
+    expect(claims.sub).toBe(`arn:aws:iam::${ACCOUNT}:role/token-broker-ci-TokenRole`);
+    expect(sts.calls.length - seen).toBe(1);
+    expect(iam.authority.decisions.at(-1)).toMatchObject({
+      function: 'token',
+      principal: SESSION,
+      action: 'sts:GetWebIdentityToken',
+      resource: '*',
+      context: {
+        'sts:IdentityTokenAudience': [AUDIENCE, GOOGLE],
+        'sts:SigningAlgorithm': 'RS256',
+        'sts:DurationSeconds': '900',
+        'aws:TagKeys': ['team'],
+        'aws:RequestTag/team': 'billing',
+      },
+      allowed: true,
+    });
+  });
+
+  it("without the statement: AccessDenied, HTTP 403, in the query protocol's XML; STS never asked", async () => {
+    const seen = sts.calls.length;
+    const restore = iam.authority.dropStatements('token', (s) => s['Sid'] === 'WebIdentity');
+    try {
+      await expect(ask()).rejects.toMatchObject({
+        name: 'AccessDenied',
+        message: `User: ${SESSION} is not authorized to perform: sts:GetWebIdentityToken on resource: * because no identity-based policy allows the sts:GetWebIdentityToken action`,
+        $metadata: { httpStatusCode: 403 },
+      });
+    } finally {
+      restore();
+    }
+    await expect(ask()).resolves.toHaveProperty('WebIdentityToken');
+    expect(sts.calls.length - seen).toBe(1);
+  });
+
+  it('refuses an audience outside ForAllValues:StringEquals, a longer duration, and no DurationSeconds at all', async () => {
+    const seen = sts.calls.length;
+    for (const input of [
+      { Audience: [AUDIENCE, 'https://elsewhere.example'] },
+      { DurationSeconds: 901 },
+      { DurationSeconds: undefined },
+    ])
+      await expect(ask(input)).rejects.toMatchObject({
+        name: 'AccessDenied',
+        $metadata: { httpStatusCode: 403 },
+      });
+    expect(sts.calls.length - seen).toBe(0);
+    expect(iam.authority.decisions.at(-3)?.context['sts:IdentityTokenAudience']).toEqual([
+      AUDIENCE,
+      'https://elsewhere.example',
+    ]);
+    expect(iam.authority.decisions.at(-1)?.context).not.toHaveProperty('sts:DurationSeconds');
+  });
+
+  it('an unknown access key id is InvalidClientTokenId (403)', async () => {
+    const stranger = new STSClient({
+      endpoint: env['AWS_ENDPOINT_URL_STS']!,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'AKIDSTRANGER', secretAccessKey: 'x' },
+      maxAttempts: 1,
+    });
+    await expect(
+      stranger.send(new GetWebIdentityTokenCommand({ Audience: [AUDIENCE], SigningAlgorithm: 'RS256' })),
+    ).rejects.toMatchObject({ name: 'InvalidClientTokenId', $metadata: { httpStatusCode: 403 } });
+    stranger.destroy();
   });
 });

@@ -11,6 +11,8 @@
  * - Secrets Manager reading a secret under a customer-managed key the role may not
  *   `kms:Decrypt` (via Secrets Manager): 400 `AccessDeniedException` "Access to KMS is not allowed";
  * - Lambda (REST): 403 `AccessDeniedException`;
+ * - STS (query protocol): 403 `AccessDenied` in an XML `<ErrorResponse>` (an unknown key
+ *   403 `InvalidClientTokenId`, no signature 403 `MissingAuthenticationToken`);
  * - an unknown access key id: `UnrecognizedClientException` (400; Lambda 403).
  *
  * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
@@ -48,7 +50,34 @@ const CONTENT_TYPES: Readonly<Record<IamService, string>> = {
   kms: 'application/x-amz-json-1.1',
   dynamodb: 'application/x-amz-json-1.0',
   lambda: 'application/json',
+  sts: 'text/xml',
 };
+
+/** Status and code of a denial in the query protocol (STS), by the JSON protocols' type. */
+const QUERY_DENIALS: Readonly<Record<string, { readonly status: number; readonly code: string }>> = {
+  AccessDeniedException: { status: 403, code: 'AccessDenied' },
+  UnrecognizedClientException: { status: 403, code: 'InvalidClientTokenId' },
+  MissingAuthenticationTokenException: { status: 403, code: 'MissingAuthenticationToken' },
+  ValidationException: { status: 400, code: 'ValidationError' },
+};
+
+const escapeXml = (text: string): string => text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A denial as the query protocol answers it: `<ErrorResponse><Error><Type>Sender</Type>…`. */
+function answerQuery(res: ServerResponse, denial: Denial): void {
+  const { status, code } = QUERY_DENIALS[denial.type] ?? { status: denial.status, code: denial.type };
+  const requestId = randomUUID();
+  const body =
+    `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>` +
+    `<Code>${code}</Code><Message>${escapeXml(denial.message)}</Message></Error>` +
+    `<RequestId>${requestId}</RequestId></ErrorResponse>`;
+  res.writeHead(status, {
+    'content-type': CONTENT_TYPES.sts,
+    'x-amzn-requestid': requestId,
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
 
 /** The access key id of a SigV4 `Authorization` header, or undefined. */
 export function accessKeyIdOf(authorization: string | undefined): string | undefined {
@@ -65,6 +94,7 @@ export function deniedMessage(decision: IamDecision): string {
 }
 
 function answer(res: ServerResponse, service: IamService, denial: Denial): void {
+  if (service === 'sts') return answerQuery(res, denial);
   const type = service === 'dynamodb' ? `com.amazonaws.dynamodb.v20120810#${denial.type}` : denial.type;
   const field = service === 'kms' ? 'message' : 'Message';
   const body = JSON.stringify(

@@ -11,7 +11,7 @@
 import { defaultKeyPolicy, type IamPlace, type IamQuestion } from './iam-authority.ts';
 
 /** The services the gateway stands in front of. */
-export type IamService = 'secretsmanager' | 'dynamodb' | 'kms' | 'lambda';
+export type IamService = 'secretsmanager' | 'dynamodb' | 'kms' | 'lambda' | 'sts';
 
 /** A secret as the service knows it. */
 export interface SecretFacts {
@@ -159,6 +159,40 @@ function lambda(method: string, path: string, place: IamPlace) {
   return { operation: 'Invoke', questions: [{ action: 'lambda:InvokeFunction', resource }] };
 }
 
+/**
+ * STS (query protocol: a form body naming the `Action`). `GetWebIdentityToken` has no
+ * resource type (`*`); its request context is one `sts:IdentityTokenAudience` per
+ * `Audience.member.N`, `sts:SigningAlgorithm`, `sts:DurationSeconds` only when the request
+ * sets it, and `aws:RequestTag/<key>` / `aws:TagKeys` for its tags.
+ *
+ * @see https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecuritytokenservice.html
+ */
+function sts(body: string) {
+  const form = new URLSearchParams(body);
+  const operation = form.get('Action') ?? '';
+  if (operation !== 'GetWebIdentityToken')
+    throw new TypeError(
+      `sts:${operation || '(no Action)'} is not mapped by the IAM gateway (GetWebIdentityToken only)`,
+    );
+  const list = (name: string) => {
+    const out: string[] = [];
+    for (let n = 1; form.has(`${name}.${n}`); n++) out.push(form.get(`${name}.${n}`)!);
+    return out;
+  };
+  const tagKeys: string[] = [];
+  for (let n = 1; form.has(`Tags.member.${n}.Key`); n++) tagKeys.push(form.get(`Tags.member.${n}.Key`)!);
+  const context: Record<string, string | readonly string[]> = {
+    'sts:IdentityTokenAudience': list('Audience.member'),
+    ...(form.has('SigningAlgorithm') ? { 'sts:SigningAlgorithm': form.get('SigningAlgorithm')! } : {}),
+    ...(form.has('DurationSeconds') ? { 'sts:DurationSeconds': form.get('DurationSeconds')! } : {}),
+    ...(tagKeys.length > 0 ? { 'aws:TagKeys': tagKeys } : {}),
+  };
+  tagKeys.forEach(
+    (key, i) => (context[`aws:RequestTag/${key}`] = form.get(`Tags.member.${i + 1}.Value`) ?? ''),
+  );
+  return { operation, questions: [{ action: `sts:${operation}`, resource: '*', context }] };
+}
+
 /** Target prefixes of the JSON protocols. */
 const TARGETS: Readonly<Record<string, IamService>> = {
   secretsmanager: 'secretsmanager',
@@ -183,6 +217,7 @@ export function requestQuestions(
   lookups: ResourceLookups,
 ): RequestQuestions {
   if (service === 'lambda') return lambda(request.method, request.path, place);
+  if (service === 'sts') return sts(request.body);
   const [prefix, operation] = (request.target ?? '').split('.') as [string, string | undefined];
   if (TARGETS[prefix] !== service || operation === undefined)
     throw new TypeError(`X-Amz-Target ${request.target ?? '(none)'} is not a ${service} operation`);

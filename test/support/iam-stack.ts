@@ -23,8 +23,8 @@ export interface EnforceIamOptions {
   readonly functions: Readonly<Record<string, string>>;
   /** The table the test created for the template's `CacheTable`. */
   readonly table: string;
-  /** The backend behind each gateway. */
-  readonly upstreams: Readonly<Record<IamService, string>>;
+  /** The backend behind each gateway; `sts` (a loopback STS) only where a test needs it. */
+  readonly upstreams: Readonly<Record<Exclude<IamService, 'sts'>, string>> & { readonly sts?: string };
   readonly lookups: ResourceLookups;
 }
 
@@ -45,6 +45,7 @@ const ENDPOINT_VARIABLES: Readonly<Record<IamService, string>> = {
   dynamodb: 'AWS_ENDPOINT_URL_DYNAMODB',
   kms: 'AWS_ENDPOINT_URL_KMS',
   lambda: 'AWS_ENDPOINT_URL_LAMBDA',
+  sts: 'AWS_ENDPOINT_URL_STS',
 };
 
 /** Reads the roles from the template and starts a gateway per service. */
@@ -62,10 +63,17 @@ export async function enforceIam(options: EnforceIamOptions): Promise<EnforcedIa
   const roles = Object.fromEntries(
     Object.entries(options.functions).map(([name, id]) => [name, deployedRole(options.resources, id, facts)]),
   );
-  const services = Object.keys(ENDPOINT_VARIABLES) as IamService[];
+  const services = (Object.keys(ENDPOINT_VARIABLES) as IamService[]).filter(
+    (service) => options.upstreams[service] !== undefined,
+  );
   const gateways: IamGateway[] = await Promise.all(
     services.map((service) =>
-      startIamGateway({ service, upstream: options.upstreams[service], authority, lookups: options.lookups }),
+      startIamGateway({
+        service,
+        upstream: options.upstreams[service]!,
+        authority,
+        lookups: options.lookups,
+      }),
     ),
   );
   const endpoints = Object.fromEntries(
