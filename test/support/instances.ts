@@ -88,8 +88,11 @@ export function forkInstance(options: WorkerOptions): Instance {
   const child = fork(WORKER, [JSON.stringify(options)], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  // Through this process's streams, so the output goes with the test that forked it.
+  child.stdout?.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const next = (): Promise<WorkerMessage> =>
     new Promise((resolve, reject) => {
