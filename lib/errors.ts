@@ -25,6 +25,12 @@ export type ErrorCode =
   | 'ERR_KMS_ACCESS_DENIED'
   | 'ERR_KMS_UNAVAILABLE'
   | 'ERR_KMS_KEY_STATE'
+  // the function's own AWS identity (STS GetWebIdentityToken, keyless profiles)
+  | 'ERR_WEB_IDENTITY_DISABLED'
+  | 'ERR_WEB_IDENTITY_DENIED'
+  | 'ERR_WEB_IDENTITY_REGION'
+  | 'ERR_WEB_IDENTITY_THROTTLED'
+  | 'ERR_WEB_IDENTITY_UNAVAILABLE'
   // configuration and import
   | 'ERR_CONFIG'
   | 'ERR_CONFIG_NOT_FOUND'
@@ -98,6 +104,14 @@ export class KeystoreError extends BrokerError {
 /** A key held in AWS KMS could not be used. Messages name the key id, never a payload. */
 export class KmsError extends BrokerError {
   override readonly name = 'KmsError';
+}
+
+/**
+ * STS did not give the function a web identity token (docs/keyless.md). Messages name the
+ * audience and the STS error, never a token.
+ */
+export class WebIdentityError extends BrokerError {
+  override readonly name = 'WebIdentityError';
 }
 
 /** The configuration, a profile or an imported connection string is invalid. */

@@ -29,6 +29,18 @@ export interface ProviderPreset {
   readonly clientIdParam: boolean;
   /** Where the facts come from (docs/configuration.md "Providers and presets"). */
   readonly source: string;
+  /** The preset authenticates with the function's AWS identity (docs/keyless.md), never a key. */
+  readonly keyless?: true;
+  /** The web identity JWT's `aud` the provider expects, given google-wif's pool provider name. */
+  readonly webIdentityAudience?: (workloadIdentityProvider: string | undefined) => string | undefined;
+  /** Scopes asked for when the profile names none. */
+  readonly defaultScopes?: readonly string[];
+  /** RFC 8693 defaults of a token-exchange preset, given google-wif's pool provider name. */
+  readonly tokenExchange?: (workloadIdentityProvider: string | undefined) => {
+    readonly subjectTokenType: string;
+    readonly requestedTokenType: string;
+    readonly audience?: string;
+  };
 }
 
 const tokenUriAudience = (url: URL): string => url.href;
@@ -88,6 +100,9 @@ function salesforce(name: 'salesforce' | 'salesforce-sandbox', origin: string): 
     source: 'https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm',
   };
 }
+
+/** The audience Entra expects in a federated credential's token (its recommended value). */
+export const ENTRA_FEDERATED_AUDIENCE = 'api://AzureADTokenExchange';
 
 /** Every preset, by name. */
 export const PRESETS: Readonly<Record<ProviderName, ProviderPreset>> = {
@@ -150,6 +165,55 @@ export const PRESETS: Readonly<Record<ProviderName, ProviderPreset>> = {
     responseFields: [],
     clientIdParam: false,
     source: 'https://developer.okta.com/docs/guides/implement-oauth-for-okta-serviceapp/main/',
+  },
+  // Entra's federated identity credential: the AWS JWT is the client assertion of the app.
+  'entra-federated': {
+    name: 'entra-federated',
+    tokenUri: 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token',
+    audience: tokenUriAudience,
+    audienceFits: sameAsTokenUri,
+    audienceForm: 'the token URI',
+    scopeIn: 'form',
+    lifetimeCap: undefined,
+    grant: 'client-assertion',
+    x5tS256: false,
+    authUri: () => undefined,
+    consentScopes: profileScopes,
+    consentErrors: [],
+    pkce: false,
+    responseFields: [],
+    clientIdParam: true,
+    source: 'https://learn.microsoft.com/en-us/entra/workload-id/workload-identity-federation',
+    keyless: true,
+    webIdentityAudience: () => ENTRA_FEDERATED_AUDIENCE,
+  },
+  // Google Cloud Workload Identity Federation: an RFC 8693 exchange at Google's STS.
+  'google-wif': {
+    name: 'google-wif',
+    tokenUri: 'https://sts.googleapis.com/v1/token',
+    audience: tokenUriAudience,
+    audienceFits: () => true,
+    audienceForm: 'the workload identity pool provider (tokenExchange.audience)',
+    scopeIn: 'form',
+    lifetimeCap: undefined,
+    grant: 'token-exchange',
+    x5tS256: false,
+    authUri: () => undefined,
+    consentScopes: profileScopes,
+    consentErrors: [],
+    pkce: false,
+    responseFields: [],
+    clientIdParam: false,
+    source: 'https://cloud.google.com/iam/docs/workload-identity-federation-with-other-providers',
+    keyless: true,
+    // The provider's default allowed audience: https: followed by its full resource name.
+    webIdentityAudience: (name) => (name === undefined ? undefined : `https://iam.googleapis.com/${name}`),
+    defaultScopes: ['https://www.googleapis.com/auth/cloud-platform'],
+    tokenExchange: (name) => ({
+      subjectTokenType: 'urn:ietf:params:oauth:token-type:jwt',
+      requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+      ...(name !== undefined && { audience: `//iam.googleapis.com/${name}` }),
+    }),
   },
   generic: {
     name: 'generic',

@@ -1,11 +1,13 @@
 import { BrokerError } from '../errors.ts';
 import { isSecretReference, parseReference, REFERENCE_PROBLEM } from '../secrets/reference.ts';
 import { isKmsReference, parseKmsReference } from '../signer/kms-reference.ts';
+import { isKeyless, keylessOptions, providerResource } from './keyless.ts';
 import { PRESETS } from './presets.ts';
 import type { RawProfile } from './schema.ts';
 import type {
   AssertionOptions,
   ConsentErrorMatcher,
+  NotifySettings,
   Profile,
   ProviderName,
   TokenEndpoint,
@@ -19,6 +21,10 @@ export const DEFAULT_ASSERTION_LIFETIME = 300;
 export const DEFAULT_ASSERTION_SKEW = 30;
 /** Default `refresh.before` (seconds before expiry a scheduled refresh happens). */
 export const DEFAULT_REFRESH_BEFORE = 300;
+/** Consecutive failed scheduled refreshes before `Token Refresh Failed` (`notify.refreshFailures`). */
+export const DEFAULT_REFRESH_FAILURES = 3;
+/** Days before a certificate expires at which `Certificate Expiring` fires (`notify.certificateDays`). */
+export const DEFAULT_CERTIFICATE_DAYS: readonly number[] = [30, 7, 1];
 /**
  * Answers that mean "consent needed" for every profile, beside the preset's and the
  * profile's own `consentErrors` (OpenID Connect Core §3.1.2.6; DocuSign uses the first).
@@ -85,6 +91,7 @@ export function referenceProblem(value: string): string | undefined {
 
 /** `certStore` may also name a KMS key (`kms:`); every other key is a secret reference. */
 function certStoreProblem(key: (typeof SECRET_KEYS)[number], value: string): string | undefined {
+  if (key === 'certStore' && isKeyless(value)) return undefined;
   if (key !== 'certStore' || !isKmsReference(value)) return referenceProblem(value);
   const parsed = parseKmsReference(value);
   return typeof parsed === 'string' ? parsed : undefined;
@@ -204,7 +211,10 @@ function tokenExchangeOptions(
           ? 'is not sent: the broker exchanges its own JWT without an actor token; remove it'
           : 'is set by the broker for grant: token-exchange; write it under tokenExchange',
       );
-  const given = raw.tokenExchange ?? {};
+  const given = {
+    ...PRESETS[(raw.provider ?? 'generic') as ProviderName].tokenExchange?.(providerResource(raw)),
+    ...raw.tokenExchange,
+  };
   return {
     subjectTokenType: given.subjectTokenType ?? JWT_TOKEN_TYPE,
     requestedTokenType: given.requestedTokenType,
@@ -226,7 +236,8 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
   const provider = (raw.provider ?? 'generic') as ProviderName;
   const preset = PRESETS[provider];
 
-  if (raw.tenant !== undefined && provider !== 'entra') add('tenant', 'only the entra preset uses "tenant"');
+  if (raw.tenant !== undefined && provider !== 'entra' && provider !== 'entra-federated')
+    add('tenant', 'only the entra and entra-federated presets use "tenant"');
   const endpoint: TokenEndpoint | undefined = tokenEndpoint(raw, provider, add);
   const tokenUrl = endpoint ? new URL(endpoint.url) : undefined;
 
@@ -274,7 +285,7 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     if (refreshSubjects.length === 0) add('refresh.subjects', 'required when the profile has no subject');
     refresh = { subjects: refreshSubjects, before: raw.refresh.before ?? DEFAULT_REFRESH_BEFORE };
   }
-  const scopes = splitSpaces(raw.scope);
+  const scopes = splitSpaces(raw.scope ?? preset.defaultScopes);
   const grant = raw.grant ?? preset.grant;
   const tokenExchange = tokenExchangeOptions(raw, grant, add);
   const clientId = raw.clientId ?? raw.issuer;
@@ -294,18 +305,25 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
       "required cannot complete a consent step (redirectUri): the consent callback has no caller's DPoP proof to obtain a token with; set dpop: optional (callers with a proof still get DPoP-bound tokens) or remove redirectUri",
     );
 
+  // RFC 7523 §3: a client assertion's aud is the token endpoint unless written otherwise;
+  // a subject token is read by the same endpoint (RFC 8693 §2.1), so it is addressed so too.
+  const audience =
+    raw.audience ??
+    (tokenUrl && endpoint ? (grant === 'jwt-bearer' ? preset.audience(tokenUrl) : endpoint.url) : []);
+  const keyless = keylessOptions(raw, provider, audience, add);
+  // The web identity JWT's subject is the function's role: the profile's own is only a label.
+  const subject = keyless.webIdentity !== undefined ? (raw.subject ?? raw.issuer) : raw.subject;
+
   if (findings.problems.length > before || !endpoint || !tokenUrl) return undefined;
   return {
     name,
     provider,
     issuer: raw.issuer,
     clientId,
-    subject: raw.subject,
-    subjects,
+    subject,
+    subjects: keyless.webIdentity !== undefined && subject !== undefined ? [subject] : subjects,
     tokenUri: endpoint,
-    // RFC 7523 §3: a client assertion's aud is the token endpoint unless written otherwise;
-    // a subject token is read by the same endpoint (RFC 8693 §2.1), so it is addressed so too.
-    audience: raw.audience ?? (grant === 'jwt-bearer' ? preset.audience(tokenUrl) : endpoint.url),
+    audience,
     scopes,
     scopeIn: raw.scopeIn ?? preset.scopeIn,
     certStore: raw.certStore,
@@ -321,6 +339,7 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     grant,
     ...(tokenExchange && { tokenExchange }),
     assertion,
+    ...keyless,
     callers: raw.callers ?? [],
     refresh,
     rotation: { tryPending: raw.rotation?.tryPending ?? false },
@@ -337,5 +356,18 @@ export function normaliseProfile(name: string, raw: RawProfile, findings: Findin
     tokenType: raw.tokenType ?? 'bearer',
     scopeCheck: raw.scopeCheck ?? 'lenient',
     dpop: raw.dpop ?? 'off',
+    notify: notifySettings(raw.notify),
+  };
+}
+
+/** A profile's `notify` with its defaults; thresholds deduplicated, largest first. */
+export function notifySettings(raw: RawProfile['notify']): NotifySettings {
+  const email = raw?.email;
+  return {
+    topicArn: raw?.topicArn,
+    email: email === undefined ? [] : typeof email === 'string' ? [email] : [...new Set(email)],
+    refreshFailures: raw?.refreshFailures ?? DEFAULT_REFRESH_FAILURES,
+    certificateDays: [...new Set(raw?.certificateDays ?? DEFAULT_CERTIFICATE_DAYS)].sort((a, b) => b - a),
+    subject: raw?.subject ?? 'plain',
   };
 }

@@ -86,6 +86,40 @@ const tokenExchangeSchema = z.strictObject({
   resource: z.union([resourceUri, z.array(resourceUri).min(1, 'must not be empty')]).optional(),
 });
 
+/** Signing algorithms STS `GetWebIdentityToken` offers. */
+export const WEB_IDENTITY_ALGORITHMS = ['RS256', 'ES384'] as const;
+/** STS tag keys and values (the `Tag` shape of the STS API). */
+const STS_TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
+const STS_TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
+
+/** `webIdentity`: the JWT STS `GetWebIdentityToken` signs for the function's own role (docs/keyless.md). */
+const webIdentitySchema = z.strictObject({
+  audience: z.union([text, z.array(text).min(1, 'must not be empty')]).optional(),
+  algorithm: z.enum(WEB_IDENTITY_ALGORITHMS).optional(),
+  lifetime: seconds.min(60, 'must be at least 60 (STS)').max(3600, 'must be at most 3600 (STS)').optional(),
+  tags: z
+    .record(
+      z.string().regex(STS_TAG_KEY, 'tag keys are 1 to 128 letters, digits, spaces or _.:/=+-@'),
+      z.string().regex(STS_TAG_VALUE, 'tag values are at most 256 letters, digits, spaces or _.:/=+-@'),
+    )
+    .refine((value) => Object.keys(value).length <= 50, 'at most 50 tags')
+    .optional(),
+  fallback: z.enum(['keystore']).optional(),
+});
+
+/** `impersonate`: the google-wif second step, a service account's access token. */
+const impersonateSchema = z.strictObject({
+  serviceAccount: z
+    .string()
+    .trim()
+    .regex(
+      /^[a-z0-9-]+@[a-z0-9.-]+\.gserviceaccount\.com$/,
+      'must be a service account e-mail such as broker@my-project.iam.gserviceaccount.com',
+    ),
+  lifetime: seconds.min(1, 'must be above 0').max(43_200, 'must be at most 43200 (12 hours)').optional(),
+  url: text.optional(),
+});
+
 const refreshSchema = z.strictObject({
   subjects: textList.optional(),
   before: seconds.positive('must be above 0').optional(),
@@ -93,6 +127,29 @@ const refreshSchema = z.strictObject({
 
 const rotationSchema = z.strictObject({
   tryPending: z.boolean().optional(),
+});
+
+/** An SNS topic ARN, for the template's per-profile event rule. */
+const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/;
+const emailAddress = z
+  .string()
+  .trim()
+  .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'must be an e-mail address');
+
+/** Where a profile's events go and when they fire (lib/events). */
+const notifySchema = z.strictObject({
+  topicArn: z
+    .string()
+    .trim()
+    .regex(SNS_TOPIC_ARN, 'must be an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:team-alerts')
+    .optional(),
+  email: z.union([emailAddress, z.array(emailAddress).min(1, 'must not be empty')]).optional(),
+  refreshFailures: z.number().int('must be a whole number').min(1, 'must be 1 or more').optional(),
+  certificateDays: z
+    .array(z.number().int('must be whole days').min(0, 'must be 0 or more'))
+    .min(1, 'must not be empty')
+    .optional(),
+  subject: z.enum(['plain', 'fingerprint']).optional(),
 });
 
 const consentErrorSchema = z.strictObject({
@@ -134,6 +191,18 @@ const profileSchema = z.strictObject({
     .optional(),
   grant: z.enum(['jwt-bearer', 'client-assertion', 'token-exchange']).optional(),
   tokenExchange: tokenExchangeSchema.optional(),
+  /** Keyless (`certStore: aws:web-identity`) or keystore with `fallback: keystore`. */
+  webIdentity: webIdentitySchema.optional(),
+  /** google-wif: the workload identity pool provider, `projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`. */
+  workloadIdentityProvider: z
+    .string()
+    .trim()
+    .regex(
+      /^(\/\/iam\.googleapis\.com\/)?projects\/\d+\/locations\/global\/workloadIdentityPools\/[a-z0-9-]{4,32}\/providers\/[a-z0-9-]{4,32}$/,
+      'must be projects/<project number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>',
+    )
+    .optional(),
+  impersonate: impersonateSchema.optional(),
   assertion: assertionSchema.optional(),
   callers: textList.optional(),
   refresh: refreshSchema.optional(),
@@ -176,6 +245,7 @@ const profileSchema = z.strictObject({
   dpop: z.enum(['off', 'optional', 'required']).optional(),
   /** Token, auth and redirect URIs may be at private, link-local or metadata addresses. */
   allowPrivateNetwork: z.boolean().optional(),
+  notify: notifySchema.optional(),
 });
 
 const cacheSchema = z.strictObject({
@@ -245,8 +315,11 @@ const KNOWN_KEYS = {
   profile: Object.keys(profileSchema.shape),
   assertion: Object.keys(assertionSchema.shape),
   tokenExchange: Object.keys(tokenExchangeSchema.shape),
+  webIdentity: Object.keys(webIdentitySchema.shape),
+  impersonate: Object.keys(impersonateSchema.shape),
   refresh: Object.keys(refreshSchema.shape),
   rotation: Object.keys(rotationSchema.shape),
+  notify: Object.keys(notifySchema.shape),
   consentError: Object.keys(consentErrorSchema.shape),
   cache: Object.keys(cacheSchema.shape),
   consent: Object.keys(consentSchema.shape),
@@ -263,8 +336,11 @@ export function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
     if (p.length === 2) return KNOWN_KEYS.profile;
     if (p[2] === 'assertion') return KNOWN_KEYS.assertion;
     if (p[2] === 'tokenExchange') return KNOWN_KEYS.tokenExchange;
+    if (p[2] === 'webIdentity') return KNOWN_KEYS.webIdentity;
+    if (p[2] === 'impersonate') return KNOWN_KEYS.impersonate;
     if (p[2] === 'refresh') return KNOWN_KEYS.refresh;
     if (p[2] === 'rotation') return KNOWN_KEYS.rotation;
+    if (p[2] === 'notify') return KNOWN_KEYS.notify;
     if (p[2] === 'consentErrors') return KNOWN_KEYS.consentError;
   }
   if (p[0] === 'cache') return KNOWN_KEYS.cache;

@@ -9,6 +9,8 @@ export type ProviderName =
   | 'google'
   | 'entra'
   | 'okta'
+  | 'entra-federated'
+  | 'google-wif'
   | 'generic';
 
 /**
@@ -27,6 +29,37 @@ export interface TokenExchangeOptions {
   readonly audience: readonly string[];
   /** `resource` values (absolute URIs without a fragment), each sent as its own parameter. */
   readonly resource: readonly string[];
+}
+
+/** `certStore` of a profile with no key: the JWT STS `GetWebIdentityToken` signs for the function's role. */
+export const WEB_IDENTITY_STORE = 'aws:web-identity';
+
+/** JWS algorithms STS signs web identity tokens with. */
+export type WebIdentityAlgorithm = 'RS256' | 'ES384';
+
+/**
+ * A profile's `webIdentity` (docs/keyless.md): the AWS-signed JWT used in place of an
+ * assertion signed with a key.
+ */
+export interface WebIdentityOptions {
+  /** The JWT's `aud` values (STS `Audience`). */
+  readonly audience: readonly string[];
+  readonly algorithm: WebIdentityAlgorithm;
+  /** STS `DurationSeconds`, 60 to 3600. */
+  readonly lifetime: number;
+  /** STS `Tags`, custom claims of the JWT. */
+  readonly tags: Readonly<Record<string, string>>;
+  /** `keystore`: the profile's keystore key when STS refuses for a reason a key cures. */
+  readonly fallback: 'keystore' | undefined;
+}
+
+/** A google-wif profile's `impersonate`: the federated token traded for a service account's token. */
+export interface ImpersonateOptions {
+  readonly serviceAccount: string;
+  /** Seconds the service account's token lives (`lifetime` of generateAccessToken). */
+  readonly lifetime: number;
+  /** The generateAccessToken URL, `{serviceAccount}` already replaced. */
+  readonly url: string;
 }
 
 /** The token endpoint with its HTTP method (the `GET `/`POST ` prefix; none means POST). */
@@ -109,6 +142,13 @@ export interface Profile {
   /** RFC 8693 settings; present exactly when `grant` is `token-exchange`. */
   readonly tokenExchange?: TokenExchangeOptions;
   readonly assertion: AssertionOptions;
+  /**
+   * The AWS web identity JWT settings: present for `certStore: aws:web-identity` and for a
+   * keystore profile with `webIdentity.fallback: keystore`.
+   */
+  readonly webIdentity?: WebIdentityOptions;
+  /** google-wif's second step, when configured. */
+  readonly impersonate?: ImpersonateOptions;
   /** IAM principal / caller patterns allowed to use the profile; empty = nobody. */
   readonly callers: readonly string[];
   /**
@@ -140,6 +180,25 @@ export interface Profile {
    * forwards one when sent, `required` refuses a request without one. Default `off`.
    */
   readonly dpop: DpopMode;
+  /** Event thresholds and routing; absent means the defaults of lib/config/profile.ts. */
+  readonly notify?: NotifySettings;
+}
+
+/**
+ * A profile's `notify` (lib/events): the thresholds of its events and where the template
+ * routes them. Events are sent for every profile; these only tune and route them.
+ */
+export interface NotifySettings {
+  /** SNS topic the template's rule sends this profile's events to. */
+  readonly topicArn: string | undefined;
+  /** Addresses the template subscribes to a topic of its own for this profile. */
+  readonly email: readonly string[];
+  /** Consecutive failed scheduled refreshes of one token before `Token Refresh Failed`. */
+  readonly refreshFailures: number;
+  /** Days before the certificate's expiry at which `Certificate Expiring` fires, descending. */
+  readonly certificateDays: readonly number[];
+  /** `fingerprint`: events carry `subjectFingerprint` instead of the subject. */
+  readonly subject: 'plain' | 'fingerprint';
 }
 
 /** A profile's `dpop` setting. */

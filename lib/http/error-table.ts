@@ -55,6 +55,9 @@ export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
   ERR_SECRET_FIELD: map(503, 'secret_unavailable', false),
   ERR_SECRET_REFERENCE: map(503, 'secret_unavailable', false),
   ERR_KMS_UNAVAILABLE: map(503, 'secret_unavailable', false),
+  // Like KMS: STS standing in for the key is out of reach for now, a retry may help.
+  ERR_WEB_IDENTITY_THROTTLED: map(503, 'secret_unavailable', false),
+  ERR_WEB_IDENTITY_UNAVAILABLE: map(503, 'secret_unavailable', false),
   ERR_CACHE_UNAVAILABLE: map(503, 'upstream_unavailable', false),
   ERR_CONSENT_STATE: map(400, 'invalid_request'),
   ERR_CONSENT_DENIED: map(400, 'invalid_request'),
@@ -73,6 +76,10 @@ export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
   ERR_KEY_CERT_MISMATCH: keyUnavailable(),
   ERR_KMS_ACCESS_DENIED: keyUnavailable(),
   ERR_KMS_KEY_STATE: keyUnavailable(),
+  // The account or role must be changed before a keyless profile works: operator errors.
+  ERR_WEB_IDENTITY_DISABLED: keyUnavailable(),
+  ERR_WEB_IDENTITY_DENIED: keyUnavailable(),
+  ERR_WEB_IDENTITY_REGION: keyUnavailable(),
   ERR_CONFIG: map(500, 'internal', false),
   ERR_CONFIG_NOT_FOUND: map(500, 'internal', false),
   ERR_LISTEN: map(500, 'internal', false),

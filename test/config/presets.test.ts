@@ -91,7 +91,7 @@ describe('provider presets', () => {
     const err = thrown(() =>
       load({ provider: 'okta', tenant: 'x', tokenUri: 'https://o.okta.com/oauth2/v1/token' }),
     );
-    expect(err.message).toBe('profile "p": tenant: only the entra preset uses "tenant"');
+    expect(err.message).toBe('profile "p": tenant: only the entra and entra-federated presets use "tenant"');
   });
 
   it('okta needs the org token URI and derives authorize beside it', () => {
