@@ -38,13 +38,19 @@ function openssl(args: string[], password?: string): void {
 }
 
 /**
- * Times every openable PKCS#12 fixture, interleaving ours, OpenSSL and the OpenSSL process
- * start so drift on a shared machine hits all three alike.
+ * Times every openable PKCS#12 fixture (or those named in `only`), interleaving ours,
+ * OpenSSL and the OpenSSL process start so drift on a shared machine hits all three alike.
  */
-export async function measurePkcs12(runs = 25, warmup = 5): Promise<Pkcs12Measurement[]> {
+export async function measurePkcs12(
+  runs = 25,
+  warmup = 5,
+  only?: ReadonlySet<string>,
+): Promise<Pkcs12Measurement[]> {
   const manifest = readManifest('manifest.pkcs12.json');
   const seen = new Set<string>();
-  const fixtures = manifest.filter((f) => !f.expectError && !seen.has(f.file) && seen.add(f.file));
+  const fixtures = manifest.filter(
+    (f) => !f.expectError && (!only || only.has(f.file)) && !seen.has(f.file) && seen.add(f.file),
+  );
   const results: Pkcs12Measurement[] = [];
   for (const fixture of fixtures) {
     const path = FIXTURES + fixture.file;

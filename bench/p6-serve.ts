@@ -5,9 +5,10 @@
  * (the broker's audit fields, to stderr, which is a file as for the broker) and answers
  * the same JSON with the same headers. Each server runs in its own child
  * process (the broker through `bin/token-broker.js`, exactly as a user starts it, logs to
- * a file), and autocannon runs here with identical settings, one server after the other.
+ * a file), and autocannon runs here with identical settings, one server after the other,
+ * in rounds (broker, peer, broker, peer, …); the row's ratio is the median round's.
  *
- *   node --import tsx bench/p6-serve.ts [seconds] [connections]
+ *   node --import tsx bench/p6-serve.ts [seconds] [connections] [rounds]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
@@ -37,8 +38,13 @@ export interface LoadResult {
 
 /** What {@link measureServe} returns. */
 export interface ServeResult {
+  /** The round whose ratio is the median of the rounds'. */
   readonly broker: LoadResult;
   readonly baseline: LoadResult;
+  /** broker / baseline mean req/s of each round, in the order run. */
+  readonly ratios: readonly number[];
+  /** The median of {@link ratios}. */
+  readonly ratio: number;
   readonly connections: number;
   /** Token requests that reached the authorization server (1: every timed request was a hit). */
   readonly upstreamRequests: number;
@@ -108,10 +114,11 @@ async function load(url: string, seconds: number, connections: number): Promise<
 
 /**
  * Starts the authorization server, `token-broker serve` and the bare server, and loads
- * each for `seconds` with `connections` connections.
+ * them in turn, `rounds` times each for `seconds` with `connections` connections (broker,
+ * peer, broker, peer, …), so drift on a shared machine meets both sides.
  * @throws Error when a server fails to start or a request fails
  */
-export async function measureServe(seconds = 10, connections = 20): Promise<ServeResult> {
+export async function measureServe(seconds = 10, connections = 20, rounds = 1): Promise<ServeResult> {
   const authorization = await startDemoAuthorizationServer();
   const temp = await writeTempConfig(
     'token-broker-p6-',
@@ -141,9 +148,6 @@ export async function measureServe(seconds = 10, connections = 20): Promise<Serv
     first.headers.forEach((value, name) => {
       if (!['date', 'connection', 'keep-alive', 'content-length'].includes(name)) headers[name] = value;
     });
-    const broker = await load(brokerUrl, seconds, connections);
-    await stop(serve);
-
     // The peer logs the broker's own audit line for this token, read back from its log.
     const audit = await auditFields(join(temp.dir, 'serve.log'));
     const peerLog = await open(join(temp.dir, 'peer.log'), 'w');
@@ -156,17 +160,31 @@ export async function measureServe(seconds = 10, connections = 20): Promise<Serv
       },
     );
     children.push(peer);
-    let baseline: LoadResult;
+    const measured: { broker: LoadResult; baseline: LoadResult; ratio: number }[] = [];
     try {
-      baseline = await load(await listening(peer, 'P6: the peer node:http server'), seconds, connections);
+      const peerUrl = await listening(peer, 'P6: the peer node:http server');
+      for (let round = 0; round < rounds; round++) {
+        const broker = await load(brokerUrl, seconds, connections);
+        const baseline = await load(peerUrl, seconds, connections);
+        measured.push({ broker, baseline, ratio: broker.average / baseline.average });
+      }
       await stop(peer);
     } finally {
       await peerLog.close();
     }
+    const peerRequests = measured.reduce((sum, m) => sum + m.baseline.requests, 0);
     const peerLines = (await readFile(join(temp.dir, 'peer.log'), 'utf8')).split('\n').length - 1;
-    if (peerLines < baseline.requests)
-      throw new Error(`P6: the peer logged ${peerLines} lines for ${baseline.requests} requests`);
-    return { broker, baseline, connections, upstreamRequests: authorization.requestCount() };
+    if (peerLines < peerRequests)
+      throw new Error(`P6: the peer logged ${peerLines} lines for ${peerRequests} requests`);
+    const middle = [...measured].sort((a, b) => a.ratio - b.ratio)[Math.floor(measured.length / 2)]!;
+    return {
+      broker: middle.broker,
+      baseline: middle.baseline,
+      ratios: measured.map((m) => m.ratio),
+      ratio: middle.ratio,
+      connections,
+      upstreamRequests: authorization.requestCount(),
+    };
   } finally {
     await Promise.all(children.map(stop));
     await log.close();
@@ -176,13 +194,17 @@ export async function measureServe(seconds = 10, connections = 20): Promise<Serv
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const r = await measureServe(Number(process.argv[2] ?? 10), Number(process.argv[3] ?? 20));
+  const r = await measureServe(
+    Number(process.argv[2] ?? 10),
+    Number(process.argv[3] ?? 20),
+    Number(process.argv[4] ?? 1),
+  );
   const row = (name: string, l: LoadResult): string =>
     `${name.padEnd(24)} ${l.average.toFixed(0).padStart(7)} req/s (per-second min ${l.min}, median ${l.median}, p99 ${l.p99}; latency p99 ${l.latencyP99} ms; ${l.requests} requests)`;
   console.log(`P6, ${r.connections} connections, loopback:`);
   console.log(row('token-broker serve', r.broker));
   console.log(row('peer node:http', r.baseline));
   console.log(
-    `ratio ${(r.broker.average / r.baseline.average).toFixed(2)}x (goal >= 0.7x); upstream requests ${r.upstreamRequests}`,
+    `ratio ${r.ratio.toFixed(2)}x, median of rounds ${r.ratios.map((x) => x.toFixed(2)).join(', ')} (goal >= 0.7x); upstream requests ${r.upstreamRequests}`,
   );
 }

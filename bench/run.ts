@@ -1,45 +1,49 @@
 /**
- * `npm run bench [-- --quick] [-- --only P1,P3]`: every performance claim of the broker as
- * a ratio against a baseline measured in the same run (rows P1-P8; S1-S3, the schedule and
- * the shared cache at scale).
- * Prints a table and writes `bench/results.json` (full mode) or `bench/out/results.json`
- * (`--quick`, small counts, for CI). A row whose measurement is missing or fails says
- * "not measured" and why, with `pass: false`; no number is ever filled in.
+ * `npm run bench [-- --quick] [-- --only P1,P3] [-- --record] [-- --write-docs]`: every
+ * performance claim of the broker as a ratio against a baseline measured in the same run
+ * (rows P1-P8; S1-S3, the schedule and the shared cache at scale).
+ *
+ * Prints a table and writes `bench/out/results.json` (gitignored). `--record` (full mode
+ * only) writes the committed `bench/results.json` instead, with the run's date, commit and
+ * load, and regenerates docs/performance.md's table from it; `--write-docs` only
+ * regenerates the document from the recorded file. `--quick` runs small counts (CI), except
+ * for the rows the guard watches, which keep enough calls to be stable.
+ *
+ * A row whose measurement is missing or fails says "not measured" and why, with
+ * `pass: false`; no number is ever filled in. The run fails (exit code 1) when a row is not
+ * measured or when a ratio row is worse than twice its goal (bench/guard.ts).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { guard } from './guard.ts';
 import type { KeystoreOpenResult } from './keystore-open.ts';
 import type { Pkcs12Measurement } from './keystore-pkcs12.ts';
+import {
+  fmt,
+  mergeResults,
+  readResults,
+  renderDocs,
+  table,
+  type BenchRun,
+  type Results,
+  type Row,
+} from './results.ts';
 import { summarize, type Summary } from './stats.ts';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
+export type { Row } from './results.ts';
 
-/** One line of the results table and of results.json. */
-export interface Row {
-  readonly id: string;
-  readonly name: string;
-  /** Our figure (the median unless the unit says otherwise); null when not measured. */
-  readonly value: number | null;
-  readonly unit: string;
-  /** The baseline's figure in the same unit; null when there is none. */
-  readonly baseline: number | null;
-  /** value / baseline; null without a baseline. */
-  readonly ratio: number | null;
-  readonly goal: string;
-  readonly pass: boolean;
-  readonly min: number | null;
-  readonly median: number | null;
-  readonly p99: number | null;
-  readonly runs: number;
-  /** Baseline detail, secondary ratios, or why the row was not measured. */
-  readonly note: string;
-}
+const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 interface Mode {
   readonly quick: boolean;
   readonly only: ReadonlySet<string> | undefined;
+  /** Write bench/results.json and docs/performance.md (full mode only). */
+  readonly record: boolean;
+  /** Regenerate docs/performance.md from bench/results.json, measure nothing. */
+  readonly writeDocs: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Mode {
@@ -47,7 +51,10 @@ function parseArgs(argv: readonly string[]): Mode {
   const at = argv.indexOf('--only');
   const only =
     at >= 0 ? new Set((argv[at + 1] ?? '').split(',').map((s) => s.trim().toUpperCase())) : undefined;
-  return { quick, only };
+  const record = argv.includes('--record');
+  if (record && quick)
+    throw new Error('--record writes the committed results: run it without --quick (full counts)');
+  return { quick, only, record, writeDocs: argv.includes('--write-docs') };
 }
 
 function notMeasured(id: string, name: string, unit: string, goal: string, reason: string): Row {
@@ -102,7 +109,8 @@ async function p1(mode: Mode): Promise<Row[]> {
   const name = 'token handler, cache hit, API Gateway v2 event, in process';
   try {
     const { measureHandlerHit } = await import('./p1-handler.ts');
-    const r = await measureHandlerHit(mode.quick ? 1000 : 20_000);
+    // Guarded: enough interleaved calls in quick mode too for a stable median.
+    const r = await measureHandlerHit(mode.quick ? 5000 : 20_000);
     const median = r.handler.median / r.baseline.median;
     const p99 = r.handler.p99 / r.baseline.p99;
     const cpuMedian = r.handlerCpu.median / r.baselineCpu.median;
@@ -194,7 +202,7 @@ async function p3(mode: Mode): Promise<Row[]> {
   const name = 'cold import of the functions/token bundle, fresh node';
   try {
     const { measureColdStart, P3_TARGET } = await import('./p3-cold-start.ts');
-    const r = await measureColdStart(mode.quick ? 3 : 25, mode.quick ? 1 : 2);
+    const r = await measureColdStart(mode.quick ? 9 : 25, 2);
     // serverless.yml builds each function with esbuild code splitting, so the row measures
     // that build; the single-file bundle is reported beside it.
     const ratio = r.split.median / r.baseline.median;
@@ -335,7 +343,12 @@ async function p4Pkcs12(mode: Mode): Promise<Row[]> {
   let failure: string | undefined;
   try {
     const { measurePkcs12 } = await import('./keystore-pkcs12.ts');
-    results = await measurePkcs12(mode.quick ? 1 : 15, mode.quick ? 0 : 3);
+    // Guarded: quick mode measures only the rows' fixtures, with enough runs for a median.
+    results = await measurePkcs12(
+      mode.quick ? 5 : 15,
+      mode.quick ? 1 : 3,
+      mode.quick ? new Set(PKCS12_ROWS.map((r) => r.file)) : undefined,
+    );
   } catch (err) {
     failure = reason(err);
   }
@@ -438,13 +451,14 @@ async function p6(mode: Mode): Promise<Row[]> {
   const name = 'token-broker serve, cache hits, loopback, autocannon';
   try {
     const { measureServe } = await import('./p6-serve.ts');
-    const seconds = mode.quick ? 2 : 10;
-    const r = await measureServe(seconds, 20);
-    const ratio = r.broker.average / r.baseline.average;
+    // Guarded: alternate rounds, the median round's ratio, in quick mode too.
+    const [seconds, rounds] = mode.quick ? [2, 3] : [4, 3];
+    const r = await measureServe(seconds, 20, rounds);
+    const ratio = r.ratio;
     return [
       {
         id: 'P6',
-        name: `${name} (${seconds} s, ${r.connections} connections)`,
+        name: `${name} (${rounds} rounds of ${seconds} s each, ${r.connections} connections)`,
         value: Math.round(r.broker.average),
         unit: 'req/s',
         baseline: Math.round(r.baseline.average),
@@ -456,7 +470,8 @@ async function p6(mode: Mode): Promise<Row[]> {
         p99: r.broker.p99,
         runs: Math.round(r.broker.seconds),
         note:
-          `value: mean req/s; min/median/p99 over per-second samples; latency p99 ${r.broker.latencyP99} ms ` +
+          `value: mean req/s of the median round (round ratios ${r.ratios.map((x) => x.toFixed(2)).join(', ')}); ` +
+          `min/median/p99 over its per-second samples; latency p99 ${r.broker.latencyP99} ms ` +
           `vs ${r.baseline.latencyP99} ms; baseline: node:http that parses the same JSON body, looks the token up ` +
           `in a Map, writes one JSON log line per request (the audit fields) and answers the same JSON and headers ` +
           `(per-second median ${r.baseline.median}); upstream requests ${r.upstreamRequests}`,
@@ -475,7 +490,8 @@ async function p7(mode: Mode): Promise<Row[]> {
   const hitName = 'issue() hit vs google-auth-library JWT getAccessToken(), cached';
   try {
     const { measureGoogleAuth } = await import('./p7-google-auth.ts');
-    const r = await measureGoogleAuth(mode.quick ? 30 : 300, mode.quick ? 2000 : 20_000);
+    // Guarded: enough interleaved calls in quick mode too for a stable median.
+    const r = await measureGoogleAuth(mode.quick ? 100 : 300, 20_000);
     const missRatio = r.miss.ours.median / r.miss.theirs.median;
     const hitRatio = r.hit.ours.median / r.hit.theirs.median;
     const redirect =
@@ -666,48 +682,7 @@ async function p8(mode: Mode): Promise<Row[]> {
   }
 }
 
-// ---- table ---------------------------------------------------------------------------
-
-function fmt(n: number | null, unit = ''): string {
-  if (n === null) return '-';
-  const text = Math.abs(n) >= 1000 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(2);
-  return unit ? `${text} ${unit}` : text;
-}
-
-/** The results as a Markdown table (printed, and pasted into docs/performance.md). */
-export function table(rows: readonly Row[]): string {
-  const lines = [
-    '| id | what | value | baseline | ratio | goal | pass | min / median / p99 | runs |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-  ];
-  for (const r of rows) {
-    const spread = r.median === null ? '-' : `${fmt(r.min)} / ${fmt(r.median)} / ${fmt(r.p99)}`;
-    const value = r.value === null ? 'not measured' : fmt(r.value, r.unit);
-    lines.push(
-      `| ${r.id} | ${r.name} | ${value} | ${fmt(r.baseline, r.baseline === null ? '' : r.unit)} | ` +
-        `${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`} | ${r.goal} | ${r.pass ? 'yes' : '**no**'} | ${spread} | ${r.runs} |`,
-    );
-  }
-  return lines.join('\n');
-}
-
-/**
- * With `--only`, the rows of the sections not run are kept from the existing file (in
- * section order), so measuring one row never drops the others.
- */
-async function merged(file: string, rows: readonly Row[], mode: Mode): Promise<readonly Row[]> {
-  if (!mode.only) return rows;
-  let previous: Row[];
-  try {
-    previous = JSON.parse(await readFile(file, 'utf8')) as Row[];
-  } catch {
-    return rows;
-  }
-  const sectionOf = (id: string): string => id.split('-')[0]!;
-  const order = SECTIONS.map(([id]) => id);
-  const kept = previous.filter((r) => !mode.only!.has(sectionOf(r.id)));
-  return [...kept, ...rows].sort((a, b) => order.indexOf(sectionOf(a.id)) - order.indexOf(sectionOf(b.id)));
-}
+// ---- run -----------------------------------------------------------------------------
 
 const SECTIONS: readonly [string, (mode: Mode) => Promise<Row[]>][] = [
   ['P1', p1],
@@ -724,8 +699,34 @@ const SECTIONS: readonly [string, (mode: Mode) => Promise<Row[]>][] = [
   ['P8', p8],
 ];
 
+const RESULTS = join(HERE, 'results.json');
+const DOCS = join(HERE, '..', 'docs', 'performance.md');
+
+/** Regenerates docs/performance.md's generated part from `results`. */
+async function writeDocs(results: Results): Promise<void> {
+  await writeFile(DOCS, renderDocs(await readFile(DOCS, 'utf8'), results));
+  console.log(`wrote ${DOCS}`);
+}
+
+/** The commit measured: short hash, `+changes` when the working tree differs from it. */
+function commit(): string {
+  try {
+    const git = (...args: string[]): string =>
+      execFileSync('git', args, { cwd: HERE, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') ? '+changes' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 const mode = parseArgs(process.argv.slice(2));
+if (mode.writeDocs) {
+  await writeDocs(await readResults(RESULTS));
+  process.exit(0);
+}
 const started = Date.now();
+const date = new Date(started).toISOString();
+const loadAtStart = loadavg()[0]!;
 const load = loadavg().map((n) => n.toFixed(1));
 console.log(
   `token-broker bench (${mode.quick ? 'quick' : 'full'}), node ${process.version}, load average ${load.join(' ')}`,
@@ -745,14 +746,46 @@ for (const [id, measure] of SECTIONS) {
 console.log('');
 console.log(table(rows));
 for (const r of rows) console.log(`- ${r.id}: ${r.note}`);
-const out = mode.quick ? join(HERE, 'out', 'results.json') : join(HERE, 'results.json');
+const run: BenchRun = {
+  date,
+  commit: commit(),
+  node: process.version,
+  cpus: cpus().length,
+  load: [Math.round(loadAtStart * 10) / 10, Math.round(loadavg()[0]! * 10) / 10],
+  args: process.argv.slice(2).join(' '),
+};
+// A plain run never rewrites the committed results: only --record does.
+const out = mode.record ? RESULTS : join(HERE, 'out', 'results.json');
 await mkdir(join(out, '..'), { recursive: true });
-await writeFile(out, `${JSON.stringify(await merged(out, rows, mode), null, 2)}\n`);
-// Goals missed are reported, not fatal; a measurement that broke fails the run (CI smoke).
+let previous: Results = { runs: [], rows: [] };
+try {
+  previous = await readResults(out);
+} catch {
+  // no earlier results in that place
+}
+const results = mergeResults(
+  previous,
+  rows,
+  run,
+  SECTIONS.map(([id]) => id),
+  mode.only,
+);
+await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
+if (mode.record) await writeDocs(results);
+// Goals missed are reported, not fatal; a measurement that broke, or a ratio worse than
+// twice its goal (a regression no machine noise explains), fails the run.
 const broken = rows.filter((r) => r.value === null);
 if (broken.length > 0) {
   console.log(`not measured: ${broken.map((r) => r.id).join(', ')}`);
   process.exitCode = 1;
+}
+const breaches = guard(rows);
+if (breaches.length > 0) {
+  console.log(`\nregression guard: ${breaches.length} row(s) worse than twice their goal (bench/guard.ts)`);
+  for (const b of breaches) console.log(`  ${b.message}`);
+  process.exitCode = 1;
+} else {
+  console.log(`\nregression guard: every measured ratio row within twice its goal (or its floor)`);
 }
 console.log(
   `\nwrote ${out} in ${((Date.now() - started) / 1000).toFixed(0)} s; load average now ${loadavg()

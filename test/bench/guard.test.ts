@@ -1,0 +1,77 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { GUARD_FLOORS, guard, guardLimit, ratioGoal } from '../../bench/guard.ts';
+import { readResults, type Row } from '../../bench/results.ts';
+
+const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.url));
+
+function row(id: string, goal: string, ratio: number | null): Row {
+  return {
+    id,
+    name: id,
+    value: ratio,
+    unit: 'µs',
+    baseline: ratio === null ? null : 1,
+    ratio,
+    goal,
+    pass: false,
+    min: null,
+    median: null,
+    p99: null,
+    runs: 1,
+    note: '',
+  };
+}
+
+describe('bench regression guard', () => {
+  it('reads the ratio goal a goal text starts with, and nothing from other goals', () => {
+    expect(ratioGoal('≤ 1.3x median, ≤ 1.5x p99')).toEqual({ direction: 'max', x: 1.3 });
+    expect(ratioGoal('≥ 0.7x')).toEqual({ direction: 'min', x: 0.7 });
+    expect(ratioGoal('≤ 1.5x native MD5 floor')).toEqual({ direction: 'max', x: 1.5 });
+    expect(ratioGoal('≤ 3 ms')).toBeUndefined();
+    expect(ratioGoal('exactly 1')).toBeUndefined();
+    expect(ratioGoal('≤ 600 KB (614400 bytes)')).toBeUndefined();
+  });
+
+  it('fails a row worse than twice its goal and names the row, its ratio, its goal and by how much', () => {
+    const breaches = guard([
+      row('P1', '≤ 1.3x median, ≤ 1.5x p99', 4.42),
+      row('P2', '≤ 1.3x', 2.5),
+      row('P8', '≥ 0.8x', 0.3),
+    ]);
+    expect(breaches.map((b) => b.id)).toEqual(['P1', 'P8']);
+    const [p1, p8] = breaches;
+    expect(p1!.limit).toBeCloseTo(2.6);
+    expect(p1!.by).toBeCloseTo(4.42 / 2.6);
+    expect(p1!.message).toBe(
+      'P1: ratio 4.42x is worse than its guard ≤ 2.6x (twice the goal; goal ≤ 1.3x median, ≤ 1.5x p99) by 1.70x',
+    );
+    expect(p8!.limit).toBeCloseTo(0.4);
+    expect(p8!.message).toContain('P8: ratio 0.30x is worse than its guard ≥ 0.4x');
+  });
+
+  it('passes a row at twice its goal, and leaves rows without a ratio or a ratio goal alone', () => {
+    expect(guard([row('P2', '≤ 1.3x', 2.6)])).toEqual([]);
+    expect(guard([row('P2', '≤ 1.3x', null)])).toEqual([]);
+    expect(guard([row('P4-jks', '≤ 3 ms', 9)])).toEqual([]);
+  });
+
+  it('guards a row whose goal main does not meet yet at its measured floor instead', () => {
+    expect(guardLimit(row('P6', '≥ 0.7x', 0.25))).toMatchObject({
+      direction: 'min',
+      limit: GUARD_FLOORS['P6']!.limit,
+    });
+    expect(guard([row('P6', '≥ 0.7x', 0.25), row('P7-hit', '≤ 1.0x', 20)])).toEqual([]);
+    expect(guard([row('P6', '≥ 0.7x', 0.05)]).map((b) => b.id)).toEqual(['P6']);
+    const [hit] = guard([row('P7-hit', '≤ 1.0x', 60)]);
+    expect(hit!.message).toMatch(
+      /^P7-hit: ratio 60\.00x is worse than its guard ≤ 40x \(measured floor: .*\) by 1\.50x$/,
+    );
+  });
+
+  it('passes on the recorded results of main', async () => {
+    const { rows } = await readResults(RESULTS);
+    expect(rows.some((r) => guardLimit(r) !== undefined && r.ratio !== null)).toBe(true);
+    expect(guard(rows)).toEqual([]);
+  });
+});
