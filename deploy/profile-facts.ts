@@ -1,18 +1,19 @@
 /**
  * `node --import tsx deploy/profile-facts.ts '<options as JSON>'`: loads the profiles file,
  * checks it as the deployed functions will see it (lib/deploy/deployable.ts) and prints
- * what serverless.yml needs from it as JSON: the roles' policies and the package patterns
- * (the profiles file and the files its `file:` references name). deploy/profiles.cjs runs
- * it. Any problem prints one line per problem on stderr and exits 2.
+ * what serverless.yml needs from it as JSON: the roles' policies, the package patterns
+ * (the profiles file and the files its `file:` references name) and the resources that
+ * route profiles' events (`notify`). deploy/profiles.cjs runs it. Any problem prints one line per problem on stderr and exits 2.
  *
- * Options: `{ profiles, stage, serviceDir, cacheSealKey, secretsKmsKeys, domainName }`,
- * the serverless params of the same names.
+ * Options: `{ profiles, stage, serviceDir, cacheSealKey, secretsKmsKeys, domainName,
+ * eventBus }`, the serverless params of the same names.
  */
 import { ConfigError } from '../lib/errors.ts';
 import { loadConfig } from '../lib/config/index.ts';
 import { checkDeployment, formatProblem } from '../lib/deploy/deployable.ts';
 import { rolePolicies } from '../lib/deploy/policies.ts';
 import { parseKeyList } from '../lib/deploy/params.ts';
+import { notifyResources } from '../lib/deploy/notify.ts';
 
 interface Options {
   readonly profiles: string;
@@ -21,6 +22,7 @@ interface Options {
   readonly cacheSealKey?: string;
   readonly secretsKmsKeys?: string;
   readonly domainName?: string;
+  readonly eventBus?: string;
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Options;
@@ -31,6 +33,8 @@ try {
     serviceDir: options.serviceDir,
     cacheSealKey: options.cacheSealKey,
     domainName: options.domainName || undefined,
+    stage: options.stage,
+    eventBus: options.eventBus || undefined,
   });
   if (checked.problems.length > 0) {
     process.stderr.write(checked.problems.map((p) => `${formatProblem(p)}\n`).join(''));
@@ -41,8 +45,16 @@ try {
       service: 'token-broker',
       cacheSealKey: options.cacheSealKey,
       secretsKmsKeys: parseKeyList(options.secretsKmsKeys ?? ''),
+      eventBus: options.eventBus || undefined,
     });
-    process.stdout.write(JSON.stringify({ policies, patterns: ['!**', options.profiles, ...checked.files] }));
+    const notify = notifyResources(config, {
+      service: 'token-broker',
+      stage: options.stage,
+      eventBus: options.eventBus || undefined,
+    });
+    process.stdout.write(
+      JSON.stringify({ policies, patterns: ['!**', options.profiles, ...checked.files], notify }),
+    );
   }
 } catch (err) {
   const line =

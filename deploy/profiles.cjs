@@ -1,7 +1,8 @@
 'use strict';
 /**
  * serverless.yml's view of the profiles file, resolved at package time:
- * `${file(./deploy/profiles.cjs):policies.token}`, `…:patterns` and so on. Resolving it
+ * `${file(./deploy/profiles.cjs):policies.token}`, `…:patterns`, `…:notify` (the resources
+ * routing profiles' events) and so on. Resolving it
  * checks the file as the deployed functions will see it (deploy/profile-facts.ts), so
  * `osls package` stops with the problems, one line each, instead of packaging functions
  * that can only fail in Lambda.
@@ -38,6 +39,7 @@ function load(options) {
 const STOPPED = {
   policies: { token: [], health: [], consentStart: [], consentCallback: [], refresh: [] },
   patterns: ['!**'],
+  notify: { Resources: {} },
 };
 
 module.exports = async ({ resolveVariable }) => {
@@ -51,6 +53,7 @@ module.exports = async ({ resolveVariable }) => {
     cacheSealKey: await param('cacheSealKey'),
     secretsKmsKeys: await param('secretsKmsKeys'),
     domainName: await param('domainName'),
+    eventBus: await param('eventBus'),
   };
   facts ??= load(options);
   try {

@@ -25,7 +25,7 @@ export function checkDeployed(
 ): number {
   const serviceDir = serviceDirOf(io.cwd);
   const profilesPath = relative(serviceDir, config.source);
-  const { problems, files } = checkDeployment(config, {
+  const { problems, files, topicGrants } = checkDeployment(config, {
     profilesPath,
     serviceDir,
     cacheSealKey: undefined,
@@ -38,5 +38,10 @@ export function checkDeployed(
   }
   const packaged = files.length > 0 ? `, packaged with ${files.join(', ')}` : '';
   io.stdout(`deployed: ok (--param="profiles=${profilesPath}"${packaged})\n`);
+  // The stack cannot change a topic it does not own: its owner adds one statement.
+  for (const grant of topicGrants)
+    io.stdout(
+      `  notify: profile ${grant.profile} sends to ${grant.topicArn}; its owner adds to the topic's policy (the stage you deploy for <stage>; the stack's account if not the topic's):\n    ${JSON.stringify(grant.statement)}\n`,
+    );
   return EXIT_OK;
 }

@@ -11,6 +11,14 @@ import type { BrokerConfig, Profile } from '../config/types.ts';
 import { describeReference, parseReference } from '../secrets/reference.ts';
 import { CALLBACK_PATH } from '../config/callback-path.ts';
 import { allSecretUses, type StackSecrets } from './secret-reads.ts';
+import {
+  busName,
+  DEFAULT_EVENT_BUS,
+  notifyRoutings,
+  parseTopicArn,
+  topicPolicyStatement,
+  type NotifyContext,
+} from './notify.ts';
 
 /** Environment variables serverless.yml sets on every function (none holds a secret). */
 export const TEMPLATE_ENVIRONMENT: readonly string[] = [
@@ -31,6 +39,20 @@ export interface DeploymentContext extends StackSecrets {
   readonly environment?: readonly string[];
   /** The API's custom domain (param `domainName`), when one is set. */
   readonly domainName?: string | undefined;
+  /** The stage (`--stage`), for the names of the notify rules; `<stage>` when unknown. */
+  readonly stage?: string | undefined;
+  /** The bus events go on (param `eventBus`), a name or an ARN; default `default`. */
+  readonly eventBus?: string | undefined;
+}
+
+/**
+ * The statement the owner of a profile's `notify.topicArn` adds to the topic's policy
+ * (the stack cannot change the policy of a topic it does not own).
+ */
+export interface TopicGrant {
+  readonly profile: string;
+  readonly topicArn: string;
+  readonly statement: Readonly<Record<string, unknown>>;
 }
 
 /** One problem: where it is and what to do, as one line. */
@@ -146,6 +168,43 @@ export interface DeploymentCheck {
   readonly problems: readonly DeploymentProblem[];
   /** Files `file:` references name, relative to the service folder: packaged with the profiles file. */
   readonly files: readonly string[];
+  /** Per profile routing to a topic it names: the statement the topic's owner adds. */
+  readonly topicGrants: readonly TopicGrant[];
+}
+
+/** `notify`: a topic ARN EventBridge can publish to from the stack's bus; the owner's statement. */
+function notifyChecks(
+  config: BrokerConfig,
+  context: DeploymentContext,
+): { problems: DeploymentProblem[]; grants: TopicGrant[] } {
+  const problems: DeploymentProblem[] = [];
+  const grants: TopicGrant[] = [];
+  const eventBus = context.eventBus || DEFAULT_EVENT_BUS;
+  const notify: NotifyContext = { service: 'token-broker', stage: context.stage ?? '<stage>', eventBus };
+  // A bus given as an ARN says the stack's region; a rule sends to SNS topics in its own.
+  const busRegion = eventBus.startsWith('arn:') ? eventBus.split(':')[3] : undefined;
+  for (const routing of notifyRoutings(config)) {
+    if (routing.topicArn === undefined) continue;
+    const where = `profile ${routing.profile}: notify.topicArn`;
+    const topic = parseTopicArn(routing.topicArn);
+    if (topic === undefined)
+      problems.push({
+        where,
+        message: `${routing.topicArn} is not an SNS topic ARN; write arn:aws:sns:<region>:<account>:<topic name>`,
+      });
+    else if (busRegion !== undefined && topic.region !== busRegion)
+      problems.push({
+        where,
+        message: `the topic is in ${topic.region}, the bus ${busName(eventBus)} in ${busRegion}; EventBridge sends to a topic in the rule's region, so name one in ${busRegion}`,
+      });
+    else
+      grants.push({
+        profile: routing.profile,
+        topicArn: routing.topicArn,
+        statement: topicPolicyStatement(routing, notify),
+      });
+  }
+  return { problems, grants };
 }
 
 /**
@@ -157,7 +216,9 @@ export interface DeploymentCheck {
  *   `env:` only for variables the template sets; never `plain:`;
  * - consent profiles have `consent.stateKey`, `authUri` and an https `redirectUri` (on the
  *   custom domain when one is set);
- * - `callers` is not empty; `cache.endpoint` (a local DynamoDB) is not set.
+ * - `callers` is not empty; `cache.endpoint` (a local DynamoDB) is not set;
+ * - `notify.topicArn` is an SNS topic ARN (in the bus's region when the bus is an ARN);
+ *   its owner's policy statement is returned in `topicGrants`.
  */
 export function checkDeployment(config: BrokerConfig, context: DeploymentContext): DeploymentCheck {
   const problems: DeploymentProblem[] = [];
@@ -186,6 +247,8 @@ export function checkDeployment(config: BrokerConfig, context: DeploymentContext
       });
     problems.push(...consentProblems(profile, config, context));
   }
+  const notify = notifyChecks(config, context);
+  problems.push(...notify.problems);
   // One line per problem, however many functions or keys share it.
   const seen = new Set<string>();
   const unique = problems.filter((p) => {
@@ -194,5 +257,5 @@ export function checkDeployment(config: BrokerConfig, context: DeploymentContext
     seen.add(line);
     return true;
   });
-  return { problems: unique, files: [...files].sort() };
+  return { problems: unique, files: [...files].sort(), topicGrants: notify.grants };
 }

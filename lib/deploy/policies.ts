@@ -11,6 +11,7 @@ import type { BrokerConfig } from '../config/types.ts';
 import { parseReference } from '../secrets/reference.ts';
 import { isKmsReference, parseKmsReference } from '../signer/kms-reference.ts';
 import { ROLE_FUNCTIONS, secretUses, type RoleFunction } from './secret-reads.ts';
+import { busArn } from './notify.ts';
 
 export { ROLE_FUNCTIONS, type RoleFunction } from './secret-reads.ts';
 
@@ -50,6 +51,26 @@ export interface PolicyContext {
   readonly cacheSealKey?: string | undefined;
   /** Customer-managed KMS keys that encrypt the secrets (param `secretsKmsKeys`): ids, ARNs or aliases. */
   readonly secretsKmsKeys?: readonly string[] | undefined;
+  /** The bus the functions put events on (param `eventBus`): a name or an ARN; default `default`. */
+  readonly eventBus?: string | undefined;
+}
+
+/** The functions that put events (lib/events): the token exchange, the schedule, the consent callback. */
+export const EVENT_FUNCTIONS: readonly RoleFunction[] = ['token', 'refresh', 'consentCallback'];
+
+/**
+ * `events:PutEvents` on the stack's bus only (a name in the stack's account and region,
+ * an ARN as given).
+ *
+ * @see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-identity-based.html
+ */
+export function putEventsStatement(eventBus: string | undefined): Statement {
+  return {
+    Sid: 'PutProfileEvents',
+    Effect: 'Allow',
+    Action: ['events:PutEvents'],
+    Resource: [busArn(eventBus)],
+  };
 }
 
 /**
@@ -162,6 +183,7 @@ function secretsDecryptStatements(keyIds: readonly string[]): Statement[] {
  *   profiles' keys, and the table calls they make; `refresh` also `Query` on the due index
  *   and `lambda:InvokeFunction` on itself (its shards);
  * - `health`: `kms:DescribeKey` on the profiles' keys; no table.
+ * - `token`, `refresh`, `consentCallback`: `events:PutEvents` on the stack's bus.
  */
 export function rolePolicies(config: BrokerConfig, context: PolicyContext): Record<RoleFunction, Policy[]> {
   const { stage, service } = context;
@@ -220,6 +242,7 @@ export function rolePolicies(config: BrokerConfig, context: PolicyContext): Reco
         ],
       });
     }
+    if (EVENT_FUNCTIONS.includes(fn)) statements.push(putEventsStatement(context.eventBus));
     policies[fn] = [
       {
         PolicyName: `${fn}-least-privilege`,

@@ -305,6 +305,15 @@ const table = (...actions: string[]) => ({
   Action: actions.map((a) => `dynamodb:${a}`),
   Resource: [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }],
 });
+/** `events:PutEvents` on the default bus of the stack's account and region, nothing else. */
+const putEvents = {
+  Sid: 'PutProfileEvents',
+  Effect: 'Allow',
+  Action: ['events:PutEvents'],
+  Resource: [
+    { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default' },
+  ],
+};
 const statementsOf = (all: Record<string, Resource>, role: string) => {
   const policies = all[role]!.Properties['Policies'] as { PolicyDocument: { Statement: unknown[] } }[];
   expect(policies).toHaveLength(1);
@@ -342,6 +351,7 @@ describe('one IAM role per function', () => {
       logs('token'),
       readSecrets(seal),
       table('GetItem', 'PutItem', 'UpdateItem'),
+      putEvents,
     ]);
     expect(statementsOf(resources, 'HealthRole')).toEqual([logs('health')]);
     expect(statementsOf(resources, 'ConsentStartRole')).toEqual([logs('consentStart'), readSecrets(state)]);
@@ -349,12 +359,14 @@ describe('one IAM role per function', () => {
       logs('consentCallback'),
       readSecrets('token-broker/ci/consent-client-secret', seal, state),
       table('GetItem', 'PutItem', 'UpdateItem'),
+      putEvents,
     ]);
     expect(statementsOf(resources, 'RefreshRole')).toEqual([
       logs('refresh'),
       readSecrets(seal),
       table('GetItem', 'PutItem', 'UpdateItem'),
       ...REFRESH_ONLY,
+      putEvents,
     ]);
   });
 
@@ -421,6 +433,7 @@ describe('roles for KMS profiles and Secrets Manager references (osls package)',
       readSecrets(...material, seal),
       ...sign,
       table('GetItem', 'PutItem', 'UpdateItem'),
+      putEvents,
     ]);
     expect(statementsOf(kms.resources, 'RefreshRole')).toEqual([
       logs('refresh'),
@@ -428,12 +441,14 @@ describe('roles for KMS profiles and Secrets Manager references (osls package)',
       ...sign,
       table('GetItem', 'PutItem', 'UpdateItem'),
       ...REFRESH_ONLY,
+      putEvents,
     ]);
     expect(statementsOf(kms.resources, 'ConsentCallbackRole')).toEqual([
       logs('consentCallback'),
       readSecrets(...material, 'token-broker/ci/client-secret', seal, 'token-broker/ci/consent-state-key'),
       ...sign,
       table('GetItem', 'PutItem', 'UpdateItem'),
+      putEvents,
     ]);
   });
 
