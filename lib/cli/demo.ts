@@ -87,6 +87,22 @@ function curlLine(brokerUrl: string, profile: string): string {
   return `curl -s -X POST ${brokerUrl}/token -H 'Content-Type: application/json' -d '{"profile":"${profile}"}'`;
 }
 
+/** The repository folder: `token-broker/client` resolves from files inside it. */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Three lines that ask the demo broker for a token with `token-broker/client`. The client
+ * signs every request with SigV4; the demo, with no `server.sigv4`, takes a loopback caller
+ * as `local` whatever it signed with, so fixed demo credentials do (no AWS account).
+ */
+function clientLines(brokerUrl: string, profile: string): string[] {
+  return [
+    "import { TokenBrokerClient } from 'token-broker/client';",
+    `const broker = new TokenBrokerClient({ endpoint: '${brokerUrl}', region: 'us-east-1', credentials: async () => ({ accessKeyId: 'AKIDLOCALTEST0001', secretAccessKey: 'demo' }) });`,
+    `console.log(await broker.getToken({ profile: '${profile}' }));`,
+  ];
+}
+
 /**
  * Runs the demo until SIGINT/SIGTERM.
  * @throws UsageError for bad flags; ConfigError ERR_CONFIG_NOT_FOUND, ERR_CONFIG
@@ -151,6 +167,9 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
       '',
       'Get a token (logs are JSON lines on stderr; Ctrl-C stops both servers):',
       `  ${curlLine(broker.url, first)}`,
+      '',
+      `Or with token-broker/client: save these three lines as try.mts in ${PACKAGE_ROOT} and run npx tsx try.mts`,
+      ...clientLines(broker.url, first).map((line) => `  ${line}`),
       '',
       ...consentProfiles(config).flatMap((p) => [
         `Try the consent flow with profile "${p.name}" (the provider wants the user's consent first):`,
