@@ -25,7 +25,7 @@ import type { Clock, Logger } from '../lib/types.ts';
 /** What the refresh handler needs; `runtime` is built lazily (cold start). */
 export interface RefreshHandlerDeps {
   readonly runtime: () => Promise<
-    Pick<RefreshDeps, 'config' | 'sharedStore'> & {
+    Pick<RefreshDeps, 'config' | 'sharedStore' | 'events'> & {
       broker: RefreshDeps['broker'] & Partial<Pick<TokenBroker, 'certificateExpiry'>>;
     }
   >;
@@ -78,7 +78,7 @@ export function createRefreshHandler(deps: RefreshHandlerDeps): RefreshHandler {
     .handler(async (event, context) => {
       const window = refreshWindow(clock(), context.getRemainingTimeInMillis());
       let shard = shardOf(event);
-      const { config, broker, sharedStore } = await deps.runtime();
+      const { config, broker, sharedStore, events } = await deps.runtime();
       let certificates: Promise<unknown> = Promise.resolve();
       if (shard === undefined) {
         const fanOut = deps.fanOut?.() ?? { shards: 1, invoke: async () => undefined };
@@ -95,11 +95,12 @@ export function createRefreshHandler(deps: RefreshHandlerDeps): RefreshHandler {
             metrics: deps.metrics,
             logger: deps.logger,
             now: clock(),
+            events,
           });
       }
       const [summary] = await Promise.all([
         runScheduledRefresh(
-          { config, broker, sharedStore, clock, logger: deps.logger, metrics: deps.metrics },
+          { config, broker, sharedStore, clock, logger: deps.logger, metrics: deps.metrics, events },
           {
             ...window,
             shard,

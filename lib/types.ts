@@ -99,7 +99,9 @@ export type MetricName =
   | 'SharedCacheFallbacks'
   | 'RefreshFailures'
   | 'UpstreamScopeWidened'
-  | 'CertificateDaysLeft';
+  | 'CertificateDaysLeft'
+  | 'EventsSent'
+  | 'EventsFailed';
 
 /** Minimal metrics sink, injected into lib/. */
 export interface Metrics {

@@ -9,6 +9,7 @@ import type { TokenBroker } from '../broker/index.ts';
 import { resolveRequest } from '../broker/request.ts';
 import type { BrokerConfig, Profile } from '../config/types.ts';
 import { BrokerError, ConsentError, RequestError } from '../errors.ts';
+import type { ProfileEvents } from '../events/emitter.ts';
 import { silentLogger, type Clock, type Logger } from '../types.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import { providerConsentUrl } from './authorize-url.ts';
@@ -38,6 +39,8 @@ export interface ConsentFlowDeps {
   readonly fetch?: typeof fetch;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** Told of each grant recorded (`Consent Granted`, lib/events); awaited, never throwing. */
+  readonly events?: Pick<ProfileEvents, 'consentGranted'> | undefined;
 }
 
 /** A consent start request: the path's profile and the query's subject. */
@@ -249,6 +252,7 @@ export function createConsentFlow(deps: ConsentFlowDeps): ConsentFlow {
       });
       await deps.store.record({ ...known, at: clock(), outcome: 'granted' });
       logger.info('consent granted', known);
+      await deps.events?.consentGranted(known);
       return grantedPage(known);
     } catch (err) {
       const outcome = failurePage(err, known);

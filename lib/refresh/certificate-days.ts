@@ -5,6 +5,7 @@
  */
 import type { BrokerConfig } from '../config/types.ts';
 import { BrokerError } from '../errors.ts';
+import type { ProfileEvents } from '../events/emitter.ts';
 import type { Logger, Metrics } from '../types.ts';
 
 const DAY_MS = 86_400_000;
@@ -17,6 +18,8 @@ export interface CertificateDaysDeps {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly now: number;
+  /** `Certificate Expiring` at the profiles' thresholds (lib/events); none without. */
+  readonly events?: ProfileEvents | undefined;
 }
 
 /**
@@ -35,6 +38,8 @@ export async function reportCertificateDays(deps: CertificateDaysDeps): Promise<
       const days = Math.floor((notAfter.getTime() - deps.now) / DAY_MS);
       out[name] = days;
       deps.metrics.count('CertificateDaysLeft', days, { profile: name });
+      // Never throws: a send that fails is logged by the events themselves.
+      await deps.events?.certificateExpiry(name, notAfter);
     } catch (err) {
       deps.logger.warn('certificate expiry unknown: key material did not open', {
         profile: name,

@@ -10,6 +10,8 @@ import { DEFAULT_MAX_HOLD_MS } from '../cache/shared-flight.ts';
 import { insideMargin } from '../cache/token-cache.ts';
 import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig } from '../config/types.ts';
+import { BrokerError, UpstreamRejected } from '../errors.ts';
+import type { ProfileEvents } from '../events/emitter.ts';
 import type { Clock, Logger, Metrics } from '../types.ts';
 import { runBounded } from './pool.ts';
 import { collectTargets, failureOf, type RefreshTarget } from './targets.ts';
@@ -50,6 +52,8 @@ export interface RefreshDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** `Token Refresh Failed` / `Recovered` (lib/events); none without. */
+  readonly events?: ProfileEvents | undefined;
 }
 
 /** Limits of one run. */
@@ -81,6 +85,24 @@ export function refreshWindow(now: number, remainingMs: number): { startBy: numb
 }
 
 type Outcome = 'refreshed' | 'skipped' | { readonly code: string; readonly message: string };
+
+/** Tells the events of one target's outcome: a token obtained, or a failure with the provider's answer. */
+async function reportOutcome(
+  events: ProfileEvents,
+  target: RefreshTarget,
+  result: Outcome,
+  error: unknown,
+): Promise<void> {
+  const about = { profile: target.profile, subject: target.descriptor.subject, scope: target.scope };
+  if (result === 'refreshed') return events.refreshSucceeded(about);
+  if (result === 'skipped') return undefined;
+  const retryAfter = error instanceof BrokerError ? error.details['retry_after'] : undefined;
+  return events.refreshFailed(about, {
+    code: result.code,
+    error: error instanceof UpstreamRejected ? error.error : undefined,
+    retryAfter: typeof retryAfter === 'number' ? retryAfter : undefined,
+  });
+}
 
 /**
  * Refreshes every target that is due: the profiles' `refresh` subjects and the shared
@@ -148,16 +170,19 @@ export async function runScheduledRefresh(
     targets,
     async (target) => {
       let result: Outcome;
+      let error: unknown;
       try {
         result = await attempt(target);
-      } catch (error) {
-        result = failureOf(error);
+      } catch (thrown) {
+        error = thrown;
+        result = failureOf(thrown);
       }
       // A refresh that ends after the run returned is not counted in its summary.
       if (!pending.delete(target)) return;
       if (result === 'refreshed') refreshed += 1;
       else if (result === 'skipped') skipped += 1;
       else fail(result.code, target, result.message);
+      if (deps.events) await reportOutcome(deps.events, target, result, error);
     },
     {
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,

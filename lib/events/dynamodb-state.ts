@@ -1,0 +1,158 @@
+/**
+ * The events' repeat-prevention state on DynamoDB, in the shared cache's table (string hash
+ * key `pk`): items `event#<kind>#<profile>[#<digest>]` (see `stateKey`), each changed by a
+ * conditional write, so that of all the instances that see a condition exactly one wins
+ * the right to send its event.
+ *
+ * Errors of the DynamoDB client are passed through; the emitter logs them and sends nothing.
+ *
+ * @see https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
+ */
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import type { EventState, StateFields } from './state.ts';
+
+/** Options of {@link createDynamoDbEventState}. */
+export interface DynamoDbEventStateOptions {
+  readonly client: DynamoDBClient;
+  /** Table with a string hash key `pk` (the shared cache table). */
+  readonly table: string;
+}
+
+function attribute(value: string | number): AttributeValue {
+  return typeof value === 'number' ? { N: String(value) } : { S: value };
+}
+
+function fieldsOf(item: Record<string, AttributeValue> | undefined): StateFields | undefined {
+  if (item === undefined) return undefined;
+  const out: Record<string, string | number> = {};
+  for (const [name, value] of Object.entries(item)) {
+    if (name === 'pk') continue;
+    if (value.N !== undefined) out[name] = Number(value.N);
+    else if (value.S !== undefined) out[name] = value.S;
+  }
+  return out;
+}
+
+/** True when the write lost its condition; rethrows anything else. */
+function lost(error: unknown): boolean {
+  if (error instanceof ConditionalCheckFailedException) return true;
+  throw error;
+}
+
+/** An {@link EventState} on `table`. */
+export function createDynamoDbEventState(options: DynamoDbEventStateOptions): EventState {
+  const { client, table } = options;
+  const key = (pk: string) => ({ pk: { S: pk } });
+
+  return {
+    async claim(pk, fields) {
+      const item: Record<string, AttributeValue> = { pk: { S: pk } };
+      for (const [name, value] of Object.entries(fields)) item[name] = attribute(value);
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: table,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+        return true;
+      } catch (error) {
+        return !lost(error);
+      }
+    },
+
+    async release(pk) {
+      const { Attributes } = await client.send(
+        new DeleteItemCommand({ TableName: table, Key: key(pk), ReturnValues: 'ALL_OLD' }),
+      );
+      return fieldsOf(Attributes);
+    },
+
+    async addFailure(pk, at, fields) {
+      const names: Record<string, string> = { '#failures': 'failures', '#since': 'since' };
+      const values: Record<string, AttributeValue> = { ':one': { N: '1' }, ':at': { N: String(at) } };
+      const sets = ['#since = if_not_exists(#since, :at)'];
+      Object.entries(fields).forEach(([name, value], i) => {
+        names[`#f${i}`] = name;
+        values[`:f${i}`] = attribute(value);
+        sets.push(`#f${i} = :f${i}`);
+      });
+      const { Attributes } = await client.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: key(pk),
+          UpdateExpression: `ADD #failures :one SET ${sets.join(', ')}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return fieldsOf(Attributes) ?? {};
+    },
+
+    async markNotified(pk, at) {
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: table,
+            Key: key(pk),
+            UpdateExpression: 'SET #notified = :at',
+            ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#notified)',
+            ExpressionAttributeNames: { '#notified': 'notified' },
+            ExpressionAttributeValues: { ':at': { N: String(at) } },
+          }),
+        );
+        return true;
+      } catch (error) {
+        return !lost(error);
+      }
+    },
+
+    async unmarkNotified(pk) {
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: table,
+            Key: key(pk),
+            UpdateExpression: 'REMOVE #notified',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeNames: { '#notified': 'notified' },
+          }),
+        );
+      } catch (error) {
+        lost(error);
+      }
+    },
+
+    async crossThreshold(pk, notAfter, threshold) {
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: table,
+            Key: key(pk),
+            UpdateExpression: 'SET #notAfter = :notAfter, #threshold = :threshold',
+            // A new certificate starts over; the same one only moves to a lower threshold.
+            ConditionExpression:
+              'attribute_not_exists(pk) OR #notAfter <> :notAfter OR #threshold > :threshold',
+            ExpressionAttributeNames: { '#notAfter': 'notAfter', '#threshold': 'threshold' },
+            ExpressionAttributeValues: {
+              ':notAfter': { N: String(notAfter) },
+              ':threshold': { N: String(threshold) },
+            },
+          }),
+        );
+        return true;
+      } catch (error) {
+        return !lost(error);
+      }
+    },
+  };
+}

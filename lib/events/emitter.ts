@@ -1,0 +1,254 @@
+/**
+ * Decides when an event is due and sends it once: each condition moves a record of the
+ * repeat-prevention state (./state.ts) by a conditional write, and only the caller that
+ * made the move sends. Every method is awaited by its caller (Lambda freezes the process
+ * once the handler settles), never throws, and returns within {@link EMIT_TIMEOUT_MS}: a
+ * state or sink failure is one warning and an `EventsFailed` count, never a failed request.
+ */
+import type { BrokerConfig, NotifySettings } from '../config/types.ts';
+import { notifySettings } from '../config/profile.ts';
+import type { Clock, Logger, Metrics } from '../types.ts';
+import { DETAIL_VERSION, subjectField, type DetailType, type EventDetail } from './schema.ts';
+import type { EventSink } from './sink.ts';
+import { stateKey, type EventState } from './state.ts';
+
+/** The longest an event may hold its caller (state write and send together), milliseconds. */
+export const EMIT_TIMEOUT_MS = 2_500;
+
+/** How often one instance re-arms `Key Rejected` of a profile after obtaining a token, milliseconds. */
+export const REARM_INTERVAL_MS = 60_000;
+
+const DAY_MS = 86_400_000;
+
+/** A token the schedule refreshes: (profile, subject, scope). */
+export interface EventTarget {
+  readonly profile: string;
+  readonly subject: string | undefined;
+  /** Space-separated; undefined for the profile's own scope. */
+  readonly scope: string | undefined;
+}
+
+/** Why a refresh failed: the broker's code, and the provider's answer when there was one. */
+export interface RefreshFailure {
+  readonly code: string;
+  /** The provider's OAuth `error`. */
+  readonly error?: string | undefined;
+  /** Seconds from the provider's `Retry-After`. */
+  readonly retryAfter?: number | undefined;
+}
+
+/** The events of the broker's flows (lib/broker, lib/refresh, lib/consent). */
+export interface ProfileEvents {
+  /** A scheduled refresh of `target` failed: `Token Refresh Failed` at the profile's `notify.refreshFailures`-th in a row. */
+  refreshFailed(target: EventTarget, failure: RefreshFailure): Promise<void>;
+  /** A scheduled refresh of `target` obtained a token: `Token Refresh Recovered` when it had been reported failing. */
+  refreshSucceeded(target: EventTarget): Promise<void>;
+  /** The provider wants consent: `Consent Required`, the first time per subject until granted. */
+  consentRequired(fields: EventTarget & { readonly consentUrl: string | undefined }): Promise<void>;
+  /** The consent callback recorded a grant: `Consent Granted`, and `Consent Required` re-armed. */
+  consentGranted(fields: { readonly profile: string; readonly subject: string }): Promise<void>;
+  /** The profile's certificate: `Certificate Expiring` once per threshold crossed per certificate. */
+  certificateExpiry(profile: string, notAfter: Date): Promise<void>;
+  /** Neither reopening nor AWSPENDING cured a refused key: `Key Rejected`, once until a token is obtained. */
+  keyRejected(fields: {
+    readonly profile: string;
+    readonly error: string;
+    readonly stage: string;
+  }): Promise<void>;
+  /** A token was obtained for `profile`: re-arms `Key Rejected` (at most once per {@link REARM_INTERVAL_MS} per instance). */
+  tokenObtained(profile: string): Promise<void>;
+}
+
+/** What {@link createProfileEvents} needs. */
+export interface ProfileEventsDeps {
+  readonly config: BrokerConfig;
+  readonly sink: EventSink;
+  readonly state: EventState;
+  readonly clock?: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Default {@link EMIT_TIMEOUT_MS}. */
+  readonly timeoutMs?: number;
+}
+
+type DetailFields = Omit<EventDetail, 'version' | 'profile' | 'at' | 'subject' | 'subjectFingerprint'>;
+
+class EmitTimeout extends Error {
+  override readonly name = 'EmitTimeout';
+}
+
+/** Creates the events of `deps.config`'s profiles. */
+export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
+  const { sink, state, logger, metrics } = deps;
+  const clock = deps.clock ?? Date.now;
+  const timeoutMs = deps.timeoutMs ?? EMIT_TIMEOUT_MS;
+  const defaults = notifySettings(undefined);
+  // When this instance last re-armed Key Rejected per profile.
+  const rearmed = new Map<string, number>();
+
+  const notify = (profile: string): NotifySettings =>
+    (Object.hasOwn(deps.config.profiles, profile) ? deps.config.profiles[profile]?.notify : undefined) ??
+    defaults;
+
+  function detail(profile: string, subject: string | undefined, fields: DetailFields): EventDetail {
+    return {
+      version: DETAIL_VERSION,
+      profile,
+      ...subjectField(subject, notify(profile).subject),
+      ...Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)),
+      at: new Date(clock()).toISOString(),
+    };
+  }
+
+  async function send(detailType: DetailType, eventDetail: EventDetail): Promise<void> {
+    await sink.send({ detailType, detail: eventDetail });
+    metrics.count('EventsSent', 1, { profile: eventDetail.profile });
+    logger.info('event sent', { type: detailType, profile: eventDetail.profile });
+  }
+
+  /** Runs `work` within the timeout; a failure is a warning and a count, never an exception. */
+  async function guarded(what: DetailType, profile: string, work: () => Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        work(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new EmitTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      metrics.count('EventsFailed', 1, { profile });
+      logger.warn('event not sent', {
+        type: what,
+        profile,
+        reason: error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 300) : 'unexpected error',
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Sends after a claim; a send that fails gives the claim back, so the next occurrence tries again. */
+  async function sendClaimed(key: string, detailType: DetailType, eventDetail: EventDetail): Promise<void> {
+    try {
+      await send(detailType, eventDetail);
+    } catch (error) {
+      await state.release(key).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  return {
+    refreshFailed(target, failure) {
+      return guarded('Token Refresh Failed', target.profile, async () => {
+        const key = stateKey('refresh', target.profile, target.subject, target.scope);
+        const record = await state.addFailure(key, clock(), { code: failure.code });
+        const failures = Number(record['failures']);
+        if (failures < notify(target.profile).refreshFailures) return;
+        if (!(await state.markNotified(key, clock()))) return;
+        const eventDetail = detail(target.profile, target.subject, {
+          scope: target.scope,
+          code: failure.code,
+          error: failure.error,
+          failures,
+          retryAfter: failure.retryAfter,
+          since: new Date(Number(record['since'])).toISOString(),
+        });
+        try {
+          await send('Token Refresh Failed', eventDetail);
+        } catch (error) {
+          await state.unmarkNotified(key).catch(() => undefined);
+          throw error;
+        }
+      });
+    },
+
+    refreshSucceeded(target) {
+      return guarded('Token Refresh Recovered', target.profile, async () => {
+        const held = await state.release(stateKey('refresh', target.profile, target.subject, target.scope));
+        if (held?.['notified'] === undefined) return;
+        await send(
+          'Token Refresh Recovered',
+          detail(target.profile, target.subject, {
+            scope: target.scope,
+            failures: Number(held['failures']),
+            since: new Date(Number(held['since'])).toISOString(),
+          }),
+        );
+      });
+    },
+
+    consentRequired(fields) {
+      return guarded('Consent Required', fields.profile, async () => {
+        const key = stateKey('consent', fields.profile, fields.subject);
+        if (!(await state.claim(key, { since: clock() }))) return;
+        await sendClaimed(
+          key,
+          'Consent Required',
+          detail(fields.profile, fields.subject, {
+            scope: fields.scope,
+            code: 'ERR_CONSENT_REQUIRED',
+            consentUrl: fields.consentUrl,
+          }),
+        );
+      });
+    },
+
+    consentGranted(fields) {
+      return guarded('Consent Granted', fields.profile, async () => {
+        const held = await state.release(stateKey('consent', fields.profile, fields.subject));
+        const since = held?.['since'];
+        await send(
+          'Consent Granted',
+          detail(fields.profile, fields.subject, {
+            ...(since !== undefined && { since: new Date(Number(since)).toISOString() }),
+          }),
+        );
+      });
+    },
+
+    certificateExpiry(profile, notAfter) {
+      return guarded('Certificate Expiring', profile, async () => {
+        const daysLeft = Math.floor((notAfter.getTime() - clock()) / DAY_MS);
+        // The lowest threshold crossed: a first look at 5 days left announces 7, not 30 and 7.
+        const crossed = notify(profile).certificateDays.filter((days) => daysLeft <= days);
+        const threshold = crossed.at(-1);
+        if (threshold === undefined) return;
+        const key = stateKey('certificate', profile);
+        if (!(await state.crossThreshold(key, notAfter.getTime(), threshold))) return;
+        await sendClaimed(
+          key,
+          'Certificate Expiring',
+          detail(profile, undefined, { notAfter: notAfter.toISOString(), daysLeft, threshold }),
+        );
+      });
+    },
+
+    keyRejected(fields) {
+      return guarded('Key Rejected', fields.profile, async () => {
+        rearmed.delete(fields.profile);
+        const key = stateKey('key', fields.profile);
+        if (!(await state.claim(key, { since: clock(), error: fields.error }))) return;
+        await sendClaimed(
+          key,
+          'Key Rejected',
+          detail(fields.profile, undefined, {
+            code: 'ERR_UPSTREAM_REJECTED',
+            error: fields.error,
+            stage: fields.stage,
+          }),
+        );
+      });
+    },
+
+    async tokenObtained(profile) {
+      const now = clock();
+      const last = rearmed.get(profile);
+      if (last !== undefined && now - last < REARM_INTERVAL_MS) return;
+      rearmed.set(profile, now);
+      await guarded('Key Rejected', profile, async () => {
+        await state.release(stateKey('key', profile));
+      });
+    },
+  };
+}

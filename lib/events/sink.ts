@@ -1,0 +1,8 @@
+/** Where events go: EventBridge on AWS (./eventbridge.ts), JSON lines locally (./json-lines.ts). */
+import type { BrokerEvent } from './schema.ts';
+
+/** A destination of events. */
+export interface EventSink {
+  /** Delivers one event; rejects when it was not accepted. */
+  send(event: BrokerEvent): Promise<void>;
+}
