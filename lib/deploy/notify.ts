@@ -13,7 +13,7 @@
  * @see https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-events-rule.html
  */
 import { createHash } from 'node:crypto';
-import type { BrokerConfig, Profile } from '../config/types.ts';
+import type { BrokerConfig } from '../config/types.ts';
 
 /** The `source` of every event the broker puts. */
 export const EVENT_SOURCE = 'token-broker';
@@ -46,18 +46,11 @@ export interface NotifyRouting {
 export function notifyRoutings(config: BrokerConfig): NotifyRouting[] {
   const out: NotifyRouting[] = [];
   for (const profile of Object.values(config.profiles)) {
-    const notify = (profile as Profile & { readonly notify?: NotifySettings }).notify;
-    const emails = [notify?.email ?? []].flat();
-    if (notify?.topicArn === undefined && emails.length === 0) continue;
-    out.push({ profile: profile.name, topicArn: notify?.topicArn, emails });
+    const { topicArn, email = [] } = profile.notify ?? {};
+    if (topicArn === undefined && email.length === 0) continue;
+    out.push({ profile: profile.name, topicArn, emails: email });
   }
   return out;
-}
-
-/** The routing part of a profile's `notify` (the thresholds are the functions' business). */
-interface NotifySettings {
-  readonly topicArn?: string | undefined;
-  readonly email?: string | readonly string[] | undefined;
 }
 
 /** The parts of an SNS topic ARN, or undefined for anything else. */
