@@ -13,6 +13,10 @@ import { AUDIT_MESSAGE, auditFields } from './audit.ts';
 import { withResolvedHeaders } from './headers.ts';
 import { rejectsKey } from './key-rejection.ts';
 import { DpopGate, withDpop } from './dpop.ts';
+import { isWebIdentity, webIdentityCredential, type WebIdentityCredential } from './keyless.ts';
+import type { StsApiFactory } from '../aws/sts.ts';
+import { WebIdentitySource } from '../signer/web-identity.ts';
+import { impersonate } from '../exchange/impersonate.ts';
 import { BrokerError, RequestError, UpstreamRejected } from '../errors.ts';
 import { exchangeToken, type ExchangeSettings } from '../exchange/exchange.ts';
 import { DEADLINE_MS } from '../exchange/retry.ts';
@@ -42,6 +46,8 @@ export interface BrokerDeps {
   readonly openKeystore?: OpenKeystore;
   /** KMS per region, for `certStore: kms:` profiles; default: SDK clients, ambient configuration. */
   readonly kms?: KmsApiFactory;
+  /** STS per region, for profiles with `webIdentity`; default: SDK clients, ambient configuration. */
+  readonly sts?: StsApiFactory;
   readonly fetch?: typeof fetch;
   readonly clock?: Clock;
   readonly logger?: Logger;
@@ -134,6 +140,8 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     ...(deps.sleep !== undefined && { sleep: deps.sleep }),
     ...(deps.backgroundWork !== undefined && { backgroundWork: deps.backgroundWork }),
   });
+  // Web identity JWTs of keyless profiles, in memory only, on the region of the cache settings.
+  const webIdentity = new WebIdentitySource({ sts: deps.sts, region: config.cache.region, clock, logger });
   // Clock offsets measured from skew rejections, per token endpoint host, for later assertions.
   const skew = new SkewMemory(clock);
   const dpop = new DpopGate(clock, { shared: deps.sharedStore });
@@ -166,7 +174,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
   async function exchangeWith(
     profile: Profile,
     resolved: ResolvedRequest,
-    key: Signer,
+    key: Signer | WebIdentityCredential,
   ): Promise<CachedToken> {
     const { subject, scopes } = resolved;
     const started = performance.now();
@@ -183,7 +191,9 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         subject,
         scopes,
         sign: async (clockOffset) =>
-          (await signAssertion({ profile, key, subject, scopes, now: clock(), clockOffset })).jwt,
+          isWebIdentity(key)
+            ? key.jwt()
+            : (await signAssertion({ profile, key, subject, scopes, now: clock(), clockOffset })).jwt,
         ...(deps.fetch && { fetch: deps.fetch }),
         clock,
         ...(deps.random && { random: deps.random }),
@@ -202,7 +212,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
           beyond: result.widened.join(' '),
         });
       }
-      const obtained: CachedToken = {
+      const federated: CachedToken = {
         accessToken: token.accessToken,
         tokenType: token.tokenType,
         expiresAt: receivedAt + token.expiresIn * 1000,
@@ -210,6 +220,20 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         obtainedAt: receivedAt,
         ...(Object.keys(token.fields).length > 0 && { fields: token.fields }),
       };
+      // google-wif's second step: the service account's token is the one kept and answered.
+      const obtained: CachedToken = profile.impersonate
+        ? {
+            ...(await impersonate({
+              settings: profile.impersonate,
+              federatedToken: federated.accessToken,
+              scopes,
+              ...(deps.fetch && { fetch: deps.fetch }),
+            })),
+            tokenType: 'Bearer',
+            scope: scopes.length > 0 ? scopes.join(' ') : undefined,
+            obtainedAt: clock(),
+          }
+        : federated;
       if (result.dpopNonce !== undefined) dpopNonces.set(obtained, result.dpopNonce);
       return obtained;
     } catch (err) {
@@ -225,6 +249,9 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
    * the AWSPENDING version is tried once; a key that did not change is not sent again.
    */
   async function obtain(profile: Profile, resolved: ResolvedRequest): Promise<CachedToken> {
+    // The AWS JWT is refused as it is: no reopening, no AWSPENDING, no fallback to the key.
+    const keyless = await webIdentityCredential(profile, webIdentity, logger);
+    if (keyless !== undefined) return exchangeWith(profile, resolved, keyless);
     const key = await keys.get(profile);
     try {
       return await exchangeWith(profile, resolved, key);
