@@ -139,8 +139,11 @@ function peerHandler(token: Record<string, unknown>): Invoke {
   }) as unknown as Invoke;
 }
 
-/** The measurement itself; runs in the child process (stdout is /dev/null there). */
-async function measureInChild(runs: number): Promise<HandlerHitResult> {
+/**
+ * The measurement itself; runs in the child process (stdout is /dev/null there). With
+ * `bundle`, the handler is that packaged build's export and there are no variants.
+ */
+async function measureInChild(runs: number, bundle?: string): Promise<HandlerHitResult> {
   const authorization = await startDemoAuthorizationServer();
   const temp = await writeTempConfig(
     'token-broker-p1-',
@@ -151,6 +154,7 @@ async function measureInChild(runs: number): Promise<HandlerHitResult> {
   );
   try {
     process.env['TOKEN_BROKER_CONFIG'] = temp.file;
+    if (bundle !== undefined) return await measurePackaged(runs, bundle, authorization.requestCount);
     const { handler, createTokenHandler } = await import('../functions/token.ts');
     const { getRuntime } = await import('../lib/runtime.ts');
     const { httpHandler } = await import('../lib/http/stack.ts');
@@ -207,14 +211,46 @@ async function measureInChild(runs: number): Promise<HandlerHitResult> {
   }
 }
 
+/** P1 against a packaged build's handler (`functions/token.mjs`): the handler and the peer only. */
+async function measurePackaged(
+  runs: number,
+  bundle: string,
+  upstream: () => number,
+): Promise<HandlerHitResult> {
+  const { handler } = (await import(pathToFileURL(bundle).href)) as { handler: Invoke };
+  const first = await handler(tokenEvent(), lambdaContext());
+  if (first.statusCode !== 200) throw new Error(`P1: first call answered ${first.statusCode}: ${first.body}`);
+  if (upstream() !== 1) throw new Error('P1: expected exactly one upstream request');
+  const bare = peerHandler(JSON.parse(first.body) as Record<string, unknown>);
+  const { wall, cpu } = await timeRoundRobin([handler, bare], runs, Math.min(2000, runs));
+  if (upstream() !== 1) throw new Error('P1: a timed call reached the authorization server');
+  return {
+    handler: summarize(wall[0]!),
+    baseline: summarize(wall[1]!),
+    handlerCpu: summarize(cpu[0]!),
+    baselineCpu: summarize(cpu[1]!),
+    breakdown: {},
+  };
+}
+
+/** Where P1 runs: the machine's node on the source, or another node on a packaged build. */
+export interface HandlerHitTarget {
+  /** The Node.js binary of the child (default: this process's). */
+  readonly node?: string;
+  /** A packaged build's `functions/token.mjs` (default: functions/token.ts through tsx). */
+  readonly bundle?: string;
+}
+
 /**
  * Runs P1 in a child process and returns its numbers (µs per call).
  * @throws Error when the child fails or a call does not answer 200
  */
-export function measureHandlerHit(runs = 20_000): Promise<HandlerHitResult> {
+export function measureHandlerHit(runs = 20_000, target: HandlerHitTarget = {}): Promise<HandlerHitResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--child', String(runs)], {
+    const args = ['--child', String(runs), ...(target.bundle === undefined ? [] : [target.bundle])];
+    const child = fork(fileURLToPath(import.meta.url), args, {
       execArgv: ['--import', 'tsx'],
+      ...(target.node === undefined ? {} : { execPath: target.node }),
       env: { ...process.env, AWS_REGION: 'eu-west-1', POWERTOOLS_DEV: '' },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
@@ -241,7 +277,7 @@ export function measureHandlerHit(runs = 20_000): Promise<HandlerHitResult> {
 const self = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (self && process.argv[2] === '--child') {
   try {
-    const result = await measureInChild(Number(process.argv[3] ?? 20_000));
+    const result = await measureInChild(Number(process.argv[3] ?? 20_000), process.argv[4]);
     process.send!({ ok: true, result });
   } catch (err) {
     process.send!({ ok: false, error: err instanceof Error ? err.message : String(err) });

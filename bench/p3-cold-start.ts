@@ -95,9 +95,9 @@ async function bundle(
   return { bytes: result.metafile!.outputs[output]!.bytes, metafile: result.metafile! };
 }
 
-function wallTime(file: string): number {
+function wallTime(file: string, node = process.execPath): number {
   const start = performance.now();
-  const run = spawnSync(process.execPath, [file], {
+  const run = spawnSync(node, [file], {
     env: { ...process.env, NODE_OPTIONS: '' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -180,6 +180,46 @@ export async function measureColdStart(runs = 25, warmup = 2): Promise<ColdStart
         token.metafile,
         Object.keys(token.metafile.outputs).find((o) => o.endsWith('.mjs'))!,
       ),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Cold import of a packaged build on a given node; milliseconds, node start subtracted. */
+export interface PackagedColdStart {
+  /** The function's entry (`functions/token.mjs`) with the chunks it imports. */
+  readonly entry: Summary;
+  /** The SDK-only bundle built with the same options. */
+  readonly baseline: Summary;
+  /** An empty file: that node's own start. */
+  readonly empty: Summary;
+}
+
+/**
+ * Times fresh processes of `node` importing the packaged entry, the baseline and an empty
+ * file, interleaved; each minus the empty file's median.
+ * @throws Error when a file does not run on that node
+ */
+export async function measurePackagedColdStart(
+  node: string,
+  files: { readonly entry: string; readonly baseline: string },
+  runs = 25,
+  warmup = 2,
+): Promise<PackagedColdStart> {
+  const dir = await mkdtemp(join(tmpdir(), 'token-broker-p3-empty-'));
+  try {
+    const emptyFile = join(dir, 'empty.mjs');
+    await writeFile(emptyFile, '');
+    const order = [emptyFile, files.baseline, files.entry];
+    for (let i = 0; i < warmup; i++) for (const f of order) wallTime(f, node);
+    const samples: number[][] = order.map(() => []);
+    for (let i = 0; i < runs; i++) for (const [k, f] of order.entries()) samples[k]!.push(wallTime(f, node));
+    const start = summarize(samples[0]!).median;
+    return {
+      empty: summarize(samples[0]!),
+      baseline: summarize(samples[1]!.map((ms) => ms - start)),
+      entry: summarize(samples[2]!.map((ms) => ms - start)),
     };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { guard } from './guard.ts';
 import type { KeystoreOpenResult } from './keystore-open.ts';
 import type { Pkcs12Measurement } from './keystore-pkcs12.ts';
+import type { PackagedBuild } from './packaged.ts';
 import {
   fmt,
   mergeResults,
@@ -137,10 +138,72 @@ async function p1(mode: Mode): Promise<Row[]> {
           `(p99 ${r.handlerCpu.p99.toFixed(0)}) vs ${r.baselineCpu.median.toFixed(0)} µs, ${cpuMedian.toFixed(2)}x; ` +
           `breakdown: ${parts.join('; ')}`,
       }),
+      ...(await p1Packaged(mode)),
     ];
   } catch (err) {
-    return [notMeasured('P1', name, 'µs', goal, reason(err))];
+    return [notMeasured('P1', name, 'µs', goal, reason(err)), ...(await p1Packaged(mode))];
   }
+}
+
+/** The packaged token function (bench/packaged.ts), built once per run. */
+let packaged: Promise<PackagedBuild> | undefined;
+function packagedBuild(): Promise<PackagedBuild> {
+  packaged ??= import('./packaged.ts').then(({ buildPackagedToken }) => buildPackagedToken());
+  return packaged;
+}
+
+/**
+ * P1-node20 and P1-node22: the packaged token function (serverless.yml's esbuild build)
+ * against the same peer, on this machine's Node 20 and on the functions' runtime's Node 22.
+ */
+async function p1Packaged(mode: Mode): Promise<Row[]> {
+  const goal = '≤ 1.3x median, ≤ 1.5x p99';
+  const rows: Row[] = [];
+  for (const which of ['machine', 'deployed'] as const) {
+    let id = which === 'machine' ? `P1-node${process.versions.node.split('.')[0]}` : 'P1-node22';
+    const name = (version: string, target: string): string =>
+      `token handler, cache hit, as P1, packaged function (esbuild ${target}, as serverless.yml) on Node ${version}`;
+    try {
+      const { deployedNode } = await import('./packaged.ts');
+      const build = await packagedBuild();
+      const node =
+        which === 'machine'
+          ? { path: process.execPath, version: process.version, why: "the machine's node" }
+          : deployedNode();
+      id = `P1-node${node.version.slice(1).split('.')[0]}`;
+      if (rows.some((r) => r.id === id)) continue;
+      const { measureHandlerHit } = await import('./p1-handler.ts');
+      const r = await measureHandlerHit(mode.quick ? 5000 : 20_000, { node: node.path, bundle: build.entry });
+      const median = r.handler.median / r.baseline.median;
+      const p99 = r.handler.p99 / r.baseline.p99;
+      rows.push(
+        row({
+          id,
+          name: name(node.version, build.target),
+          unit: 'µs',
+          ours: r.handler,
+          baseline: r.baseline.median,
+          goal,
+          pass: median <= 1.3 && p99 <= 1.5,
+          note:
+            `the P1 peer on the same node (${node.why}), interleaved (p99 ${r.baseline.p99.toFixed(1)} µs); ` +
+            `p99 ratio ${p99.toFixed(2)}x; CPU per hit ${r.handlerCpu.median.toFixed(0)} µs median vs ` +
+            `${r.baselineCpu.median.toFixed(0)} µs, ${(r.handlerCpu.median / r.baselineCpu.median).toFixed(2)}x`,
+        }),
+      );
+    } catch (err) {
+      rows.push(
+        notMeasured(
+          id,
+          name(which === 'machine' ? process.version : 'v22', 'node22'),
+          'µs',
+          goal,
+          reason(err),
+        ),
+      );
+    }
+  }
+  return rows;
 }
 
 // ---- P2-kms --------------------------------------------------------------------------
@@ -239,12 +302,43 @@ async function p3(mode: Mode): Promise<Row[]> {
           `all chunks (loaded on demand: AWS SDK, keystore formats, DynamoDB): ${r.splitTotalBytes} bytes; ` +
           `single-file bundle: ${r.tokenBytes} bytes; top inputs: ${top.slice(0, 6).join(', ')}`,
       },
+      ...(await p3Deployed(mode)),
     ];
   } catch (err) {
     return [
       notMeasured('P3', name, 'ms', goal, reason(err)),
       notMeasured('P3-size', 'functions/token bundle size', 'bytes', sizeGoal, reason(err)),
+      ...(await p3Deployed(mode)),
     ];
+  }
+}
+
+/** P3-node22: the packaged token function's cold import on the functions' runtime's node. */
+async function p3Deployed(mode: Mode): Promise<Row[]> {
+  const goal = '≤ 1.15x';
+  const name = 'cold import of the packaged functions/token.mjs (esbuild as serverless.yml), fresh node';
+  try {
+    const { deployedNode } = await import('./packaged.ts');
+    const { measurePackagedColdStart } = await import('./p3-cold-start.ts');
+    const node = deployedNode();
+    const build = await packagedBuild();
+    const r = await measurePackagedColdStart(node.path, build, mode.quick ? 9 : 25, 2);
+    return [
+      row({
+        id: `P3-node${node.version.slice(1).split('.')[0]}`,
+        name: `${name} ${node.version} (${node.runtime}), target ${build.target}, node start subtracted`,
+        unit: 'ms',
+        ours: r.entry,
+        baseline: r.baseline.median,
+        goal,
+        pass: r.entry.median / r.baseline.median <= 1.15,
+        note:
+          `baseline: bundle importing only @aws-sdk/client-secrets-manager, built the same way, on the same node ` +
+          `(${node.why}); node start ${r.empty.median.toFixed(1)} ms subtracted; interleaved`,
+      }),
+    ];
+  } catch (err) {
+    return [notMeasured('P3-node22', name, 'ms', goal, reason(err))];
   }
 }
 
@@ -779,6 +873,7 @@ if (broken.length > 0) {
   console.log(`not measured: ${broken.map((r) => r.id).join(', ')}`);
   process.exitCode = 1;
 }
+if (packaged) await packaged.then((build) => build.remove()).catch(() => undefined);
 const breaches = guard(rows);
 if (breaches.length > 0) {
   console.log(`\nregression guard: ${breaches.length} row(s) worse than twice their goal (bench/guard.ts)`);
