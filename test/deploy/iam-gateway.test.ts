@@ -20,7 +20,10 @@ import {
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { putEventsStatement } from '../../lib/deploy/policies.ts';
 import { fetchFromSecretsManager } from '../../lib/secrets/secrets-manager.ts';
+import { startEventBridgeServer, type EventBridgeServer } from '../support/eventbridge-server.ts';
 import { startDynalite, type Dynalite } from '../support/dynalite.ts';
 import { ARTEFACT_PLACE, enforceIam, type EnforcedIam } from '../support/iam-stack.ts';
 import { resolveIntrinsics } from '../support/iam-template.ts';
@@ -598,5 +601,134 @@ describe('IAM gateway: STS GetWebIdentityToken (query protocol)', () => {
       stranger.send(new GetWebIdentityTokenCommand({ Audience: [AUDIENCE], SigningAlgorithm: 'RS256' })),
     ).rejects.toMatchObject({ name: 'InvalidClientTokenId', $metadata: { httpStatusCode: 403 } });
     stranger.destroy();
+  });
+});
+
+describe('IAM gateway: EventBridge PutEvents (JSON 1.1)', () => {
+  const DEFAULT_BUS = `arn:aws:events:eu-west-1:${ACCOUNT}:event-bus/default`;
+  const EMITTING: Record<string, Resource> = {
+    TokenLambdaFunction: {
+      Type: 'AWS::Lambda::Function',
+      Properties: { Role: { 'Fn::GetAtt': ['TokenRole', 'Arn'] } },
+    },
+    TokenRole: {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        Policies: [
+          {
+            PolicyName: 'token-least-privilege',
+            // The template's own statement (lib/deploy/policies.ts), on the default bus.
+            PolicyDocument: { Version: '2012-10-17', Statement: [putEventsStatement(undefined)] },
+          },
+        ],
+      },
+    },
+  };
+  const UNUSED = 'http://127.0.0.1:9';
+  let bus: EventBridgeServer;
+  let iam: EnforcedIam;
+  let client: EventBridgeClient;
+  const entry = (detailType: string, eventBusName?: string) => ({
+    Source: 'token-broker',
+    DetailType: detailType,
+    Detail: JSON.stringify({ version: '1', profile: 'billing', at: '2026-12-07T03:00:00.000Z' }),
+    ...(eventBusName === undefined ? {} : { EventBusName: eventBusName }),
+  });
+
+  beforeAll(async () => {
+    bus = await startEventBridgeServer();
+    iam = await enforceIam({
+      resources: EMITTING,
+      stackName: 'token-broker-ci',
+      functions: { token: 'TokenLambdaFunction' },
+      table: TABLE,
+      upstreams: {
+        secretsmanager: UNUSED,
+        dynamodb: UNUSED,
+        kms: UNUSED,
+        lambda: UNUSED,
+        events: bus.endpoint,
+      },
+      lookups: {},
+    });
+    const env = iam.environment('token');
+    client = new EventBridgeClient({
+      endpoint: env['AWS_ENDPOINT_URL_EVENTBRIDGE']!,
+      region: 'eu-west-1',
+      credentials: {
+        accessKeyId: env['AWS_ACCESS_KEY_ID']!,
+        secretAccessKey: env['AWS_SECRET_ACCESS_KEY']!,
+        sessionToken: env['AWS_SESSION_TOKEN']!,
+      },
+      maxAttempts: 1,
+    });
+  });
+
+  afterAll(async () => {
+    client?.destroy();
+    await iam?.close();
+    await bus?.close();
+  });
+
+  it('passes entries on the granted bus (by name, by ARN, or none given: the default), one decision per entry with its source and detail type', async () => {
+    const seen = bus.events.length;
+    const decided = iam.authority.decisions.length;
+    const out = await client.send(
+      new PutEventsCommand({
+        Entries: [
+          entry('Token Refresh Failed'),
+          entry('Consent Required', 'default'),
+          entry('Key Rejected', DEFAULT_BUS),
+        ],
+      }),
+    );
+    expect(out.FailedEntryCount).toBe(0);
+    expect(bus.events.slice(seen).map((e) => e.DetailType)).toEqual([
+      'Token Refresh Failed',
+      'Consent Required',
+      'Key Rejected',
+    ]);
+    const decisions = iam.authority.decisions.slice(decided);
+    expect(decisions.map((d) => [d.action, d.resource, d.allowed])).toEqual([
+      ['events:PutEvents', DEFAULT_BUS, true],
+      ['events:PutEvents', DEFAULT_BUS, true],
+      ['events:PutEvents', DEFAULT_BUS, true],
+    ]);
+    expect(decisions[0]!.context).toEqual({
+      'events:source': ['token-broker'],
+      'events:detail-type': ['Token Refresh Failed'],
+    });
+  });
+
+  it("refuses another bus, or the granted one once the statement is dropped, with EventBridge's AccessDeniedException (400); nothing reaches the bus", async () => {
+    const requests = bus.requests();
+    const other = `arn:aws:events:eu-west-1:${ACCOUNT}:event-bus/other-team`;
+    await expect(
+      client.send(
+        new PutEventsCommand({ Entries: [entry('Consent Granted'), entry('Consent Granted', 'other-team')] }),
+      ),
+    ).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      message: `User: ${SESSION} is not authorized to perform: events:PutEvents on resource: ${other} because no identity-based policy allows the events:PutEvents action`,
+      $metadata: { httpStatusCode: 400 },
+    });
+    const restore = iam.authority.dropStatements('token', (s) => s['Sid'] === 'PutProfileEvents');
+    try {
+      await expect(
+        client.send(new PutEventsCommand({ Entries: [entry('Consent Granted')] })),
+      ).rejects.toMatchObject({
+        name: 'AccessDeniedException',
+        message: `User: ${SESSION} is not authorized to perform: events:PutEvents on resource: ${DEFAULT_BUS} because no identity-based policy allows the events:PutEvents action`,
+      });
+    } finally {
+      restore();
+    }
+    expect(bus.requests()).toBe(requests);
+    await expect(
+      client.send(new PutEventsCommand({ Entries: [entry('Consent Granted')] })),
+    ).resolves.toMatchObject({
+      FailedEntryCount: 0,
+    });
+    expect(bus.requests()).toBe(requests + 1);
   });
 });

@@ -11,6 +11,7 @@
  * - Secrets Manager reading a secret under a customer-managed key the role may not
  *   `kms:Decrypt` (via Secrets Manager): 400 `AccessDeniedException` "Access to KMS is not allowed";
  * - Lambda (REST): 403 `AccessDeniedException`;
+ * - EventBridge `PutEvents`: 400 `AccessDeniedException` (JSON 1.1) when any entry's bus is denied;
  * - STS (query protocol): 403 `AccessDenied` in an XML `<ErrorResponse>` (an unknown key
  *   403 `InvalidClientTokenId`, no signature 403 `MissingAuthenticationToken`);
  * - an unknown access key id: `UnrecognizedClientException` (400; Lambda 403).
@@ -51,6 +52,7 @@ const CONTENT_TYPES: Readonly<Record<IamService, string>> = {
   dynamodb: 'application/x-amz-json-1.0',
   lambda: 'application/json',
   sts: 'text/xml',
+  events: 'application/x-amz-json-1.1',
 };
 
 /** Status and code of a denial in the query protocol (STS), by the JSON protocols' type. */

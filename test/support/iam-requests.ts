@@ -11,7 +11,7 @@
 import { defaultKeyPolicy, type IamPlace, type IamQuestion } from './iam-authority.ts';
 
 /** The services the gateway stands in front of. */
-export type IamService = 'secretsmanager' | 'dynamodb' | 'kms' | 'lambda' | 'sts';
+export type IamService = 'secretsmanager' | 'dynamodb' | 'kms' | 'lambda' | 'sts' | 'events';
 
 /** A secret as the service knows it. */
 export interface SecretFacts {
@@ -193,11 +193,39 @@ function sts(body: string) {
   return { operation, questions: [{ action: `sts:${operation}`, resource: '*', context }] };
 }
 
+/**
+ * EventBridge `PutEvents` (JSON 1.1): one question per entry, on the bus the entry names
+ * (`EventBusName`, a name or an ARN; the default bus when absent), with the entry's
+ * `events:source` and `events:detail-type` as request context.
+ *
+ * @see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html
+ */
+function events(operation: string, body: Record<string, unknown>, place: IamPlace) {
+  if (operation !== 'PutEvents')
+    throw new TypeError(`events:${operation} is not mapped by the IAM gateway (PutEvents only)`);
+  const bus = (name: string) =>
+    name.startsWith('arn:')
+      ? name
+      : `arn:${place.partition}:events:${place.region}:${place.account}:event-bus/${name}`;
+  const entries = (Array.isArray(body['Entries']) ? body['Entries'] : []) as Record<string, unknown>[];
+  return {
+    questions: entries.map((entry) => ({
+      action: 'events:PutEvents',
+      resource: bus(typeof entry['EventBusName'] === 'string' ? entry['EventBusName'] : 'default'),
+      context: {
+        'events:source': [String(entry['Source'] ?? '')],
+        'events:detail-type': [String(entry['DetailType'] ?? '')],
+      },
+    })),
+  };
+}
+
 /** Target prefixes of the JSON protocols. */
 const TARGETS: Readonly<Record<string, IamService>> = {
   secretsmanager: 'secretsmanager',
   DynamoDB_20120810: 'dynamodb',
   TrentService: 'kms',
+  AWSEvents: 'events',
 };
 
 /**
@@ -227,6 +255,8 @@ export function requestQuestions(
       ? secretsManager(operation, body, place, lookups)
       : service === 'dynamodb'
         ? dynamoDb(operation, body, place)
-        : kms(operation, body, place, lookups);
+        : service === 'events'
+          ? events(operation, body, place)
+          : kms(operation, body, place, lookups);
   return { operation, ...mapped };
 }

@@ -23,8 +23,14 @@ export interface EnforceIamOptions {
   readonly functions: Readonly<Record<string, string>>;
   /** The table the test created for the template's `CacheTable`. */
   readonly table: string;
-  /** The backend behind each gateway; `sts` (a loopback STS) only where a test needs it. */
-  readonly upstreams: Readonly<Record<Exclude<IamService, 'sts'>, string>> & { readonly sts?: string };
+  /**
+   * The backend behind each gateway; `sts` (a loopback STS) and `events` (a loopback
+   * EventBridge) only where a test needs them.
+   */
+  readonly upstreams: Readonly<Record<Exclude<IamService, 'sts' | 'events'>, string>> & {
+    readonly sts?: string;
+    readonly events?: string;
+  };
   readonly lookups: ResourceLookups;
 }
 
@@ -46,6 +52,7 @@ const ENDPOINT_VARIABLES: Readonly<Record<IamService, string>> = {
   kms: 'AWS_ENDPOINT_URL_KMS',
   lambda: 'AWS_ENDPOINT_URL_LAMBDA',
   sts: 'AWS_ENDPOINT_URL_STS',
+  events: 'AWS_ENDPOINT_URL_EVENTBRIDGE',
 };
 
 /** Reads the roles from the template and starts a gateway per service. */
