@@ -3,6 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
 import { createConsentEndpoints, readForm } from './consent-authorize.ts';
+import {
+  createFederation,
+  FederationFailure,
+  type FederationEndpoint,
+  type FederationOptions,
+  type FederationSeen,
+  type IssuerFetchRecord,
+} from './federation.ts';
 import { OAuthFailure } from './oauth-failure.ts';
 import { verifyAssertion } from './verify-assertion.ts';
 import {
@@ -15,6 +23,13 @@ import {
 } from './token-exchange.ts';
 
 export type { DevTokenExchange, TokenExchangeRecord } from './token-exchange.ts';
+export type {
+  FederatedTrust,
+  FederationEndpoint,
+  FederationOptions,
+  ImpersonableServiceAccount,
+  IssuerFetchRecord,
+} from './federation.ts';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -78,6 +93,12 @@ export interface AuthorizationServerOptions {
   readonly clock?: () => number;
   /** Each token issued is answered this much later, milliseconds (a provider's own latency); default 0. */
   readonly latencyMs?: number;
+  /**
+   * Trusts for external issuers (workload identity federation): Entra-style federated
+   * client credentials at `/token`, Google-style `/v1/token` and `generateAccessToken`,
+   * §2.1 assertions from a trusted issuer. See lib/dev/federation.ts.
+   */
+  readonly federation?: FederationOptions;
 }
 
 /** One token request as the server saw it. */
@@ -88,6 +109,10 @@ export interface RequestRecord {
   readonly subject: string | undefined;
   readonly status: number;
   readonly error: string | undefined;
+  /** A federation endpoint's requests (`google-sts`, `google-generate-access-token`); absent for `/token`. */
+  readonly endpoint?: FederationEndpoint;
+  /** The issuer of the federated trust the request's token was checked against, if any. */
+  readonly trust?: string;
 }
 
 /** A token the server issued. */
@@ -116,6 +141,10 @@ export interface AuthorizationServer {
   readonly exchanges: readonly TokenExchangeRecord[];
   /** Number of token requests seen since start or {@link AuthorizationServer.resetRequests}. */
   requestCount(): number;
+  /** Requests seen (in {@link AuthorizationServer.requests}) by `endpoint`: `token` for `/token`. */
+  requestsTo(endpoint: 'token' | FederationEndpoint): number;
+  /** Discovery and JWKS fetches of federated issuers, oldest first. */
+  readonly issuerFetches: readonly IssuerFetchRecord[];
   resetRequests(): void;
   /** Registers a client, replacing any with the same id (a rotated certificate, say). */
   setClient(client: DevClient): void;
@@ -175,6 +204,7 @@ export async function startAuthorizationServer(
   let count = 0;
   let url = '';
   let tokenUrl = '';
+  const federation = options.federation && createFederation(options.federation, { clock, tokenTtl });
   const consentEndpoints = createConsentEndpoints({
     clients,
     grantConsent: (clientId, subject) => void consents.add(consentKey(clientId, subject)),
@@ -207,10 +237,12 @@ export async function startAuthorizationServer(
     method: string,
     headers: IncomingMessage['headers'],
     params: URLSearchParams,
-    seen: { grant?: string; clientId?: string; subject?: string },
+    seen: FederationSeen,
   ): Promise<Record<string, unknown>> {
     const grant = params.get('grant_type') ?? undefined;
     seen.grant = grant;
+    const federated = await federation?.token(grant, params, seen);
+    if (federated) return federated;
     let jwt: string;
     let error: 'invalid_grant' | 'invalid_client' | 'invalid_request';
     if (grant === JWT_BEARER) {
@@ -341,12 +373,49 @@ export async function startAuthorizationServer(
     res.end(text);
   }
 
+  const record = (entry: RequestRecord): void => {
+    if (log.length >= MAX_LOG) log.shift();
+    log.push(entry);
+  };
+
+  /** A federation endpoint's request: answered in its provider's shape, recorded like `/token`'s. */
+  async function handleFederation(endpoint: FederationEndpoint, req: IncomingMessage, res: ServerResponse) {
+    const seen: FederationSeen = {};
+    const method = req.method ?? 'GET';
+    count += 1;
+    let status = 500;
+    let error: string | undefined = 'server_error';
+    try {
+      const answer = await federation!.answer(endpoint, req, new URL(req.url ?? '/', url).pathname, seen);
+      status = answer.status;
+      const body = answer.body as { error?: string | { status?: string } };
+      error = typeof body.error === 'string' ? body.error : body.error?.status;
+      if (status === 200 && latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
+      send(res, status, answer.body);
+    } catch {
+      send(res, 500, { error: 'server_error', error_description: 'unexpected server error' });
+    } finally {
+      record({
+        method,
+        grant: seen.grant,
+        clientId: seen.clientId,
+        subject: seen.subject,
+        status,
+        error,
+        endpoint,
+        ...(seen.trust !== undefined && { trust: seen.trust }),
+      });
+    }
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = new URL(req.url ?? '/', url);
     if (target.pathname === '/authorize') return consentEndpoints.handle(req, res, target);
+    const federationEndpoint = federation?.endpoint(target.pathname);
+    if (federationEndpoint) return handleFederation(federationEndpoint, req, res);
     if (target.pathname !== '/token') return send(res, 404, { error: 'not_found' });
     const method = req.method ?? 'GET';
-    const seen: { grant?: string; clientId?: string; subject?: string } = {};
+    const seen: FederationSeen = {};
     let status = 200;
     let errorCode: string | undefined;
     count += 1;
@@ -371,16 +440,17 @@ export async function startAuthorizationServer(
       status = failure.status;
       errorCode = failure.error;
       const extra: Record<string, string> = status === 405 ? { allow: 'POST' } : {};
-      send(res, status, { error: failure.error, error_description: failure.message }, extra);
+      const fields = failure instanceof FederationFailure ? failure.fields : {};
+      send(res, status, { error: failure.error, error_description: failure.message, ...fields }, extra);
     } finally {
-      if (log.length >= MAX_LOG) log.shift();
-      log.push({
+      record({
         method,
         grant: seen.grant,
         clientId: seen.clientId,
         subject: seen.subject,
         status,
         error: errorCode,
+        ...(seen.trust !== undefined && { trust: seen.trust }),
       });
     }
   }
@@ -407,6 +477,10 @@ export async function startAuthorizationServer(
       return exchanges;
     },
     requestCount: () => count,
+    requestsTo: (endpoint) => log.filter((r) => (r.endpoint ?? 'token') === endpoint).length,
+    get issuerFetches() {
+      return federation?.fetches ?? [];
+    },
     resetRequests: () => {
       count = 0;
       log.length = 0;
@@ -418,7 +492,7 @@ export async function startAuthorizationServer(
     hasConsent: (clientId, subject) => consents.has(consentKey(clientId, subject)),
     introspect: (accessToken) => {
       const record = issued.get(accessToken);
-      return record && record.expiresAt > clock() ? record : undefined;
+      return record && record.expiresAt > clock() ? record : federation?.introspect(accessToken);
     },
     server,
     close: () =>
