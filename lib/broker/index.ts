@@ -21,7 +21,7 @@ import { BrokerError, RequestError, UpstreamRejected } from '../errors.ts';
 import { exchangeToken, type ExchangeSettings } from '../exchange/exchange.ts';
 import { DEADLINE_MS } from '../exchange/retry.ts';
 import { SkewMemory } from '../exchange/skew.ts';
-import type { BrokerConfig, Profile } from '../config/types.ts';
+import { WEB_IDENTITY_STORE, type BrokerConfig, type Profile } from '../config/types.ts';
 import type { OpenKeystore } from '../keystore/types.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import {
@@ -367,7 +367,10 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     },
 
     async certificateExpiry(name) {
-      return (await keys.get(profileOf(name))).notAfter;
+      const profile = profileOf(name);
+      // A keyless profile has no certificate to expire.
+      if (profile.certStore === WEB_IDENTITY_STORE) return undefined;
+      return (await keys.get(profile)).notAfter;
     },
 
     invalidate(request) {

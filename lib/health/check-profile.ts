@@ -11,6 +11,7 @@ import type { OpenKeystore } from '../keystore/types.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import { kmsError } from '../signer/kms-errors.ts';
 import { isKmsReference, parseKmsReference } from '../signer/kms-reference.ts';
+import { isKeyless } from '../config/keyless.ts';
 
 /** One profile's result: a code only, never a message, a secret name or key bytes. */
 export type ProfileCheck = { readonly ok: true } | { readonly ok: false; readonly code: string };
@@ -52,6 +53,9 @@ async function checkKms(profile: Profile, kms: KmsApiFactory): Promise<void> {
  * @returns `{ok: true}`, or `{ok: false, code}` with the error's code; never throws.
  */
 export async function checkProfile(profile: Profile, deps: ProfileCheckDeps): Promise<ProfileCheck> {
+  // A keyless profile has no key to open; STS is not called from here, so the health
+  // function's role needs no sts:GetWebIdentityToken (docs/keyless.md).
+  if (isKeyless(profile.certStore)) return { ok: true };
   try {
     if (isKmsReference(profile.certStore)) {
       await checkKms(profile, await deps.kms());

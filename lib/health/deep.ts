@@ -17,6 +17,7 @@ import type { BrokerConfig, Profile } from '../config/types.ts';
 import type { OpenKeystore } from '../keystore/types.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import { isKmsReference } from '../signer/kms-reference.ts';
+import { isKeyless } from '../config/keyless.ts';
 import { silentLogger, type Clock, type Logger } from '../types.ts';
 import { checkProfile, failedCheck, type ProfileCheck } from './check-profile.ts';
 
@@ -115,9 +116,10 @@ export class DeepHealthCheck {
     if (last && !last.check.ok && this.#clock() - last.at < this.#failedMaxAgeMs) return last.check;
     let version: string;
     try {
-      version = isKmsReference(profile.certStore)
-        ? profile.certStore
-        : (await this.#secrets.resolveBytes(profile.certStore)).version;
+      version =
+        isKmsReference(profile.certStore) || isKeyless(profile.certStore)
+          ? profile.certStore
+          : (await this.#secrets.resolveBytes(profile.certStore)).version;
     } catch (err) {
       return this.#remember(key, profile, '', failedCheck(err));
     }

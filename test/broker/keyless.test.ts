@@ -13,6 +13,7 @@ import type { BrokerConfig } from '../../lib/config/types.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import type { FederatedTrust } from '../../lib/dev/federation.ts';
 import { BrokerError } from '../../lib/errors.ts';
+import { checkProfile } from '../../lib/health/check-profile.ts';
 import { HTTP_ERRORS } from '../../lib/http/error-table.ts';
 import type { LogFields, Logger } from '../../lib/types.ts';
 import { harnessCertificate, harnessSecrets, KEY_FILE } from '../hardening/harness.ts';
@@ -250,6 +251,20 @@ describe('a keyless profile (certStore: aws:web-identity)', () => {
     expect(err.code).toBe(code);
     expect(HTTP_ERRORS[code]).toMatchObject({ status, error, expose: false });
     expect(auth.requestCount()).toBe(0);
+  });
+});
+
+describe('a keyless profile beside the schedule and the health check', () => {
+  it('has no certificate to expire, and its deep health check is ok without calling STS', async () => {
+    const cfg = config(entraProfile('https://login.example.com/token'));
+    expect(await broker(cfg).certificateExpiry('entra')).toBeUndefined();
+    const check = await checkProfile(cfg.profiles['entra']!, {
+      secrets: harnessSecrets(),
+      kms: () => Promise.reject(new Error('no KMS here')),
+      openKeystore: () => Promise.reject(new Error('no keystore here')),
+    });
+    expect(check).toEqual({ ok: true });
+    expect(sts.calls).toHaveLength(0);
   });
 });
 
