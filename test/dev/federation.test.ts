@@ -220,6 +220,43 @@ describe('Entra-style federated client credentials', () => {
     expect(jwksFetches(sts.issuer) - before).toBe(2);
   });
 
+  it('20 concurrent requests to a fresh server share one discovery and one JWKS fetch', async () => {
+    const fresh = await startAuthorizationServer({
+      clients: [],
+      federation: {
+        allowHttpIssuer: true,
+        trusts: [{ issuer: sts.issuer, subject: ROLE, audiences: [ENTRA_AUDIENCE], clientId: APP }],
+      },
+    });
+    try {
+      const token = await awsToken(sts, ENTRA_AUDIENCE);
+      const statuses = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const response = await fetch(fresh.tokenUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({
+              grant_type: 'client_credentials',
+              client_id: APP,
+              scope: GRAPH,
+              client_assertion_type: CLIENT_ASSERTION_TYPE,
+              client_assertion: token,
+            }),
+          });
+          return response.status;
+        }),
+      );
+      expect(statuses).toEqual(Array(20).fill(200));
+      expect(fresh.issuerFetches).toEqual([
+        { issuer: sts.issuer, document: 'openid-configuration', status: 200 },
+        { issuer: sts.issuer, document: 'jwks', status: 200 },
+      ]);
+      expect(fresh.requestsTo('token')).toBe(20);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('refuses an http issuer unless allowHttpIssuer (AADSTS90061), fetching nothing', async () => {
     const strict = await startAuthorizationServer({
       clients: [],
