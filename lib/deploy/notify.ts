@@ -14,9 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BrokerConfig } from '../config/types.ts';
-
-/** The `source` of every event the broker puts. */
-export const EVENT_SOURCE = 'token-broker';
+import { EVENT_SOURCE } from '../events/schema.ts';
 
 /** The bus the functions put events on when the stack names none (param `eventBus`). */
 export const DEFAULT_EVENT_BUS = 'default';
