@@ -9,7 +9,9 @@
  * Powertools itself), and from the stack `TOKEN_BROKER_CACHE_TABLE` /
  * `TOKEN_BROKER_CACHE_SEAL_KEY` (see {@link withStackCache}), and for the scheduled refresh
  * `TOKEN_BROKER_REFRESH_SHARDS` with `AWS_LAMBDA_FUNCTION_NAME` (see {@link runtimeFanOut}), and
- * for the health function `TOKEN_BROKER_HEALTH_DEEP_CALLERS` (see {@link runtimeHealthDeepCallers}).
+ * for the health function `TOKEN_BROKER_HEALTH_DEEP_CALLERS` (see {@link runtimeHealthDeepCallers}),
+ * and for the profiles' events `TOKEN_BROKER_EVENT_BUS` (the bus the template names), else
+ * `TOKEN_BROKER_EVENTS_FILE` (JSON lines to a file, `-` for stderr); with neither, none are sent.
  */
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -23,6 +25,8 @@ import type { ConsentFlow } from './consent/flow.ts';
 import { setupBroker } from './consent/setup.ts';
 import { DEFAULT_CONFIG_FILE, loadConfig } from './config/index.ts';
 import type { BrokerConfig } from './config/types.ts';
+import type { ProfileEvents } from './events/emitter.ts';
+import { setupEvents } from './events/setup.ts';
 import { parseDeepCallers } from './health/callers.ts';
 import { createPowertoolsLogger, createPowertoolsMetrics } from './observability/powertools.ts';
 import { lambdaShardInvoker, parseShardCount, type ShardInvoker } from './refresh/dispatch.ts';
@@ -39,6 +43,8 @@ export interface Runtime {
   readonly consent: ConsentFlow;
   /** The secret resolver (`GET /health?deep=1` opens key material with it). */
   readonly secrets: SecretResolver;
+  /** The profiles' events (lib/events), or undefined when no bus or file is set. */
+  readonly events: ProfileEvents | undefined;
 }
 
 const env: Readonly<Record<string, string | undefined>> = { ...process.env };
@@ -103,6 +109,10 @@ async function build(): Promise<Runtime> {
     // Relative `file:` references resolve against the profiles file's folder.
     cwd: dirname(config.source),
   });
+  const events = setupEvents(
+    { bus: env['TOKEN_BROKER_EVENT_BUS'], file: env['TOKEN_BROKER_EVENTS_FILE'], region: env['AWS_REGION'] },
+    { config, logger: runtimeLogger, metrics: runtimeMetrics },
+  );
   // Start and callback run in different functions, so a per-process state key cannot work here.
   const { broker, sharedStore, consent } = await setupBroker({
     config,
@@ -112,8 +122,9 @@ async function build(): Promise<Runtime> {
     ephemeralStateKey: false,
     // Lambda freezes the process once the handler settles: nothing may run after the answer.
     backgroundWork: false,
+    events,
   });
-  return { config, broker, consent, sharedStore, secrets };
+  return { config, broker, consent, sharedStore, secrets, events };
 }
 
 let lambdaClient: Promise<LambdaClient> | undefined;

@@ -17,7 +17,8 @@ import { isWebIdentity, webIdentityCredential, type WebIdentityCredential } from
 import type { StsApiFactory } from '../aws/sts.ts';
 import { WebIdentitySource } from '../signer/web-identity.ts';
 import { impersonate } from '../exchange/impersonate.ts';
-import { BrokerError, RequestError, UpstreamRejected } from '../errors.ts';
+import { BrokerError, ConsentRequired, RequestError, UpstreamRejected } from '../errors.ts';
+import type { ProfileEvents } from '../events/emitter.ts';
 import { exchangeToken, type ExchangeSettings } from '../exchange/exchange.ts';
 import { DEADLINE_MS } from '../exchange/retry.ts';
 import { SkewMemory } from '../exchange/skew.ts';
@@ -78,6 +79,12 @@ export interface BrokerDeps {
    * secrets. Services never set it, so every caller they pass is checked.
    */
   readonly trustedCallerKinds?: readonly Caller['kind'][];
+  /**
+   * Told when a provider wants consent, when a refused key is given up (after reopening and
+   * AWSPENDING) and when a token is obtained (lib/events). Called on the way to the token
+   * endpoint only, never on a cache hit; awaited, never throwing.
+   */
+  readonly events?: Pick<ProfileEvents, 'consentRequired' | 'keyRejected' | 'tokenObtained'> | undefined;
 }
 
 /** A request of the scheduled refresher. */
@@ -235,10 +242,18 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
           }
         : federated;
       if (result.dpopNonce !== undefined) dpopNonces.set(obtained, result.dpopNonce);
+      if (deps.events) await deps.events.tokenObtained(profile.name);
       return obtained;
     } catch (err) {
       if (err instanceof BrokerError)
         metrics.count('UpstreamErrors', 1, { profile: profile.name, code: err.code });
+      if (err instanceof ConsentRequired && deps.events)
+        await deps.events.consentRequired({
+          profile: profile.name,
+          subject,
+          scope: scopes.length > 0 ? scopes.join(' ') : undefined,
+          consentUrl: err.consentUrl,
+        });
       throw err;
     }
   }
@@ -266,7 +281,8 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         await keys.reopen(profile);
         throw err;
       }
-      let rejected: unknown = err;
+      let rejected: UpstreamRejected = err;
+      let stage = 'key';
       const reopened = await keys.reopen(profile);
       if (reopened !== key) {
         try {
@@ -274,12 +290,22 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         } catch (again) {
           if (!(again instanceof UpstreamRejected) || !rejectsKey(profile.provider, again)) throw again;
           rejected = again;
+          stage = 'reopened';
         }
       }
       const pending = profile.rotation.tryPending ? await keys.pending(profile) : undefined;
-      if (pending === undefined) throw rejected;
-      logger.warn('trying the AWSPENDING version of the key material once', { profile: profile.name });
-      return exchangeWith(profile, resolved, pending);
+      if (pending !== undefined) {
+        logger.warn('trying the AWSPENDING version of the key material once', { profile: profile.name });
+        try {
+          return await exchangeWith(profile, resolved, pending);
+        } catch (again) {
+          if (!(again instanceof UpstreamRejected) || !rejectsKey(profile.provider, again)) throw again;
+          rejected = again;
+          stage = 'pending';
+        }
+      }
+      await deps.events?.keyRejected({ profile: profile.name, error: rejected.error, stage });
+      throw rejected;
     }
   }
 

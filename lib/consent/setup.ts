@@ -9,6 +9,7 @@ import { refreshMarginOf } from '../cache/due.ts';
 import { SHARED_CALL_TIMEOUT_MS } from '../cache/resilient-store.ts';
 import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig, CacheSettings } from '../config/types.ts';
+import type { ProfileEvents } from '../events/emitter.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import { silentLogger, type Clock, type Logger, type Metrics } from '../types.ts';
 import { consentUrlBuilder } from './base-url.ts';
@@ -30,6 +31,8 @@ export interface ConsentSetupDeps {
   readonly fetch?: typeof fetch | undefined;
   readonly clock?: Clock | undefined;
   readonly logger?: Logger | undefined;
+  /** The profiles' events (lib/events); none are sent without. */
+  readonly events?: ProfileEvents | undefined;
 }
 
 /** A store whose construction (SDK load, local table check) waits for its first use. */
@@ -88,6 +91,7 @@ export function setupConsent(deps: ConsentSetupDeps): ConsentFlow {
     ...(deps.fetch && { fetch: deps.fetch }),
     ...(deps.clock && { clock: deps.clock }),
     logger,
+    events: deps.events,
   });
 }
 
@@ -141,6 +145,7 @@ export async function setupBroker(deps: BrokerSetupDeps): Promise<BrokerSetup> {
     consentUrl: consentUrlBuilder(config, deps.consentBaseUrl),
     sharedStore,
     ...(deps.backgroundWork !== undefined && { backgroundWork: deps.backgroundWork }),
+    events: deps.events,
   });
   return { broker, sharedStore, consent: setupConsent({ ...deps, broker }) };
 }
