@@ -33,3 +33,64 @@ export function parseCliArgs<const T extends OptionsConfig>(
     throw new UsageError(usage === undefined ? message : `${message}; ${usage}`);
   }
 }
+
+/** One flag of a command: what node:util's `parseArgs` reads, plus its line of help. */
+export interface FlagSpec {
+  readonly type: 'string' | 'boolean';
+  readonly default?: string | boolean;
+  /** The value's placeholder in help (`F`, `N`), for a string flag. */
+  readonly value?: string;
+  /** One line: what the flag does, and its default. */
+  readonly help: string;
+}
+
+/** The flags of one command, by long name without the leading `--`. */
+export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
+
+/**
+ * Everything `token-broker <command> --help` prints, declared once beside the command's
+ * parser: the parser takes `flags` as its options, so help and parser cannot disagree.
+ */
+export interface CommandSpec<F extends FlagSpecs = FlagSpecs> {
+  /** The word after `token-broker` (the key of main.ts's command table). */
+  readonly name: string;
+  /** The usage line after `token-broker `. */
+  readonly usage: string;
+  /** What the command does: a line or a few. */
+  readonly description: string;
+  readonly flags: F;
+  /** One command line to copy, `npx token-broker …`. */
+  readonly example: string;
+}
+
+const SPECS = new Map<string, CommandSpec>();
+
+/** Declares (and registers for `--help`) a command's usage, flags and example. */
+export function defineCommand<const F extends FlagSpecs>(spec: CommandSpec<F>): CommandSpec<F> {
+  SPECS.set(spec.name, spec);
+  return spec;
+}
+
+/** The declared spec of a command whose module has been loaded, if it declared one. */
+export function commandSpec(name: string): CommandSpec | undefined {
+  return SPECS.get(name);
+}
+
+/** `token-broker <command> --help`: usage, description, one line per flag, one example. */
+export function helpText(spec: CommandSpec): string {
+  const heads = Object.entries(spec.flags).map(([name, flag]) =>
+    flag.type === 'string' ? `--${name} ${flag.value ?? 'V'}` : `--${name}`,
+  );
+  const width = Math.max(0, ...heads.map((head) => head.length)) + 2;
+  const flagLines = Object.values(spec.flags).map((flag, i) => `  ${heads[i]!.padEnd(width)}${flag.help}`);
+  return [
+    `Usage: token-broker ${spec.usage}`,
+    '',
+    spec.description,
+    '',
+    ...(flagLines.length > 0 ? ['Flags:', ...flagLines, ''] : []),
+    'Example:',
+    `  ${spec.example}`,
+    '',
+  ].join('\n');
+}

@@ -7,7 +7,7 @@ import { BrokerError, ConfigError, DpopNonceRequired } from '../errors.ts';
 import type { OpenKeystore } from '../keystore/types.ts';
 import { createSecretResolver } from '../secrets/index.ts';
 import type { SecretResolver } from '../secrets/types.ts';
-import { parseCliArgs } from './args.ts';
+import { defineCommand, parseCliArgs } from './args.ts';
 import { checkDeployed } from './check-deployed.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, reportError, UsageError, type CliIo } from './io.ts';
 
@@ -22,20 +22,41 @@ export interface CheckDeps {
   readonly kms?: KmsApiFactory;
 }
 
-const USAGE =
-  'usage: token-broker check [profile] [--config F] [--live] | check --deployed [--config F] [--domain-name D]';
+/** `token-broker check`: usage, flags and example (`--help`); its flags are the parser's options. */
+export const CHECK_COMMAND = defineCommand({
+  name: 'check',
+  usage: 'check [profile] [--config F] [--live] | check --deployed [--config F] [--domain-name D]',
+  description:
+    'Validates the config, resolves every secret reference, opens every keystore and reports per profile.\nExit 0 all well, 1 a profile (or top-level secret) is bad, 2 the config itself is invalid.',
+  flags: {
+    config: {
+      type: 'string',
+      value: 'F',
+      help: 'the profiles file (default: $TOKEN_BROKER_CONFIG, else ./token-broker.yaml)',
+    },
+    live: {
+      type: 'boolean',
+      default: false,
+      help: 'also fetch one token per healthy profile (its default subject), shown by fingerprint only',
+    },
+    deployed: {
+      type: 'boolean',
+      default: false,
+      help: 'check the file as the deployed functions will see it (what osls package checks) instead',
+    },
+    'domain-name': {
+      type: 'string',
+      value: 'D',
+      help: "with --deployed: the stack's custom domain (domainName); consent redirectUris must be on it",
+    },
+  },
+  example: 'npx token-broker check --config token-broker.yaml --live',
+});
+
+const USAGE = `usage: token-broker ${CHECK_COMMAND.usage}`;
 
 function readArgs(argv: readonly string[]) {
-  const { values, positionals } = parseCliArgs(
-    argv,
-    {
-      config: { type: 'string' },
-      live: { type: 'boolean', default: false },
-      deployed: { type: 'boolean', default: false },
-      'domain-name': { type: 'string' },
-    },
-    { usage: USAGE },
-  );
+  const { values, positionals } = parseCliArgs(argv, CHECK_COMMAND.flags, { usage: USAGE });
   if (positionals.length > 1) throw new UsageError('check takes at most one profile name');
   if (values.deployed && (values.live || positionals.length > 0))
     throw new UsageError('check --deployed checks the whole file, without --live or a profile name');

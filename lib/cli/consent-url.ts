@@ -8,10 +8,36 @@ import { loadConfig } from '../config/index.ts';
 import { brokerConsentUrl } from '../consent/authorize-url.ts';
 import { consentBaseUrl } from '../consent/base-url.ts';
 import { RequestError } from '../errors.ts';
-import { parseCliArgs } from './args.ts';
+import { defineCommand, parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliIo } from './io.ts';
 
-const USAGE = 'usage: token-broker consent-url <profile> --subject S [--config F] [--base-url U]';
+/** `token-broker consent-url`: usage, flags and example (`--help`); its flags are the parser's options. */
+export const CONSENT_URL_COMMAND = defineCommand({
+  name: 'consent-url',
+  usage: 'consent-url <profile> --subject S [--config F] [--base-url U]',
+  description:
+    "The broker's consent URL for a profile and subject: the link a user opens once to grant the\nprovider's consent (for profiles with authUri and redirectUri).",
+  flags: {
+    subject: {
+      type: 'string',
+      value: 'S',
+      help: "the user who consents (checked against the profile's subjects)",
+    },
+    config: {
+      type: 'string',
+      value: 'F',
+      help: 'the profiles file (default: $TOKEN_BROKER_CONFIG, else ./token-broker.yaml)',
+    },
+    'base-url': {
+      type: 'string',
+      value: 'U',
+      help: "the broker's base URL (default: consent.baseUrl, else the profile's redirectUri less /consent/callback)",
+    },
+  },
+  example: 'npx token-broker consent-url docusign --subject jsmith@example.com --config token-broker.yaml',
+});
+
+const USAGE = `usage: token-broker ${CONSENT_URL_COMMAND.usage}`;
 
 /**
  * Prints the consent URL.
@@ -19,11 +45,7 @@ const USAGE = 'usage: token-broker consent-url <profile> --subject S [--config F
  * RequestError `ERR_UNKNOWN_PROFILE`, `ERR_SUBJECT_NOT_ALLOWED`, `ERR_INVALID_REQUEST`.
  */
 export async function consentUrl(argv: readonly string[], io: CliIo): Promise<number> {
-  const parsed = parseCliArgs(
-    argv,
-    { subject: { type: 'string' }, config: { type: 'string' }, 'base-url': { type: 'string' } },
-    { usage: USAGE },
-  );
+  const parsed = parseCliArgs(argv, CONSENT_URL_COMMAND.flags, { usage: USAGE });
   const [name, ...extra] = parsed.positionals;
   if (name === undefined || extra.length > 0) throw new UsageError(`give exactly one profile; ${USAGE}`);
   const { values } = parsed;

@@ -27,7 +27,7 @@ import { createJsonLogger } from '../observability/json-logger.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/index.ts';
 import { listenError } from '../server/listen-error.ts';
 import { EXIT_OK, type CliIo } from './io.ts';
-import { parseCliArgs } from './args.ts';
+import { defineCommand, parseCliArgs } from './args.ts';
 import { parsePort, untilSignal } from './serve.ts';
 
 /** The demo config shipped in the repository. */
@@ -103,21 +103,35 @@ function clientLines(brokerUrl: string, profile: string): string[] {
   ];
 }
 
+/** `token-broker demo`: usage, flags and example (`--help`); its flags are the parser's options. */
+export const DEMO_COMMAND = defineCommand({
+  name: 'demo',
+  usage: 'demo [--config F] [--port N] [--host H] [--auth-port N]',
+  description:
+    'What npm start runs: a local authorization server and the broker, pointed at each other, then a\ncurl line and three token-broker/client lines that get a token. No AWS account is involved.',
+  flags: {
+    config: {
+      type: 'string',
+      value: 'F',
+      help: 'a profiles file instead of examples/local/token-broker.yaml (each profile is verified with its own key)',
+    },
+    port: { type: 'string', value: 'N', help: "the broker's port (default 8787; 0 picks a free one)" },
+    host: { type: 'string', value: 'H', help: "the broker's address (default 127.0.0.1)" },
+    'auth-port': {
+      type: 'string',
+      value: 'N',
+      help: "the authorization server's port on 127.0.0.1 (default 8788; 0 picks a free one)",
+    },
+  },
+  example: 'npx token-broker demo --port 0 --auth-port 0',
+});
+
 /**
  * Runs the demo until SIGINT/SIGTERM.
  * @throws UsageError for bad flags; ConfigError ERR_CONFIG_NOT_FOUND, ERR_CONFIG
  */
 export async function demo(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values: args } = parseCliArgs(
-    argv,
-    {
-      config: { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'auth-port': { type: 'string' },
-    },
-    { positionals: false },
-  );
+  const { values: args } = parseCliArgs(argv, DEMO_COMMAND.flags, { positionals: false });
   const port = parsePort(args.port, DEFAULT_PORT);
   const authPort = parsePort(args['auth-port'], DEFAULT_AUTH_PORT, '--auth-port');
   const host = args.host ?? DEFAULT_HOST;

@@ -4,23 +4,43 @@ import { parseConnectionString } from '../config/connection-string.ts';
 import { importDataDirect, importedYaml } from '../config/datadirect.ts';
 import { readOdbcIniSection } from '../config/odbc-ini.ts';
 import { parseConfig } from '../config/parse.ts';
-import { parseCliArgs } from './args.ts';
+import { defineCommand, parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliIo } from './io.ts';
 
-const USAGE =
-  'import datadirect <connection-string | -> | --odbc-ini F --dsn NAME [--profile NAME] [--include-secrets]';
+/** `token-broker import`: usage, flags and example (`--help`); its flags are the parser's options. */
+export const IMPORT_COMMAND = defineCommand({
+  name: 'import',
+  usage:
+    'import datadirect <connection-string | -> | --odbc-ini F --dsn NAME [--profile NAME] [--include-secrets]',
+  description:
+    'A Progress DataDirect connection string (AuthenticationMethod=55) or odbc.ini DSN as a profile, YAML on\nstdout; notes on stderr. A connection string of - is read from standard input (keeps passwords out of ps).',
+  flags: {
+    'odbc-ini': { type: 'string', value: 'F', help: 'read the connection settings from this odbc.ini file' },
+    dsn: {
+      type: 'string',
+      value: 'NAME',
+      help: 'the odbc.ini section (data source name) to read; needs --odbc-ini',
+    },
+    profile: {
+      type: 'string',
+      value: 'NAME',
+      help: 'the profile name to write (default: from the connection)',
+    },
+    'include-secrets': {
+      type: 'boolean',
+      default: false,
+      help: 'write the secrets into the YAML instead of secret references to fill in',
+    },
+  },
+  example: 'npx token-broker import datadirect - --profile docusign < connection.txt',
+});
+
+const USAGE = IMPORT_COMMAND.usage;
 
 function readArgs(argv: readonly string[]) {
-  const { values, positionals } = parseCliArgs(
-    argv,
-    {
-      'odbc-ini': { type: 'string' },
-      dsn: { type: 'string' },
-      profile: { type: 'string' },
-      'include-secrets': { type: 'boolean', default: false },
-    },
-    { usage: `usage: token-broker ${USAGE}` },
-  );
+  const { values, positionals } = parseCliArgs(argv, IMPORT_COMMAND.flags, {
+    usage: `usage: token-broker ${USAGE}`,
+  });
   const [kind, connectionString, ...extra] = positionals;
   if (kind !== 'datadirect') throw new UsageError(`usage: token-broker ${USAGE}`);
   if (extra.length > 0) throw new UsageError('give one connection string (quote it)');

@@ -3,23 +3,41 @@ import { resolve } from 'node:path';
 import { KeystoreError } from '../errors.ts';
 import { printable } from '../keystore/text.ts';
 import type { KeystoreEntry, KeystoreListing, KeystoreType } from '../keystore/types.ts';
-import { parseCliArgs } from './args.ts';
+import { defineCommand, helpText, parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliCommand, type CliIo } from './io.ts';
 
-const USAGE = `Usage: token-broker keystore inspect <file> [options]
+/** `token-broker keystore`: usage, flags and example (`--help`); its flags are the parser's options. */
+export const KEYSTORE_COMMAND = defineCommand({
+  name: 'keystore',
+  usage:
+    'keystore inspect <file> [--password P | --password-env VAR | --password-stdin] [--key-password-env VAR] [--type T] [--alias A] [--json]',
+  description:
+    "Lists a keystore's entries: alias, kind, key algorithm and size, JWS algorithm, subject, issuer,\nnotAfter and x5t#S256. Passwords are never printed.",
+  flags: {
+    password: {
+      type: 'string',
+      value: 'P',
+      help: 'store password (JKS/JCEKS/PKCS#12/BKS) or PEM passphrase',
+    },
+    'password-env': { type: 'string', value: 'VAR', help: 'read the password from environment variable VAR' },
+    'password-stdin': { type: 'boolean', help: 'read the password from standard input' },
+    'key-password-env': {
+      type: 'string',
+      value: 'VAR',
+      help: 'the key password from environment variable VAR, when it differs from the store password',
+    },
+    type: {
+      type: 'string',
+      value: 'T',
+      help: 'auto (default), jks, jceks, pkcs12, bks, pem, jwk, google-json',
+    },
+    alias: { type: 'string', value: 'A', help: 'show only this entry' },
+    json: { type: 'boolean', help: 'JSON instead of a table' },
+  },
+  example: 'npx token-broker keystore inspect keystore.jks --password-env KEYSTORE_PASSWORD',
+});
 
-Lists a keystore's entries: alias, kind, key algorithm and size, JWS algorithm,
-subject, issuer, notAfter and x5t#S256.
-
-Options:
-  --password P            store password (JKS/JCEKS/PKCS#12) or PEM passphrase
-  --password-env VAR      read the password from environment variable VAR
-  --password-stdin        read the password from standard input
-  --key-password-env VAR  key password, when it differs from the store password
-  --type T                auto (default), jks, jceks, pkcs12, bks, pem, jwk, google-json
-  --alias A               show only this entry
-  --json                  JSON instead of a table
-`;
+const USAGE = helpText(KEYSTORE_COMMAND);
 
 const TYPES: readonly KeystoreType[] = ['auto', 'jks', 'jceks', 'pkcs12', 'bks', 'pem', 'jwk', 'google-json'];
 
@@ -93,15 +111,7 @@ function inCommandTerms(err: unknown): unknown {
 }
 
 async function inspectArgs(argv: readonly string[], io: CliIo): Promise<InspectArgs> {
-  const parsed = parseCliArgs(argv, {
-    password: { type: 'string' },
-    'password-env': { type: 'string' },
-    'password-stdin': { type: 'boolean' },
-    'key-password-env': { type: 'string' },
-    type: { type: 'string' },
-    alias: { type: 'string' },
-    json: { type: 'boolean' },
-  });
+  const parsed = parseCliArgs(argv, KEYSTORE_COMMAND.flags);
   const { values, positionals } = parsed;
   if (positionals.length !== 1)
     throw new UsageError(

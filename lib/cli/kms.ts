@@ -4,24 +4,41 @@ import { JWS_ALGORITHMS, type JwsAlgorithm } from '../keystore/types.ts';
 import { openKmsSigner } from '../signer/kms.ts';
 import { KMS_PREFIX, parseKmsReference } from '../signer/kms-reference.ts';
 import { DEFAULT_CERTIFICATE_DAYS, kmsCertificate, MAX_CERTIFICATE_DAYS } from '../signer/x509.ts';
-import { parseCliArgs } from './args.ts';
+import { defineCommand, helpText, parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliCommand, type CliIo } from './io.ts';
 
-const USAGE = `Usage: token-broker kms certificate <key> --subject "CN=…" [--days N] [--csr] [--algorithm A]
-
-Writes a self-signed X.509 certificate (or with --csr a PKCS#10 request) for a signing key
+/** `token-broker kms`: usage, flags and example (`--help`); its flags are the parser's options. */
+export const KMS_COMMAND = defineCommand({
+  name: 'kms',
+  usage: 'kms certificate <key> --subject "CN=…" [--days N] [--csr] [--algorithm A]',
+  description: `Writes a self-signed X.509 certificate (or with --csr a PKCS#10 request) for a signing key
 held in AWS KMS, signed by KMS, as PEM on stdout: upload it to the provider (DocuSign,
 Salesforce, Entra) and name it as the profile's certificate:. The private key never
-leaves KMS.
+leaves KMS. <key>: key id, key ARN, alias ARN or alias/name (kms: prefix optional).
+AWS credentials, region and endpoint (AWS_ENDPOINT_URL_KMS) come from the environment.`,
+  flags: {
+    subject: {
+      type: 'string',
+      value: 'S',
+      help: 'CN=name, O=org, OU=unit, L=city, ST=state, C=US, emailAddress=a@b',
+    },
+    days: {
+      type: 'string',
+      value: 'N',
+      help: `validity in days (default ${DEFAULT_CERTIFICATE_DAYS}, at most ${MAX_CERTIFICATE_DAYS})`,
+    },
+    csr: { type: 'boolean', help: 'a certificate signing request instead of a certificate' },
+    algorithm: {
+      type: 'string',
+      value: 'A',
+      help: 'RS256…PS512 or ES256/384/512 (default: RS256 for RSA, by curve for ECC)',
+    },
+  },
+  example:
+    'npx token-broker kms certificate alias/docusign-signing --subject "CN=token-broker docusign" > docusign.crt',
+});
 
-  <key>            key id, key ARN, alias ARN or alias/name (kms: prefix optional)
-  --subject S      CN=name, O=org, OU=unit, L=city, ST=state, C=US, emailAddress=a@b
-  --days N         validity in days (default ${DEFAULT_CERTIFICATE_DAYS}, at most ${MAX_CERTIFICATE_DAYS})
-  --csr            a certificate signing request instead of a certificate
-  --algorithm A    RS256…PS512 or ES256/384/512 (default: RS256 for RSA, by curve for ECC)
-
-AWS credentials, region and endpoint (AWS_ENDPOINT_URL_KMS) come from the environment.
-`;
+const USAGE = helpText(KMS_COMMAND);
 
 /** What the command may be given instead of the ambient AWS configuration (tests). */
 export interface KmsCommandDeps {
@@ -46,16 +63,7 @@ export async function kmsCommand(
         ? 'kms needs a command: kms certificate <key> --subject "CN=…"'
         : `unknown kms command '${command}'; use: kms certificate <key> --subject "CN=…"`,
     );
-  const { values, positionals } = parseCliArgs(
-    rest,
-    {
-      subject: { type: 'string' },
-      days: { type: 'string' },
-      csr: { type: 'boolean' },
-      algorithm: { type: 'string' },
-    },
-    { usage: 'kms certificate <key> --subject "CN=…" [--days N] [--csr]' },
-  );
+  const { values, positionals } = parseCliArgs(rest, KMS_COMMAND.flags, { usage: KMS_COMMAND.usage });
   if (rest.includes('--help')) {
     io.stdout(USAGE);
     return EXIT_OK;

@@ -1,6 +1,8 @@
+import { commandSpec, helpText } from './args.ts';
 import { EXIT_USAGE, processIo, reportError, type CliCommand, type CliIo } from './io.ts';
 
 interface CommandEntry {
+  /** One line of the top-level help: the command's words, then what it does. */
   readonly summary: string;
   /** Loaded on demand so each command pays only for its own modules. */
   readonly load: () => Promise<CliCommand>;
@@ -8,48 +10,51 @@ interface CommandEntry {
 
 const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   serve: {
-    summary: 'serve [--config F] [--port N] [--host H]        the HTTP API on this machine',
+    summary: 'serve                     the HTTP API on this machine (127.0.0.1:8787)',
     load: async () => (await import('./serve.ts')).serve,
   },
   demo: {
-    summary:
-      'demo [--port N]                                  local authorization server + broker on the demo config',
+    summary: 'demo                      what npm start runs: a local authorization server and the broker',
     load: async () => (await import('./demo.ts')).demo,
   },
   token: {
-    summary: 'token <profile> [--subject S] [--scope S] [--min-ttl N] [--config F]   one token as JSON',
+    summary: 'token <profile>           one token as JSON on stdout',
     load: async () => (await import('./token.ts')).token,
   },
   keystore: {
-    summary:
-      'keystore inspect <file> [--password P | --password-env VAR | --password-stdin] [--type T] [--alias A] [--json]',
+    summary: "keystore inspect <file>   a keystore's entries (alias, algorithm, certificate)",
     load: async () => (await import('./keystore.ts')).keystore,
   },
   import: {
-    summary:
-      'import datadirect <connection-string> | --odbc-ini F --dsn NAME [--profile NAME] [--include-secrets]',
+    summary: 'import datadirect …       a DataDirect connection string or DSN as a profile (YAML)',
     load: async () => (await import('./import.ts')).importCommand,
   },
   check: {
-    summary: 'check [profile] [--config F] [--live] [--deployed] validate config, open keystores',
+    summary:
+      'check [profile]           validate the config and open every keystore (--deployed: as deployed)',
     load: async () => (await import('./check.ts')).check,
   },
   kms: {
-    summary: 'kms certificate <key> --subject "CN=…" [--days N] [--csr]   a certificate signed by a KMS key',
+    summary: 'kms certificate <key>     a certificate (or CSR) signed by a key held in AWS KMS',
     load: async () => (await import('./kms.ts')).kms,
   },
   'consent-url': {
-    summary: 'consent-url <profile> --subject S [--config F]   the consent URL',
+    summary: "consent-url <profile>     the broker's consent URL for a subject",
     load: async () => (await import('./consent-url.ts')).consentUrl,
   },
 };
+
+/** The command words, in the order the top-level help lists them. */
+export function commandNames(): string[] {
+  return Object.keys(COMMANDS);
+}
 
 function help(): string {
   const lines = Object.values(COMMANDS).map((c) => `  token-broker ${c.summary}`);
   return [
     'token-broker: OAuth 2.0 JWT bearer token broker',
     '',
-    'Usage:',
+    'Commands (token-broker <command> --help: its flags, one line each, and an example):',
     ...lines,
     '',
     'Config file: --config, else $TOKEN_BROKER_CONFIG, else ./token-broker.yaml',
@@ -71,7 +76,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     return EXIT_USAGE;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout(`Usage: token-broker ${entry.summary}\n`);
+    // The command's module declares its flags, help lines and example beside its parser.
+    await entry.load();
+    const spec = commandSpec(name);
+    io.stdout(spec ? helpText(spec) : `Usage: token-broker ${entry.summary}\n`);
     return 0;
   }
   try {

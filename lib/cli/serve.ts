@@ -9,7 +9,7 @@ import { createBatchedWriter } from '../observability/batched-writer.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS, startServer } from '../server/index.ts';
 import { isLoopback } from '../server/caller.ts';
-import { parseCliArgs } from './args.ts';
+import { defineCommand, parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliIo } from './io.ts';
 
 /** Parses `--port`: an integer 0..65535 (0 picks a free port). */
@@ -34,16 +34,30 @@ export function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/** `token-broker serve`: usage, flags and example (`--help`); its flags are the parser's options. */
+export const SERVE_COMMAND = defineCommand({
+  name: 'serve',
+  usage: 'serve [--config F] [--port N] [--host H]',
+  description:
+    'Serves the HTTP API (POST /token, /health, the consent routes) on this machine until Ctrl-C.\nCallers: loopback as `local`, else server.apiKeys or server.sigv4 of the config.',
+  flags: {
+    config: {
+      type: 'string',
+      value: 'F',
+      help: 'the profiles file (default: $TOKEN_BROKER_CONFIG, else ./token-broker.yaml)',
+    },
+    port: { type: 'string', value: 'N', help: 'the port to listen on (default 8787; 0 picks a free one)' },
+    host: { type: 'string', value: 'H', help: 'the address to listen on (default 127.0.0.1)' },
+  },
+  example: 'npx token-broker serve --config token-broker.yaml --port 8787',
+});
+
 /**
  * Runs the local server until SIGINT/SIGTERM.
  * @throws UsageError for bad flags; ConfigError ERR_CONFIG_NOT_FOUND, ERR_CONFIG
  */
 export async function serve(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values: args } = parseCliArgs(
-    argv,
-    { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } },
-    { positionals: false },
-  );
+  const { values: args } = parseCliArgs(argv, SERVE_COMMAND.flags, { positionals: false });
   const port = parsePort(args.port, DEFAULT_PORT);
   const host = args.host ?? DEFAULT_HOST;
   const config = await loadConfig({ path: args.config, env: io.env, cwd: io.cwd });

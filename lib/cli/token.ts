@@ -3,7 +3,7 @@ import { createBroker } from '../broker/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
 import { createSecretResolver } from '../secrets/index.ts';
-import { parseCliArgs } from './args.ts';
+import { defineCommand, parseCliArgs } from './args.ts';
 import { EXIT_OK, reportError, UsageError, type CliIo } from './io.ts';
 
 /** What tests inject into {@link token}. */
@@ -11,7 +11,34 @@ export interface TokenCommandDeps {
   readonly fetch?: typeof fetch;
 }
 
-const USAGE = 'token <profile> [--subject S] [--scope S] [--min-ttl N] [--config F]';
+/** `token-broker token`: usage, flags and example (`--help`); its flags are the parser's options. */
+export const TOKEN_COMMAND = defineCommand({
+  name: 'token',
+  usage: 'token <profile> [--subject S] [--scope S] [--min-ttl N] [--config F]',
+  description:
+    "One token for a profile as JSON on stdout, as the operator (the profile's callers are not checked;\nits subjects and scope are). One audit line per token on stderr, with the token's fingerprint only.",
+  flags: {
+    subject: {
+      type: 'string',
+      value: 'S',
+      help: "the user the token acts for (default: the profile's subject)",
+    },
+    scope: { type: 'string', value: 'S', help: "the scope asked for (default: the profile's scope)" },
+    'min-ttl': {
+      type: 'string',
+      value: 'N',
+      help: 'seconds the token must still be valid for, else a fresh one is fetched (default 60)',
+    },
+    config: {
+      type: 'string',
+      value: 'F',
+      help: 'the profiles file (default: $TOKEN_BROKER_CONFIG, else ./token-broker.yaml)',
+    },
+  },
+  example: 'npx token-broker token docusign --subject jsmith@example.com --config token-broker.yaml',
+});
+
+const USAGE = TOKEN_COMMAND.usage;
 
 interface TokenArgs {
   readonly profile: string;
@@ -22,16 +49,7 @@ interface TokenArgs {
 }
 
 function readArgs(argv: readonly string[]): TokenArgs {
-  const parsed = parseCliArgs(
-    argv,
-    {
-      subject: { type: 'string' },
-      scope: { type: 'string' },
-      'min-ttl': { type: 'string' },
-      config: { type: 'string' },
-    },
-    { usage: `usage: ${USAGE}` },
-  );
+  const parsed = parseCliArgs(argv, TOKEN_COMMAND.flags, { usage: `usage: ${USAGE}` });
   const [profile, ...extra] = parsed.positionals;
   if (!profile) throw new UsageError(`token needs a profile name; usage: ${USAGE}`);
   if (extra.length > 0)
