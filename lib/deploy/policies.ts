@@ -12,6 +12,7 @@ import { parseReference } from '../secrets/reference.ts';
 import { isKmsReference, parseKmsReference } from '../signer/kms-reference.ts';
 import { ROLE_FUNCTIONS, secretUses, type RoleFunction } from './secret-reads.ts';
 import { busArn } from './notify.ts';
+import { WEB_IDENTITY_FUNCTIONS, webIdentityStatement } from './web-identity-policy.ts';
 
 export { ROLE_FUNCTIONS, type RoleFunction } from './secret-reads.ts';
 
@@ -183,6 +184,8 @@ function secretsDecryptStatements(keyIds: readonly string[]): Statement[] {
  *   profiles' keys, and the table calls they make; `refresh` also `Query` on the due index
  *   and `lambda:InvokeFunction` on itself (its shards);
  * - `health`: `kms:DescribeKey` on the profiles' keys; no table.
+ * - `token`, `refresh`: `sts:GetWebIdentityToken` held to the profiles' audiences, longest
+ *   lifetime and algorithms, when a profile uses web identity (web-identity-policy.ts).
  * - `token`, `refresh`, `consentCallback`: `events:PutEvents` on the stack's bus.
  */
 export function rolePolicies(config: BrokerConfig, context: PolicyContext): Record<RoleFunction, Policy[]> {
@@ -214,6 +217,8 @@ export function rolePolicies(config: BrokerConfig, context: PolicyContext): Reco
     if (fn === 'token' || fn === 'refresh' || fn === 'consentCallback')
       statements.push(...kmsStatements(config, 'SignWithProfileKms', ['kms:Sign', 'kms:GetPublicKey']));
     if (fn === 'health') statements.push(...kmsStatements(config, 'DescribeProfileKms', ['kms:DescribeKey']));
+    const webIdentity = WEB_IDENTITY_FUNCTIONS.includes(fn) ? webIdentityStatement(config) : undefined;
+    if (webIdentity) statements.push(webIdentity);
     if (TABLE_ACTIONS[fn].length > 0)
       statements.push({
         Sid: 'UseCacheTable',

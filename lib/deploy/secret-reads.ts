@@ -7,6 +7,7 @@
 import type { BrokerConfig, Profile } from '../config/types.ts';
 import { isSecretReference } from '../secrets/reference.ts';
 import { isKmsReference } from '../signer/kms-reference.ts';
+import { isKeyless } from '../config/keyless.ts';
 
 /** The functions of serverless.yml that get a role of their own. */
 export const ROLE_FUNCTIONS = ['token', 'health', 'consentStart', 'consentCallback', 'refresh'] as const;
@@ -24,7 +25,10 @@ function keyMaterial(profile: Profile): SecretUse[] {
   const at = (key: string, reference: string | undefined): SecretUse[] =>
     reference === undefined ? [] : [{ where: `profile ${profile.name}: ${key}`, reference }];
   return [
-    ...(isKmsReference(profile.certStore) ? [] : at('certStore', profile.certStore)),
+    // A KMS key is granted apart; aws:web-identity is no secret (web-identity-policy.ts).
+    ...(isKmsReference(profile.certStore) || isKeyless(profile.certStore)
+      ? []
+      : at('certStore', profile.certStore)),
     ...at('certPassword', profile.certPassword),
     ...at('keyPassword', profile.keyPassword),
     ...at('certificate', profile.certificate),
