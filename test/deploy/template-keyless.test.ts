@@ -4,6 +4,7 @@
  * and algorithms; no secret read for `aws:web-identity`.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/index.ts';
 import { checkDeployment } from '../../lib/deploy/deployable.ts';
@@ -76,6 +77,15 @@ describe('keyless profiles in the packaged template (osls package)', () => {
       const sts = statementsOf(role).filter((s) => JSON.stringify(s['Action']).includes('sts:'));
       expect(sts, role).toEqual([EXPECTED]);
     }
+  });
+
+  it('outputs the token and refresh roles, the subjects a provider trusts', () => {
+    const template = JSON.parse(
+      readFileSync(join(packaged.out, 'cloudformation-template-update-stack.json'), 'utf8'),
+    ) as { Outputs: Record<string, { Value: unknown }> };
+    const outputs = template.Outputs;
+    expect(outputs['TokenRoleArn']!.Value).toEqual({ 'Fn::GetAtt': ['TokenRole', 'Arn'] });
+    expect(outputs['RefreshRoleArn']!.Value).toEqual({ 'Fn::GetAtt': ['RefreshRole', 'Arn'] });
   });
 
   it('gives no other role any sts action, and reads no secret for aws:web-identity', () => {
