@@ -9,6 +9,8 @@ import { createSecretResolver } from '../secrets/index.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import { defineCommand, parseCliArgs } from './args.ts';
 import { checkDeployed } from './check-deployed.ts';
+import { withLiveIssuer } from './check-keyless.ts';
+import type { StsApiFactory } from '../aws/sts.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, reportError, UsageError, type CliIo } from './io.ts';
 
 /** Replaceable parts, for tests. */
@@ -20,6 +22,8 @@ export interface CheckDeps {
   readonly fetch?: typeof fetch;
   /** KMS per region for `kms:` profiles; default: the ambient AWS configuration. */
   readonly kms?: KmsApiFactory;
+  /** STS per region for keyless profiles (`--live`); default: the ambient AWS configuration. */
+  readonly sts?: StsApiFactory;
 }
 
 /** `token-broker check`: usage, flags and example (`--help`); its flags are the parser's options. */
@@ -37,7 +41,7 @@ export const CHECK_COMMAND = defineCommand({
     live: {
       type: 'boolean',
       default: false,
-      help: 'also fetch one token per healthy profile (its default subject), shown by fingerprint only',
+      help: "also fetch one token per healthy profile (its default subject), shown by fingerprint only; for keyless profiles, read the account's issuer URL from STS and check its discovery",
     },
     deployed: {
       type: 'boolean',
@@ -98,6 +102,7 @@ async function liveCheck(
     ...(deps.openKeystore ? { openKeystore: deps.openKeystore } : {}),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
     ...(deps.kms ? { kms: deps.kms } : {}),
+    ...(deps.sts ? { sts: deps.sts } : {}),
     trustedCallerKinds: ['cli'],
   });
   let dpopKey: Promise<DpopKey> | undefined;
@@ -188,7 +193,8 @@ export async function check(argv: readonly string[], io: CliIo, deps: CheckDeps 
     const settings = await inspectSettings(config, secrets);
     if (settings.lines.length > 0) reports.push(settings);
   }
-  if (args.live) reports = await liveCheck(config, reports, secrets, deps);
+  if (args.live)
+    reports = await withLiveIssuer(config, await liveCheck(config, reports, secrets, deps), deps);
   for (const report of reports) print(report, io);
   return reports.every((r) => r.ok) ? EXIT_OK : EXIT_FAILURE;
 }

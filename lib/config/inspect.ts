@@ -1,6 +1,8 @@
 import type { KmsApiFactory } from '../aws/kms.ts';
 import { openKmsSigner } from '../signer/kms.ts';
 import { isKmsReference, parseKmsReference } from '../signer/kms-reference.ts';
+import { isKeyless } from './keyless.ts';
+import { trustLines } from './keyless-trust.ts';
 import type { KeyObject } from 'node:crypto';
 import { BrokerError, ConfigError } from '../errors.ts';
 import type { KeyMaterial, OpenKeystoreOptions } from '../keystore/types.ts';
@@ -96,7 +98,9 @@ export async function inspectProfile(
 
   const kms = isKmsReference(profile.certStore);
   let store: Uint8Array | undefined;
-  if (!kms) {
+  // A keyless profile has no key to open: the trust settings to enter at the provider instead.
+  for (const line of trustLines(profile, undefined)) info(line);
+  if (!kms && !isKeyless(profile.certStore)) {
     try {
       store = (await deps.secrets.resolveBytes(profile.certStore)).bytes;
     } catch (err) {
