@@ -24,6 +24,8 @@ import { isKmsReference } from '../signer/kms-reference.ts';
 import { consentClientFields, consentProfiles, pointConsentAt } from '../dev/consent-demo.ts';
 import { createSecretResolver } from '../secrets/index.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
+import { setupLocalEvents } from '../events/setup.ts';
+import { noMetrics } from '../types.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../server/index.ts';
 import { listenError } from '../server/listen-error.ts';
 import { EXIT_OK, type CliIo } from './io.ts';
@@ -106,7 +108,7 @@ function clientLines(brokerUrl: string, profile: string): string[] {
 /** `token-broker demo`: usage, flags and example (`--help`); its flags are the parser's options. */
 export const DEMO_COMMAND = defineCommand({
   name: 'demo',
-  usage: 'demo [--config F] [--port N] [--host H] [--auth-port N]',
+  usage: 'demo [--config F] [--port N] [--host H] [--auth-port N] [--events F]',
   description:
     'What npm start runs: a local authorization server and the broker, pointed at each other, then a\ncurl line and three token-broker/client lines that get a token. No AWS account is involved.',
   flags: {
@@ -121,6 +123,11 @@ export const DEMO_COMMAND = defineCommand({
       type: 'string',
       value: 'N',
       help: "the authorization server's port on 127.0.0.1 (default 8788; 0 picks a free one)",
+    },
+    events: {
+      type: 'string',
+      value: 'F',
+      help: "append the profiles' events to F as JSON lines, - for stderr (default: $TOKEN_BROKER_EVENTS_FILE)",
     },
   },
   example: 'npx token-broker demo --port 0 --auth-port 0',
@@ -167,7 +174,12 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
   const logger = createJsonLogger({ write: io.stderr });
   let broker;
   try {
-    broker = await startServer({ config, port, host, env: io.env, logger });
+    const events = setupLocalEvents(
+      args.events ?? io.env['TOKEN_BROKER_EVENTS_FILE'],
+      { cwd: io.cwd, stderr: io.stderr },
+      { config, logger, metrics: noMetrics },
+    );
+    broker = await startServer({ config, port, host, env: io.env, logger, events });
   } catch (err) {
     await authorization.close();
     throw err;

@@ -42,6 +42,10 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "consent-url <profile>     the broker's consent URL for a subject",
     load: async () => (await import('./consent-url.ts')).consentUrl,
   },
+  events: {
+    summary: 'events [--follow]         the events serve and demo write with --events F, one line each',
+    load: async () => (await import('./events.ts')).events,
+  },
 };
 
 /** The command words, in the order the top-level help lists them. */

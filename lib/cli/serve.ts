@@ -5,10 +5,12 @@
  * accepting, lets requests in flight finish for at most 5 s, then returns.
  */
 import { loadConfig } from '../config/index.ts';
+import { setupLocalEvents } from '../events/setup.ts';
 import { createBatchedWriter } from '../observability/batched-writer.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, SHUTDOWN_GRACE_MS, startServer } from '../server/index.ts';
 import { isLoopback } from '../server/caller.ts';
+import { noMetrics } from '../types.ts';
 import { defineCommand, parseCliArgs } from './args.ts';
 import { EXIT_OK, UsageError, type CliIo } from './io.ts';
 
@@ -37,7 +39,7 @@ export function untilSignal(): Promise<NodeJS.Signals> {
 /** `token-broker serve`: usage, flags and example (`--help`); its flags are the parser's options. */
 export const SERVE_COMMAND = defineCommand({
   name: 'serve',
-  usage: 'serve [--config F] [--port N] [--host H]',
+  usage: 'serve [--config F] [--port N] [--host H] [--events F]',
   description:
     'Serves the HTTP API (POST /token, /health, the consent routes) on this machine until Ctrl-C.\nCallers: loopback as `local`, else server.apiKeys or server.sigv4 of the config.',
   flags: {
@@ -48,8 +50,13 @@ export const SERVE_COMMAND = defineCommand({
     },
     port: { type: 'string', value: 'N', help: 'the port to listen on (default 8787; 0 picks a free one)' },
     host: { type: 'string', value: 'H', help: 'the address to listen on (default 127.0.0.1)' },
+    events: {
+      type: 'string',
+      value: 'F',
+      help: "append the profiles' events to F as JSON lines, - for stderr (default: $TOKEN_BROKER_EVENTS_FILE)",
+    },
   },
-  example: 'npx token-broker serve --config token-broker.yaml --port 8787',
+  example: 'npx token-broker serve --config token-broker.yaml --port 8787 --events events.jsonl',
 });
 
 /**
@@ -73,7 +80,12 @@ export async function serve(argv: readonly string[], io: CliIo): Promise<number>
       `token-broker: listening on ${host} without server.apiKeys: only loopback callers are served; add API keys to accept others\n`,
     );
   }
-  const server = await startServer({ config, port, host, env: io.env, logger });
+  const events = setupLocalEvents(
+    args.events ?? io.env['TOKEN_BROKER_EVENTS_FILE'],
+    { cwd: io.cwd, stderr: io.stderr },
+    { config, logger, metrics: noMetrics },
+  );
+  const server = await startServer({ config, port, host, env: io.env, logger, events });
   io.stdout(
     `token-broker: serving ${Object.keys(config.profiles).length} profile(s) from ${config.source}\n`,
   );

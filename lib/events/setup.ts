@@ -4,6 +4,7 @@
  * their repeat-prevention state in the shared cache's table with `cache.store: dynamodb`,
  * else in memory.
  */
+import { resolve } from 'node:path';
 import { createDynamoDbClient, type DynamoDbClientFactory } from '../aws/sdk.ts';
 import { SHARED_CALL_TIMEOUT_MS } from '../cache/resilient-store.ts';
 import type { BrokerConfig, CacheSettings } from '../config/types.ts';
@@ -22,6 +23,8 @@ export interface EventsTarget {
   readonly file?: string | undefined;
   /** The region of the EventBridge client and of local lines. */
   readonly region?: string | undefined;
+  /** Where a `file` of `-` writes; default `process.stderr`. */
+  readonly stderr?: ((line: string) => void) | undefined;
 }
 
 /** What {@link setupEvents} needs besides the target. */
@@ -44,7 +47,11 @@ export function sinkFor(target: EventsTarget): EventSink | undefined {
       ...(target.region !== undefined && { config: { region: target.region } }),
     });
   if (target.file !== undefined && target.file !== '')
-    return createJsonLinesSink({ target: target.file, region: target.region });
+    return createJsonLinesSink({
+      target: target.file,
+      region: target.region,
+      ...(target.stderr !== undefined && { stderr: { write: target.stderr } }),
+    });
   return undefined;
 }
 
@@ -95,4 +102,18 @@ export function setupEvents(target: EventsTarget, deps: EventsSetupDeps): Profil
     metrics: deps.metrics,
     ...(deps.clock !== undefined && { clock: deps.clock }),
   });
+}
+
+/**
+ * The events of the local server and `demo` (`--events`, else `TOKEN_BROKER_EVENTS_FILE`):
+ * JSON lines appended to `file` (relative to `cwd`), or written to `stderr` for `-`; none
+ * when unset.
+ */
+export function setupLocalEvents(
+  file: string | undefined,
+  where: { readonly cwd: string; readonly stderr: (line: string) => void },
+  deps: EventsSetupDeps,
+): ProfileEvents | undefined {
+  if (file === undefined || file === '') return undefined;
+  return setupEvents({ file: file === '-' ? '-' : resolve(where.cwd, file), stderr: where.stderr }, deps);
 }

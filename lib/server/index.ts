@@ -14,6 +14,7 @@ import { createTokenHandler } from '../../functions/token.ts';
 import type { SharedTokenStore } from '../cache/types.ts';
 import type { BrokerConfig } from '../config/types.ts';
 import { setupBroker } from '../consent/setup.ts';
+import type { ProfileEvents } from '../events/emitter.ts';
 import type { ConsentStore } from '../consent/store.ts';
 import { DeepHealthCheck } from '../health/deep.ts';
 import { errorResult } from '../http/error-response.ts';
@@ -79,6 +80,8 @@ export interface StartServerOptions {
   readonly healthDeepCallers?: readonly string[] | undefined;
   /** Routes beside `POST /token`, `GET /health` and the consent routes. */
   readonly routes?: readonly LocalRoute[] | undefined;
+  /** The profiles' events of the built broker and consent flow (`serve --events`); default none. */
+  readonly events?: ProfileEvents | undefined;
 }
 
 /** A route of the local server; `public` routes (browser-facing) skip caller identification. */
@@ -148,6 +151,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         sharedStore: options.sharedStore,
         ephemeralStateKey: true,
         store: options.consentStore,
+        events: options.events,
       });
   const broker = options.broker ?? built!.broker;
   const consent = built?.consent;

@@ -24,7 +24,7 @@ describe('token-broker CLI entry', () => {
     const c = captureIo();
     expect(await main(['mint'], c.io)).toBe(2);
     expect(c.stderr()).toBe(
-      'token-broker: unknown command "mint"; commands: serve, demo, token, keystore, import, check, kms, consent-url\n',
+      'token-broker: unknown command "mint"; commands: serve, demo, token, keystore, import, check, kms, consent-url, events\n',
     );
   });
 
