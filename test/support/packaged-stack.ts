@@ -28,6 +28,8 @@ export interface PackagedStackOptions {
   readonly place?: IamPlace;
   /** `AWS::StackName`, the prefix of function names: `token-broker-<stage>`. */
   readonly stackName: string;
+  /** A loopback STS (test/support/sts-server.ts) to put behind a gateway, for keyless profiles. */
+  readonly sts?: string | undefined;
 }
 
 /** A container of the stack, with the access key id its role's calls carry (IAM decisions name it). */
@@ -109,6 +111,7 @@ export async function startPackagedStack(options: PackagedStackOptions): Promise
         dynamodb: dynamo.endpoint,
         kms: kms.url,
         lambda: lambda.endpoint,
+        ...(options.sts !== undefined && { sts: options.sts }),
       },
       lookups: { secret: (id) => secrets.describe(id), key: (id) => kms.describe(id) },
     });
