@@ -60,6 +60,21 @@ export interface PolicyContext {
 export const EVENT_FUNCTIONS: readonly RoleFunction[] = ['token', 'refresh', 'consentCallback'];
 
 /**
+ * The events' repeat-prevention state (lib/events/dynamodb-state.ts) is items `event#…`
+ * of the cache table, deleted when a condition clears: `DeleteItem` on those items only
+ * (`dynamodb:LeadingKeys`, the partition key of every item the call touches).
+ *
+ * @see https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html
+ */
+export const EVENT_STATE_STATEMENT: Statement = {
+  Sid: 'ClearEventState',
+  Effect: 'Allow',
+  Action: ['dynamodb:DeleteItem'],
+  Resource: [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }],
+  Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['event#*'] } },
+};
+
+/**
  * `events:PutEvents` on the stack's bus only (a name in the stack's account and region,
  * an ARN as given).
  *
@@ -186,7 +201,8 @@ function secretsDecryptStatements(keyIds: readonly string[]): Statement[] {
  * - `health`: `kms:DescribeKey` on the profiles' keys; no table.
  * - `token`, `refresh`: `sts:GetWebIdentityToken` held to the profiles' audiences, longest
  *   lifetime and algorithms, when a profile uses web identity (web-identity-policy.ts).
- * - `token`, `refresh`, `consentCallback`: `events:PutEvents` on the stack's bus.
+ * - `token`, `refresh`, `consentCallback`: `events:PutEvents` on the stack's bus, and
+ *   `DeleteItem` of the events' state items (`event#…`) in the table.
  */
 export function rolePolicies(config: BrokerConfig, context: PolicyContext): Record<RoleFunction, Policy[]> {
   const { stage, service } = context;
@@ -247,7 +263,8 @@ export function rolePolicies(config: BrokerConfig, context: PolicyContext): Reco
         ],
       });
     }
-    if (EVENT_FUNCTIONS.includes(fn)) statements.push(putEventsStatement(context.eventBus));
+    if (EVENT_FUNCTIONS.includes(fn))
+      statements.push(EVENT_STATE_STATEMENT, putEventsStatement(context.eventBus));
     policies[fn] = [
       {
         PolicyName: `${fn}-least-privilege`,

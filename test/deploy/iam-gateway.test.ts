@@ -5,9 +5,10 @@
  */
 import {
   CreateTableCommand,
+  DeleteItemCommand,
+  DynamoDBClient,
   GetItemCommand,
   QueryCommand,
-  type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -21,7 +22,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { putEventsStatement } from '../../lib/deploy/policies.ts';
+import { EVENT_STATE_STATEMENT, putEventsStatement } from '../../lib/deploy/policies.ts';
 import { fetchFromSecretsManager } from '../../lib/secrets/secrets-manager.ts';
 import { startEventBridgeServer, type EventBridgeServer } from '../support/eventbridge-server.ts';
 import { startDynalite, type Dynalite } from '../support/dynalite.ts';
@@ -617,8 +618,11 @@ describe('IAM gateway: EventBridge PutEvents (JSON 1.1)', () => {
         Policies: [
           {
             PolicyName: 'token-least-privilege',
-            // The template's own statement (lib/deploy/policies.ts), on the default bus.
-            PolicyDocument: { Version: '2012-10-17', Statement: [putEventsStatement(undefined)] },
+            // The template's own statements (lib/deploy/policies.ts), on the default bus.
+            PolicyDocument: {
+              Version: '2012-10-17',
+              Statement: [EVENT_STATE_STATEMENT, putEventsStatement(undefined)],
+            },
           },
         ],
       },
@@ -626,8 +630,10 @@ describe('IAM gateway: EventBridge PutEvents (JSON 1.1)', () => {
   };
   const UNUSED = 'http://127.0.0.1:9';
   let bus: EventBridgeServer;
+  let dynalite: Dynalite;
   let iam: EnforcedIam;
   let client: EventBridgeClient;
+  let table: DynamoDBClient;
   const entry = (detailType: string, eventBusName?: string) => ({
     Source: 'token-broker',
     DetailType: detailType,
@@ -637,14 +643,25 @@ describe('IAM gateway: EventBridge PutEvents (JSON 1.1)', () => {
 
   beforeAll(async () => {
     bus = await startEventBridgeServer();
+    dynalite = await startDynalite();
+    const admin = dynalite.client({ region: 'eu-west-1' });
+    await admin.send(
+      new CreateTableCommand({
+        TableName: TABLE,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      }),
+    );
+    admin.destroy();
     iam = await enforceIam({
-      resources: EMITTING,
+      resources: { ...EMITTING, CacheTable: { Type: 'AWS::DynamoDB::Table', Properties: {} } },
       stackName: 'token-broker-ci',
       functions: { token: 'TokenLambdaFunction' },
       table: TABLE,
       upstreams: {
         secretsmanager: UNUSED,
-        dynamodb: UNUSED,
+        dynamodb: dynalite.endpoint,
         kms: UNUSED,
         lambda: UNUSED,
         events: bus.endpoint,
@@ -662,12 +679,39 @@ describe('IAM gateway: EventBridge PutEvents (JSON 1.1)', () => {
       },
       maxAttempts: 1,
     });
+    table = new DynamoDBClient({
+      endpoint: env['AWS_ENDPOINT_URL_DYNAMODB']!,
+      region: 'eu-west-1',
+      credentials: {
+        accessKeyId: env['AWS_ACCESS_KEY_ID']!,
+        secretAccessKey: env['AWS_SECRET_ACCESS_KEY']!,
+        sessionToken: env['AWS_SESSION_TOKEN']!,
+      },
+      maxAttempts: 1,
+    });
   });
 
   afterAll(async () => {
     client?.destroy();
+    table?.destroy();
     await iam?.close();
-    await bus?.close();
+    await Promise.all([bus?.close(), dynalite?.close()]);
+  });
+
+  it("DynamoDB: DeleteItem passes for the events' state items (dynamodb:LeadingKeys event#…) and is refused for a cached token's item", async () => {
+    const remove = (pk: string) =>
+      table.send(new DeleteItemCommand({ TableName: TABLE, Key: { pk: { S: pk } } }));
+    await expect(remove('event#refresh#billing#1a2b3c4d')).resolves.toHaveProperty('$metadata');
+    expect(iam.authority.decisions.at(-1)).toMatchObject({
+      action: 'dynamodb:DeleteItem',
+      resource: TABLE_ARN,
+      context: { 'dynamodb:LeadingKeys': ['event#refresh#billing#1a2b3c4d'] },
+      allowed: true,
+    });
+    await expect(remove('v2#0f1e2d3c')).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      message: `User: ${SESSION} is not authorized to perform: dynamodb:DeleteItem on resource: ${TABLE_ARN} because no identity-based policy allows the dynamodb:DeleteItem action`,
+    });
   });
 
   it('passes entries on the granted bus (by name, by ARN, or none given: the default), one decision per entry with its source and detail type', async () => {

@@ -103,6 +103,7 @@ describe('packaged CloudFormation template (osls package)', () => {
       expect(JSON.stringify(resource)).toMatch(/:secret:[^*?]+-\?{6}"/);
     const dynamo = scoped.filter((s: any) => [s.Action].flat().some((a: string) => /^dynamodb:/i.test(a)));
     expect([...new Set(dynamo.flatMap((s: any) => [s.Action].flat()))].sort()).toEqual([
+      'dynamodb:DeleteItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',
@@ -117,6 +118,11 @@ describe('packaged CloudFormation template (osls package)', () => {
           : [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }],
       );
       if (actions.includes('dynamodb:Query')) expect(actions).toEqual(['dynamodb:Query']);
+      // Items are deleted only when they are the events' state, never a cached token.
+      if (actions.includes('dynamodb:DeleteItem'))
+        expect(statement.Condition).toEqual({
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['event#*'] },
+        });
     }
     expect(JSON.stringify(statements)).not.toMatch(/dynamodb:(Scan|\*)/i);
   });
@@ -305,7 +311,14 @@ const table = (...actions: string[]) => ({
   Action: actions.map((a) => `dynamodb:${a}`),
   Resource: [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }],
 });
-/** `events:PutEvents` on the default bus of the stack's account and region, nothing else. */
+/** `DeleteItem` of the events' state items (`event#…`) only, and `events:PutEvents` on the default bus. */
+const clearEventState = {
+  Sid: 'ClearEventState',
+  Effect: 'Allow',
+  Action: ['dynamodb:DeleteItem'],
+  Resource: [{ 'Fn::GetAtt': ['CacheTable', 'Arn'] }],
+  Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['event#*'] } },
+};
 const putEvents = {
   Sid: 'PutProfileEvents',
   Effect: 'Allow',
@@ -351,6 +364,7 @@ describe('one IAM role per function', () => {
       logs('token'),
       readSecrets(seal),
       table('GetItem', 'PutItem', 'UpdateItem'),
+      clearEventState,
       putEvents,
     ]);
     expect(statementsOf(resources, 'HealthRole')).toEqual([logs('health')]);
@@ -359,6 +373,7 @@ describe('one IAM role per function', () => {
       logs('consentCallback'),
       readSecrets('token-broker/ci/consent-client-secret', seal, state),
       table('GetItem', 'PutItem', 'UpdateItem'),
+      clearEventState,
       putEvents,
     ]);
     expect(statementsOf(resources, 'RefreshRole')).toEqual([
@@ -366,6 +381,7 @@ describe('one IAM role per function', () => {
       readSecrets(seal),
       table('GetItem', 'PutItem', 'UpdateItem'),
       ...REFRESH_ONLY,
+      clearEventState,
       putEvents,
     ]);
   });
@@ -433,6 +449,7 @@ describe('roles for KMS profiles and Secrets Manager references (osls package)',
       readSecrets(...material, seal),
       ...sign,
       table('GetItem', 'PutItem', 'UpdateItem'),
+      clearEventState,
       putEvents,
     ]);
     expect(statementsOf(kms.resources, 'RefreshRole')).toEqual([
@@ -441,6 +458,7 @@ describe('roles for KMS profiles and Secrets Manager references (osls package)',
       ...sign,
       table('GetItem', 'PutItem', 'UpdateItem'),
       ...REFRESH_ONLY,
+      clearEventState,
       putEvents,
     ]);
     expect(statementsOf(kms.resources, 'ConsentCallbackRole')).toEqual([
@@ -448,6 +466,7 @@ describe('roles for KMS profiles and Secrets Manager references (osls package)',
       readSecrets(...material, 'token-broker/ci/client-secret', seal, 'token-broker/ci/consent-state-key'),
       ...sign,
       table('GetItem', 'PutItem', 'UpdateItem'),
+      clearEventState,
       putEvents,
     ]);
   });

@@ -106,13 +106,35 @@ function secretsManager(
   };
 }
 
+/**
+ * `dynamodb:LeadingKeys` of a single-item request: the partition key value of its `Key`
+ * (a hash-only key), or of its `Item`'s `pk` (the cache table's hash key).
+ */
+function leadingKey(body: Record<string, unknown>): string | undefined {
+  const key = body['Key'] as Record<string, { S?: string }> | undefined;
+  if (key !== undefined) {
+    const values = Object.values(key);
+    return values.length === 1 ? values[0]?.S : undefined;
+  }
+  return (body['Item'] as Record<string, { S?: string }> | undefined)?.['pk']?.S;
+}
+
 function dynamoDb(operation: string, body: Record<string, unknown>, place: IamPlace) {
   const table = (name: string) =>
     `arn:${place.partition}:dynamodb:${place.region}:${place.account}:table/${name}`;
   const action = `dynamodb:${operation}`;
   if (typeof body['TableName'] === 'string') {
     const index = typeof body['IndexName'] === 'string' ? `/index/${body['IndexName']}` : '';
-    return { questions: [{ action, resource: `${table(body['TableName'])}${index}` }] };
+    const leading = leadingKey(body);
+    return {
+      questions: [
+        {
+          action,
+          resource: `${table(body['TableName'])}${index}`,
+          ...(leading === undefined ? {} : { context: { 'dynamodb:LeadingKeys': [leading] } }),
+        },
+      ],
+    };
   }
   if (typeof body['RequestItems'] === 'object' && body['RequestItems'] !== null)
     return {

@@ -1,12 +1,13 @@
 /**
  * A packaged stack on 127.0.0.1, as AWS would run it: the loopback Secrets Manager, dynalite
- * (the table made from the template's `CacheTable`), the loopback KMS and Lambda Invoke,
- * each behind an IAM gateway that evaluates the calling function's role from the template;
+ * (the table made from the template's `CacheTable`), the loopback KMS, Lambda Invoke and
+ * EventBridge (the bus the functions put events on), each behind an IAM gateway that evaluates the calling function's role from the template;
  * and cold containers of each function from its unpacked zip, with the environment the
  * template gives it. The rehearsal of a user's profiles file runs on it.
  */
 import { CreateTableCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { startDynalite, type Dynalite } from './dynalite.ts';
+import { startEventBridgeServer, type EventBridgeServer } from './eventbridge-server.ts';
 import type { IamPlace } from './iam-authority.ts';
 import { ARTEFACT_PLACE, enforceIam, type EnforcedIam } from './iam-stack.ts';
 import { startKmsServer, type KmsServer } from './kms-server.ts';
@@ -41,6 +42,8 @@ export interface StackContainer extends Container {
 export interface PackagedStack {
   readonly secrets: SecretsManagerServer;
   readonly kms: KmsServer;
+  /** The bus: every event the functions put on it, as received. */
+  readonly eventBridge: EventBridgeServer;
   readonly iam: EnforcedIam;
   readonly table: string;
   /** dynalite, behind no gateway: for the test's own look at the table. */
@@ -94,6 +97,8 @@ export async function startPackagedStack(options: PackagedStackOptions): Promise
     started.push(kms);
     const lambda: LambdaInvokeServer = await startLambdaInvokeServer();
     started.push(lambda);
+    const eventBridge = await startEventBridgeServer();
+    started.push(eventBridge);
     const table = `${stackName}-cache`;
     const client = dynamo.client();
     await client.send(new CreateTableCommand(tableInput(packaged.resources['CacheTable']!, table)));
@@ -111,6 +116,7 @@ export async function startPackagedStack(options: PackagedStackOptions): Promise
         dynamodb: dynamo.endpoint,
         kms: kms.url,
         lambda: lambda.endpoint,
+        events: eventBridge.endpoint,
         ...(options.sts !== undefined && { sts: options.sts }),
       },
       lookups: { secret: (id) => secrets.describe(id), key: (id) => kms.describe(id) },
@@ -119,6 +125,7 @@ export async function startPackagedStack(options: PackagedStackOptions): Promise
     return {
       secrets,
       kms,
+      eventBridge,
       iam,
       table,
       dynamoDbEndpoint: dynamo.endpoint,
