@@ -242,7 +242,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
           }
         : federated;
       if (result.dpopNonce !== undefined) dpopNonces.set(obtained, result.dpopNonce);
-      if (deps.events) await deps.events.tokenObtained(profile.name);
+      if (deps.events) await deps.events.tokenObtained(profile.name, subject);
       return obtained;
     } catch (err) {
       if (err instanceof BrokerError)

@@ -4,6 +4,11 @@
  * conditional write, so that of all the instances that see a condition exactly one wins
  * the right to send its event.
  *
+ * Items carry the table's `ttl`: a claim (Consent Required, Key Rejected) lapses
+ * {@link STATE_TTL_SECONDS} after it was made, so a condition that still holds then is
+ * announced again, once a month rather than never; a failure count lapses that long after
+ * the last failure; a certificate's record a day after the certificate's expiry.
+ *
  * Errors of the DynamoDB client are passed through; the emitter logs them and sends nothing.
  *
  * @see https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
@@ -16,13 +21,19 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { ttlAfter } from '../cache/dynamodb-item.ts';
+import type { Clock } from '../types.ts';
 import type { EventState, StateFields } from './state.ts';
+
+/** How long a claim or a failure count is kept without a change, seconds (30 days). */
+export const STATE_TTL_SECONDS = 30 * 86_400;
 
 /** Options of {@link createDynamoDbEventState}. */
 export interface DynamoDbEventStateOptions {
   readonly client: DynamoDBClient;
-  /** Table with a string hash key `pk` (the shared cache table). */
+  /** Table with a string hash key `pk` and TTL on `ttl` (the shared cache table). */
   readonly table: string;
+  readonly clock?: Clock;
 }
 
 function attribute(value: string | number): AttributeValue {
@@ -33,7 +44,7 @@ function fieldsOf(item: Record<string, AttributeValue> | undefined): StateFields
   if (item === undefined) return undefined;
   const out: Record<string, string | number> = {};
   for (const [name, value] of Object.entries(item)) {
-    if (name === 'pk') continue;
+    if (name === 'pk' || name === 'ttl') continue;
     if (value.N !== undefined) out[name] = Number(value.N);
     else if (value.S !== undefined) out[name] = value.S;
   }
@@ -49,11 +60,13 @@ function lost(error: unknown): boolean {
 /** An {@link EventState} on `table`. */
 export function createDynamoDbEventState(options: DynamoDbEventStateOptions): EventState {
   const { client, table } = options;
+  const clock = options.clock ?? Date.now;
   const key = (pk: string) => ({ pk: { S: pk } });
+  const lapse = (): AttributeValue => ({ N: String(Math.ceil(clock() / 1000) + STATE_TTL_SECONDS) });
 
   return {
     async claim(pk, fields) {
-      const item: Record<string, AttributeValue> = { pk: { S: pk } };
+      const item: Record<string, AttributeValue> = { pk: { S: pk }, ttl: lapse() };
       for (const [name, value] of Object.entries(fields)) item[name] = attribute(value);
       try {
         await client.send(
@@ -77,9 +90,13 @@ export function createDynamoDbEventState(options: DynamoDbEventStateOptions): Ev
     },
 
     async addFailure(pk, at, fields) {
-      const names: Record<string, string> = { '#failures': 'failures', '#since': 'since' };
-      const values: Record<string, AttributeValue> = { ':one': { N: '1' }, ':at': { N: String(at) } };
-      const sets = ['#since = if_not_exists(#since, :at)'];
+      const names: Record<string, string> = { '#failures': 'failures', '#since': 'since', '#ttl': 'ttl' };
+      const values: Record<string, AttributeValue> = {
+        ':one': { N: '1' },
+        ':at': { N: String(at) },
+        ':ttl': lapse(),
+      };
+      const sets = ['#since = if_not_exists(#since, :at)', '#ttl = :ttl'];
       Object.entries(fields).forEach(([name, value], i) => {
         names[`#f${i}`] = name;
         values[`:f${i}`] = attribute(value);
@@ -138,14 +155,15 @@ export function createDynamoDbEventState(options: DynamoDbEventStateOptions): Ev
           new UpdateItemCommand({
             TableName: table,
             Key: key(pk),
-            UpdateExpression: 'SET #notAfter = :notAfter, #threshold = :threshold',
+            UpdateExpression: 'SET #notAfter = :notAfter, #threshold = :threshold, #ttl = :ttl',
             // A new certificate starts over; the same one only moves to a lower threshold.
             ConditionExpression:
               'attribute_not_exists(pk) OR #notAfter <> :notAfter OR #threshold > :threshold',
-            ExpressionAttributeNames: { '#notAfter': 'notAfter', '#threshold': 'threshold' },
+            ExpressionAttributeNames: { '#notAfter': 'notAfter', '#threshold': 'threshold', '#ttl': 'ttl' },
             ExpressionAttributeValues: {
               ':notAfter': { N: String(notAfter) },
               ':threshold': { N: String(threshold) },
+              ':ttl': { N: ttlAfter(notAfter) },
             },
           }),
         );

@@ -15,8 +15,19 @@ import { stateKey, type EventState } from './state.ts';
 /** The longest an event may hold its caller (state write and send together), milliseconds. */
 export const EMIT_TIMEOUT_MS = 2_500;
 
-/** How often one instance re-arms `Key Rejected` of a profile after obtaining a token, milliseconds. */
+/** How often one instance re-arms the events of a (profile, subject) after obtaining a token, milliseconds. */
 export const REARM_INTERVAL_MS = 60_000;
+
+/** (profile, subject) pairs whose last re-arming is remembered; the memory starts over past this. */
+const MAX_REARM_ENTRIES = 10_000;
+
+/** An OAuth `error` code as RFC 6749 §5.2 allows it, kept short; anything else is left out of events. */
+const OAUTH_ERROR = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
+
+/** The provider's `error` when it is one (a provider may answer anything there). */
+function errorCode(error: string | undefined): string | undefined {
+  return error !== undefined && OAUTH_ERROR.test(error) ? error : undefined;
+}
 
 const DAY_MS = 86_400_000;
 
@@ -55,8 +66,12 @@ export interface ProfileEvents {
     readonly error: string;
     readonly stage: string;
   }): Promise<void>;
-  /** A token was obtained for `profile`: re-arms `Key Rejected` (at most once per {@link REARM_INTERVAL_MS} per instance). */
-  tokenObtained(profile: string): Promise<void>;
+  /**
+   * A token was obtained for `profile` and `subject`: re-arms `Key Rejected` of the profile
+   * and `Consent Required` of the subject (a consent granted elsewhere than the callback),
+   * at most once per {@link REARM_INTERVAL_MS} per (profile, subject) and instance.
+   */
+  tokenObtained(profile: string, subject: string): Promise<void>;
 }
 
 /** What {@link createProfileEvents} needs. */
@@ -83,8 +98,8 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
   const clock = deps.clock ?? Date.now;
   const timeoutMs = deps.timeoutMs ?? EMIT_TIMEOUT_MS;
   const defaults = notifySettings(undefined);
-  // When this instance last re-armed Key Rejected per profile.
-  const rearmed = new Map<string, number>();
+  // When this instance last re-armed the events of a (profile, subject): profile -> subject -> time.
+  const rearmed = new Map<string, Map<string, number>>();
 
   const notify = (profile: string): NotifySettings =>
     (Object.hasOwn(deps.config.profiles, profile) ? deps.config.profiles[profile]?.notify : undefined) ??
@@ -149,7 +164,7 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
         const eventDetail = detail(target.profile, target.subject, {
           scope: target.scope,
           code: failure.code,
-          error: failure.error,
+          error: errorCode(failure.error),
           failures,
           retryAfter: failure.retryAfter,
           since: new Date(Number(record['since'])).toISOString(),
@@ -226,6 +241,7 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
 
     keyRejected(fields) {
       return guarded('Key Rejected', fields.profile, async () => {
+        // This instance saw the rejection: its next token for the profile re-arms at once.
         rearmed.delete(fields.profile);
         const key = stateKey('key', fields.profile);
         if (!(await state.claim(key, { since: clock(), error: fields.error }))) return;
@@ -234,20 +250,26 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
           'Key Rejected',
           detail(fields.profile, undefined, {
             code: 'ERR_UPSTREAM_REJECTED',
-            error: fields.error,
+            error: errorCode(fields.error),
             stage: fields.stage,
           }),
         );
       });
     },
 
-    async tokenObtained(profile) {
+    async tokenObtained(profile, subject) {
       const now = clock();
-      const last = rearmed.get(profile);
+      let subjects = rearmed.get(profile);
+      const last = subjects?.get(subject);
       if (last !== undefined && now - last < REARM_INTERVAL_MS) return;
-      rearmed.set(profile, now);
+      if (subjects === undefined) rearmed.set(profile, (subjects = new Map()));
+      if (subjects.size >= MAX_REARM_ENTRIES) subjects.clear();
+      subjects.set(subject, now);
       await guarded('Key Rejected', profile, async () => {
-        await state.release(stateKey('key', profile));
+        await Promise.all([
+          state.release(stateKey('key', profile)),
+          state.release(stateKey('consent', profile, subject)),
+        ]);
       });
     },
   };

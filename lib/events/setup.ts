@@ -61,7 +61,7 @@ export function sinkFor(target: EventsTarget): EventSink | undefined {
  */
 export function eventStateFor(
   settings: CacheSettings,
-  deps: Pick<EventsSetupDeps, 'dynamoDbClient'> = {},
+  deps: Pick<EventsSetupDeps, 'dynamoDbClient' | 'clock'> = {},
 ): EventState {
   if (settings.store !== 'dynamodb') return createMemoryEventState();
   let state: Promise<EventState> | undefined;
@@ -72,7 +72,11 @@ export function eventStateFor(
         { region: settings.region, endpoint: settings.endpoint, timeoutMs: SHARED_CALL_TIMEOUT_MS },
         deps.dynamoDbClient,
       );
-      return createDynamoDbEventState({ client, table: settings.table });
+      return createDynamoDbEventState({
+        client,
+        table: settings.table,
+        ...(deps.clock !== undefined && { clock: deps.clock }),
+      });
     })().catch((error: unknown) => {
       state = undefined;
       throw error;

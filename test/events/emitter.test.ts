@@ -220,7 +220,7 @@ describe.each(states)('profile events with %s state, through the EventBridge SDK
   it('sends Key Rejected once per profile until a token is obtained again', async () => {
     await events.keyRejected({ profile: 'billing', error: 'invalid_client', stage: 'reopened' });
     await events.keyRejected({ profile: 'billing', error: 'invalid_client', stage: 'reopened' });
-    await events.tokenObtained('billing');
+    await events.tokenObtained('billing', 'billing@example.com');
     await events.keyRejected({ profile: 'billing', error: 'invalid_grant', stage: 'pending' });
     expect(bridge.events.map((e) => [e.DetailType, e.Detail['error'], e.Detail['stage']])).toEqual([
       ['Key Rejected', 'invalid_client', 'reopened'],
@@ -246,16 +246,44 @@ describe.each(states)('profile events with %s state, through the EventBridge SDK
       metrics,
     });
     const rejected = { profile: 'sales', error: 'invalid_client', stage: 'key' };
-    await events.tokenObtained('sales');
+    await events.tokenObtained('sales', 'someone@example.com');
     await other.keyRejected(rejected);
     now += REARM_INTERVAL_MS / 2;
-    await events.tokenObtained('sales');
+    await events.tokenObtained('sales', 'someone@example.com');
     await other.keyRejected(rejected);
     expect(bridge.events).toHaveLength(1);
     now += REARM_INTERVAL_MS;
-    await events.tokenObtained('sales');
+    await events.tokenObtained('sales', 'someone@example.com');
     await other.keyRejected(rejected);
     expect(bridge.events).toHaveLength(2);
+  });
+
+  it('re-arms Consent Required of a subject when a token is obtained for it', async () => {
+    const t = target();
+    const fields = { ...t, consentUrl: undefined };
+    await events.consentRequired(fields);
+    await events.tokenObtained('billing', `other-${t.subject}`);
+    await events.consentRequired(fields);
+    expect(bridge.events).toHaveLength(1);
+    await events.tokenObtained('billing', t.subject);
+    await events.consentRequired(fields);
+    expect(bridge.events.map((e) => e.DetailType)).toEqual(['Consent Required', 'Consent Required']);
+  });
+
+  it("leaves out a provider's error that is not an OAuth error code", async () => {
+    await events.refreshFailed(
+      { ...target(), scope: undefined },
+      { code: 'ERR_UPSTREAM_REJECTED', error: 'x'.repeat(65) },
+    );
+    await events.tokenObtained('sales', 'someone@example.com');
+    await events.keyRejected({ profile: 'sales', error: 'bad "quote"', stage: 'key' });
+    const failed = { ...target(), profile: 'sales' };
+    for (let i = 0; i < 3; i += 1)
+      await events.refreshFailed(failed, { code: 'ERR_UPSTREAM_REJECTED', error: 'a\nb' });
+    expect(bridge.events.map((e) => [e.DetailType, 'error' in e.Detail])).toEqual([
+      ['Key Rejected', false],
+      ['Token Refresh Failed', false],
+    ]);
   });
 
   it('does not fail its caller when PutEvents fails: one warning, EventsFailed, and the event is tried again next time', async () => {
@@ -289,5 +317,27 @@ describe('profile events whose sink does not answer', () => {
     await events.keyRejected({ profile: 'billing', error: 'invalid_client', stage: 'key' });
     expect(metrics.total('EventsFailed')).toBe(1);
     expect(JSON.stringify(logger.lines)).toContain('no answer within 50 ms');
+  });
+});
+
+describe('the DynamoDB state', () => {
+  it('lets claims and failure counts lapse through the table TTL, a certificate record after its expiry', async () => {
+    const { GetItemCommand } = await import('@aws-sdk/client-dynamodb');
+    const client = dynamo.client();
+    const now = Date.parse('2026-12-07T03:00:00Z');
+    const state = createDynamoDbEventState({ client, table: 'events-table', clock: () => now });
+    const ttlOf = async (pk: string) =>
+      Number(
+        (await client.send(new GetItemCommand({ TableName: 'events-table', Key: { pk: { S: pk } } }))).Item?.[
+          'ttl'
+        ]?.N,
+      );
+    await state.claim('event#key#ttl-test', { since: now });
+    await state.addFailure('event#refresh#ttl-test', now, { code: 'ERR_UPSTREAM_TIMEOUT' });
+    await state.crossThreshold('event#certificate#ttl-test', now + 7 * DAY, 7);
+    expect(await ttlOf('event#key#ttl-test')).toBe(now / 1000 + 30 * 86_400);
+    expect(await ttlOf('event#refresh#ttl-test')).toBe(now / 1000 + 30 * 86_400);
+    expect(await ttlOf('event#certificate#ttl-test')).toBe((now + 8 * DAY) / 1000);
+    expect(await state.release('event#key#ttl-test')).toEqual({ since: now });
   });
 });
