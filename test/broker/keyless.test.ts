@@ -190,6 +190,48 @@ describe('a keyless profile (certStore: aws:web-identity)', () => {
     expect(tokens[0]!.expires_in).toBeLessThanOrEqual(1800);
   });
 
+  it('google-wif: a service account the pool may not impersonate is refused as upstream_rejected, the federated token never answered', async () => {
+    const auth = await startAuthorizationServer({
+      clients: [],
+      federation: {
+        trusts: [
+          {
+            issuer: sts.issuer,
+            subject: ROLE,
+            audiences: [`https://iam.googleapis.com/${WIP}`],
+            clientId: `//iam.googleapis.com/${WIP}`,
+          },
+        ],
+        allowHttpIssuer: true,
+        serviceAccounts: [
+          { email: SERVICE_ACCOUNT, members: ['principal://iam.googleapis.com/someone-else'] },
+        ],
+      },
+    });
+    as = auth;
+    const b = broker(
+      config(`  gcp:
+    provider: google-wif
+    issuer: gcp-broker
+    tokenUri: ${auth.url}/v1/token
+    certStore: aws:web-identity
+    workloadIdentityProvider: ${WIP}
+    impersonate: { serviceAccount: ${SERVICE_ACCOUNT}, url: "${auth.url}/v1/projects/-/serviceAccounts/{serviceAccount}:generateAccessToken" }
+    callers: ["*"]
+`),
+    );
+    const err = await failure(b.issue({ profile: 'gcp', caller }));
+    expect(err.code).toBe('ERR_UPSTREAM_REJECTED');
+    expect(err.details['error']).toBe('PERMISSION_DENIED');
+    expect(err.message).toContain(
+      `generateAccessToken for ${SERVICE_ACCOUNT} refused the federated token (HTTP 403): PERMISSION_DENIED`,
+    );
+    expect(err.message).toContain(
+      "grant the pool's principal roles/iam.workloadIdentityUser on the service account",
+    );
+    expect([auth.requestsTo('google-sts'), auth.requestsTo('google-generate-access-token')]).toEqual([1, 1]);
+  });
+
   it('jwt-bearer: the JWT as the §2.1 assertion of a provider that trusts the AWS issuer', async () => {
     const auth = await server([
       { issuer: sts.issuer, subject: ROLE, audiences: ['https://api.example.com'] },
