@@ -62,7 +62,7 @@ describe('token-broker <command> --help and docs/cli.md', () => {
         expect(help.length, `--${flag} has no help line`).toBeGreaterThan(10);
         expect(help).not.toContain('\n');
       }
-      const examples = text.split('\n').filter((line, i, all) => all[i - 1] === 'Example:');
+      const examples = text.split('\n').filter((_line, i, all) => all[i - 1] === 'Example:');
       expect(examples).toHaveLength(1);
       expect(examples[0]).toMatch(new RegExp(`^ {2}npx token-broker ${name}\\b`));
       expect(text.match(/^Example:$/gm)).toHaveLength(1);
