@@ -3,7 +3,12 @@
  * (lib/deploy/deployable.ts), without packaging: ids, rule names and ARNs, the statement a
  * topic's owner adds, and the problems `check --deployed` reports.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { main } from '../../lib/cli/main.ts';
+import { captureIo } from '../support/cli-io.ts';
 import { parseConfig } from '../../lib/config/index.ts';
 import type { BrokerConfig } from '../../lib/config/types.ts';
 import { checkDeployment, formatProblem } from '../../lib/deploy/deployable.ts';
@@ -176,5 +181,35 @@ describe('checkDeployment: notify', () => {
     ).toEqual([
       "profile billing: notify.topicArn: the topic is in eu-west-1, the bus team in us-east-1; EventBridge sends to a topic in the rule's region, so name one in us-east-1",
     ]);
+  });
+});
+
+describe('token-broker check --deployed: notify', () => {
+  it("prints, after the verdict, the one statement per topicArn profile that the topic's owner adds", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tb-notify-check-'));
+    try {
+      await writeFile(join(dir, 'serverless.yml'), 'service: token-broker\n');
+      await writeFile(
+        join(dir, 'token-broker.yaml'),
+        `profiles:${profile('billing.docusign', `{ topicArn: '${TOPIC}' }`)}${profile('mail', '{ email: a@example.com }')}`,
+      );
+      const c = captureIo({ env: {}, cwd: dir });
+      expect(await main(['check', '--deployed', '--config', 'token-broker.yaml'], c.io)).toBe(0);
+      const statement = topicPolicyStatement(
+        { profile: 'billing.docusign', topicArn: TOPIC, emails: [] },
+        { service: 'token-broker', stage: '<stage>' },
+      );
+      expect(c.stdout()).toBe(
+        [
+          `config ${join(dir, 'token-broker.yaml')}: 2 profiles`,
+          'deployed: ok (--param="profiles=token-broker.yaml")',
+          `  notify: profile billing.docusign sends to ${TOPIC}; its owner adds to the topic's policy (the stage you deploy for <stage>; the stack's account if not the topic's):`,
+          `    ${JSON.stringify(statement)}`,
+          '',
+        ].join('\n'),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
