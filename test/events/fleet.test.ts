@@ -33,8 +33,11 @@ function forkWorker(options: EventsWorkerOptions, bridge: EventBridgeServer): Wo
       AWS_ACCESS_KEY_ID: FAKE_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: FAKE_CREDENTIALS.secretAccessKey,
     },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  // Through this process's streams, so the output goes with the test that forked it.
+  child.stdout?.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const next = (): Promise<EventsWorkerMessage> =>
     new Promise((resolve, reject) => {
