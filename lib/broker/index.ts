@@ -337,9 +337,11 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         authorizeCaller(profile, request.caller);
       }
       // The request is checked before its proof, so a malformed request does not use the proof up.
+      // Without a proof, a profile that does not require one has nothing to check.
+      const unproved = (request.dpop === undefined || request.dpop === '') && profile.dpop !== 'required';
       const resolved = withDpop(
         resolveRequest(profile, request),
-        await dpop.check(profile, request.dpop, request.caller.id),
+        unproved ? undefined : await dpop.check(profile, request.dpop, request.caller.id),
       );
       const key = cacheKey(resolved.descriptor);
       const rejected = request.rejected;
