@@ -7,9 +7,9 @@ import { createTokenHandler } from '../../functions/token.ts';
 import { createBroker, type TokenBroker } from '../../lib/broker/index.ts';
 import { parseConfig } from '../../lib/config/parse.ts';
 import type { BrokerConfig } from '../../lib/config/types.ts';
-import { createProfileEvents, type ProfileEvents } from '../../lib/events/emitter.ts';
+import { createProfileEvents, REARM_INTERVAL_MS, type ProfileEvents } from '../../lib/events/emitter.ts';
 import { createEventBridgeSink } from '../../lib/events/eventbridge.ts';
-import { createMemoryEventState } from '../../lib/events/state.ts';
+import { createMemoryEventState, type EventState } from '../../lib/events/state.ts';
 import { createSecretResolver } from '../../lib/secrets/index.ts';
 import type { Logger, Metrics } from '../../lib/types.ts';
 import { apiEvent, lambdaContext } from '../functions/events.ts';
@@ -190,5 +190,54 @@ describe('handlers whose events cannot be put on the bus', () => {
       'Token Refresh Failed',
       'Token Refresh Recovered',
     ]);
+  });
+
+  it('does no events work on a cache hit: no state call, no send', async () => {
+    mode = 'ok';
+    const calls: string[] = [];
+    const memory = createMemoryEventState();
+    const counted = Object.fromEntries(
+      Object.entries(memory).map(([name, method]) => [
+        name,
+        (...args: unknown[]) => {
+          calls.push(name);
+          return (method as (...a: unknown[]) => unknown)(...args);
+        },
+      ]),
+    ) as unknown as EventState;
+    const client = new EventBridgeClient({
+      endpoint: bridge.endpoint,
+      region: 'eu-west-1',
+      credentials: FAKE_CREDENTIALS,
+    });
+    // Past the re-arming interval before each hit, so a hit that did events work would show.
+    let now = Date.now();
+    const clock = () => now;
+    const counting = createProfileEvents({
+      config,
+      clock,
+      sink: createEventBridgeSink({ bus: 'default', client }),
+      state: counted,
+      logger,
+      metrics,
+    });
+    const cachingBroker = createBroker({
+      config,
+      secrets: createSecretResolver({ env: {}, cwd: process.cwd() }),
+      events: counting,
+      clock,
+      backgroundWork: false,
+    });
+    const issue = () => cachingBroker.issue({ profile: 'app', caller: { id: CALLER, kind: 'iam' } });
+    expect((await issue()).cached).toBe(false);
+    const afterMiss = calls.length;
+    const requests = bridge.requests();
+    expect(afterMiss).toBeGreaterThan(0);
+    for (let i = 0; i < 5; i += 1) {
+      now += REARM_INTERVAL_MS + 1;
+      expect((await issue()).cached).toBe(true);
+    }
+    expect(calls).toHaveLength(afterMiss);
+    expect(bridge.requests()).toBe(requests);
   });
 });
