@@ -2,10 +2,12 @@
  * The scheduled refresh (serverless.yml `functions.refresh`, EventBridge `rate(1 minute)`):
  * refreshes the tokens that are due before callers ask for them, inside the function's
  * timeout, emits `CertificateDaysLeft` per profile, and answers a summary
- * `{refreshed, skipped, failed: {CODE: n}, deferred}`. The scheduled event first starts
- * the workers of the other shards (`refresh.shards`, lib/refresh/dispatch.ts) and then
- * refreshes shard 0; a worker event `{shard, shards}` refreshes that shard. Any other event
- * is refused (`ERR_INVALID_REQUEST`, one log line) and starts nothing.
+ * `{refreshed, skipped, failed: {CODE: n}, deferred}`; with a bus set, the profiles' events
+ * (Token Refresh Failed/Recovered, Certificate Expiring; lib/events) go out before it
+ * returns. The scheduled event first starts the workers of the other shards
+ * (`refresh.shards`, lib/refresh/dispatch.ts) and then refreshes shard 0; a worker event
+ * `{shard, shards}` refreshes that shard. Any other event is refused
+ * (`ERR_INVALID_REQUEST`, one log line) and starts nothing.
  */
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';

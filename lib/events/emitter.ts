@@ -98,6 +98,8 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
   const clock = deps.clock ?? Date.now;
   const timeoutMs = deps.timeoutMs ?? EMIT_TIMEOUT_MS;
   const defaults = notifySettings(undefined);
+  // The certificate threshold last known announced per profile (`notAfter@threshold`).
+  const announced = new Map<string, string>();
   // When this instance last re-armed the events of a (profile, subject): profile -> subject -> time.
   const rearmed = new Map<string, Map<string, number>>();
 
@@ -229,13 +231,17 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
         const crossed = notify(profile).certificateDays.filter((days) => daysLeft <= days);
         const threshold = crossed.at(-1);
         if (threshold === undefined) return;
+        // The step runs every minute: a threshold this instance knows announced costs no write.
+        const mark = `${notAfter.getTime()}@${threshold}`;
+        if (announced.get(profile) === mark) return;
         const key = stateKey('certificate', profile);
-        if (!(await state.crossThreshold(key, notAfter.getTime(), threshold))) return;
-        await sendClaimed(
-          key,
-          'Certificate Expiring',
-          detail(profile, undefined, { notAfter: notAfter.toISOString(), daysLeft, threshold }),
-        );
+        if (await state.crossThreshold(key, notAfter.getTime(), threshold))
+          await sendClaimed(
+            key,
+            'Certificate Expiring',
+            detail(profile, undefined, { notAfter: notAfter.toISOString(), daysLeft, threshold }),
+          );
+        announced.set(profile, mark);
       });
     },
 

@@ -341,3 +341,37 @@ describe('the DynamoDB state', () => {
     expect(await state.release('event#key#ttl-test')).toEqual({ since: now });
   });
 });
+
+describe('the certificate step run every minute', () => {
+  it('writes the state once per threshold per instance, not once per run', async () => {
+    const memory = createMemoryEventState();
+    let writes = 0;
+    const state: EventState = {
+      ...memory,
+      crossThreshold: (...args) => {
+        writes += 1;
+        return memory.crossThreshold(...args);
+      },
+    };
+    const sentTypes: string[] = [];
+    let now = Date.parse('2026-12-07T03:00:00Z');
+    const events = createProfileEvents({
+      config,
+      sink: { send: async (event) => void sentTypes.push(event.detailType) },
+      state,
+      clock: () => now,
+      logger: recorder(),
+      metrics: counter(),
+    });
+    const notAfter = new Date(now + 20 * DAY);
+    for (let minute = 0; minute < 10; minute += 1) {
+      await events.certificateExpiry('billing', notAfter);
+      now += 60_000;
+    }
+    expect([writes, sentTypes.length]).toEqual([1, 1]);
+    now = notAfter.getTime() - 5 * DAY;
+    await events.certificateExpiry('billing', notAfter);
+    await events.certificateExpiry('billing', notAfter);
+    expect([writes, sentTypes.length]).toEqual([2, 2]);
+  });
+});
