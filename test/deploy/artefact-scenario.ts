@@ -25,6 +25,7 @@ import { grants, type IamDecision } from '../support/iam-authority.ts';
 import type { SecretFacts } from '../support/iam-requests.ts';
 import { ARTEFACT_PLACE, enforceIam, type EnforcedIam } from '../support/iam-stack.ts';
 import { startLambdaInvokeServer, type LambdaInvokeServer } from '../support/lambda-invoke-server.ts';
+import { startEventBridgeServer, type EventBridgeServer } from '../support/eventbridge-server.ts';
 import { apiEvent, SCHEDULED_EVENT } from '../functions/events.ts';
 import { approveAtProvider } from '../support/consent-approval.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
@@ -131,6 +132,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
   let table: string;
   let kms: KmsServer;
   let lambda: LambdaInvokeServer;
+  let eventBridge: EventBridgeServer;
   let iam: EnforcedIam;
   const containers: Container[] = [];
   const secretTexts: string[] = [];
@@ -248,6 +250,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       });
       table = await backend.createTable(packaged.resources['CacheTable']!);
       lambda = await startLambdaInvokeServer();
+      eventBridge = await startEventBridgeServer();
       iam = await enforceIam({
         resources: packaged.resources,
         stackName: STACK,
@@ -260,6 +263,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
           dynamodb: backend.dynamoDbEndpoint,
           kms: kms.url,
           lambda: lambda.endpoint,
+          events: eventBridge.endpoint,
         },
         lookups: { secret: (id) => backend.secret(id), key: (id) => kms.describe(id) },
       });
@@ -313,6 +317,7 @@ export function defineArtefactSuite(title: string, start: () => Promise<Artefact
       await Promise.all(containers.map((c) => c.close()));
       await iam?.close();
       await lambda?.close();
+      await eventBridge?.close();
       await auth?.close();
       await backend?.close();
       await kms?.close();
