@@ -49,7 +49,7 @@ function webIdentityAudience(
   profileAudience: string | readonly string[],
 ): string[] {
   const written = raw.webIdentity?.audience;
-  if (written !== undefined) return [...new Set(typeof written === 'string' ? [written] : written)];
+  if (written !== undefined) return [...new Set(written)];
   const preset = PRESETS[provider].webIdentityAudience?.(providerResource(raw));
   if (preset !== undefined) return [preset];
   return typeof profileAudience === 'string' ? [profileAudience] : [...profileAudience];

@@ -93,8 +93,16 @@ const STS_TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
 const STS_TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
 
 /** `webIdentity`: the JWT STS `GetWebIdentityToken` signs for the function's own role (docs/keyless.md). */
+/** One STS `Audience` value: 1 to 1000 characters. */
+const stsAudience = text.max(1000, 'must be at most 1000 characters (STS)');
 const webIdentitySchema = z.strictObject({
-  audience: z.union([text, z.array(text).min(1, 'must not be empty')]).optional(),
+  // One value or a list; a single value is read as a list of one, so the limits speak plainly.
+  audience: z
+    .preprocess(
+      (value) => (typeof value === 'string' ? [value] : value),
+      z.array(stsAudience).min(1, 'must not be empty').max(10, 'at most 10 audiences (STS)'),
+    )
+    .optional(),
   algorithm: z.enum(WEB_IDENTITY_ALGORITHMS).optional(),
   lifetime: seconds.min(60, 'must be at least 60 (STS)').max(3600, 'must be at most 3600 (STS)').optional(),
   tags: z

@@ -83,6 +83,10 @@ describe('keyless profiles (certStore: aws:web-identity)', () => {
     expect(problems({ certStore: 'aws:web-identity', webIdentity: '{ lifetime: 3601 }' })[0]).toContain(
       'must be at most 3600 (STS)',
     );
+    const eleven = `[${Array.from({ length: 11 }, (_, i) => `a${i}`).join(', ')}]`;
+    expect(problems({ certStore: 'aws:web-identity', webIdentity: `{ audience: ${eleven} }` })[0]).toContain(
+      'at most 10 audiences (STS)',
+    );
   });
 });
 
