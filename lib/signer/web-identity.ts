@@ -110,7 +110,8 @@ export class WebIdentitySource {
     try {
       this.#factory ??= (await import('../aws/sts.ts')).stsApiFactory();
       api = await this.#factory(region);
-      region ??= await api.region();
+      // The SDK throws when no region is configured anywhere: that is the missing region.
+      region ??= await api.region().catch(() => undefined);
       if (region === undefined || region === 'aws-global')
         throw new WebIdentityError(
           'ERR_WEB_IDENTITY_REGION',

@@ -182,6 +182,33 @@ describe('WebIdentitySource', () => {
     expect(sts.calls).toHaveLength(0);
   });
 
+  it('says the region is missing (ERR_WEB_IDENTITY_REGION) when none is configured anywhere', async () => {
+    const saved = {
+      AWS_REGION: process.env['AWS_REGION'],
+      AWS_DEFAULT_REGION: process.env['AWS_DEFAULT_REGION'],
+    };
+    delete process.env['AWS_REGION'];
+    delete process.env['AWS_DEFAULT_REGION'];
+    try {
+      const source = new WebIdentitySource({
+        sts: stsApiFactory({
+          endpoint: sts.endpoint,
+          credentials: { accessKeyId: 'AKIDBROKER', secretAccessKey: 'x' },
+          maxAttempts: 1,
+          // No shared config file either.
+          profile: 'token-broker-test-no-such-profile',
+        }),
+        clock,
+      });
+      const err = await codeOf(source.token(SETTINGS));
+      expect(err.code).toBe('ERR_WEB_IDENTITY_REGION');
+      expect(err.message).toContain('no region is set; set AWS_REGION (or cache.region)');
+      expect(sts.calls).toHaveLength(0);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
+    }
+  });
+
   it('says STS is unreachable (ERR_WEB_IDENTITY_UNAVAILABLE) when nothing listens', async () => {
     const source = new WebIdentitySource({
       sts: stsApiFactory({
