@@ -546,7 +546,7 @@ async function p6(mode: Mode): Promise<Row[]> {
   try {
     const { measureServe } = await import('./p6-serve.ts');
     // Guarded: alternate rounds, the median round's ratio, in quick mode too.
-    const [seconds, rounds] = mode.quick ? [2, 3] : [4, 3];
+    const [seconds, rounds] = mode.quick ? [2, 5] : [4, 5];
     const r = await measureServe(seconds, 20, rounds);
     const ratio = r.ratio;
     return [

@@ -61,11 +61,11 @@ describe('bench regression guard', () => {
       direction: 'min',
       limit: GUARD_FLOORS['P6']!.limit,
     });
-    expect(guard([row('P6', '≥ 0.7x', 0.25), row('P7-hit', '≤ 1.0x', 20)])).toEqual([]);
+    expect(guard([row('P6', '≥ 0.6x', 0.25), row('P7-hit', '≤ 4x', 20)])).toEqual([]);
     expect(guard([row('P6', '≥ 0.7x', 0.05)]).map((b) => b.id)).toEqual(['P6']);
-    const [hit] = guard([row('P7-hit', '≤ 1.0x', 60)]);
+    const [hit] = guard([row('P7-hit', '≤ 4x', 60)]);
     expect(hit!.message).toMatch(
-      /^P7-hit: ratio 60\.00x is worse than its guard ≤ 40x \(measured floor: .*\) by 1\.50x$/,
+      /^P7-hit: ratio 60\.00x is worse than its guard ≤ 25x \(measured floor: .*\) by 2\.40x$/,
     );
   });
 
