@@ -51,7 +51,7 @@ export interface ShowEventsOptions {
 
 /** One event for people: time, type, profile, then the other detail fields as `name=value`. */
 export function eventLine(event: DeliveredEvent): string {
-  const { version: _version, profile, at: _at, ...rest } = event.detail;
+  const { schemaVersion: _version, profile, at: _at, ...rest } = event.detail;
   const fields = Object.entries(rest).map(([name, value]) => `${name}=${String(value)}`);
   return [event.time, event['detail-type'], profile, ...fields].join('  ');
 }

@@ -86,7 +86,7 @@ export interface ProfileEventsDeps {
   readonly timeoutMs?: number;
 }
 
-type DetailFields = Omit<EventDetail, 'version' | 'profile' | 'at' | 'subject' | 'subjectFingerprint'>;
+type DetailFields = Omit<EventDetail, 'schemaVersion' | 'profile' | 'at' | 'subject' | 'subjectFingerprint'>;
 
 class EmitTimeout extends Error {
   override readonly name = 'EmitTimeout';
@@ -109,7 +109,7 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
 
   function detail(profile: string, subject: string | undefined, fields: DetailFields): EventDetail {
     return {
-      version: DETAIL_VERSION,
+      schemaVersion: DETAIL_VERSION,
       profile,
       ...subjectField(subject, notify(profile).subject),
       ...Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)),

@@ -28,7 +28,7 @@ export type DetailType = (typeof DETAIL_TYPES)[number];
 
 /** The `detail` of an event (docs/operations.md "Events"). */
 export interface EventDetail {
-  readonly version: typeof DETAIL_VERSION;
+  readonly schemaVersion: typeof DETAIL_VERSION;
   readonly profile: string;
   /** The subject, unless the profile's `notify.subject` is `fingerprint`. */
   readonly subject?: string;

@@ -107,7 +107,7 @@ if (!skipWithoutLambdaNode(TITLE))
         Source: 'token-broker',
         EventBusName: 'default',
         Detail: {
-          version: '1',
+          schemaVersion: '1',
           profile: 'nightly',
           subject: 'alice@example.com',
           code: 'ERR_UPSTREAM_REJECTED',
@@ -128,7 +128,7 @@ if (!skipWithoutLambdaNode(TITLE))
       expect(sent('Token Refresh Failed')).toHaveLength(2);
       expect(sent('Token Refresh Recovered')).toHaveLength(1);
       expect(sent('Token Refresh Recovered', 'nightly')[0]!.Detail).toMatchObject({
-        version: '1',
+        schemaVersion: '1',
         profile: 'nightly',
         subject: 'alice@example.com',
       });

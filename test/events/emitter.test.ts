@@ -120,7 +120,7 @@ describe.each(states)('profile events with %s state, through the EventBridge SDK
       EventBusName: 'team-bus',
     });
     expect(failed?.Detail).toEqual({
-      version: '1',
+      schemaVersion: '1',
       profile: 'billing',
       subject: t.subject,
       scope: 'signature',
@@ -176,7 +176,7 @@ describe.each(states)('profile events with %s state, through the EventBridge SDK
     const subject = `someone-${now}@example.com`;
     await events.consentRequired({ profile: 'sales', subject, scope: undefined, consentUrl: undefined });
     expect(bridge.events[0]?.Detail).toEqual({
-      version: '1',
+      schemaVersion: '1',
       profile: 'sales',
       subjectFingerprint: subjectFingerprint(subject),
       code: 'ERR_CONSENT_REQUIRED',
@@ -227,7 +227,7 @@ describe.each(states)('profile events with %s state, through the EventBridge SDK
       ['Key Rejected', 'invalid_grant', 'pending'],
     ]);
     expect(bridge.events[0]?.Detail).toEqual({
-      version: '1',
+      schemaVersion: '1',
       profile: 'billing',
       code: 'ERR_UPSTREAM_REJECTED',
       error: 'invalid_client',

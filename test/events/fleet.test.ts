@@ -140,7 +140,7 @@ describe(`events of ${INSTANCES} broker processes on one table`, () => {
       Source: 'token-broker',
       EventBusName: 'team-bus',
       Detail: {
-        version: '1',
+        schemaVersion: '1',
         profile: 'nightly',
         subject: 'alice@example.com',
         code: 'ERR_UPSTREAM_REJECTED',

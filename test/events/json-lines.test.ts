@@ -25,7 +25,7 @@ function event(
   profile: string,
   extra: Record<string, unknown> = {},
 ): BrokerEvent {
-  return { detailType, detail: { version: '1', profile, at: '2026-12-07T03:00:00.000Z', ...extra } };
+  return { detailType, detail: { schemaVersion: '1', profile, at: '2026-12-07T03:00:00.000Z', ...extra } };
 }
 
 beforeAll(async () => {
@@ -101,7 +101,7 @@ describe('events of the local server as JSON lines', () => {
       'detail-type': 'Consent Required',
       region: 'local',
       resources: [],
-      detail: { version: '1', profile: 'app', code: 'ERR_CONSENT_REQUIRED' },
+      detail: { schemaVersion: '1', profile: 'app', code: 'ERR_CONSENT_REQUIRED' },
     });
     expect(delivered['time']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect((delivered['detail'] as Record<string, unknown>)['subjectFingerprint']).toMatch(/^[0-9a-f]{8}$/);
@@ -207,7 +207,7 @@ describe('token-broker events', () => {
       source: 'token-broker',
       'detail-type': 'Consent Granted',
       time: 't',
-      detail: { version: '1', profile: 'billing', at: 't' },
+      detail: { schemaVersion: '1', profile: 'billing', at: 't' },
     });
     await appendFile(followed, last.slice(0, 20));
     await new Promise((resolve) => setTimeout(resolve, 50));
