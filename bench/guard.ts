@@ -51,7 +51,7 @@ export const GUARD_FLOORS: Readonly<Record<string, { readonly limit: number; rea
   },
   'P7-hit': {
     limit: 25,
-    why: 'measured floor: main runs 8-11x since the cache key is derived once (15-21x before; quick and full, load 1-17); twice the goal (8x) is not met yet',
+    why: 'measured floor: main runs 6-11x since the cache key is derived once (15-21x before; quick and full, load 1-17); twice the goal (8x) is not met yet',
   },
 };
 
