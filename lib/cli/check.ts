@@ -29,7 +29,8 @@ export interface CheckDeps {
 /** `token-broker check`: usage, flags and example (`--help`); its flags are the parser's options. */
 export const CHECK_COMMAND = defineCommand({
   name: 'check',
-  usage: 'check [profile] [--config F] [--live] | check --deployed [--config F] [--domain-name D]',
+  usage:
+    'check [profile] [--config F] [--live] | check --deployed [--config F] [--domain-name D] [--stage S] [--event-bus B]',
   description:
     'Validates the config, resolves every secret reference, opens every keystore and reports per profile.\nExit 0 all well, 1 a profile (or top-level secret) is bad, 2 the config itself is invalid.',
   flags: {
@@ -53,23 +54,44 @@ export const CHECK_COMMAND = defineCommand({
       value: 'D',
       help: "with --deployed: the stack's custom domain (domainName); consent redirectUris must be on it",
     },
+    stage: {
+      type: 'string',
+      value: 'S',
+      help: 'with --deployed: the stage you deploy (osls --stage), so the topic-policy statements name the real rule ARNs (default: <stage>)',
+    },
+    'event-bus': {
+      type: 'string',
+      value: 'B',
+      help: "with --deployed: the stack's bus (the eventBus parameter), a name or an ARN (default: the default bus)",
+    },
   },
   example: 'npx token-broker check --config token-broker.yaml --live',
 });
 
 const USAGE = `usage: token-broker ${CHECK_COMMAND.usage}`;
 
+/** A stage name as osls accepts it (its config schema's stage pattern). */
+const STAGE = /^[A-Za-z0-9-]+$/;
+
 function readArgs(argv: readonly string[]) {
   const { values, positionals } = parseCliArgs(argv, CHECK_COMMAND.flags, { usage: USAGE });
   if (positionals.length > 1) throw new UsageError('check takes at most one profile name');
   if (values.deployed && (values.live || positionals.length > 0))
     throw new UsageError('check --deployed checks the whole file, without --live or a profile name');
+  if (!values.deployed && (values.stage !== undefined || values['event-bus'] !== undefined))
+    throw new UsageError('--stage and --event-bus go with check --deployed');
+  if (values.stage !== undefined && !STAGE.test(values.stage))
+    throw new UsageError(
+      `--stage takes letters, digits and '-' (as osls does), not ${JSON.stringify(values.stage)}`,
+    );
   return {
     profile: positionals[0],
     config: values.config,
     live: values.live,
     deployed: values.deployed,
     domainName: values['domain-name'],
+    stage: values.stage,
+    eventBus: values['event-bus'],
   };
 }
 
@@ -164,7 +186,11 @@ export async function check(argv: readonly string[], io: CliIo, deps: CheckDeps 
   const names = Object.keys(config.profiles);
   if (args.deployed) {
     io.stdout(`config ${config.source}: ${names.length} profile${names.length === 1 ? '' : 's'}\n`);
-    return checkDeployed(config, io, { domainName: args.domainName });
+    return checkDeployed(config, io, {
+      domainName: args.domainName,
+      stage: args.stage,
+      eventBus: args.eventBus,
+    });
   }
   if (args.profile !== undefined && !names.includes(args.profile)) {
     io.stderr(`token-broker: unknown profile "${args.profile}"; profiles: ${names.join(', ') || 'none'}\n`);

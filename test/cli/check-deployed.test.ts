@@ -93,6 +93,56 @@ profiles:
     );
   });
 
+  it('names the real rule ARN in the topic-policy statement with --stage and --event-bus', async () => {
+    await writeFile(
+      join(dir, 'notify.yaml'),
+      `profiles:
+  billing:
+    provider: generic
+    issuer: billing-client
+    subject: jsmith@example.com
+    tokenUri: POST https://login.example.com/oauth/token
+    certStore: secretsmanager:k
+    callers: ['arn:aws:iam::123456789012:role/billing-*']
+    notify: { topicArn: 'arn:aws:sns:eu-west-1:123456789012:billing-alerts' }
+`,
+    );
+    const argv = ['check', '--deployed', '--config', 'notify.yaml'];
+    const bare = await run(argv);
+    expect(bare.code).toBe(0);
+    expect(bare.out).toContain('rule/token-broker-<stage>-billing"');
+    expect(bare.out).toContain('(the stage you deploy for <stage>; ');
+
+    const { code, out } = await run([...argv, '--stage', 'prod', '--event-bus', 'team-events']);
+    expect(code).toBe(0);
+    expect(out).not.toContain('<stage>');
+    expect(out).toContain(
+      "  notify: profile billing sends to arn:aws:sns:eu-west-1:123456789012:billing-alerts; its owner adds to the topic's policy (the stack's account if not the topic's):\n",
+    );
+    const statement = JSON.parse(out.trimEnd().split('\n').at(-1)!) as {
+      Condition: { ArnEquals: Record<string, string> };
+    };
+    expect(statement.Condition.ArnEquals['aws:SourceArn']).toBe(
+      'arn:aws:events:eu-west-1:123456789012:rule/team-events/token-broker-prod-billing',
+    );
+
+    const busArn = 'arn:aws:events:us-east-1:123456789012:event-bus/team-events';
+    const elsewhere = await run([...argv, '--stage', 'prod', '--event-bus', busArn]);
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.out).toContain(
+      'error: profile billing: notify.topicArn: the topic is in eu-west-1, the bus team-events in us-east-1;',
+    );
+  });
+
+  it('refuses a stage osls would refuse, and --stage or --event-bus without --deployed', async () => {
+    const bad = await run(['check', '--deployed', '--stage', 'prod/eu']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain(`--stage takes letters, digits and '-' (as osls does), not "prod/eu"`);
+    const alone = await run(['check', '--stage', 'prod']);
+    expect(alone.code).toBe(2);
+    expect(alone.err).toContain('--stage and --event-bus go with check --deployed');
+  });
+
   it('refuses --live or a profile name beside --deployed', async () => {
     const { code, err } = await run(['check', 'docusign', '--deployed']);
     expect(code).toBe(2);
