@@ -54,7 +54,10 @@ export interface ProfileEvents {
   refreshFailed(target: EventTarget, failure: RefreshFailure): Promise<void>;
   /** A scheduled refresh of `target` obtained a token: `Token Refresh Recovered` when it had been reported failing. */
   refreshSucceeded(target: EventTarget): Promise<void>;
-  /** The provider wants consent: `Consent Required`, the first time per subject until granted. */
+  /**
+   * The provider wants consent: `Consent Required`, the first time per subject until granted;
+   * without `consentUrl` when the profile names subjects by fingerprint (the URL holds the subject).
+   */
   consentRequired(fields: EventTarget & { readonly consentUrl: string | undefined }): Promise<void>;
   /** The consent callback recorded a grant: `Consent Granted`, and `Consent Required` re-armed. */
   consentGranted(fields: { readonly profile: string; readonly subject: string }): Promise<void>;
@@ -205,7 +208,8 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
           detail(fields.profile, fields.subject, {
             scope: fields.scope,
             code: 'ERR_CONSENT_REQUIRED',
-            consentUrl: fields.consentUrl,
+            // The URL carries the subject in its query: left out where the profile hides it.
+            consentUrl: notify(fields.profile).subject === 'fingerprint' ? undefined : fields.consentUrl,
           }),
         );
       });

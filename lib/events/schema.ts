@@ -45,7 +45,7 @@ export interface EventDetail {
   readonly retryAfter?: number;
   /** When the condition began (ISO 8601). */
   readonly since?: string;
-  /** The broker's consent-start URL for the profile and subject. */
+  /** The broker's consent-start URL for the profile and subject; absent with `notify.subject: fingerprint`. */
   readonly consentUrl?: string;
   /** The certificate's expiry (ISO 8601). */
   readonly notAfter?: string;

@@ -172,9 +172,10 @@ describe.each(states)('profile events with %s state, through the EventBridge SDK
     });
   });
 
-  it('names the subject by its fingerprint when notify.subject is fingerprint', async () => {
+  it('names the subject by its fingerprint when notify.subject is fingerprint, and leaves out the consent URL that holds it', async () => {
     const subject = `someone-${now}@example.com`;
-    await events.consentRequired({ profile: 'sales', subject, scope: undefined, consentUrl: undefined });
+    const consentUrl = `https://broker.example.com:443/consent/sales?subject=${encodeURIComponent(subject)}`;
+    await events.consentRequired({ profile: 'sales', subject, scope: undefined, consentUrl });
     expect(bridge.events[0]?.Detail).toEqual({
       schemaVersion: '1',
       profile: 'sales',
@@ -183,6 +184,7 @@ describe.each(states)('profile events with %s state, through the EventBridge SDK
       at: new Date(now).toISOString(),
     });
     expect(JSON.stringify(bridge.events)).not.toContain(subject);
+    expect(JSON.stringify(bridge.events)).not.toContain(encodeURIComponent(subject));
   });
 
   it('sends Certificate Expiring once per threshold crossed, and starts over for a renewed certificate', async () => {
