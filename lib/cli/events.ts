@@ -5,6 +5,7 @@
  * until Ctrl-C, as `tail -f` does.
  */
 import { open, stat } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { parseEventLine, type EventFilter } from '../events/json-lines.ts';
 import type { DeliveredEvent } from '../events/schema.ts';
 import { defineCommand, parseCliArgs } from './args.ts';
@@ -12,6 +13,15 @@ import { EXIT_OK, UsageError, type CliIo } from './io.ts';
 
 /** How often `--follow` looks for new lines, milliseconds. */
 export const FOLLOW_POLL_MS = 250;
+
+/** Bytes read from the file at a time, however much was appended. */
+const CHUNK_BYTES = 64 * 1024;
+
+/**
+ * The longest line kept, characters. EventBridge takes no entry past 256 KB, so a longer
+ * line is no event: it is skipped without being held whole.
+ */
+export const MAX_LINE_CHARS = 256 * 1024;
 
 /** `token-broker events`: usage, flags and example (`--help`); its flags are the parser's options. */
 export const EVENTS_COMMAND = defineCommand({
@@ -65,22 +75,53 @@ async function size(file: string): Promise<number | undefined> {
   }
 }
 
-/** The bytes of `file` from `offset` to its current end. */
-async function readFrom(file: string, offset: number, end: number): Promise<Buffer> {
+/** The bytes of `file` from `offset` to `end`, in chunks of at most {@link CHUNK_BYTES}. */
+async function* readFrom(file: string, offset: number, end: number): AsyncGenerator<Buffer> {
   const handle = await open(file, 'r');
   try {
-    const buffer = Buffer.alloc(end - offset);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-    return buffer.subarray(0, bytesRead);
+    const buffer = Buffer.alloc(Math.min(CHUNK_BYTES, end - offset));
+    for (let at = offset; at < end;) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
+      if (bytesRead === 0) return;
+      at += bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
   } finally {
     await handle.close();
+  }
+}
+
+/** Splits text fed in pieces into lines, holding at most {@link MAX_LINE_CHARS} of an unfinished one. */
+class LineSplitter {
+  private decoder = new StringDecoder('utf8');
+  private partial = '';
+  /** The unfinished line grew past the limit: its rest, up to the next newline, is dropped. */
+  private overlong = false;
+
+  constructor(private readonly each: (line: string) => void) {}
+
+  push(bytes: Buffer): void {
+    const lines = (this.partial + this.decoder.write(bytes)).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (this.overlong) this.overlong = false;
+      else this.each(line);
+    }
+    if (this.partial.length > MAX_LINE_CHARS) [this.partial, this.overlong] = ['', true];
+  }
+
+  /** The last line, unfinished by a newline. */
+  end(): void {
+    const last = this.partial + this.decoder.end();
+    if (!this.overlong && last.length <= MAX_LINE_CHARS) this.each(last);
   }
 }
 
 /**
  * Prints the events of `options.file` that pass the filter and, with `follow`, those
  * written later until `stop` settles. A file that is not there yet is waited for when
- * following.
+ * following. The file is read in chunks and a line past {@link MAX_LINE_CHARS} is skipped,
+ * so memory stays bounded whatever the file holds.
  *
  * @throws UsageError when the file does not exist and `follow` is not set.
  */
@@ -92,7 +133,7 @@ export async function showEvents(options: ShowEventsOptions, io: CliIo): Promise
   let stopped = false;
   void options.stop?.then(() => (stopped = true));
   let offset = 0;
-  let partial = '';
+  let lines = new LineSplitter(print);
   for (;;) {
     const end = await size(options.file);
     if (end === undefined && !options.follow)
@@ -100,21 +141,19 @@ export async function showEvents(options: ShowEventsOptions, io: CliIo): Promise
         `no events file at ${options.file}; start serve or demo with --events ${options.file}, or name another with --file`,
       );
     // A file truncated or replaced starts over.
-    if (end !== undefined && end < offset) [offset, partial] = [0, ''];
-    if (end !== undefined && end > offset) {
-      const text = partial + (await readFrom(options.file, offset, end)).toString('utf8');
-      offset = end;
-      const lines = text.split('\n');
-      partial = lines.pop() ?? '';
-      lines.forEach(print);
-    }
+    if (end !== undefined && end < offset) [offset, lines] = [0, new LineSplitter(print)];
+    if (end !== undefined && end > offset)
+      for await (const chunk of readFrom(options.file, offset, end)) {
+        offset += chunk.length;
+        lines.push(chunk);
+      }
     if (!options.follow || stopped) break;
     await Promise.race([
       new Promise((resolve) => setTimeout(resolve, options.pollMs ?? FOLLOW_POLL_MS)),
       options.stop,
     ]);
   }
-  if (!options.follow) print(partial);
+  if (!options.follow) lines.end();
 }
 
 /** Resolves at Ctrl-C (SIGINT) or SIGTERM. */

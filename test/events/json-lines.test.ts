@@ -2,12 +2,12 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { showEvents } from '../../lib/cli/events.ts';
+import { MAX_LINE_CHARS, showEvents } from '../../lib/cli/events.ts';
 import { main } from '../../lib/cli/main.ts';
 import { parseConfig } from '../../lib/config/parse.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import { createJsonLinesSink, parseEventLine } from '../../lib/events/json-lines.ts';
-import type { BrokerEvent } from '../../lib/events/schema.ts';
+import type { BrokerEvent, DeliveredEvent } from '../../lib/events/schema.ts';
 import { setupLocalEvents } from '../../lib/events/setup.ts';
 import { startServer, type RunningServer } from '../../lib/server/index.ts';
 import { noMetrics, silentLogger } from '../../lib/types.ts';
@@ -164,6 +164,35 @@ describe('token-broker events', () => {
       'detail-type': 'Key Rejected',
       detail: { profile: 'billing' },
     });
+  });
+
+  it('reads a large file in chunks: a line split across them whole, a line past the limit skipped', async () => {
+    const large = join(dir, 'large.jsonl');
+    const sink = createJsonLinesSink({ target: large });
+    // 90,000 bytes of two-byte characters: the line spans chunks, and one may split a character.
+    const scope = 'é'.repeat(45_000);
+    await sink.send(event('Consent Required', 'wide', { scope }));
+    // An event too long to be one EventBridge takes: skipped, never held whole.
+    await sink.send(event('Consent Required', 'overlong', { scope: 'x'.repeat(MAX_LINE_CHARS + 70_000) }));
+    await sink.send(event('Key Rejected', 'after-overlong', { error: 'invalid_client' }));
+    // The last line without its newline is still an event.
+    await appendFile(
+      large,
+      JSON.stringify({
+        source: 'token-broker',
+        'detail-type': 'Consent Granted',
+        time: 't',
+        detail: { profile: 'last', at: 't' },
+      }),
+    );
+    const { io, stdout } = captureIo();
+    expect(await main(['events', '--file', large, '--json'], io)).toBe(0);
+    const printed = stdout()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as DeliveredEvent);
+    expect(printed.map((e) => e.detail.profile)).toEqual(['wide', 'after-overlong', 'last']);
+    expect(printed[0]?.detail.scope).toBe(scope);
   });
 
   it('refuses a file that is not there with what to do, exit 2', async () => {
