@@ -77,9 +77,103 @@ function tokenDescriptor(profile: Profile, subject: string, scopes: readonly str
  * profile's and must be a subset of it; its order and spelling are kept for the wire
  * (RFC 6749 §3.3: order does not matter, but some servers compare the string).
  *
+ * Derived once per (profile, subject, scope): the subject and scope of a request seen
+ * before on the same profile object come from {@link RESOLVED_LIMIT} remembered answers,
+ * with the same frozen descriptor, so a hit neither matches patterns nor digests the
+ * variant again. The answer is always {@link resolveRequestAfresh}'s.
+ *
  * @throws RequestError `ERR_INVALID_REQUEST`, `ERR_SUBJECT_NOT_ALLOWED`, `ERR_SCOPE_NOT_ALLOWED`.
  */
 export function resolveRequest(
+  profile: Profile,
+  request: { readonly subject?: unknown; readonly scope?: unknown; readonly minTtl?: unknown },
+): ResolvedRequest {
+  const place = rememberedPlace(request);
+  const seen = place === undefined || !Object.isFrozen(profile) ? undefined : resolvedOf(profile);
+  const known = place === undefined ? undefined : seen?.get(place);
+  if (known === undefined) {
+    const resolved = resolveRequestAfresh(profile, request);
+    if (seen !== undefined && place !== undefined) {
+      if (seen.size >= RESOLVED_LIMIT) seen.delete(seen.keys().next().value!);
+      seen.set(place, {
+        subject: resolved.subject,
+        scopes: Object.freeze(resolved.scopes),
+        descriptor: Object.freeze({
+          ...resolved.descriptor,
+          scopes: Object.freeze(resolved.descriptor.scopes),
+        }),
+      });
+    }
+    return resolved;
+  }
+  return {
+    subject: known.subject,
+    scopes: known.scopes,
+    minTtlMs: minTtlMsOf(request.minTtl),
+    descriptor: known.descriptor,
+  };
+}
+
+/**
+ * How many (subject, scope) answers are remembered per profile (the oldest goes first).
+ * An answer holds names and digests, no secret; a reload brings new profile objects,
+ * which start empty, and the old ones' answers go with them.
+ */
+export const RESOLVED_LIMIT = 256;
+
+type Remembered = Pick<ResolvedRequest, 'subject' | 'scopes' | 'descriptor'>;
+
+/**
+ * Answers per profile object. A loaded configuration is frozen throughout (lib/config/parse.ts),
+ * so what an answer depends on cannot change while its profile is used; a profile that is
+ * not frozen is resolved afresh each time. The variant digests what the profile writes
+ * (secret references, never resolved values), so a rotated secret does not change it.
+ */
+const resolvedByProfile = new WeakMap<Profile, Map<string, Remembered>>();
+
+function resolvedOf(profile: Profile): Map<string, Remembered> {
+  let seen = resolvedByProfile.get(profile);
+  if (seen === undefined) {
+    seen = new Map();
+    resolvedByProfile.set(profile, seen);
+  }
+  return seen;
+}
+
+/**
+ * Where a request's answer is remembered: its subject and scope as sent. Undefined when
+ * either is neither absent nor a string short enough to be valid, which is never remembered.
+ */
+function rememberedPlace(request: {
+  readonly subject?: unknown;
+  readonly scope?: unknown;
+}): string | undefined {
+  const { subject, scope } = request;
+  if (subject !== undefined && (typeof subject !== 'string' || subject.length > MAX_SUBJECT_LENGTH))
+    return undefined;
+  if (scope !== undefined && (typeof scope !== 'string' || scope.length > MAX_REMEMBERED_SCOPE))
+    return undefined;
+  // The subject's length keeps subject and scope apart; absent and empty are the same request.
+  const s = subject ?? '';
+  return `${s.length}:${s}${scope ?? ''}`;
+}
+
+/** Longest scope string whose answer is remembered (a longer one is resolved each time). */
+const MAX_REMEMBERED_SCOPE = 1024;
+
+function minTtlMsOf(value: unknown): number {
+  const minTtl = value ?? DEFAULT_MIN_TTL;
+  if (typeof minTtl !== 'number' || !Number.isInteger(minTtl) || minTtl < 0 || minTtl > MAX_MIN_TTL)
+    throw invalid(`minTtl must be a whole number of seconds from 0 to ${MAX_MIN_TTL}`);
+  return minTtl * 1000;
+}
+
+/**
+ * {@link resolveRequest} worked out in full, remembering nothing.
+ *
+ * @throws RequestError `ERR_INVALID_REQUEST`, `ERR_SUBJECT_NOT_ALLOWED`, `ERR_SCOPE_NOT_ALLOWED`.
+ */
+export function resolveRequestAfresh(
   profile: Profile,
   request: { readonly subject?: unknown; readonly scope?: unknown; readonly minTtl?: unknown },
 ): ResolvedRequest {
@@ -116,9 +210,6 @@ export function resolveRequest(
       `scope "${extra.join(' ')}" is not allowed for profile "${profile.name}"; ask within "${profile.scopes.join(' ')}"`,
     );
 
-  const minTtl = request.minTtl ?? DEFAULT_MIN_TTL;
-  if (typeof minTtl !== 'number' || !Number.isInteger(minTtl) || minTtl < 0 || minTtl > MAX_MIN_TTL)
-    throw invalid(`minTtl must be a whole number of seconds from 0 to ${MAX_MIN_TTL}`);
-
-  return { subject, scopes, minTtlMs: minTtl * 1000, descriptor: tokenDescriptor(profile, subject, scopes) };
+  const minTtlMs = minTtlMsOf(request.minTtl);
+  return { subject, scopes, minTtlMs, descriptor: tokenDescriptor(profile, subject, scopes) };
 }

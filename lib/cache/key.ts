@@ -13,9 +13,26 @@ const KEY_VERSION = 'v2';
  *
  * Derived once per descriptor: the key of a descriptor seen before (every field equal)
  * comes from {@link DERIVED_KEYS_LIMIT} remembered ones, so a hit does not serialise and
- * hash the same descriptor again; the key is always {@link computeCacheKey}'s.
+ * hash the same descriptor again; the key is always {@link computeCacheKey}'s. A frozen
+ * descriptor (and its scopes), which cannot change, keeps its key beside it and is not
+ * even compared.
  */
 export function cacheKey(descriptor: TokenDescriptor): string {
+  const frozen = Object.isFrozen(descriptor) && Object.isFrozen(descriptor.scopes);
+  if (frozen) {
+    const own = keyOfFrozen.get(descriptor);
+    if (own !== undefined) return own;
+  }
+  const key = rememberedKey(descriptor);
+  if (frozen) keyOfFrozen.set(descriptor, key);
+  return key;
+}
+
+/** Keys of frozen descriptors, held as long as their descriptor is. */
+const keyOfFrozen = new WeakMap<TokenDescriptor, string>();
+
+/** The key of `descriptor` from those remembered by {@link derivedIndex}, else computed and remembered. */
+function rememberedKey(descriptor: TokenDescriptor): string {
   const index = derivedIndex(descriptor);
   if (index === undefined) return computeCacheKey(descriptor);
   const known = derived.get(index);

@@ -2,6 +2,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cacheKey, computeCacheKey, DERIVED_KEYS_LIMIT } from '../../lib/cache/key.ts';
 import type { TokenDescriptor } from '../../lib/cache/types.ts';
+import {
+  resolveRequest,
+  resolveRequestAfresh,
+  RESOLVED_LIMIT,
+  type ResolvedRequest,
+} from '../../lib/broker/request.ts';
+import { parseConfig } from '../../lib/config/parse.ts';
+import type { BrokerConfig } from '../../lib/config/types.ts';
+import { RequestError } from '../../lib/errors.ts';
+import { config, yamlProfile } from '../config/helpers.ts';
 
 const BASE: TokenDescriptor = {
   profile: 'demo',
@@ -83,5 +93,114 @@ describe('cache key, derived once per descriptor', () => {
       expect(cacheKey(other)).toBe(computeCacheKey(other));
     }
     expect(cacheKey({ ...BASE, scopes: ['read'] })).toBe(before);
+  });
+});
+
+/** Two versions of one configuration, as a reload gives them: every profile a new frozen object. */
+function loadVersion(headers: string): BrokerConfig {
+  return parseConfig(
+    config(
+      yamlProfile('demo', {
+        subject: 'alice@example.com',
+        subjects: "['*@example.com', 'svc-*']",
+        scope: 'read write admin',
+        headers,
+      }),
+      yamlProfile('client', { grant: 'client-assertion', scope: 'read write' }),
+    ),
+    'c.yaml',
+  );
+}
+
+/** What a resolution comes to: its answer and key, or its error's code and message. */
+function outcome(resolve: () => ResolvedRequest): unknown {
+  try {
+    const r = resolve();
+    return {
+      subject: r.subject,
+      scopes: r.scopes,
+      minTtlMs: r.minTtlMs,
+      descriptor: r.descriptor,
+      key: cacheKey(r.descriptor),
+    };
+  } catch (err) {
+    if (!(err instanceof RequestError)) throw err;
+    return { code: err.code, message: err.message };
+  }
+}
+
+describe('request descriptor, derived once per (profile, subject, scope)', () => {
+  const versions = [
+    loadVersion('{ X-Tenant: acme }'),
+    loadVersion('{ X-Tenant: other }'),
+    loadVersion("{ X-Api-Key: 'env:API_KEY' }"),
+  ];
+  const request = fc.record(
+    {
+      version: fc.constantFrom(0, 1, 2),
+      profile: fc.constantFrom('demo', 'client'),
+      subject: fc.constantFrom<unknown>(
+        'alice@example.com',
+        'bob@example.com',
+        'svc-1',
+        'mallory@evil.test',
+        'client-1',
+        '',
+        7,
+        'x'.repeat(2000),
+      ),
+      scope: fc.constantFrom<unknown>('read', 'write read', 'read  read', 'admin', 'delete', '', 3),
+      minTtl: fc.constantFrom<unknown>(0, 60, 86_401, -1, '60'),
+    },
+    { requiredKeys: ['version', 'profile'] },
+  );
+
+  it('never disagrees with the full derivation, over any sequence of requests and reloads', () => {
+    fc.assert(
+      fc.property(fc.array(request, { minLength: 1, maxLength: 40 }), (sequence) => {
+        for (const { version, profile: name, ...fields } of sequence) {
+          const profile = versions[version]!.profiles[name]!;
+          expect(outcome(() => resolveRequest(profile, fields))).toEqual(
+            outcome(() => resolveRequestAfresh(profile, fields)),
+          );
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('answers a request seen before with the same descriptor, a reloaded profile with its own', () => {
+    const [first, second] = [versions[0]!.profiles['demo']!, versions[1]!.profiles['demo']!];
+    const a = resolveRequest(first, { subject: 'bob@example.com', scope: 'write read' });
+    const b = resolveRequest(first, { subject: 'bob@example.com', scope: 'write read', minTtl: 60 });
+    expect(b.descriptor).toBe(a.descriptor);
+    expect(b.minTtlMs).toBe(60_000);
+    expect(Object.isFrozen(a.descriptor)).toBe(true);
+    const reloaded = resolveRequest(second, { subject: 'bob@example.com', scope: 'write read' });
+    expect(reloaded.descriptor).not.toBe(a.descriptor);
+    expect(reloaded.descriptor.variant).not.toBe(a.descriptor.variant);
+    expect(cacheKey(reloaded.descriptor)).toBe(
+      computeCacheKey(
+        resolveRequestAfresh(second, { subject: 'bob@example.com', scope: 'write read' }).descriptor,
+      ),
+    );
+    expect(cacheKey(reloaded.descriptor)).not.toBe(cacheKey(a.descriptor));
+  });
+
+  it('stays right past its bound, and resolves a profile that is not frozen afresh each time', () => {
+    const profile = versions[0]!.profiles['demo']!;
+    const first = resolveRequest(profile, { subject: 'svc-1' });
+    for (let i = 0; i <= RESOLVED_LIMIT + 10; i++) {
+      const subject = `user-${i}@example.com`;
+      expect(resolveRequest(profile, { subject }).descriptor).toEqual(
+        resolveRequestAfresh(profile, { subject }).descriptor,
+      );
+    }
+    expect(resolveRequest(profile, { subject: 'svc-1' }).descriptor).toEqual(first.descriptor);
+    const open = { ...profile, scopes: [...profile.scopes] };
+    const before = resolveRequest(open, { scope: 'read' }).descriptor;
+    open.scopes.length = 0;
+    expect(() => resolveRequest(open, { scope: 'read' })).toThrow(RequestError);
+    expect(before.scopes).toEqual(['read']);
   });
 });
