@@ -160,6 +160,18 @@ describe('openapi.yaml', () => {
     },
   );
 
+  it('names every code that key_unavailable carries, in openapi.yaml and docs/service.md', () => {
+    const codes = (Object.keys(HTTP_ERRORS) as ErrorCode[]).filter(
+      (code) => HTTP_ERRORS[code].error === 'key_unavailable',
+    );
+    expect(codes).toContain('ERR_WEB_IDENTITY_DENIED');
+    const described = String(api.components.responses.Internal.description);
+    const service = readFileSync(resolve(import.meta.dirname, '../docs/service.md'), 'utf8');
+    const row = service.split('\n').find((line) => line.includes('| `key_unavailable` |')) ?? '';
+    expect(codes.filter((code) => !described.includes(`\`${code}\``))).toEqual([]);
+    expect(codes.filter((code) => !row.includes(`\`${code}\``))).toEqual([]);
+  });
+
   it('documents the consent and provider fields the error bodies carry', () => {
     const consent = JSON.parse(errorResult(sampleError('ERR_CONSENT_REQUIRED')).body ?? '');
     const rejected = JSON.parse(errorResult(sampleError('ERR_UPSTREAM_REJECTED')).body ?? '');
