@@ -7,6 +7,7 @@
  */
 import type { ImpersonateOptions } from '../config/types.ts';
 import { UpstreamError, UpstreamRejected } from '../errors.ts';
+import { providerText } from '../text.ts';
 import { readCappedBody } from './response.ts';
 import { ATTEMPT_TIMEOUT_MS } from './retry.ts';
 
@@ -31,14 +32,29 @@ export interface ImpersonateInput {
 
 const where = (settings: ImpersonateOptions) => `generateAccessToken for ${settings.serviceAccount}`;
 
-/** Google's error body, `{error: {code, message, status}}`, as an RFC 6749-shaped refusal. */
-function refusal(status: number, text: string, settings: ImpersonateOptions): UpstreamRejected {
+/** Longest `status` and `message` of Google's error kept, in characters. */
+const MAX_ERROR_CHARS = 64;
+const MAX_DESCRIPTION = 300;
+
+/**
+ * Google's error body, `{error: {code, message, status}}`, as an RFC 6749-shaped refusal.
+ * Its text reaches callers and logs: one line, bounded, the federated token (`known`) and
+ * anything JWS-shaped redacted, as for a token endpoint's error.
+ */
+function refusal(
+  status: number,
+  text: string,
+  settings: ImpersonateOptions,
+  known: readonly string[],
+): UpstreamRejected {
   let error = `http_${status}`;
   let description: string | undefined;
   try {
     const body = JSON.parse(text) as { error?: { status?: unknown; message?: unknown } };
-    if (typeof body.error?.status === 'string') error = body.error.status;
-    if (typeof body.error?.message === 'string') description = body.error.message.slice(0, 300);
+    if (typeof body.error?.status === 'string' && body.error.status !== '')
+      error = providerText(body.error.status, MAX_ERROR_CHARS, known);
+    if (typeof body.error?.message === 'string' && body.error.message !== '')
+      description = providerText(body.error.message, MAX_DESCRIPTION, known);
   } catch {
     // Not JSON: the status alone says enough.
   }
@@ -86,7 +102,7 @@ export async function impersonate(input: ImpersonateInput): Promise<Impersonated
       'ERR_UPSTREAM_UNAVAILABLE',
       `${where(settings)} failed (HTTP ${response.status}); try again`,
     );
-  if (response.status !== 200) throw refusal(response.status, text, settings);
+  if (response.status !== 200) throw refusal(response.status, text, settings, [input.federatedToken]);
   let body: { accessToken?: unknown; expireTime?: unknown };
   try {
     body = JSON.parse(text) as typeof body;
