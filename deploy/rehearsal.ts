@@ -3,7 +3,11 @@
  * packaged as `osls deploy` would and run from its zips on 127.0.0.1 under the roles the
  * template gives each function (deploy/rehearse-plan.ts says what it needs;
  * test/support/packaged-stack.ts runs it). A stand-in authorization server takes each
- * profile's token URI and consent page. It contacts neither the provider nor AWS.
+ * profile's token URI and consent page. A profile with `webIdentity` gets its JWT from the
+ * loopback STS (lib/dev/sts.ts) behind the gateway that enforces the role's
+ * `sts:GetWebIdentityToken` conditions; the JWT's `sub` is the role the function signs as,
+ * and the stand-in trusts that issuer, subject and audience as the provider would. It
+ * contacts neither the provider nor AWS.
  */
 import type { KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +23,8 @@ import {
   type AuthorizationServer,
   type DevClient,
 } from '../lib/dev/authorization-server.ts';
-import { verifierOf, type Verifier } from '../lib/dev/verifier.ts';
+import { startStsServer, type StsServer } from '../lib/dev/sts.ts';
+import { federatedTrusts, verifierOf, type Verifier } from '../lib/dev/verifier.ts';
 import { BrokerError } from '../lib/errors.ts';
 import { openKeystore } from '../lib/keystore/index.ts';
 import { createSecretResolver } from '../lib/secrets/index.ts';
@@ -27,6 +32,7 @@ import { openKmsSigner } from '../lib/signer/kms.ts';
 import { isKmsReference, parseKmsReference } from '../lib/signer/kms-reference.ts';
 import { kmsCertificate } from '../lib/signer/x509.ts';
 import { apiEvent, SCHEDULED_EVENT } from '../test/functions/events.ts';
+import type { IamDecision } from '../test/support/iam-authority.ts';
 import { namesSecret } from '../test/support/iam-requests.ts';
 import type { KeySpec } from '../test/support/kms-server.ts';
 import { localKms } from '../test/support/kms-client.ts';
@@ -41,6 +47,7 @@ import {
   pointAtStandIn,
   rowOk,
   stackSealKey,
+  webIdentityKey,
   type RehearsalArgs,
   type RehearsalRow,
   type SecretSource,
@@ -50,6 +57,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The operator role the rehearsal asks `GET /health?deep=1` as. */
 const REHEARSAL_OPERATOR = 'arn:aws:iam::123456789012:role/token-broker-rehearsal';
 const REHEARSAL_OPERATOR_SESSION = 'arn:aws:sts::123456789012:assumed-role/token-broker-rehearsal/rehearsal';
+/** The functions whose roles ask STS for web identity JWTs (the template's GetWebIdentityToken statement). */
+const WEB_IDENTITY_FUNCTIONS: readonly FunctionName[] = ['token', 'refresh'];
 
 /** The file or the arguments cannot be rehearsed: one line per problem, exit 2. */
 export class RehearsalStopped extends Error {
@@ -68,6 +77,8 @@ export interface RehearsalOptions {
   readonly say?: (line: string) => void;
   /** Changes the packaged template before the stack reads its roles (tests: other statements). */
   readonly template?: (resources: Record<string, Resource>) => void;
+  /** Receives every IAM decision the gateways made, before the stack stops (tests). */
+  readonly decisions?: (decisions: readonly IamDecision[]) => void;
 }
 
 /** What a rehearsal found. */
@@ -237,15 +248,26 @@ async function rehearseProfiles(
     const profile = config.profiles[name]!;
     const check = checks?.[name];
     const key =
-      check === undefined ? `failed: ${deep.slice(0, 60)}` : check.ok ? 'ok' : (check.code ?? 'failed');
+      check === undefined
+        ? `failed: ${deep.slice(0, 60)}`
+        : check.ok
+          ? (webIdentityKey(profile) ?? 'ok')
+          : (check.code ?? 'failed');
     const caller = callerFor(profile);
+    const tokenRole = stack.iam.roles['token']!.roleArn;
     const assertion = await step(async () => {
       if (caller === undefined) return 'no IAM caller in callers';
+      // generateAccessToken's URL is Google's own: asking it would leave the loopback.
+      if (profile.impersonate !== undefined) return 'impersonate not rehearsed';
       const event = apiEvent({ body: JSON.stringify({ profile: name }), userArn: caller });
       const a = answer(await (await container('token')).invoke(event));
       if (a.statusCode !== 200) return errorOf(a);
       const token = String((JSON.parse(a.body) as { access_token: unknown }).access_token);
-      return auth.introspect(token)?.clientId === profile.issuer ? 'ok' : 'token not from the stand-in';
+      const issued = auth.introspect(token);
+      // A web identity profile's token stands for the token role (the JWT's sub), not a key.
+      if (profile.webIdentity !== undefined)
+        return issued?.subject === tokenRole ? 'ok' : 'token not from the web identity JWT';
+      return issued?.clientId === profile.issuer ? 'ok' : 'token not from the stand-in';
     });
     const consent = !wantsConsent(profile)
       ? '-'
@@ -274,7 +296,10 @@ async function rehearseProfiles(
           const location = a.headers?.['Location'] ?? '';
           return a.statusCode === 302 && location.startsWith(auth.authorizeUrl) ? 'ok' : errorOf(a);
         });
-    rows.push({ profile: name, secrets: 'ok', key, assertion, consent, refresh: profile.refresh ? '' : '-' });
+    // A keyless profile reads no secret unless it has a client secret or a keystore to fall back to.
+    const reads = sources.some((s) => s.uses.some((u) => u.startsWith(`profile ${name}:`)));
+    const secrets = profile.webIdentity !== undefined && !reads ? 'none' : 'ok';
+    rows.push({ profile: name, secrets, key, assertion, consent, refresh: profile.refresh ? '' : '-' });
   }
 
   if (rows.some((r) => r.refresh === '')) {
@@ -305,6 +330,12 @@ async function rehearseProfiles(
   // Denials of the secrets a profile reads (or of the stack's own keys, which every profile needs).
   for (const decision of stack.iam.authority.decisions) {
     if (decision.allowed) continue;
+    if (decision.action === 'sts:GetWebIdentityToken') {
+      for (const row of rows)
+        if (config.profiles[row.profile]!.webIdentity !== undefined && row.key.startsWith('web identity'))
+          row.key = `${decision.action} denied to ${decision.function}`;
+      continue;
+    }
     const source = sources.find(
       (s) =>
         namesSecret(s.secretId, decision.resource) ||
@@ -349,9 +380,22 @@ export async function rehearse(args: RehearsalArgs, options: RehearsalOptions = 
   if (packaged.code !== 0) stop([packaged.output.trim().split('\n').slice(-6).join('\n  ')]);
   options.template?.(packaged.resources);
   const place = placeOf(config, sources);
-  const stack = await startPackagedStack({ packaged, place, stackName: `token-broker-${args.stage}` });
+  const keyless = Object.values(config.profiles).filter((p) => p.webIdentity !== undefined);
+  // The JWT's sub is the role of the credentials the request was signed with, as in AWS.
+  let roleOf = (_accessKeyId: string): string | undefined => undefined;
+  let sts: StsServer | undefined;
+  let stack: PackagedStack | undefined;
   let auth: AuthorizationServer | undefined;
   try {
+    if (keyless.length > 0) sts = await startStsServer({ principalOf: (id) => roleOf(id) });
+    const running = await startPackagedStack({
+      packaged,
+      place,
+      stackName: `token-broker-${args.stage}`,
+      sts: sts?.endpoint,
+    });
+    stack = running;
+    roleOf = (id) => running.iam.authority.principal(id)?.role.roleArn;
     // A secret's key named by alias must exist, so that the alias resolves to its key's ARN.
     for (const cmk of new Set([...cmks, ...sources.flatMap((source) => source.kmsKeyId ?? [])]))
       if (cmk.includes('alias/') && stack.kms.describe(cmk) === undefined)
@@ -368,9 +412,16 @@ export async function rehearse(args: RehearsalArgs, options: RehearsalOptions = 
     const audiences = Object.values(config.profiles).flatMap((p) =>
       typeof p.audience === 'string' ? [p.audience] : p.audience,
     );
+    const subjects = WEB_IDENTITY_FUNCTIONS.map((name) => running.iam.roles[name]!.roleArn);
     auth = await startAuthorizationServer({
       clients: [...clients.values()],
       audience: [...new Set(audiences)],
+      ...(sts && {
+        federation: {
+          trusts: keyless.flatMap((p) => federatedTrusts(p, sts!.issuer, subjects)),
+          allowHttpIssuer: true,
+        },
+      }),
     });
     const text = readFileSync(resolve(ROOT, args.profiles), 'utf8');
     for (const name of Object.keys(FUNCTIONS) as FunctionName[])
@@ -378,11 +429,11 @@ export async function rehearse(args: RehearsalArgs, options: RehearsalOptions = 
     say(
       `rehearse: running ${Object.keys(FUNCTIONS).length} functions from their zips under their roles (${place.region}, ${place.account})`,
     );
-    const rows = await rehearseProfiles(config, stack, auth, sources);
+    const rows = await rehearseProfiles(config, running, auth, sources);
     say(`\n${formatTable(rows)}`);
     const ok = rows.every(rowOk);
     if (!ok) {
-      const logged = stack
+      const logged = running
         .output()
         .split('\n')
         .filter((l) => l.includes('"level":"ERROR"') || l.includes('"level":"WARN"'))
@@ -390,10 +441,12 @@ export async function rehearse(args: RehearsalArgs, options: RehearsalOptions = 
       if (logged.length > 0) say(`the functions logged:\n${logged.join('\n')}`);
     }
     say(ok ? 'rehearse: every profile ok' : 'rehearse: FAILED');
+    options.decisions?.(running.iam.authority.decisions);
     return { rows, ok };
   } finally {
     await auth?.close();
-    await stack.close();
+    await stack?.close();
+    await sts?.close();
     packaged.remove();
   }
 }

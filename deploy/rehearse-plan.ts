@@ -14,6 +14,18 @@ import { allSecretUses } from '../lib/deploy/secret-reads.ts';
 import { parseReference } from '../lib/secrets/reference.ts';
 import { isKmsReference } from '../lib/signer/kms-reference.ts';
 
+/** The path of Google's Security Token Service exchange (and of the stand-in's). */
+const GOOGLE_STS_PATH = '/v1/token';
+
+/**
+ * The key column of a profile with `webIdentity`: the JWT it asks STS for, never a key
+ * (a keystore fallback is not taken while STS answers).
+ */
+export function webIdentityKey(profile: Profile): string | undefined {
+  const settings = profile.webIdentity;
+  return settings && `web identity (${settings.audience.join(' ')}, ${settings.algorithm})`;
+}
+
 export const USAGE =
   'usage: npm run rehearse -- [--profiles F] [--stage S] [--secret NAME=FILE]... [--secret-kms-key NAME=KEY]... [--param NAME=VALUE]...';
 
@@ -191,7 +203,8 @@ export function callerFor(profile: Profile): string | undefined {
 
 /**
  * The profiles file as packaged, with every profile's token endpoint and consent page moved
- * to the stand-in authorization server. The audience stays what the profile would send to
+ * to the stand-in authorization server (an RFC 8693 exchange at Google's STS path to the
+ * stand-in's Google-style `/v1/token`). The audience stays what the profile would send to
  * the real provider, so the stand-in verifies the assertion the provider would get.
  */
 export function pointAtStandIn(
@@ -201,7 +214,10 @@ export function pointAtStandIn(
 ): string {
   const doc = parseDocument(text);
   for (const [name, profile] of Object.entries(config.profiles)) {
-    doc.setIn(['profiles', name, 'tokenUri'], `${profile.tokenUri.method} ${standIn.tokenUrl}`);
+    const googleSts =
+      profile.grant === 'token-exchange' && new URL(profile.tokenUri.url).pathname === GOOGLE_STS_PATH;
+    const tokenUrl = googleSts ? new URL(GOOGLE_STS_PATH, standIn.tokenUrl).href : standIn.tokenUrl;
+    doc.setIn(['profiles', name, 'tokenUri'], `${profile.tokenUri.method} ${tokenUrl}`);
     doc.setIn(['profiles', name, 'audience'], profile.audience);
     if (profile.authUri !== undefined) doc.setIn(['profiles', name, 'authUri'], standIn.authorizeUrl);
   }
@@ -244,7 +260,16 @@ export function formatTable(rows: readonly RehearsalRow[]): string {
     .join('');
 }
 
-/** True when every step of the row passed or did not apply. */
+/**
+ * True when every step of the row passed or did not apply (a keyless profile's `none`
+ * secrets and `web identity (…)` key are passes).
+ */
 export function rowOk(row: RehearsalRow): boolean {
-  return COLUMNS.slice(1).every((c) => row[c] === 'ok' || row[c] === '-');
+  return COLUMNS.slice(1).every(
+    (c) =>
+      row[c] === 'ok' ||
+      row[c] === '-' ||
+      (c === 'secrets' && row[c] === 'none') ||
+      (c === 'key' && row[c].startsWith('web identity (')),
+  );
 }

@@ -4,7 +4,9 @@
  * KMS-held key and a consent profile. Under the roles the template gives, every profile
  * gets a token whose assertion the stand-in provider verified. Under the roles as they were
  * before the roles followed the references (the stage's folder only, no kms:Decrypt), the
- * first three cannot read their secrets.
+ * first three cannot read their secrets. A keyless Entra-style profile and one migrating
+ * from its keystore get theirs with the web identity JWT the token role asks the loopback
+ * STS for (no secret read), verified by the stand-in's federated trust.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRehearsalArgs, type RehearsalRow } from '../../deploy/rehearse-plan.ts';
 import { rehearse } from '../../deploy/rehearsal.ts';
+import type { IamDecision } from '../support/iam-authority.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
 import { skipWithoutLambdaNode } from '../support/lambda-node.ts';
 import { ROOT, type Resource } from '../support/osls-package.ts';
@@ -89,8 +92,12 @@ if (!skipWithoutLambdaNode(TITLE))
 
     it('gives a verified assertion for every profile, wherever its secrets live', async () => {
       const lines: string[] = [];
-      const { rows, ok } = await rehearse(parseRehearsalArgs(argv(), dir), { say: (l) => lines.push(l) });
-      expect(lines.join('\n')).toContain('profile  secrets  key  assertion  consent  refresh');
+      const stsDecisions: IamDecision[] = [];
+      const { rows, ok } = await rehearse(parseRehearsalArgs(argv(), dir), {
+        say: (l) => lines.push(l),
+        decisions: (d) => stsDecisions.push(...d.filter((x) => x.action === 'sts:GetWebIdentityToken')),
+      });
+      expect(lines.join('\n')).toMatch(/profile +secrets +key +assertion +consent +refresh/);
       expect(byProfile(rows)).toEqual({
         outside: {
           profile: 'outside',
@@ -118,9 +125,31 @@ if (!skipWithoutLambdaNode(TITLE))
           consent: 'ok',
           refresh: 'ok',
         },
+        keyless: {
+          profile: 'keyless',
+          secrets: 'none',
+          key: 'web identity (api://AzureADTokenExchange, RS256)',
+          assertion: 'ok',
+          consent: '-',
+          refresh: '-',
+        },
+        migrating: {
+          profile: 'migrating',
+          secrets: 'ok',
+          key: 'web identity (api://AzureADTokenExchange, ES384)',
+          assertion: 'ok',
+          consent: '-',
+          refresh: '-',
+        },
       });
       expect(ok).toBe(true);
       expect(lines.join('\n')).not.toContain('changeit');
+      // The token role asked STS once per keyless profile, allowed by the template's conditions.
+      expect(stsDecisions.map((d) => [d.function, d.allowed])).toEqual([
+        ['token', true],
+        ['token', true],
+      ]);
+      expect(lines.join('\n')).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+\./);
     }, 240_000);
 
     it('fails on the first three with the roles as they were before they followed the references', async () => {
@@ -136,7 +165,8 @@ if (!skipWithoutLambdaNode(TITLE))
         );
       }
       expect(row['cmk']!.secrets).toBe('kms:Decrypt denied to token');
-      for (const name of ['kms', 'consent']) expect(row[name]!.assertion, name).toBe('ok');
+      for (const name of ['kms', 'consent', 'keyless', 'migrating'])
+        expect(row[name]!.assertion, name).toBe('ok');
       expect(ok).toBe(false);
     }, 240_000);
 
