@@ -199,7 +199,7 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
         scopes,
         sign: async (clockOffset) =>
           isWebIdentity(key)
-            ? key.jwt()
+            ? key.jwt(clockOffset)
             : (await signAssertion({ profile, key, subject, scopes, now: clock(), clockOffset })).jwt,
         ...(deps.fetch && { fetch: deps.fetch }),
         clock,

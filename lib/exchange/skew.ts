@@ -26,7 +26,8 @@ export const SKEW_MESSAGES: Readonly<Record<ProviderName, readonly RegExp[]>> = 
   google: [/short-lived token .*reasonable timeframe/i],
   entra: [/\bAADSTS700024\b/, /\bAADSTS700003\b/, /\bAADSTS500133\b/, /not within its valid time range/i],
   okta: [/client_assertion token (is expired|has an expiration|has an issued at)/i],
-  // AWS signs the web identity JWT with its own clock: a retry with an offset changes nothing.
+  // AWS signs the web identity JWT with its own clock: no offset changes its times, and a
+  // skew retry sends a JWT STS signs afresh (lib/broker/keyless.ts), never the same one.
   'entra-federated': [],
   'google-wif': [],
   generic: [],

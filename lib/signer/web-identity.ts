@@ -18,6 +18,13 @@ import { webIdentityError } from './web-identity-errors.ts';
  */
 export const WEB_IDENTITY_REUSE_MARGIN_MS = 60_000;
 
+/**
+ * How long a refusal that a keystore key cures (`webIdentity.fallback: keystore`) is
+ * remembered: while it holds, such profiles use their key without asking STS again, so a
+ * disabled account or region costs one STS call per five minutes, not one per token.
+ */
+export const WEB_IDENTITY_REFUSAL_MEMORY_MS = 5 * 60_000;
+
 /** What {@link WebIdentitySource} needs. */
 export interface WebIdentitySourceOptions {
   /** STS per region; default: SDK clients with the ambient configuration. */
@@ -44,6 +51,14 @@ function heldKey(settings: WebIdentityTokenRequest): string {
   ]);
 }
 
+/** The STS request for a profile's `webIdentity`. */
+const requestOf = (settings: WebIdentityOptions): WebIdentityTokenRequest => ({
+  audience: settings.audience,
+  algorithm: settings.algorithm,
+  lifetime: settings.lifetime,
+  tags: settings.tags,
+});
+
 /** How the JWT is named in logs: the first 8 hex digits of its SHA-256. Never the JWT itself. */
 const fingerprint = (token: string): string => hash('sha256', token, 'hex').slice(0, 8);
 
@@ -57,6 +72,7 @@ export class WebIdentitySource {
   readonly #options: WebIdentitySourceOptions;
   readonly #held = new Map<string, Held>();
   readonly #inFlight = new Map<string, Promise<string>>();
+  readonly #refusals = new Map<string, { readonly error: unknown; readonly until: number }>();
   #factory: StsApiFactory | undefined;
   #calls = 0;
 
@@ -78,12 +94,7 @@ export class WebIdentitySource {
    *   ConfigError `ERR_CONFIG` when the JWT would be too large.
    */
   async token(settings: WebIdentityOptions): Promise<string> {
-    const request: WebIdentityTokenRequest = {
-      audience: settings.audience,
-      algorithm: settings.algorithm,
-      lifetime: settings.lifetime,
-      tags: settings.tags,
-    };
+    const request = requestOf(settings);
     const key = heldKey(request);
     const clock = this.#options.clock ?? Date.now;
     const held = this.#held.get(key);
@@ -97,9 +108,41 @@ export class WebIdentitySource {
     return flight;
   }
 
-  /** Forgets every held JWT (the next request calls STS). */
+  /**
+   * A JWT STS signs now for `settings`, never the one held (which it replaces): for a
+   * provider that refused the held one's times, a new one has its whole life ahead.
+   * Concurrent callers still share one call.
+   *
+   * @throws as {@link token}.
+   */
+  async fresh(settings: WebIdentityOptions): Promise<string> {
+    this.#held.delete(heldKey(requestOf(settings)));
+    return this.token(settings);
+  }
+
+  /**
+   * The refusal {@link remember} keeps for `settings`, while it holds
+   * ({@link WEB_IDENTITY_REFUSAL_MEMORY_MS} from when it was remembered); else undefined.
+   */
+  remembered(settings: WebIdentityOptions): unknown {
+    const key = heldKey(requestOf(settings));
+    const refusal = this.#refusals.get(key);
+    if (refusal === undefined) return undefined;
+    if ((this.#options.clock ?? Date.now)() < refusal.until) return refusal.error;
+    this.#refusals.delete(key);
+    return undefined;
+  }
+
+  /** Remembers `error`, a refusal a key cures, for `settings` ({@link remembered}). */
+  remember(settings: WebIdentityOptions, error: unknown): void {
+    const until = (this.#options.clock ?? Date.now)() + WEB_IDENTITY_REFUSAL_MEMORY_MS;
+    this.#refusals.set(heldKey(requestOf(settings)), { error, until });
+  }
+
+  /** Forgets every held JWT and remembered refusal (the next request calls STS). */
   clear(): void {
     this.#held.clear();
+    this.#refusals.clear();
   }
 
   async #fetch(key: string, request: WebIdentityTokenRequest): Promise<string> {

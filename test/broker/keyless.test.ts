@@ -8,6 +8,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { stsApiFactory } from '../../lib/aws/sts.ts';
 import { createBroker, type BrokerDeps } from '../../lib/broker/index.ts';
+import { webIdentityCredential } from '../../lib/broker/keyless.ts';
 import { parseConfig } from '../../lib/config/index.ts';
 import type { BrokerConfig } from '../../lib/config/types.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
@@ -15,6 +16,7 @@ import type { FederatedTrust } from '../../lib/dev/federation.ts';
 import { BrokerError } from '../../lib/errors.ts';
 import { checkProfile } from '../../lib/health/check-profile.ts';
 import { HTTP_ERRORS } from '../../lib/http/error-table.ts';
+import { WEB_IDENTITY_REFUSAL_MEMORY_MS, WebIdentitySource } from '../../lib/signer/web-identity.ts';
 import type { LogFields, Logger } from '../../lib/types.ts';
 import { harnessCertificate, harnessSecrets, KEY_FILE } from '../hardening/harness.ts';
 import { fixturePath } from '../hardening/support.ts';
@@ -350,6 +352,59 @@ describe('webIdentity.fallback: keystore', () => {
     expect(auth.requests.map((r) => [r.grant, r.status >= 400])).toEqual([['client_credentials', true]]);
   });
 
+  it('remembers a refusal the key cures for WEB_IDENTITY_REFUSAL_MEMORY_MS: no STS call until then, one at its edge', async () => {
+    let now = Date.parse('2026-12-07T12:00:00Z');
+    const source = new WebIdentitySource({ sts: stsFactory(), clock: () => now });
+    const logger = recordingLogger();
+    const profile = config(fallbackProfile('POST https://login.example.com/token')).profiles['mixed']!;
+    sts.fail('OutboundWebIdentityFederationDisabled');
+    for (let i = 0; i < 20; i++) expect(await webIdentityCredential(profile, source, logger)).toBeUndefined();
+    expect(sts.calls).toHaveLength(1);
+    expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+    now += WEB_IDENTITY_REFUSAL_MEMORY_MS - 1;
+    expect(await webIdentityCredential(profile, source, logger)).toBeUndefined();
+    expect(sts.calls).toHaveLength(1);
+    // At its edge the refusal no longer holds: STS is asked again (still refusing, remembered anew).
+    now += 1;
+    expect(await webIdentityCredential(profile, source, logger)).toBeUndefined();
+    expect(sts.calls).toHaveLength(2);
+    expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(2);
+    // Once the account has it, the next ask after the memory gets the JWT.
+    sts.fail(undefined);
+    now += WEB_IDENTITY_REFUSAL_MEMORY_MS;
+    const credential = await webIdentityCredential(profile, source, logger);
+    expect(credential?.webIdentity).toBe(true);
+    expect(sts.calls).toHaveLength(3);
+  });
+
+  it('through the broker: token fetches while the refusal holds use the key with no STS call', async () => {
+    const auth = await server([]);
+    const b = broker(
+      config(
+        fallbackProfile(auth.tokenUrl).replace('scope: https://graph.microsoft.com/.default', 'scope: a b c'),
+      ),
+    );
+    sts.fail('RegionDisabled');
+    // Three scopes: three token fetches (no cache hit among them).
+    for (const scope of ['a', 'b', 'c'])
+      expect((await b.issue({ profile: 'mixed', caller, scope })).cached).toBe(false);
+    expect(sts.calls).toHaveLength(1);
+    expect(auth.requests.map((r) => [r.clientId, r.trust, r.status])).toEqual(
+      Array.from({ length: 3 }, () => ['client-x', undefined, 200]),
+    );
+  });
+
+  it('remembers nothing for a keyless profile without fallback: each fetch asks STS', async () => {
+    const source = new WebIdentitySource({ sts: stsFactory() });
+    const profile = config(entraProfile('POST https://login.example.com/token')).profiles['entra']!;
+    sts.fail('OutboundWebIdentityFederationDisabled');
+    for (let i = 0; i < 3; i++)
+      expect((await failure(webIdentityCredential(profile, source, recordingLogger()))).code).toBe(
+        'ERR_WEB_IDENTITY_DISABLED',
+      );
+    expect(sts.calls).toHaveLength(3);
+  });
+
   it('does not fall back on a denial (an IAM policy to fix), nor on throttling', async () => {
     const auth = await server([]);
     const b = broker(config(fallbackProfile(auth.tokenUrl)));
@@ -358,5 +413,37 @@ describe('webIdentity.fallback: keystore', () => {
     sts.fail('Throttling');
     expect((await failure(b.issue({ profile: 'mixed', caller }))).code).toBe('ERR_WEB_IDENTITY_THROTTLED');
     expect(auth.requestCount()).toBe(0);
+  });
+});
+
+describe('a clock skew rejection of the web identity JWT', () => {
+  it('retries once with a JWT STS signs afresh, never the same JWT as if re-signed', async () => {
+    // The provider's clock is 10 minutes ahead: the 5-minute JWT has expired there (invalid_grant, exp).
+    as = await startAuthorizationServer({
+      clients: [],
+      clock: () => Date.now() + 600_000,
+      federation: {
+        trusts: [{ issuer: sts.issuer, subject: ROLE, audiences: ['https://api.example.com'] }],
+        allowHttpIssuer: true,
+      },
+    });
+    const b = broker(
+      config(`  bearer:
+    issuer: aws-role
+    tokenUri: ${as.tokenUrl}
+    certStore: aws:web-identity
+    webIdentity: { audience: "https://api.example.com" }
+    callers: ["*"]
+`),
+    );
+    const err = await failure(b.issue({ profile: 'bearer', caller }));
+    expect(err.code).toBe('ERR_UPSTREAM_REJECTED');
+    expect(err.message).toContain('invalid_grant');
+    // Two requests (the skew retry), each with its own JWT: two STS calls.
+    expect(as.requests.map((r) => [r.grant, r.status])).toEqual([
+      ['urn:ietf:params:oauth:grant-type:jwt-bearer', 400],
+      ['urn:ietf:params:oauth:grant-type:jwt-bearer', 400],
+    ]);
+    expect(sts.calls).toHaveLength(2);
   });
 });
