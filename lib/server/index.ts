@@ -82,6 +82,13 @@ export interface StartServerOptions {
   readonly routes?: readonly LocalRoute[] | undefined;
   /** The profiles' events of the built broker and consent flow (`serve --events`); default none. */
   readonly events?: ProfileEvents | undefined;
+  /**
+   * Whether a routed request also writes the `request` access line (method, route, status,
+   * caller, ms) beside what its handler logs (the audit line of an issued token); default
+   * true. Off, a request writes one line: its handler's, or the server's own for a request
+   * refused or matching no route.
+   */
+  readonly accessLog?: boolean | undefined;
 }
 
 /** A route of the local server; `public` routes (browser-facing) skip caller identification. */
@@ -157,7 +164,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const consent = built?.consent;
   // The deployed health function's handler and checks: `?deep=1` answers the same here.
   const deepHealth = options.deepHealth ?? new DeepHealthCheck({ secrets, clock, logger });
-  const routes: LocalRoute[] = [
+  const routes: readonly LocalRoute[] = Object.freeze([
     { key: 'POST /token', handler: createTokenHandler({ broker, logger, metrics }) },
     {
       key: 'GET /health',
@@ -184,8 +191,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         ]
       : []),
     ...(options.routes ?? []),
-  ];
+  ]);
   const routeList = routes.map((r) => r.key).join(', ');
+  const accessLog = options.accessLog ?? true;
   // Known once listening (port 0 picks one).
   let allowed: ReadonlySet<string> = new Set();
 
@@ -258,13 +266,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const result = await route.handler(event, localContext(event.requestContext.requestId, clock));
     writeResult(res, result);
     if (truncated) req.destroy();
-    logger.info('request', {
-      method,
-      route: route.key,
-      status: result.statusCode,
-      caller: authorizer?.lambda?.callerId ?? authorizer?.iam?.userArn ?? undefined,
-      ms: clock() - started,
-    });
+    if (accessLog)
+      logger.info('request', {
+        method,
+        route: route.key,
+        status: result.statusCode,
+        caller: authorizer?.lambda?.callerId ?? authorizer?.iam?.userArn ?? undefined,
+        ms: clock() - started,
+      });
   }
 
   let inFlight = 0;

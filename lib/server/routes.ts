@@ -26,14 +26,42 @@ function specificity(route: Route): number {
   return split(route.key.split(' ')[1] ?? '').filter((s) => !s.startsWith('{')).length;
 }
 
-/** The route for `method path`, preferring the most literal match; undefined if none. */
+/** A route split once: its method and path segments, most literal routes first. */
+interface CompiledRoute {
+  readonly route: Route;
+  readonly method: string;
+  readonly pattern: readonly string[];
+}
+
+/**
+ * Route lists split and ordered once per list: a server builds its list at start and
+ * never changes it, so a request does not sort and split the table again.
+ */
+const compiled = new WeakMap<readonly Route[], readonly CompiledRoute[]>();
+
+function compile(routes: readonly Route[]): readonly CompiledRoute[] {
+  let table = compiled.get(routes);
+  if (table === undefined) {
+    table = [...routes]
+      .sort((a, b) => specificity(b) - specificity(a))
+      .map((route) => {
+        const [method = '', path = ''] = route.key.split(' ');
+        return { route, method, pattern: split(path) };
+      });
+    if (Object.isFrozen(routes)) compiled.set(routes, table);
+  }
+  return table;
+}
+
+/**
+ * The route for `method path`, preferring the most literal match; undefined if none.
+ * A frozen `routes` list is split and ordered once.
+ */
 export function matchRoute(routes: readonly Route[], method: string, path: string): RouteMatch | undefined {
   const segments = split(path);
-  const ordered = [...routes].sort((a, b) => specificity(b) - specificity(a));
-  for (const route of ordered) {
-    const [routeMethod, routePath = ''] = route.key.split(' ');
-    if (routeMethod !== method.toUpperCase()) continue;
-    const pattern = split(routePath);
+  const upper = method.toUpperCase();
+  for (const { route, method: routeMethod, pattern } of compile(routes)) {
+    if (routeMethod !== upper) continue;
     if (pattern.length !== segments.length) continue;
     const params: Record<string, string> = {};
     let ok = true;
