@@ -10,6 +10,8 @@ import type { StsApiFactory } from '../aws/sts.ts';
 import type { BrokerConfig, Profile } from '../config/types.ts';
 import type { ProfileReport, ReportLine } from '../config/inspect.ts';
 import { BrokerError } from '../errors.ts';
+import { readCappedBody } from '../exchange/response.ts';
+import { oneLineText } from '../text.ts';
 import { WebIdentitySource } from '../signer/web-identity.ts';
 
 /** What {@link withLiveIssuer} needs. */
@@ -22,6 +24,11 @@ export interface LiveIssuerDeps {
 const ISSUER_LINE = /^ {2}issuer: /;
 /** Discovery answers are small; a provider's fetch is bounded too. */
 const DISCOVERY_TIMEOUT_MS = 10_000;
+/** Largest discovery document read, bytes. */
+const MAX_DISCOVERY_BYTES = 64 * 1024;
+
+/** A value of the answer as a report shows it: one line, bounded. */
+const shown = (value: unknown): string => oneLineText(String(value), 200);
 
 async function discovery(issuer: string, doFetch: typeof fetch): Promise<ReportLine> {
   const url = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
@@ -36,13 +43,16 @@ async function discovery(issuer: string, doFetch: typeof fetch): Promise<ReportL
         level: 'error',
         text: `  discovery: ${url} answers HTTP ${response.status}; providers cannot verify the JWT`,
       };
-    const body = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
+    const body = (JSON.parse(await readCappedBody(response, MAX_DISCOVERY_BYTES)) ?? {}) as {
+      issuer?: unknown;
+      jwks_uri?: unknown;
+    };
     if (body.issuer !== issuer)
       return {
         level: 'error',
-        text: `  discovery: ${url} names issuer ${String(body.issuer)}, not ${issuer}`,
+        text: `  discovery: ${url} names issuer ${shown(body.issuer)}, not ${issuer}`,
       };
-    return { level: 'info', text: `  discovery: ${url} answers (jwks_uri ${String(body.jwks_uri)})` };
+    return { level: 'info', text: `  discovery: ${url} answers (jwks_uri ${shown(body.jwks_uri)})` };
   } catch (err) {
     return {
       level: 'error',

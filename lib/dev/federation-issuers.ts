@@ -20,6 +20,7 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
+import { readCappedBody } from '../exchange/response.ts';
 import { LEEWAY_SECONDS } from './verify-assertion.ts';
 
 /** Algorithms a federated token may be signed with (what AWS outbound federation issues). */
@@ -30,6 +31,9 @@ export const FEDERATED_ALGORITHMS = ['RS256', 'ES384'] as const;
  * cap for federated tokens; a day bounds a replayed token here, and AWS issues at most an hour.
  */
 export const MAX_FEDERATED_LIFETIME = 24 * 3600;
+
+/** Largest discovery document or JWKS read, bytes: real ones are a few KiB. */
+export const MAX_ISSUER_DOCUMENT_BYTES = 64 * 1024;
 
 /** How long a fetched JWKS is used before it is fetched again, milliseconds. */
 export const JWKS_MAX_AGE_MS = 60 * 60 * 1000;
@@ -141,11 +145,24 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
         'issuer_unreachable',
         `the ${document} of ${issuer} answered ${response.status}`,
       );
+    let text: string;
     try {
-      return (await response.json()) as Record<string, unknown>;
+      text = await readCappedBody(response, MAX_ISSUER_DOCUMENT_BYTES);
+    } catch {
+      throw new FederationRefusal(
+        'issuer_unreachable',
+        `the ${document} of ${issuer} could not be read within ${MAX_ISSUER_DOCUMENT_BYTES} bytes`,
+      );
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
     } catch {
       throw new FederationRefusal('issuer_unreachable', `the ${document} of ${issuer} is not JSON`);
     }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new FederationRefusal('issuer_unreachable', `the ${document} of ${issuer} is not a JSON object`);
+    return parsed as Record<string, unknown>;
   }
 
   async function fetchKeys(issuer: string): Promise<Cached> {

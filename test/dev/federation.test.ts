@@ -1,7 +1,10 @@
 import { GetWebIdentityTokenCommand, STSClient } from '@aws-sdk/client-sts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
+import { MAX_ISSUER_DOCUMENT_BYTES } from '../../lib/dev/federation-issuers.ts';
 import { startStsServer, type StsServer } from '../support/sts-server.ts';
 
 const ROLE = 'arn:aws:iam::123456789012:role/token-broker-TokenRole';
@@ -254,6 +257,59 @@ describe('Entra-style federated client credentials', () => {
       expect(fresh.requestsTo('token')).toBe(20);
     } finally {
       await fresh.close();
+    }
+  });
+
+  it('reads an issuer document of at most 64 KiB: a larger discovery is AADSTS90061, its JWKS never fetched', async () => {
+    const paths: string[] = [];
+    const issuerServer = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          issuer,
+          jwks_uri: `${issuer}/jwks.json`,
+          padding: 'x'.repeat(MAX_ISSUER_DOCUMENT_BYTES),
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => issuerServer.listen(0, '127.0.0.1', resolve));
+    const issuer = `http://127.0.0.1:${(issuerServer.address() as AddressInfo).port}`;
+    const local = await startAuthorizationServer({
+      clients: [],
+      federation: {
+        trusts: [{ issuer, subject: ROLE, audiences: [ENTRA_AUDIENCE], clientId: APP }],
+        allowHttpIssuer: true,
+      },
+    });
+    try {
+      const { privateKey } = await generateKeyPair('RS256');
+      const assertion = await new SignJWT({})
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+        .setIssuer(issuer)
+        .setSubject(ROLE)
+        .setAudience(ENTRA_AUDIENCE)
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey);
+      const response = await fetch(local.tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: APP,
+          scope: GRAPH,
+          client_assertion_type: CLIENT_ASSERTION_TYPE,
+          client_assertion: assertion,
+        }),
+      });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ error: 'invalid_client', error_codes: [90061] });
+      expect(paths).toEqual(['/.well-known/openid-configuration']);
+      expect(local.issuerFetches.map((f) => f.document)).toEqual(['openid-configuration']);
+    } finally {
+      await local.close();
+      await new Promise((resolve) => issuerServer.close(resolve));
     }
   });
 
