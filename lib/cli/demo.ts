@@ -10,6 +10,11 @@
  * every profile of the config at its token URL. The profiles' `audience` is a literal the
  * server is told to accept, so it needs no rewrite. Any `--config` works so: nothing needs
  * to sit beside it.
+ *
+ * A profile with `webIdentity` would ask AWS STS for its JWT, which the demo does not do:
+ * a keyless one (`certStore: aws:web-identity`) is left out, a keystore-fallback one is
+ * served with its key, each with one line on stderr pointing at `npm run rehearse`, which
+ * runs them against a loopback STS.
  */
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +26,7 @@ import { verifierOf, type Verifier } from '../dev/verifier.ts';
 import { BrokerError } from '../errors.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import { isKmsReference } from '../signer/kms-reference.ts';
+import { isKeyless } from '../config/keyless.ts';
 import { consentClientFields, consentProfiles, pointConsentAt } from '../dev/consent-demo.ts';
 import { createSecretResolver } from '../secrets/index.ts';
 import { createJsonLogger } from '../observability/json-logger.ts';
@@ -45,6 +51,30 @@ function pointProfilesAt(config: BrokerConfig, tokenUrl: string): BrokerConfig {
       ...profile,
       tokenUri: Object.freeze({ method: 'POST' as const, url: tokenUrl }),
     });
+  }
+  return Object.freeze({ ...config, profiles: Object.freeze(profiles) });
+}
+
+/**
+ * `config` without what would call AWS STS: keyless profiles left out, a keystore-fallback
+ * profile's `webIdentity` dropped (its key signs), one stderr line each.
+ */
+export function withoutWebIdentity(config: BrokerConfig, io: Pick<CliIo, 'stderr'>): BrokerConfig {
+  const profiles: Record<string, Profile> = {};
+  for (const [name, profile] of Object.entries(config.profiles)) {
+    if (profile.webIdentity === undefined) {
+      profiles[name] = profile;
+    } else if (isKeyless(profile.certStore)) {
+      io.stderr(
+        `token-broker demo: profile ${name}: left out, its web identity JWT comes from AWS STS, which the demo does not call; npm run rehearse -- --profiles F runs it against a loopback STS\n`,
+      );
+    } else {
+      const { webIdentity: _dropped, ...keyed } = profile;
+      profiles[name] = Object.freeze(keyed);
+      io.stderr(
+        `token-broker demo: profile ${name}: served with its keystore key (webIdentity.fallback), not its web identity JWT from AWS STS; npm run rehearse -- --profiles F runs that path against a loopback STS\n`,
+      );
+    }
   }
   return Object.freeze({ ...config, profiles: Object.freeze(profiles) });
 }
@@ -142,7 +172,10 @@ export async function demo(argv: readonly string[], io: CliIo): Promise<number> 
   const port = parsePort(args.port, DEFAULT_PORT);
   const authPort = parsePort(args['auth-port'], DEFAULT_AUTH_PORT, '--auth-port');
   const host = args.host ?? DEFAULT_HOST;
-  const loaded = await loadConfig({ path: args.config ?? DEMO_CONFIG, env: io.env, cwd: io.cwd });
+  const loaded = withoutWebIdentity(
+    await loadConfig({ path: args.config ?? DEMO_CONFIG, env: io.env, cwd: io.cwd }),
+    io,
+  );
   const secrets = createSecretResolver({ env: io.env, cwd: dirname(loaded.source) });
   const verifiers = await verificationKeys(loaded, secrets, io);
   const audiences = new Set<string>(['token-url']);
