@@ -68,6 +68,85 @@ export function jceksFloorMs(): number {
   return (JCEKS_MD5_ROUNDS / perSecond) * 1000;
 }
 
+/**
+ * SHA-1 compressions a BKS v2 store forces on an open, from its iteration counts (layout
+ * in lib/keystore/bks.ts): the MAC key is one PKCS#12 KDF block at the store's count, a
+ * sealed key's 3DES key two blocks and its IV one, each at the entry's count; every block
+ * is one compression per iteration (the 20-byte chain) after its first hash. `forced`: the
+ * MAC and the asked alias's key, what any reader must do; `all`: the MAC and every sealed
+ * entry, as an open that tells each entry's kind does.
+ */
+export function bksCompressions(bytes: Uint8Array, alias: string): { forced: number; all: number } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 4;
+  const u32 = (): number => {
+    const value = view.getUint32(at);
+    at += 4;
+    return value;
+  };
+  const utf = (): string => {
+    const length = view.getUint16(at);
+    at += 2 + length;
+    return Buffer.from(bytes.subarray(at - length, at)).toString('utf8');
+  };
+  const skip = (): void => {
+    const length = u32();
+    at += length;
+  };
+  const certificate = (): void => {
+    utf();
+    skip();
+  };
+  skip();
+  const store = u32();
+  let forced = store;
+  let all = store;
+  for (let type = bytes[at++]; type !== 0; type = bytes[at++]) {
+    const name = utf();
+    at += 8;
+    for (let n = u32(); n > 0; n--) certificate();
+    if (type === 1) certificate();
+    else if (type === 4) {
+      const length = u32();
+      const end = at + length;
+      skip();
+      const sealed = 3 * u32();
+      all += sealed;
+      if (name === alias) forced += sealed;
+      at = end;
+    } else throw new Error(`bksCompressions: entry type ${String(type)} is not in the fixture's layout`);
+  }
+  return { forced, all };
+}
+
+/** Milliseconds per SHA-1 compression natively, from `openssl speed -evp sha1` on 20-byte inputs (one block). */
+export function nativeSha1Ms(): number {
+  const out = execFileSync('openssl', ['speed', '-evp', 'sha1', '-bytes', '20', '-seconds', '1'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const match = /^sha1\s+([\d.]+)k\s*$/m.exec(out);
+  if (!match) throw new Error('openssl speed gave no sha1 figure');
+  return 1000 / ((Number(match[1]) * 1000) / 20);
+}
+
+/**
+ * What the BKS fixture forces, as the P4-bks note says it: its SHA-1 compressions for the
+ * benchmarked alias and for every sealed entry, at the native rate.
+ */
+export function bksFloorNote(): string {
+  const bks = CASES.find((c) => c.name === 'bks rsa2048');
+  if (bks?.options.alias === undefined) throw new Error('no bks case with an alias');
+  const { forced, all } = bksCompressions(readFileSync(join(DIR, bks.file)), bks.options.alias);
+  const ms = nativeSha1Ms();
+  return (
+    `the format's floor: ${forced} SHA-1 compressions (PKCS#12 KDF: the MAC key at the store's count, ` +
+    `the 3DES key and IV of '${bks.options.alias}' at its own) = ${(forced * ms).toFixed(2)} ms at the native rate of ` +
+    `\`openssl speed -evp sha1 -bytes 20\`; the open unseals every sealed entry to tell its kind: ` +
+    `${all} compressions = ${(all * ms).toFixed(2)} ms`
+  );
+}
+
 /** One row of the measurement. */
 export interface KeystoreOpenResult {
   readonly name: string;

@@ -377,14 +377,25 @@ function belowNoise(tool: string, median: number): string {
   return `baseline: ${tool} is below the noise of its own process start (median ${median.toFixed(2)} ms after subtraction); no ratio`;
 }
 
+/** The BKS floor's note, or why it is missing. */
+function floorOf(note: (() => string) | undefined): string {
+  try {
+    return note?.() ?? "the format's floor: not measured";
+  } catch (err) {
+    return `the format's floor: not measured (${reason(err)})`;
+  }
+}
+
 async function p4Open(mode: Mode): Promise<Row[]> {
   const goal = '≤ 3 ms';
   let jceksFloor: (() => number) | undefined;
+  let bksNote: (() => string) | undefined;
   let results: readonly KeystoreOpenResult[] | undefined;
   let failure: string | undefined;
   try {
-    const { measureKeystoreOpen, jceksFloorMs } = await import('./keystore-open.ts');
+    const { measureKeystoreOpen, jceksFloorMs, bksFloorNote } = await import('./keystore-open.ts');
     jceksFloor = jceksFloorMs;
+    bksNote = bksFloorNote;
     results = await measureKeystoreOpen(mode.quick ? 20 : 200, mode.quick ? 3 : 30);
   } catch (err) {
     failure = reason(err);
@@ -422,7 +433,7 @@ async function p4Open(mode: Mode): Promise<Row[]> {
       pass: r.open.median <= 3,
       note: !r.openssl
         ? id === 'P4-bks'
-          ? 'baseline: none (openssl cannot read BKS; keytool needs a JVM and the BouncyCastle provider)'
+          ? `baseline: none (openssl cannot read BKS; keytool needs a JVM and the BouncyCastle provider); ${floorOf(bksNote)}`
           : 'baseline: none (openssl cannot read JKS)'
         : below
           ? belowNoise('openssl pkey', r.openssl.median)
