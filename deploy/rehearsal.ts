@@ -257,16 +257,16 @@ async function rehearseProfiles(
     const tokenRole = stack.iam.roles['token']!.roleArn;
     const assertion = await step(async () => {
       if (caller === undefined) return 'no IAM caller in callers';
-      // generateAccessToken's URL is Google's own: asking it would leave the loopback.
-      if (profile.impersonate !== undefined) return 'impersonate not rehearsed';
       const event = apiEvent({ body: JSON.stringify({ profile: name }), userArn: caller });
       const a = answer(await (await container('token')).invoke(event));
       if (a.statusCode !== 200) return errorOf(a);
       const token = String((JSON.parse(a.body) as { access_token: unknown }).access_token);
       const issued = auth.introspect(token);
-      // A web identity profile's token stands for the token role (the JWT's sub), not a key.
+      // A web identity profile's token stands for the token role (the JWT's sub), not a key,
+      // or for the service account google-wif impersonates with the federated token.
+      const expected = profile.impersonate?.serviceAccount ?? tokenRole;
       if (profile.webIdentity !== undefined)
-        return issued?.subject === tokenRole ? 'ok' : 'token not from the web identity JWT';
+        return issued?.subject === expected ? 'ok' : 'token not from the web identity JWT';
       return issued?.clientId === profile.issuer ? 'ok' : 'token not from the stand-in';
     });
     const consent = !wantsConsent(profile)

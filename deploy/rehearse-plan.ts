@@ -204,7 +204,8 @@ export function callerFor(profile: Profile): string | undefined {
 /**
  * The profiles file as packaged, with every profile's token endpoint and consent page moved
  * to the stand-in authorization server (an RFC 8693 exchange at Google's STS path to the
- * stand-in's Google-style `/v1/token`). The audience stays what the profile would send to
+ * stand-in's Google-style `/v1/token`, and google-wif's `impersonate.url` to its
+ * generateAccessToken). The audience stays what the profile would send to
  * the real provider, so the stand-in verifies the assertion the provider would get.
  */
 export function pointAtStandIn(
@@ -218,6 +219,11 @@ export function pointAtStandIn(
       profile.grant === 'token-exchange' && new URL(profile.tokenUri.url).pathname === GOOGLE_STS_PATH;
     const tokenUrl = googleSts ? new URL(GOOGLE_STS_PATH, standIn.tokenUrl).href : standIn.tokenUrl;
     doc.setIn(['profiles', name, 'tokenUri'], `${profile.tokenUri.method} ${tokenUrl}`);
+    if (profile.impersonate !== undefined)
+      doc.setIn(
+        ['profiles', name, 'impersonate', 'url'],
+        new URL(new URL(profile.impersonate.url).pathname, standIn.tokenUrl).href,
+      );
     doc.setIn(['profiles', name, 'audience'], profile.audience);
     if (profile.authUri !== undefined) doc.setIn(['profiles', name, 'authUri'], standIn.authorizeUrl);
   }

@@ -4,9 +4,10 @@
  * KMS-held key and a consent profile. Under the roles the template gives, every profile
  * gets a token whose assertion the stand-in provider verified. Under the roles as they were
  * before the roles followed the references (the stage's folder only, no kms:Decrypt), the
- * first three cannot read their secrets. A keyless Entra-style profile and one migrating
- * from its keystore get theirs with the web identity JWT the token role asks the loopback
- * STS for (no secret read), verified by the stand-in's federated trust.
+ * first three cannot read their secrets. A keyless Entra-style profile, one migrating from
+ * its keystore and a keyless Google one (exchange, then the service account's token) get
+ * theirs with the web identity JWT the token role asks the loopback STS for (no secret
+ * read), verified by the stand-in's federated trust.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -53,13 +54,18 @@ function argv(): string[] {
   ];
 }
 
-/** The signing roles' secret statements as they were: the stage's folder, and no kms:Decrypt. */
+/**
+ * The signing roles' secret statements as they were: the stage's folder, and no kms:Decrypt;
+ * and no GetWebIdentityToken statement, as before keyless profiles.
+ */
 function rolesBeforeThisChange(resources: Record<string, Resource>): void {
   for (const role of ['TokenRole', 'RefreshRole', 'ConsentCallbackRole']) {
     const document = resources[role]!.Properties['Policies'][0].PolicyDocument as {
       Statement: { Sid: string }[];
     };
-    document.Statement = document.Statement.filter((s) => !s.Sid.startsWith('DecryptSecrets')).map((s) =>
+    document.Statement = document.Statement.filter(
+      (s) => !s.Sid.startsWith('DecryptSecrets') && s.Sid !== 'GetWebIdentityToken',
+    ).map((s) =>
       s.Sid === 'ReadSecrets'
         ? {
             Sid: 'ReadStageSecrets',
@@ -141,6 +147,14 @@ if (!skipWithoutLambdaNode(TITLE))
           consent: '-',
           refresh: '-',
         },
+        wif: {
+          profile: 'wif',
+          secrets: 'none',
+          key: 'web identity (https://iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/aws-pool/providers/broker, RS256)',
+          assertion: 'ok',
+          consent: '-',
+          refresh: '-',
+        },
       });
       expect(ok).toBe(true);
       expect(lines.join('\n')).not.toContain('changeit');
@@ -148,11 +162,12 @@ if (!skipWithoutLambdaNode(TITLE))
       expect(stsDecisions.map((d) => [d.function, d.allowed])).toEqual([
         ['token', true],
         ['token', true],
+        ['token', true],
       ]);
       expect(lines.join('\n')).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+\./);
     }, 240_000);
 
-    it('fails on the first three with the roles as they were before they followed the references', async () => {
+    it('fails on the first three with the roles as they were before they followed the references, and on the keyless ones without the STS statement', async () => {
       const { rows, ok } = await rehearse(parseRehearsalArgs(argv(), dir), {
         say: () => undefined,
         template: rolesBeforeThisChange,
@@ -165,8 +180,12 @@ if (!skipWithoutLambdaNode(TITLE))
         );
       }
       expect(row['cmk']!.secrets).toBe('kms:Decrypt denied to token');
-      for (const name of ['kms', 'consent', 'keyless', 'migrating'])
-        expect(row[name]!.assertion, name).toBe('ok');
+      for (const name of ['kms', 'consent']) expect(row[name]!.assertion, name).toBe('ok');
+      // Without the statement the token role may not ask STS: no fallback on a denial either.
+      for (const name of ['keyless', 'migrating', 'wif']) {
+        expect(row[name]!.key, name).toBe('sts:GetWebIdentityToken denied to token');
+        expect(row[name]!.assertion, name).toBe('500 key_unavailable');
+      }
       expect(ok).toBe(false);
     }, 240_000);
 
