@@ -4,6 +4,9 @@
  * made the move sends. Every method is awaited by its caller (Lambda freezes the process
  * once the handler settles), never throws, and returns within {@link EMIT_TIMEOUT_MS}: a
  * state or sink failure is one warning and an `EventsFailed` count, never a failed request.
+ * At the bound the send in flight is aborted and no further step starts; a claim is given
+ * back only after a send that failed within the bound (a timed-out send may have reached
+ * the bus, so that event is not repeated).
  */
 import type { BrokerConfig, NotifySettings } from '../config/types.ts';
 import { notifySettings } from '../config/profile.ts';
@@ -120,20 +123,33 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
     };
   }
 
-  async function send(detailType: DetailType, eventDetail: EventDetail): Promise<void> {
-    await sink.send({ detailType, detail: eventDetail });
+  async function send(detailType: DetailType, eventDetail: EventDetail, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    await sink.send({ detailType, detail: eventDetail }, signal);
     metrics.count('EventsSent', 1, { profile: eventDetail.profile });
     logger.info('event sent', { type: detailType, profile: eventDetail.profile });
   }
 
-  /** Runs `work` within the timeout; a failure is a warning and a count, never an exception. */
-  async function guarded(what: DetailType, profile: string, work: () => Promise<void>): Promise<void> {
+  /**
+   * Runs `work` within the timeout, aborting its signal at the bound; a failure is a warning
+   * and a count, never an exception.
+   */
+  async function guarded(
+    what: DetailType,
+    profile: string,
+    work: (signal: AbortSignal) => Promise<void>,
+  ): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
+    const bound = new AbortController();
     try {
       await Promise.race([
-        work(),
+        work(bound.signal),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new EmitTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(() => {
+            const timeout = new EmitTimeout(`no answer within ${timeoutMs} ms`);
+            bound.abort(timeout);
+            reject(timeout);
+          }, timeoutMs);
         }),
       ]);
     } catch (error) {
@@ -148,23 +164,32 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
     }
   }
 
-  /** Sends after a claim; a send that fails gives the claim back, so the next occurrence tries again. */
-  async function sendClaimed(key: string, detailType: DetailType, eventDetail: EventDetail): Promise<void> {
+  /**
+   * Sends after a claim; a send that fails within the bound gives the claim back, so the
+   * next occurrence tries again.
+   */
+  async function sendClaimed(
+    key: string,
+    detailType: DetailType,
+    eventDetail: EventDetail,
+    signal: AbortSignal,
+  ): Promise<void> {
     try {
-      await send(detailType, eventDetail);
+      await send(detailType, eventDetail, signal);
     } catch (error) {
-      await state.release(key).catch(() => undefined);
+      if (!signal.aborted) await state.release(key).catch(() => undefined);
       throw error;
     }
   }
 
   return {
     refreshFailed(target, failure) {
-      return guarded('Token Refresh Failed', target.profile, async () => {
+      return guarded('Token Refresh Failed', target.profile, async (signal) => {
         const key = stateKey('refresh', target.profile, target.subject, target.scope);
         const record = await state.addFailure(key, clock(), { code: failure.code });
         const failures = Number(record['failures']);
         if (failures < notify(target.profile).refreshFailures) return;
+        signal.throwIfAborted();
         if (!(await state.markNotified(key, clock()))) return;
         const eventDetail = detail(target.profile, target.subject, {
           scope: target.scope,
@@ -175,16 +200,16 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
           since: new Date(Number(record['since'])).toISOString(),
         });
         try {
-          await send('Token Refresh Failed', eventDetail);
+          await send('Token Refresh Failed', eventDetail, signal);
         } catch (error) {
-          await state.unmarkNotified(key).catch(() => undefined);
+          if (!signal.aborted) await state.unmarkNotified(key).catch(() => undefined);
           throw error;
         }
       });
     },
 
     refreshSucceeded(target) {
-      return guarded('Token Refresh Recovered', target.profile, async () => {
+      return guarded('Token Refresh Recovered', target.profile, async (signal) => {
         const held = await state.release(stateKey('refresh', target.profile, target.subject, target.scope));
         if (held?.['notified'] === undefined) return;
         await send(
@@ -194,12 +219,13 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
             failures: Number(held['failures']),
             since: new Date(Number(held['since'])).toISOString(),
           }),
+          signal,
         );
       });
     },
 
     consentRequired(fields) {
-      return guarded('Consent Required', fields.profile, async () => {
+      return guarded('Consent Required', fields.profile, async (signal) => {
         const key = stateKey('consent', fields.profile, fields.subject);
         if (!(await state.claim(key, { since: clock() }))) return;
         await sendClaimed(
@@ -211,12 +237,13 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
             // The URL carries the subject in its query: left out where the profile hides it.
             consentUrl: notify(fields.profile).subject === 'fingerprint' ? undefined : fields.consentUrl,
           }),
+          signal,
         );
       });
     },
 
     consentGranted(fields) {
-      return guarded('Consent Granted', fields.profile, async () => {
+      return guarded('Consent Granted', fields.profile, async (signal) => {
         const held = await state.release(stateKey('consent', fields.profile, fields.subject));
         const since = held?.['since'];
         await send(
@@ -224,12 +251,13 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
           detail(fields.profile, fields.subject, {
             ...(since !== undefined && { since: new Date(Number(since)).toISOString() }),
           }),
+          signal,
         );
       });
     },
 
     certificateExpiry(profile, notAfter) {
-      return guarded('Certificate Expiring', profile, async () => {
+      return guarded('Certificate Expiring', profile, async (signal) => {
         const daysLeft = Math.floor((notAfter.getTime() - clock()) / DAY_MS);
         // The lowest threshold crossed: a first look at 5 days left announces 7, not 30 and 7.
         const crossed = notify(profile).certificateDays.filter((days) => daysLeft <= days);
@@ -244,13 +272,14 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
             key,
             'Certificate Expiring',
             detail(profile, undefined, { notAfter: notAfter.toISOString(), daysLeft, threshold }),
+            signal,
           );
         announced.set(profile, mark);
       });
     },
 
     keyRejected(fields) {
-      return guarded('Key Rejected', fields.profile, async () => {
+      return guarded('Key Rejected', fields.profile, async (signal) => {
         // This instance saw the rejection: its next token for the profile re-arms at once.
         rearmed.delete(fields.profile);
         const key = stateKey('key', fields.profile);
@@ -263,6 +292,7 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
             error: errorCode(fields.error),
             stage: fields.stage,
           }),
+          signal,
         );
       });
     },

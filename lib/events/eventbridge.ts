@@ -43,7 +43,8 @@ function loadSdk(): Promise<EventBridgeSdk> {
  * A sink that puts each event on `bus`.
  *
  * `send` rejects with an Error naming the entry's `ErrorCode` when EventBridge did not
- * accept the event, and with the client's error when the call failed.
+ * accept the event, and with the client's error when the call failed or `signal` aborted
+ * it (the request is then abandoned, its retries too).
  */
 export function createEventBridgeSink(options: EventBridgeSinkOptions): EventSink {
   let client: Promise<EventBridgeClient> | undefined = options.client && Promise.resolve(options.client);
@@ -65,8 +66,9 @@ export function createEventBridgeSink(options: EventBridgeSinkOptions): EventSin
   };
 
   return {
-    async send(event: BrokerEvent): Promise<void> {
+    async send(event: BrokerEvent, signal?: AbortSignal): Promise<void> {
       const [{ PutEventsCommand }, eventBridge] = await Promise.all([loadSdk(), clientOf()]);
+      signal?.throwIfAborted();
       const answer = await eventBridge.send(
         new PutEventsCommand({
           Entries: [
@@ -79,6 +81,7 @@ export function createEventBridgeSink(options: EventBridgeSinkOptions): EventSin
             },
           ],
         }),
+        { abortSignal: signal },
       );
       const entry = answer.Entries?.[0];
       if ((answer.FailedEntryCount ?? 0) > 0 || entry?.EventId === undefined)

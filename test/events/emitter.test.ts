@@ -1,4 +1,6 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ensureTable } from '../../lib/cache/ensure-table.ts';
 import { parseConfig } from '../../lib/config/parse.ts';
@@ -319,6 +321,46 @@ describe('profile events whose sink does not answer', () => {
     await events.keyRejected({ profile: 'billing', error: 'invalid_client', stage: 'key' });
     expect(metrics.total('EventsFailed')).toBe(1);
     expect(JSON.stringify(logger.lines)).toContain('no answer within 50 ms');
+  });
+});
+
+describe('profile events whose EventBridge does not answer', () => {
+  it('abort the PutEvents in flight at their time bound, so no request outlives the call', async () => {
+    // A bus that reads the request and never answers; the client has no timeout of its own.
+    const held: { closed: Promise<void> }[] = [];
+    const silent = createServer((req) => {
+      held.push({ closed: new Promise<void>((resolve) => req.socket.once('close', () => resolve())) });
+      req.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const client = new EventBridgeClient({
+      endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+      region: 'eu-west-1',
+      credentials: FAKE_CREDENTIALS,
+      maxAttempts: 1,
+    });
+    try {
+      const metrics = counter();
+      const logger = recorder();
+      const events = createProfileEvents({
+        config,
+        sink: createEventBridgeSink({ bus: 'default', client }),
+        state: createMemoryEventState(),
+        logger,
+        metrics,
+        timeoutMs: 200,
+      });
+      await events.keyRejected({ profile: 'billing', error: 'invalid_client', stage: 'key' });
+      expect(metrics.total('EventsFailed')).toBe(1);
+      expect(JSON.stringify(logger.lines)).toContain('no answer within 200 ms');
+      expect(held).toHaveLength(1);
+      // Closed by the client's abort: without it the request would stay open until the test times out.
+      await held[0]!.closed;
+    } finally {
+      client.destroy();
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
 
