@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { stsApiFactory } from '../../lib/aws/sts.ts';
 import type { WebIdentityOptions } from '../../lib/config/types.ts';
 import { BrokerError } from '../../lib/errors.ts';
-import { WebIdentitySource } from '../../lib/signer/web-identity.ts';
+import { WEB_IDENTITY_REFUSAL_MEMORY_MS, WebIdentitySource } from '../../lib/signer/web-identity.ts';
 import type { LogFields, Logger } from '../../lib/types.ts';
 import { startStsServer, type StsFault, type StsServer } from '../support/sts-server.ts';
 
@@ -125,6 +125,36 @@ describe('WebIdentitySource', () => {
     ]);
     expect(sts.calls).toHaveLength(5);
     expect(source.calls).toBe(5);
+  });
+
+  it('fresh() replaces the held JWT with one STS signs now; 10 concurrent callers share that one call', async () => {
+    const source = new WebIdentitySource({ sts: factory(), clock });
+    const held = await source.token(SETTINGS);
+    now += 1_000; // a new iat, so the new JWT differs from the held one
+    const fresh = await Promise.all(Array.from({ length: 10 }, () => source.fresh(SETTINGS)));
+    expect(sts.calls).toHaveLength(2);
+    expect(new Set(fresh).size).toBe(1);
+    expect(fresh[0]).not.toBe(held);
+    // The fresh JWT is the one held from now on.
+    expect(await source.token(SETTINGS)).toBe(fresh[0]);
+    expect(sts.calls).toHaveLength(2);
+  });
+
+  it('remembers a refusal for WEB_IDENTITY_REFUSAL_MEMORY_MS, per settings, and forgets it at its edge or on clear()', async () => {
+    const source = new WebIdentitySource({ sts: factory(), clock });
+    sts.fail('OutboundWebIdentityFederationDisabled');
+    const refusal = await codeOf(source.token(SETTINGS));
+    expect(refusal.code).toBe('ERR_WEB_IDENTITY_DISABLED');
+    source.remember(SETTINGS, refusal);
+    expect(source.remembered(SETTINGS)).toBe(refusal);
+    expect(source.remembered({ ...SETTINGS, algorithm: 'ES384' })).toBeUndefined();
+    now += WEB_IDENTITY_REFUSAL_MEMORY_MS - 1;
+    expect(source.remembered(SETTINGS)).toBe(refusal);
+    now += 1;
+    expect(source.remembered(SETTINGS)).toBeUndefined();
+    source.remember(SETTINGS, refusal);
+    source.clear();
+    expect(source.remembered(SETTINGS)).toBeUndefined();
   });
 
   it('logs the fingerprint of the JWT, never the JWT', async () => {
