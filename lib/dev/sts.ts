@@ -11,6 +11,10 @@
  * under the `https://sts.amazonaws.com/` namespace `aws_account`, `source_region` and
  * `request_tags`.
  *
+ * A development peer, like the authorization server: `npm run rehearse` puts it behind the
+ * IAM gateway of the packaged stack, with the role of each function's credentials as `sub`
+ * ({@link StsServerOptions.principalOf}); the tests use it directly.
+ *
  * @see https://docs.aws.amazon.com/STS/latest/APIReference/API_GetWebIdentityToken.html
  * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_outbound_token_claims.html
  */
