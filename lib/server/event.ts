@@ -100,12 +100,18 @@ export function localContext(requestId: string, clock: () => number): Context {
   };
 }
 
-/** Writes a handler's result (headers, cookies, base64 bodies) to the node response. */
+/**
+ * Writes a handler's result (headers, cookies, base64 bodies) to the node response. A text
+ * body goes as a string, which node:http sends in one write with the head; a Buffer would
+ * take a second chunk (writev) for the same bytes.
+ */
 export function writeResult(res: ServerResponse, result: HttpResult): void {
   const headers: Record<string, string | string[]> = { ...result.headers };
   if (result.cookies && result.cookies.length > 0) headers['Set-Cookie'] = result.cookies;
-  const body = result.isBase64Encoded ? Buffer.from(result.body, 'base64') : Buffer.from(result.body, 'utf8');
-  headers['Content-Length'] = String(body.length);
+  const body = result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
+  headers['Content-Length'] = String(
+    typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length,
+  );
   res.writeHead(result.statusCode, headers);
-  res.end(body);
+  res.end(body, 'utf8');
 }
