@@ -73,11 +73,25 @@ const server = createServer((req, res) => {
 server.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + server.address().port));
 `;
 
-/** The fields of the broker's last `token issued` line, without level, message, service and time. */
+/** How long the broker's audit line may take to reach its log file after the answer. */
+const AUDIT_LINE_WAIT_MS = 2_000;
+
+/**
+ * The fields of the broker's last `token issued` line, without level, message, service and
+ * time. `serve` writes its log lines in one batch per event-loop turn, after the answer
+ * may already have reached the client, so the file is read again until the line is there.
+ */
 async function auditFields(logFile: string): Promise<Record<string, unknown>> {
-  const lines = (await readFile(logFile, 'utf8')).split('\n').filter((l) => l.includes('"token issued"'));
-  const last = lines.at(-1);
-  if (!last) throw new Error('P6: token-broker serve logged no "token issued" line');
+  const until = Date.now() + AUDIT_LINE_WAIT_MS;
+  let last: string | undefined;
+  for (;;) {
+    const lines = (await readFile(logFile, 'utf8')).split('\n').filter((l) => l.includes('"token issued"'));
+    last = lines.at(-1);
+    if (last !== undefined || Date.now() >= until) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  if (!last)
+    throw new Error(`P6: token-broker serve logged no "token issued" line within ${AUDIT_LINE_WAIT_MS} ms`);
   const {
     level: _l,
     message: _m,
