@@ -12,7 +12,7 @@ import { parseReference } from '../secrets/reference.ts';
 import { isKmsReference, parseKmsReference } from '../signer/kms-reference.ts';
 import { ROLE_FUNCTIONS, secretUses, type RoleFunction } from './secret-reads.ts';
 import { busArn } from './notify.ts';
-import { WEB_IDENTITY_FUNCTIONS, webIdentityStatement } from './web-identity-policy.ts';
+import { WEB_IDENTITY_FUNCTIONS, webIdentityStatements } from './web-identity-policy.ts';
 
 export { ROLE_FUNCTIONS, type RoleFunction } from './secret-reads.ts';
 
@@ -233,8 +233,7 @@ export function rolePolicies(config: BrokerConfig, context: PolicyContext): Reco
     if (fn === 'token' || fn === 'refresh' || fn === 'consentCallback')
       statements.push(...kmsStatements(config, 'SignWithProfileKms', ['kms:Sign', 'kms:GetPublicKey']));
     if (fn === 'health') statements.push(...kmsStatements(config, 'DescribeProfileKms', ['kms:DescribeKey']));
-    const webIdentity = WEB_IDENTITY_FUNCTIONS.includes(fn) ? webIdentityStatement(config) : undefined;
-    if (webIdentity) statements.push(webIdentity);
+    if (WEB_IDENTITY_FUNCTIONS.includes(fn)) statements.push(...webIdentityStatements(config));
     if (TABLE_ACTIONS[fn].length > 0)
       statements.push({
         Sid: 'UseCacheTable',

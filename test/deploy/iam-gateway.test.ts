@@ -472,6 +472,9 @@ describe('IAM gateway: STS GetWebIdentityToken (query protocol)', () => {
                   'ForAllValues:StringEquals': { 'sts:IdentityTokenAudience': [AUDIENCE, GOOGLE] },
                   NumericLessThanEquals: { 'sts:DurationSeconds': 900 },
                 }),
+                allow('TagWebIdentity', ['sts:TagGetWebIdentityToken'], ['*'], {
+                  'ForAllValues:StringEquals': { 'aws:TagKeys': ['team'] },
+                }),
               ],
             },
           },
@@ -542,6 +545,12 @@ describe('IAM gateway: STS GetWebIdentityToken (query protocol)', () => {
     expect(sts.calls.length - seen).toBe(1);
     expect(iam.authority.decisions.at(-1)).toMatchObject({
       function: 'token',
+      action: 'sts:TagGetWebIdentityToken',
+      context: { 'aws:TagKeys': ['team'], 'aws:RequestTag/team': 'billing' },
+      allowed: true,
+    });
+    expect(iam.authority.decisions.at(-2)).toMatchObject({
+      function: 'token',
       principal: SESSION,
       action: 'sts:GetWebIdentityToken',
       resource: '*',
@@ -589,6 +598,26 @@ describe('IAM gateway: STS GetWebIdentityToken (query protocol)', () => {
       'https://elsewhere.example',
     ]);
     expect(iam.authority.decisions.at(-1)?.context).not.toHaveProperty('sts:DurationSeconds');
+  });
+
+  it('tags need sts:TagGetWebIdentityToken for their keys: another key, or the statement dropped, is AccessDenied', async () => {
+    const seen = sts.calls.length;
+    await expect(ask({ Tags: [{ Key: 'owner', Value: 'billing' }] })).rejects.toMatchObject({
+      name: 'AccessDenied',
+      message: expect.stringContaining('sts:TagGetWebIdentityToken'),
+      $metadata: { httpStatusCode: 403 },
+    });
+    const restore = iam.authority.dropStatements('token', (s) => s['Sid'] === 'TagWebIdentity');
+    try {
+      await expect(ask({ Tags: [{ Key: 'team', Value: 'billing' }] })).rejects.toMatchObject({
+        name: 'AccessDenied',
+      });
+      // Without tags the call needs no tagging permission.
+      await expect(ask()).resolves.toHaveProperty('WebIdentityToken');
+    } finally {
+      restore();
+    }
+    expect(sts.calls.length - seen).toBe(1);
   });
 
   it('an unknown access key id is InvalidClientTokenId (403)', async () => {

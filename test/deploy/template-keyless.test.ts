@@ -20,6 +20,7 @@ const EXPECTED = {
   Action: ['sts:GetWebIdentityToken'],
   Resource: ['*'],
   Condition: {
+    Null: { 'sts:IdentityTokenAudience': 'false' },
     'ForAllValues:StringEquals': {
       'sts:IdentityTokenAudience': [
         'api://AzureADTokenExchange',
@@ -30,6 +31,14 @@ const EXPECTED = {
     NumericLessThanEquals: { 'sts:DurationSeconds': '900' },
     StringEquals: { 'sts:SigningAlgorithm': ['ES384', 'RS256'] },
   },
+};
+/** The partner profile tags its JWT: STS asks for the tagging permission too, for those keys only. */
+const EXPECTED_TAGS = {
+  Sid: 'TagWebIdentityToken',
+  Effect: 'Allow',
+  Action: ['sts:TagGetWebIdentityToken'],
+  Resource: ['*'],
+  Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['cost-centre', 'team'] } },
 };
 
 describe('IAM for keyless profiles', () => {
@@ -53,6 +62,21 @@ describe('IAM for keyless profiles', () => {
     const policies = rolePolicies(config, { stage: 'ci', service: 'token-broker' });
     expect(JSON.stringify(policies)).not.toContain('sts:');
   });
+
+  it('asks for sts:TagGetWebIdentityToken only when a profile tags its JWT', () => {
+    const profile = (tags: string) =>
+      `profiles:\n  k:\n    issuer: a\n    tokenUri: https://login.example.com/token\n    certStore: aws:web-identity\n    webIdentity: { audience: https://login.example.com${tags} }\n`;
+    const actions = (text: string) =>
+      rolePolicies(parseConfig(text, 'p.yaml'), { stage: 'ci', service: 'token-broker' })
+        .token.flatMap((policy) => policy.PolicyDocument.Statement)
+        .flatMap((statement) => statement.Action)
+        .filter((action) => action.startsWith('sts:'));
+    expect(actions(profile(''))).toEqual(['sts:GetWebIdentityToken']);
+    expect(actions(profile(', tags: { team: billing }'))).toEqual([
+      'sts:GetWebIdentityToken',
+      'sts:TagGetWebIdentityToken',
+    ]);
+  });
 });
 
 describe('keyless profiles in the packaged template (osls package)', () => {
@@ -72,10 +96,10 @@ describe('keyless profiles in the packaged template (osls package)', () => {
       }[]
     ).flatMap((p) => p.PolicyDocument.Statement);
 
-  it('gives the token and refresh roles one GetWebIdentityToken statement with the profiles audiences, longest lifetime and algorithms', () => {
+  it('gives the token and refresh roles one GetWebIdentityToken statement with the profiles audiences, longest lifetime and algorithms, and one for their tag keys', () => {
     for (const role of ['TokenRole', 'RefreshRole']) {
       const sts = statementsOf(role).filter((s) => JSON.stringify(s['Action']).includes('sts:'));
-      expect(sts, role).toEqual([EXPECTED]);
+      expect(sts, role).toEqual([EXPECTED, EXPECTED_TAGS]);
     }
   });
 

@@ -185,7 +185,8 @@ function lambda(method: string, path: string, place: IamPlace) {
  * STS (query protocol: a form body naming the `Action`). `GetWebIdentityToken` has no
  * resource type (`*`); its request context is one `sts:IdentityTokenAudience` per
  * `Audience.member.N`, `sts:SigningAlgorithm`, `sts:DurationSeconds` only when the request
- * sets it, and `aws:RequestTag/<key>` / `aws:TagKeys` for its tags.
+ * sets it, and `aws:RequestTag/<key>` / `aws:TagKeys` for its tags; a request with tags
+ * also asks `sts:TagGetWebIdentityToken` with those two keys.
  *
  * @see https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecuritytokenservice.html
  */
@@ -212,7 +213,14 @@ function sts(body: string) {
   tagKeys.forEach(
     (key, i) => (context[`aws:RequestTag/${key}`] = form.get(`Tags.member.${i + 1}.Value`) ?? ''),
   );
-  return { operation, questions: [{ action: `sts:${operation}`, resource: '*', context }] };
+  const questions = [{ action: `sts:${operation}`, resource: '*', context }];
+  // Tags on the JWT need their own permission besides the call's.
+  if (tagKeys.length > 0) {
+    const tags: Record<string, string | readonly string[]> = { 'aws:TagKeys': tagKeys };
+    for (const key of tagKeys) tags[`aws:RequestTag/${key}`] = context[`aws:RequestTag/${key}`]!;
+    questions.push({ action: 'sts:TagGetWebIdentityToken', resource: '*', context: tags });
+  }
+  return { operation, questions };
 }
 
 /**
