@@ -32,6 +32,8 @@ export interface StsServerOptions {
    */
   readonly principalOf?: (accessKeyId: string) => string | undefined;
   readonly clock?: () => number; // ms, default Date.now
+  /** Replaces each answer before it is sent (a token or `Expiration` STS should never give). */
+  readonly answer?: (issued: { token: string; expiration: Date }) => { token: string; expiration: Date };
 }
 
 export const DEFAULT_ROLE_ARN = 'arn:aws:iam::123456789012:role/token-broker-test';
@@ -327,7 +329,8 @@ export async function startStsServer(options: StsServerOptions = {}): Promise<St
       if (--fault.left <= 0) fault = undefined;
       throw new QueryError(code, status, message, type);
     }
-    const { token, expiration } = await issue(call, credential.region);
+    const issued = await issue(call, credential.region);
+    const { token, expiration } = options.answer ? options.answer(issued) : issued;
     return (
       `<GetWebIdentityTokenResponse xmlns="${XMLNS}"><GetWebIdentityTokenResult>` +
       `<WebIdentityToken>${token}</WebIdentityToken>` +

@@ -25,6 +25,38 @@ export const WEB_IDENTITY_REUSE_MARGIN_MS = 60_000;
  */
 export const WEB_IDENTITY_REFUSAL_MEMORY_MS = 5 * 60_000;
 
+/** The longest web identity token taken from STS, characters (its JWTs are a few KiB). */
+export const MAX_WEB_IDENTITY_TOKEN_CHARS = 16_384;
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+$/;
+
+/**
+ * When a token STS answered stops being usable: the earlier of its `Expiration` and the
+ * JWT's own `exp` (a provider checks `exp`). A token that is not a compact JWS of at most
+ * {@link MAX_WEB_IDENTITY_TOKEN_CHARS}, or has no numeric `exp`, is refused (never quoted).
+ *
+ * @throws WebIdentityError `ERR_WEB_IDENTITY_UNAVAILABLE`.
+ */
+export function usableUntil(token: string, expiration: Date): number {
+  const payload = token.length <= MAX_WEB_IDENTITY_TOKEN_CHARS ? COMPACT_JWS.exec(token)?.[1] : undefined;
+  let exp: unknown;
+  try {
+    exp =
+      payload === undefined
+        ? undefined
+        : (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown }).exp;
+  } catch {
+    exp = undefined;
+  }
+  if (typeof exp !== 'number' || !Number.isFinite(exp))
+    throw new WebIdentityError(
+      'ERR_WEB_IDENTITY_UNAVAILABLE',
+      `STS answered GetWebIdentityToken with something other than a JWT with an exp claim of at most ${MAX_WEB_IDENTITY_TOKEN_CHARS} characters; check the STS endpoint (AWS_ENDPOINT_URL_STS) the function uses`,
+      { details: { retry: false } },
+    );
+  return Math.min(expiration.getTime(), exp * 1000);
+}
+
 /** What {@link WebIdentitySource} needs. */
 export interface WebIdentitySourceOptions {
   /** STS per region; default: SDK clients with the ambient configuration. */
@@ -163,7 +195,7 @@ export class WebIdentitySource {
       this.#calls += 1;
       const asked = clock();
       const answer = await api.getWebIdentityToken(request);
-      const expiresAt = answer.expiration.getTime();
+      const expiresAt = usableUntil(answer.token, answer.expiration);
       const margin = Math.min(WEB_IDENTITY_REUSE_MARGIN_MS, Math.max(0, (expiresAt - asked) / 2));
       this.#held.set(key, { token: answer.token, usableUntil: expiresAt - margin });
       logger.debug('web identity token obtained', {

@@ -3,7 +3,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { stsApiFactory } from '../../lib/aws/sts.ts';
 import type { WebIdentityOptions } from '../../lib/config/types.ts';
 import { BrokerError } from '../../lib/errors.ts';
-import { WEB_IDENTITY_REFUSAL_MEMORY_MS, WebIdentitySource } from '../../lib/signer/web-identity.ts';
+import {
+  MAX_WEB_IDENTITY_TOKEN_CHARS,
+  WEB_IDENTITY_REFUSAL_MEMORY_MS,
+  WebIdentitySource,
+} from '../../lib/signer/web-identity.ts';
 import type { LogFields, Logger } from '../../lib/types.ts';
 import { startStsServer, type StsFault, type StsServer } from '../support/sts-server.ts';
 
@@ -253,4 +257,71 @@ describe('WebIdentitySource', () => {
     expect(err.code).toBe('ERR_WEB_IDENTITY_UNAVAILABLE');
     expect(err.details['retry']).toBe(true);
   });
+});
+
+describe('WebIdentitySource: what STS answers is checked before it is held', () => {
+  let answer: (issued: { token: string; expiration: Date }) => { token: string; expiration: Date };
+  let odd: StsServer;
+  const oddFactory = () =>
+    stsApiFactory({
+      region: REGION,
+      endpoint: odd.endpoint,
+      credentials: { accessKeyId: 'AKIDBROKER', secretAccessKey: 'test-secret-not-real' },
+      maxAttempts: 1,
+    });
+
+  beforeAll(async () => {
+    odd = await startStsServer({
+      principals: { AKIDBROKER: ROLE },
+      clock,
+      answer: (issued) => answer(issued),
+    });
+  });
+  afterAll(async () => {
+    await odd.close();
+  });
+  beforeEach(() => {
+    odd.calls.length = 0;
+  });
+
+  it("holds the JWT until its own exp when STS's Expiration is later", async () => {
+    answer = ({ token, expiration }) => ({ token, expiration: new Date(expiration.getTime() + 3_600_000) });
+    const source = new WebIdentitySource({ sts: oddFactory(), clock });
+    const first = await source.token(SETTINGS);
+    const exp = decodeJwt(first).exp! * 1000;
+    now = exp - 61_000;
+    expect(await source.token(SETTINGS)).toBe(first);
+    now = exp - 60_000;
+    expect(await source.token(SETTINGS)).not.toBe(first);
+    expect(odd.calls).toHaveLength(2);
+  });
+
+  it.each([
+    ['not a JWT', (token: string) => token.replaceAll('.', '')],
+    ['longer than the limit', (token: string) => `${token}${'A'.repeat(MAX_WEB_IDENTITY_TOKEN_CHARS)}`],
+    [
+      'a JWT without exp',
+      (token: string) => {
+        const [header, , signature] = token.split('.');
+        return [header, Buffer.from('{"sub":"x"}').toString('base64url'), signature].join('.');
+      },
+    ],
+  ])(
+    'refuses a token that is %s: ERR_WEB_IDENTITY_UNAVAILABLE, the token never quoted',
+    async (_, change) => {
+      let sent = '';
+      answer = ({ token, expiration }) => {
+        sent = change(token);
+        return { token: sent, expiration };
+      };
+      const source = new WebIdentitySource({ sts: oddFactory(), clock });
+      const err = await codeOf(source.token(SETTINGS));
+      expect(err.code).toBe('ERR_WEB_IDENTITY_UNAVAILABLE');
+      expect(err.message).toContain('AWS_ENDPOINT_URL_STS');
+      expect(err.message).not.toContain(sent.slice(0, 40));
+      // Nothing was held: the next request asks STS again.
+      await codeOf(source.token(SETTINGS));
+      expect(odd.calls).toHaveLength(2);
+    },
+  );
 });
