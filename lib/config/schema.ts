@@ -137,8 +137,11 @@ const rotationSchema = z.strictObject({
   tryPending: z.boolean().optional(),
 });
 
-/** An SNS topic ARN, for the template's per-profile event rule. */
-const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/;
+/**
+ * A standard SNS topic ARN, for the template's per-profile event rule. A FIFO topic
+ * (`….fifo`) needs a message group the rule does not set.
+ */
+const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 const emailAddress = z
   .string()
   .trim()
@@ -149,6 +152,10 @@ const notifySchema = z.strictObject({
   topicArn: z
     .string()
     .trim()
+    .refine(
+      (value) => !value.endsWith('.fifo'),
+      'names a FIFO topic, which needs a message group the rule does not set; name a standard topic',
+    )
     .regex(SNS_TOPIC_ARN, 'must be an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:team-alerts')
     .optional(),
   email: z.union([emailAddress, z.array(emailAddress).min(1, 'must not be empty')]).optional(),

@@ -38,6 +38,11 @@ describe("a profile's notify", () => {
 
   it.each([
     ['{ topicArn: "billing-alerts" }', 'notify.topicArn', 'must be an SNS topic ARN'],
+    [
+      '{ topicArn: "arn:aws:sns:eu-west-1:123456789012:billing-alerts.fifo" }',
+      'notify.topicArn',
+      'names a FIFO topic',
+    ],
     ['{ email: "not an address" }', 'notify.email', 'must be an e-mail address'],
     ['{ refreshFailures: 0 }', 'notify.refreshFailures', 'must be 1 or more'],
     ['{ certificateDays: [7.5] }', 'notify.certificateDays', 'must be whole days'],
