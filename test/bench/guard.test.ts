@@ -61,12 +61,14 @@ describe('bench regression guard', () => {
       direction: 'min',
       limit: GUARD_FLOORS['P6']!.limit,
     });
-    expect(guard([row('P6', '≥ 0.6x', 0.25), row('P7-hit', '≤ 4x', 20)])).toEqual([]);
+    expect(guard([row('P6', '≥ 0.6x', 0.25), row('P7-hit', '≤ 4x', 10)])).toEqual([]);
     expect(guard([row('P6', '≥ 0.7x', 0.05)]).map((b) => b.id)).toEqual(['P6']);
     const [hit] = guard([row('P7-hit', '≤ 4x', 60)]);
     expect(hit!.message).toMatch(
-      /^P7-hit: ratio 60\.00x is worse than its guard ≤ 25x \(measured floor: .*\) by 2\.40x$/,
+      /^P7-hit: ratio 60\.00x is worse than its guard ≤ 12x \(measured floor: .*\) by 5\.00x$/,
     );
+    expect(guard([row('P7-hit', '≤ 4x', 11.9)])).toEqual([]);
+    expect(guard([row('P7-hit', '≤ 4x', 12.5)]).map((b) => b.id)).toEqual(['P7-hit']);
   });
 
   it('passes on the recorded results of main', async () => {
