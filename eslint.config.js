@@ -53,7 +53,7 @@ export default tseslint.config(
   },
   {
     // serverless.yml's package-time resolver (loaded with require by the framework).
-    files: ['deploy/**/*.cjs'],
+    files: ['serverless/**/*.cjs'],
     languageOptions: {
       sourceType: 'commonjs',
       globals: { require: 'readonly', module: 'writable', __dirname: 'readonly' },

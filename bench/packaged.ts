@@ -2,7 +2,7 @@
  * The token function as it is packaged, for the rows measured on the runtime we deploy
  * (P1-node22, P3-node22): `functions/token.ts` built with esbuild using serverless.yml's
  * own `custom.esbuild` options (code splitting, minified, its target, ESM, `.mjs`, the
- * `require` banner, every dependency bundled) and deploy/esbuild-plugins.cjs, into the
+ * `require` banner, every dependency bundled) and serverless/esbuild-plugins.cjs, into the
  * layout of the function's zip (`functions/token.mjs` beside its chunks). `osls package`
  * runs the same esbuild build and then zips it; packaging the whole service takes long
  * enough that the bench builds just this function the same way instead.
@@ -72,7 +72,7 @@ export function templateOptions(file = join(ROOT, 'serverless.yml')): BuildOptio
 export async function buildPackagedToken(): Promise<PackagedBuild> {
   const dir = await mkdtemp(join(tmpdir(), 'token-broker-packaged-'));
   const options = templateOptions();
-  const plugins = createRequire(import.meta.url)(join(ROOT, 'deploy/esbuild-plugins.cjs')) as Plugin[];
+  const plugins = createRequire(import.meta.url)(join(ROOT, 'serverless/esbuild-plugins.cjs')) as Plugin[];
   try {
     await build({
       ...options,

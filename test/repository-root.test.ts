@@ -19,7 +19,7 @@ const ALLOWED = new Set([
   'README.md',
   'bench', // npm run bench
   'bin', // the CLI
-  'deploy', // packaging helpers of serverless.yml, the rehearsal
+  'serverless', // what serverless.yml runs at package time: the profile checks, roles, esbuild plugins
   'docs',
   'eslint.config.js',
   'examples', // the demo's configuration and keystore

@@ -1,6 +1,6 @@
 /**
  * The profiles file as the deployed functions will see it: checked when packaging
- * (deploy/profile-facts.ts) and by `token-broker check --deployed`. A file that works on
+ * (serverless/profile-facts.ts) and by `token-broker check --deployed`. A file that works on
  * a laptop (`file:` paths on that laptop, `env:` variables of that shell, a consent
  * profile with a per-process state key) can only fail in Lambda; each such problem is one
  * line naming the profile, the key and the fix.

@@ -3,7 +3,7 @@
  * becomes an EventBridge rule on the stack's bus that matches that profile's events and
  * targets an SNS topic: the team's own (`notify.topicArn`), or one the stack creates with
  * an email subscription per address (`notify.email`). serverless.yml merges the resources
- * in (deploy/profiles.cjs `notify`).
+ * in (serverless/profiles.cjs `notify`).
  *
  * A topic the stack does not own keeps its own policy: its owner adds the one statement
  * {@link topicPolicyStatement} gives (`check --deployed` prints it), which lets EventBridge

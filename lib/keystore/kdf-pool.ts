@@ -12,7 +12,7 @@
  *   through tsx;
  * - in a packaged function, {@link BUNDLED_WORKER_FILE} beside the chunk that holds this
  *   module: the build bundles `kdf-worker.ts` into that file, self-contained, in the
- *   bundle's output folder (deploy/esbuild-plugins.cjs), so it loads from the unpacked zip
+ *   bundle's output folder (serverless/esbuild-plugins.cjs), so it loads from the unpacked zip
  *   wherever it is.
  *
  * Only when no worker can start (the file is missing, or the worker dies) do derivations
@@ -30,7 +30,7 @@ import type { KdfAnswer, KdfTask } from './kdf-worker.ts';
 /** Workers at most: leave a core to the event loop. */
 export const KDF_POOL_SIZE = Math.max(1, Math.min(4, availableParallelism() - 1));
 
-/** The bundled worker's file name, beside the bundle's chunks (written by deploy/esbuild-plugins.cjs). */
+/** The bundled worker's file name, beside the bundle's chunks (written by serverless/esbuild-plugins.cjs). */
 export const BUNDLED_WORKER_FILE = 'kdf-worker.mjs';
 
 /** The process warning's code when derivations run on the calling thread. */

@@ -2,7 +2,7 @@
  * Worker thread of the key-derivation pool: computes the derivations the main thread
  * posts, so a costly keystore never stalls the process's event loop. Run from source
  * through tsx; packaged, bundled on its own into `functions/kdf-worker.mjs`
- * (deploy/esbuild-plugins.cjs), so it imports nothing but derivation.ts and Node built-ins.
+ * (serverless/esbuild-plugins.cjs), so it imports nothing but derivation.ts and Node built-ins.
  */
 import { parentPort } from 'node:worker_threads';
 import { type Derivation, computeDerivation } from './derivation.ts';

@@ -441,7 +441,7 @@ describe('IAM gateway', () => {
   });
 
   it('iam-simulate (AGPL-3.0) is imported by test support only, never by what is packaged', () => {
-    const importers = ['lib', 'functions', 'deploy'].flatMap((dir) =>
+    const importers = ['lib', 'functions', 'serverless'].flatMap((dir) =>
       readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
         .filter((f) => /\.(?:ts|mts|cts|js|mjs|cjs)$/.test(f))
         .filter((f) => readFileSync(join(ROOT, dir, f), 'utf8').includes('@cloud-copilot/'))

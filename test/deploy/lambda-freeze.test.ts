@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pointAtStandIn } from '../../deploy/rehearse-plan.ts';
+import { pointAtStandIn } from '../rehearsal/rehearse-plan.ts';
 import { DEFAULT_LEASE_MS } from '../../lib/cache/shared-flight.ts';
 import { parseConfig } from '../../lib/config/index.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';

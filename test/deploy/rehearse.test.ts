@@ -14,8 +14,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseRehearsalArgs, type RehearsalRow } from '../../deploy/rehearse-plan.ts';
-import { rehearse } from '../../deploy/rehearsal.ts';
+import { parseRehearsalArgs, type RehearsalRow } from '../rehearsal/rehearse-plan.ts';
+import { rehearse } from '../rehearsal/rehearsal.ts';
 import type { IamDecision } from '../support/iam-authority.ts';
 import { KEYSTORE_FIXTURES } from '../support/keys.ts';
 import { skipWithoutLambdaNode } from '../support/lambda-node.ts';
@@ -208,7 +208,7 @@ if (!skipWithoutLambdaNode(TITLE))
           [
             '--import',
             'tsx',
-            join(ROOT, 'deploy/rehearse.ts'),
+            join(ROOT, 'test/rehearsal/rehearse.ts'),
             '--profiles',
             'test/fixtures/deploy/.rehearse-env.yaml',
           ],

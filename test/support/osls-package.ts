@@ -108,10 +108,10 @@ function runPackage(
 function sourceHash(profiles: string, stage: string, params: Readonly<Record<string, string>> = {}): string {
   const hash = createHash('sha256').update(`${profiles}\0${stage}\0${JSON.stringify(params)}\0`);
   const files = ['serverless.yml', 'package-lock.json', profiles];
-  // The code, what packaging runs (deploy/: the checks and the roles), and where the
+  // The code, what packaging runs (serverless/: the checks and the roles), and where the
   // profiles' `file:` references usually point (beside the profiles file, examples/).
   const folder = dirname(profiles);
-  const dirs = ['lib', 'functions', 'deploy', 'examples', ...(folder === '.' ? [] : [folder])];
+  const dirs = ['lib', 'functions', 'serverless', 'examples', ...(folder === '.' ? [] : [folder])];
   for (const dir of new Set(dirs)) {
     if (!statSync(join(ROOT, dir), { throwIfNoEntry: false })?.isDirectory()) continue;
     for (const f of readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' }).sort()) {

@@ -9,10 +9,10 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
-import type { BrokerConfig, Profile } from '../lib/config/types.ts';
-import { allSecretUses } from '../lib/deploy/secret-reads.ts';
-import { parseReference } from '../lib/secrets/reference.ts';
-import { isKmsReference } from '../lib/signer/kms-reference.ts';
+import type { BrokerConfig, Profile } from '../../lib/config/types.ts';
+import { allSecretUses } from '../../lib/deploy/secret-reads.ts';
+import { parseReference } from '../../lib/secrets/reference.ts';
+import { isKmsReference } from '../../lib/signer/kms-reference.ts';
 
 /** The path of Google's Security Token Service exchange (and of the stand-in's). */
 const GOOGLE_STS_PATH = '/v1/token';

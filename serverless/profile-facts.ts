@@ -1,9 +1,9 @@
 /**
- * `node --import tsx deploy/profile-facts.ts '<options as JSON>'`: loads the profiles file,
+ * `node --import tsx serverless/profile-facts.ts '<options as JSON>'`: loads the profiles file,
  * checks it as the deployed functions will see it (lib/deploy/deployable.ts) and prints
  * what serverless.yml needs from it as JSON: the roles' policies, the package patterns
  * (the profiles file and the files its `file:` references name) and the resources that
- * route profiles' events (`notify`). deploy/profiles.cjs runs it. Any problem prints one line per problem on stderr and exits 2.
+ * route profiles' events (`notify`). serverless/profiles.cjs runs it. Any problem prints one line per problem on stderr and exits 2.
  *
  * Options: `{ profiles, stage, serviceDir, cacheSealKey, secretsKmsKeys, domainName,
  * eventBus }`, the serverless params of the same names.

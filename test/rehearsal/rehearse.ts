@@ -1,6 +1,6 @@
 /**
  * `npm run rehearse -- [--profiles F] [--stage S] [--secret NAME=FILE]… [--param NAME=VALUE]…`:
- * rehearses the user's own profiles file (deploy/rehearsal.ts) and prints one row per
+ * rehearses the user's own profiles file (test/rehearsal/rehearsal.ts) and prints one row per
  * profile. Exit 0 when every row is ok, 1 when one is not, 2 when the file or the
  * arguments cannot be rehearsed (one line per problem). Relative `--secret` files are
  * read from the folder npm was started in.

@@ -1,7 +1,7 @@
 /**
- * The rehearsal of the user's own profiles file (`npm run rehearse`, deploy/rehearse.ts):
+ * The rehearsal of the user's own profiles file (`npm run rehearse`, test/rehearsal/rehearse.ts):
  * packaged as `osls deploy` would and run from its zips on 127.0.0.1 under the roles the
- * template gives each function (deploy/rehearse-plan.ts says what it needs;
+ * template gives each function (test/rehearsal/rehearse-plan.ts says what it needs;
  * test/support/packaged-stack.ts runs it). A stand-in authorization server takes each
  * profile's token URI and consent page. A profile with `webIdentity` gets its JWT from the
  * loopback STS (lib/dev/sts.ts) behind the gateway that enforces the role's
@@ -13,33 +13,33 @@ import type { KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KeyMaterialCache } from '../lib/signer/key-material.ts';
-import { loadConfig } from '../lib/config/index.ts';
-import type { BrokerConfig, Profile } from '../lib/config/types.ts';
-import { checkDeployment, formatProblem } from '../lib/deploy/deployable.ts';
-import { parseKeyList } from '../lib/deploy/params.ts';
+import { KeyMaterialCache } from '../../lib/signer/key-material.ts';
+import { loadConfig } from '../../lib/config/index.ts';
+import type { BrokerConfig, Profile } from '../../lib/config/types.ts';
+import { checkDeployment, formatProblem } from '../../lib/deploy/deployable.ts';
+import { parseKeyList } from '../../lib/deploy/params.ts';
 import {
   startAuthorizationServer,
   type AuthorizationServer,
   type DevClient,
-} from '../lib/dev/authorization-server.ts';
-import { startStsServer, type StsServer } from '../lib/dev/sts.ts';
-import { federatedTrusts, verifierOf, type Verifier } from '../lib/dev/verifier.ts';
-import { BrokerError } from '../lib/errors.ts';
-import { openKeystore } from '../lib/keystore/index.ts';
-import { createSecretResolver } from '../lib/secrets/index.ts';
-import { openKmsSigner } from '../lib/signer/kms.ts';
-import { isKmsReference, parseKmsReference } from '../lib/signer/kms-reference.ts';
-import { kmsCertificate } from '../lib/signer/x509.ts';
-import { apiEvent, SCHEDULED_EVENT } from '../test/functions/events.ts';
-import type { IamDecision } from '../test/support/iam-authority.ts';
-import { namesSecret } from '../test/support/iam-requests.ts';
-import type { KeySpec } from '../test/support/kms-server.ts';
-import { localKms } from '../test/support/kms-client.ts';
-import type { InvocationResult } from '../test/support/lambda-runtime.ts';
-import { FUNCTIONS, packageService, type FunctionName, type Resource } from '../test/support/osls-package.ts';
-import { startPackagedStack, type PackagedStack } from '../test/support/packaged-stack.ts';
-import { secretsManagerClient } from '../test/support/secrets-manager-server.ts';
+} from '../../lib/dev/authorization-server.ts';
+import { startStsServer, type StsServer } from '../../lib/dev/sts.ts';
+import { federatedTrusts, verifierOf, type Verifier } from '../../lib/dev/verifier.ts';
+import { BrokerError } from '../../lib/errors.ts';
+import { openKeystore } from '../../lib/keystore/index.ts';
+import { createSecretResolver } from '../../lib/secrets/index.ts';
+import { openKmsSigner } from '../../lib/signer/kms.ts';
+import { isKmsReference, parseKmsReference } from '../../lib/signer/kms-reference.ts';
+import { kmsCertificate } from '../../lib/signer/x509.ts';
+import { apiEvent, SCHEDULED_EVENT } from '../functions/events.ts';
+import type { IamDecision } from '../support/iam-authority.ts';
+import { namesSecret } from '../support/iam-requests.ts';
+import type { KeySpec } from '../support/kms-server.ts';
+import { localKms } from '../support/kms-client.ts';
+import type { InvocationResult } from '../support/lambda-runtime.ts';
+import { FUNCTIONS, packageService, type FunctionName, type Resource } from '../support/osls-package.ts';
+import { startPackagedStack, type PackagedStack } from '../support/packaged-stack.ts';
+import { secretsManagerClient } from '../support/secrets-manager-server.ts';
 import {
   callerFor,
   formatTable,
@@ -53,7 +53,7 @@ import {
   type SecretSource,
 } from './rehearse-plan.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The operator role the rehearsal asks `GET /health?deep=1` as. */
 const REHEARSAL_OPERATOR = 'arn:aws:iam::123456789012:role/token-broker-rehearsal';
 const REHEARSAL_OPERATOR_SESSION = 'arn:aws:sts::123456789012:assumed-role/token-broker-rehearsal/rehearsal';

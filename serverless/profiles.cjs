@@ -1,9 +1,9 @@
 'use strict';
 /**
  * serverless.yml's view of the profiles file, resolved at package time:
- * `${file(./deploy/profiles.cjs):policies.token}`, `…:patterns`, `…:notify` (the resources
+ * `${file(./serverless/profiles.cjs):policies.token}`, `…:patterns`, `…:notify` (the resources
  * routing profiles' events) and so on. Resolving it
- * checks the file as the deployed functions will see it (deploy/profile-facts.ts), so
+ * checks the file as the deployed functions will see it (serverless/profile-facts.ts), so
  * `osls package` stops with the problems, one line each, instead of packaging functions
  * that can only fail in Lambda.
  */
