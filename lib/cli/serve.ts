@@ -1,7 +1,8 @@
 /**
- * `token-broker serve [--config F] [--port N] [--host H]`: DESIGN.md's HTTP API on this
- * machine (127.0.0.1:8787 by default), running the Lambda handlers unchanged. Logs are
- * JSON lines on stderr; stdout gets the listening URL. On SIGINT/SIGTERM it stops
+ * `token-broker serve [--config F] [--port N] [--host H] [--events F] [--access-log]`: the
+ * HTTP API (docs/design.md) on this machine (127.0.0.1:8787 by default), running the Lambda
+ * handlers unchanged. Logs are JSON lines on stderr (a token request: its audit line; with
+ * `--access-log` also one access line per request); stdout gets the listening URL. On SIGINT/SIGTERM it stops
  * accepting, lets requests in flight finish for at most 5 s, then returns.
  */
 import { loadConfig } from '../config/index.ts';
@@ -39,7 +40,7 @@ export function untilSignal(): Promise<NodeJS.Signals> {
 /** `token-broker serve`: usage, flags and example (`--help`); its flags are the parser's options. */
 export const SERVE_COMMAND = defineCommand({
   name: 'serve',
-  usage: 'serve [--config F] [--port N] [--host H] [--events F]',
+  usage: 'serve [--config F] [--port N] [--host H] [--events F] [--access-log]',
   description:
     'Serves the HTTP API (POST /token, /health, the consent routes) on this machine until Ctrl-C.\nCallers: loopback as `local`, else server.apiKeys or server.sigv4 of the config.',
   flags: {
@@ -54,6 +55,10 @@ export const SERVE_COMMAND = defineCommand({
       type: 'string',
       value: 'F',
       help: "append the profiles' events to F as JSON lines, - for stderr (default: $TOKEN_BROKER_EVENTS_FILE)",
+    },
+    'access-log': {
+      type: 'boolean',
+      help: 'also log one access line per request (method, route, status, caller, ms); without it a token request logs its audit line only',
     },
   },
   example: 'npx token-broker serve --config token-broker.yaml --port 8787 --events events.jsonl',
@@ -85,7 +90,15 @@ export async function serve(argv: readonly string[], io: CliIo): Promise<number>
     { cwd: io.cwd, stderr: io.stderr },
     { config, logger, metrics: noMetrics },
   );
-  const server = await startServer({ config, port, host, env: io.env, logger, events });
+  const server = await startServer({
+    config,
+    port,
+    host,
+    env: io.env,
+    logger,
+    events,
+    accessLog: args['access-log'] === true,
+  });
   io.stdout(
     `token-broker: serving ${Object.keys(config.profiles).length} profile(s) from ${config.source}\n`,
   );

@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUDIT_MESSAGE } from '../../lib/broker/audit.ts';
 import { TokenBrokerClient, TokenBrokerError } from '../../lib/client/index.ts';
 import { startAuthorizationServer, type AuthorizationServer } from '../../lib/dev/authorization-server.ts';
 import { ACCESS_KEY_ID, CALLER_ARN, credentials, REGION } from './sigv4-fixtures.ts';
@@ -113,6 +114,22 @@ describe('TokenBrokerClient against token-broker serve with server.sigv4', () =>
       expect.objectContaining({ accessToken: token.accessToken }),
     );
     expect(authorization.requestCount()).toBe(1);
+  });
+
+  it('logs one line per token request, its audit line, and no access line without --access-log', async () => {
+    const client = new TokenBrokerClient({ endpoint, region: REGION, credentials: credentials() });
+    const messages = () =>
+      stderr
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => (JSON.parse(line) as { message: string }).message);
+    const before = messages().filter((m) => m === AUDIT_MESSAGE).length;
+    await client.getToken({ profile: 'demo', scope: 'read' });
+    // The log is written once per event-loop turn of the server: wait for the line, boundedly.
+    for (let turn = 0; turn < 100 && messages().filter((m) => m === AUDIT_MESSAGE).length === before; turn++)
+      await new Promise((done) => setTimeout(done, 20));
+    expect(messages().filter((m) => m === AUDIT_MESSAGE).length).toBe(before + 1);
+    expect(messages()).not.toContain('request');
   });
 
   it('gets unknown_profile for a profile the server does not have', async () => {
