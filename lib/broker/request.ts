@@ -93,18 +93,19 @@ export function resolveRequest(
   const known = place === undefined ? undefined : seen?.get(place);
   if (known === undefined) {
     const resolved = resolveRequestAfresh(profile, request);
-    if (seen !== undefined && place !== undefined) {
-      if (seen.size >= RESOLVED_LIMIT) seen.delete(seen.keys().next().value!);
-      seen.set(place, {
-        subject: resolved.subject,
-        scopes: Object.freeze(resolved.scopes),
-        descriptor: Object.freeze({
-          ...resolved.descriptor,
-          scopes: Object.freeze(resolved.descriptor.scopes),
-        }),
-      });
-    }
-    return resolved;
+    if (seen === undefined || place === undefined) return resolved;
+    if (seen.size >= RESOLVED_LIMIT) seen.delete(seen.keys().next().value!);
+    const remembered: Remembered = {
+      subject: resolved.subject,
+      scopes: Object.freeze(resolved.scopes),
+      descriptor: Object.freeze({
+        ...resolved.descriptor,
+        scopes: Object.freeze(resolved.descriptor.scopes),
+      }),
+    };
+    seen.set(place, remembered);
+    // The first answer is the remembered one too: every request of a place shares one descriptor.
+    return { ...remembered, minTtlMs: resolved.minTtlMs };
   }
   return {
     subject: known.subject,
