@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { cacheKey } from '../../lib/cache/key.ts';
-import { Lru } from '../../lib/cache/lru.ts';
 import {
   CONSENT_REQUIRED_CACHE_MS,
   FORCED_REFRESH_INTERVAL_MS,
@@ -49,17 +48,6 @@ describe('cacheKey', () => {
     for (const part of ['profile', 'issuer', 'subject', 'audience', 'grant', 'endpoint', 'variant'] as const)
       expect(cacheKey({ ...descriptor, [part]: 'other' })).not.toBe(KEY);
     expect(cacheKey({ ...descriptor, scopes: [] })).not.toBe(KEY);
-  });
-});
-
-describe('Lru', () => {
-  it('forgets the least recently used entry when full', () => {
-    const lru = new Lru<number>(2);
-    lru.set('a', 1);
-    lru.set('b', 2);
-    lru.get('a');
-    lru.set('c', 3);
-    expect([lru.get('a'), lru.get('b'), lru.get('c')]).toEqual([1, undefined, 3]);
   });
 });
 
