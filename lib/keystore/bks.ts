@@ -96,12 +96,24 @@ function privateKeyOf(key: EncodedKey, alias: string): KeyObject {
   }
 }
 
-/** Opens a sealed key (PBEWithSHAAnd3-KeyTripleDES-CBC); `undefined` for a wrong password. */
-function unseal(sealed: Uint8Array, password: string | undefined): EncodedKey | undefined {
-  const r = new JavaDataReader(sealed);
+/** A sealed key as stored: its own salt and iteration count, then the 3DES-CBC ciphertext. */
+interface Sealed {
+  readonly salt: Uint8Array;
+  readonly iterations: number;
+  readonly data: Uint8Array;
+}
+
+/** Reads a sealed key's header, so a damaged one is reported when the store is parsed. */
+function readSealed(bytes: Uint8Array): Sealed {
+  const r = new JavaDataReader(bytes);
   const salt = r.bytesOf(r.u32('the sealed key salt length'), 'the sealed key salt');
   const iterations = bounded(r.u32('the sealed key iteration count'), 'the sealed key iteration count');
-  const data = sealed.subarray(r.offset);
+  return { salt, iterations, data: bytes.subarray(r.offset) };
+}
+
+/** Opens a sealed key (PBEWithSHAAnd3-KeyTripleDES-CBC); `undefined` for a wrong password. */
+function unseal(sealed: Sealed, password: string | undefined): EncodedKey | undefined {
+  const { salt, iterations, data } = sealed;
   const bmp = passwordForms(password)[0]!.bmp;
   const key = derivePkcs12('sha1', bmp, salt, KDF_KEY, iterations, 24);
   const iv = derivePkcs12('sha1', bmp, salt, KDF_IV, iterations, 8);
@@ -120,7 +132,7 @@ function unseal(sealed: Uint8Array, password: string | undefined): EncodedKey | 
   }
 }
 
-function sealedEntry(alias: string, certificates: Uint8Array[], sealed: Uint8Array): RawEntry {
+function sealedEntry(alias: string, certificates: Uint8Array[], sealed: Sealed): RawEntry {
   const shown = printable(alias);
   return {
     alias,
@@ -139,49 +151,51 @@ function sealedEntry(alias: string, certificates: Uint8Array[], sealed: Uint8Arr
 }
 
 /**
- * Parses a BKS keystore (v1 or v2) and verifies its MAC with the store password. Sealed
- * keys are decrypted on demand by `decryptKey`; a sealed entry without a certificate chain
- * that opens with the store password as a secret key is listed as a secret-key entry.
- *
- * @throws KeystoreError `ERR_KEYSTORE_FORMAT` (damaged, truncated, UBER),
- *   `ERR_KEYSTORE_PASSWORD` (the MAC does not match), `ERR_UNSUPPORTED_KEY`.
+ * An entry as parsed. `entry` tells what it is: `undefined` for a public key, which is not
+ * listed. `sealed` entries learn that only by unsealing (a key derivation), so they do it
+ * when first asked, once per parse.
  */
-export function parseBks(bytes: Uint8Array, password: string | undefined): RawStore {
-  const r = new JavaDataReader(bytes);
-  const entries: RawEntry[] = [];
-  const publicKeys: string[] = [];
-  let version: number;
-  let salt: Uint8Array;
-  let iterations: number;
-  let start: number;
-  try {
-    version = r.u32('the version');
-    if (version !== 1 && version !== 2) throw formatError(`version ${version} is not 1 or 2`);
-    salt = r.bytesOf(r.u32('the salt length'), 'the salt');
-    iterations = bounded(r.u32('the iteration count'), 'the iteration count');
-    start = r.offset;
-    if (r.remaining < MAC_LENGTH + 1 || (bytes[start] ?? 0xff) > SEALED)
-      throw new KeystoreError('ERR_KEYSTORE_FORMAT', UBER_MESSAGE);
-    for (let type = r.u8('the entry type'); type !== 0; type = r.u8('the entry type')) {
-      const alias = r.utf('the alias');
-      const shown = printable(alias);
-      r.u64('the entry date');
-      const chain: Uint8Array[] = [];
-      const chainLength = r.u32('the certificate chain length');
-      for (let i = 1; i <= chainLength; i++)
-        chain.push(readCertificate(r, `certificate ${i} of alias "${shown}"`));
-      if (type === CERTIFICATE) {
-        entries.push({
+interface Slot {
+  readonly alias: string;
+  readonly sealed: boolean;
+  readonly entry: () => RawEntry | undefined;
+}
+
+function known(alias: string, entry: RawEntry | undefined): Slot {
+  return { alias, sealed: false, entry: () => entry };
+}
+
+function sealedSlot(alias: string, chain: Uint8Array[], sealed: Sealed, password: string | undefined): Slot {
+  let told: { readonly entry: RawEntry | undefined } | undefined;
+  return {
+    alias,
+    sealed: true,
+    entry: () => (told ??= { entry: sealedEntryOf(alias, chain, sealed, password) }).entry,
+  };
+}
+
+/** The entries that follow the header, up to the MAC; a damaged one is a format error. */
+function readSlots(r: JavaDataReader, password: string | undefined): Slot[] {
+  const slots: Slot[] = [];
+  for (let type = r.u8('the entry type'); type !== 0; type = r.u8('the entry type')) {
+    const alias = r.utf('the alias');
+    const shown = printable(alias);
+    r.u64('the entry date');
+    const chain: Uint8Array[] = [];
+    const chainLength = r.u32('the certificate chain length');
+    for (let i = 1; i <= chainLength; i++)
+      chain.push(readCertificate(r, `certificate ${i} of alias "${shown}"`));
+    if (type === CERTIFICATE) {
+      const certificate = readCertificate(r, `the certificate of alias "${shown}"`);
+      slots.push(known(alias, { alias, kind: 'trusted-cert', certificates: [certificate] }));
+    } else if (type === KEY) {
+      const key = readKey(r, `alias "${shown}"`);
+      slots.push(
+        known(
           alias,
-          kind: 'trusted-cert',
-          certificates: [readCertificate(r, `the certificate of alias "${shown}"`)],
-        });
-      } else if (type === KEY) {
-        const key = readKey(r, `alias "${shown}"`);
-        if (key.type === PUBLIC_KEY) publicKeys.push(shown);
-        else
-          entries.push(
-            key.type === PRIVATE_KEY
+          key.type === PUBLIC_KEY
+            ? undefined
+            : key.type === PRIVATE_KEY
               ? {
                   alias,
                   kind: 'private-key',
@@ -189,48 +203,119 @@ export function parseBks(bytes: Uint8Array, password: string | undefined): RawSt
                   decryptKey: () => privateKeyOf(key, shown),
                 }
               : { alias, kind: 'secret-key', certificates: [], secretAlgorithm: key.algorithm },
-          );
-      } else if (type === SECRET) {
-        r.bytesOf(r.u32('the secret length'), 'the secret');
-        entries.push({ alias, kind: 'secret-key', certificates: [] });
-      } else if (type === SEALED) {
-        const sealed = Uint8Array.from(r.bytesOf(r.u32('the sealed key length'), 'the sealed key'));
-        const entry = sealedEntryOf(alias, chain, sealed, password);
-        if (entry) entries.push(entry);
-        else publicKeys.push(shown);
-      } else {
-        throw formatError(`unknown entry type ${type} at byte ${r.offset - 1}`);
-      }
+        ),
+      );
+    } else if (type === SECRET) {
+      r.bytesOf(r.u32('the secret length'), 'the secret');
+      slots.push(known(alias, { alias, kind: 'secret-key', certificates: [] }));
+    } else if (type === SEALED) {
+      const sealed = Uint8Array.from(r.bytesOf(r.u32('the sealed key length'), 'the sealed key'));
+      slots.push(sealedSlot(alias, chain, readSealed(sealed), password));
+    } else {
+      throw formatError(`unknown entry type ${type} at byte ${r.offset - 1}`);
     }
+  }
+  return slots;
+}
+
+/** Checks the MAC that ends the store, keyed from the store password. */
+function checkMac(bytes: Uint8Array, header: Header, end: number, password: string): void {
+  const macKey = derivePkcs12(
+    'sha1',
+    passwordForms(password)[0]!.bmp,
+    header.salt,
+    KDF_MAC,
+    header.iterations,
+    header.version === 2 ? 20 : 2,
+  );
+  const mac = createHmac('sha1', macKey).update(bytes.subarray(header.start, end)).digest();
+  if (!timingSafeEqual(mac, bytes.subarray(end)))
+    throw new KeystoreError('ERR_KEYSTORE_PASSWORD', PASSWORD_MESSAGE);
+}
+
+interface Header {
+  readonly version: number;
+  readonly salt: Uint8Array;
+  readonly iterations: number;
+  /** Where the entries start, and with them what the MAC covers. */
+  readonly start: number;
+}
+
+function readHeader(r: JavaDataReader, bytes: Uint8Array): Header {
+  const version = r.u32('the version');
+  if (version !== 1 && version !== 2) throw formatError(`version ${version} is not 1 or 2`);
+  const salt = r.bytesOf(r.u32('the salt length'), 'the salt');
+  const iterations = bounded(r.u32('the iteration count'), 'the iteration count');
+  const start = r.offset;
+  if (r.remaining < MAC_LENGTH + 1 || (bytes[start] ?? 0xff) > SEALED)
+    throw new KeystoreError('ERR_KEYSTORE_FORMAT', UBER_MESSAGE);
+  return { version, salt, iterations, start };
+}
+
+/** The store as the slots tell it, with the warnings that go with it. */
+function storeOf(slots: readonly Slot[], header: Header, password: string | undefined): RawStore {
+  const entries: RawEntry[] = [];
+  const publicKeys: string[] = [];
+  for (const slot of slots) {
+    const entry = slot.entry();
+    if (entry) entries.push(entry);
+    else publicKeys.push(printable(slot.alias));
+  }
+  const warnings: string[] = [];
+  if (password === undefined || password === '')
+    warnings.push('BKS keystore integrity not checked: no store password was given');
+  if (publicKeys.length > 0)
+    warnings.push(
+      `the BKS keystore holds public-key entries, not listed (the broker signs with private keys): ${publicKeys.join(', ')}`,
+    );
+  if (header.version === 1)
+    warnings.push('the BKS keystore is version 1, whose MAC key has 16 bits; convert it to PKCS#12');
+  return { format: 'bks', entries, warnings };
+}
+
+/**
+ * Parses a BKS keystore (v1 or v2) and verifies its MAC with the store password. A sealed
+ * entry is told apart (private, public or secret key) by unsealing it with the store
+ * password, a key derivation each: `entries` and `warnings` do that for every sealed entry
+ * when first read, `named(alias)` only for those the alias names (its other sealed public
+ * keys go unmentioned in its warnings). Sealed keys are decrypted by `decryptKey`.
+ *
+ * @throws KeystoreError `ERR_KEYSTORE_FORMAT` (damaged, truncated, UBER),
+ *   `ERR_KEYSTORE_PASSWORD` (the MAC does not match), `ERR_UNSUPPORTED_KEY`.
+ */
+export function parseBks(bytes: Uint8Array, password: string | undefined): RawStore {
+  const r = new JavaDataReader(bytes);
+  let header: Header;
+  let slots: Slot[];
+  try {
+    header = readHeader(r, bytes);
+    slots = readSlots(r, password);
     if (r.remaining !== MAC_LENGTH)
       throw formatError(`${r.remaining} bytes after the entries, not a ${MAC_LENGTH}-byte MAC`);
   } catch (error) {
     if (error instanceof JavaDataError) throw formatError(error.message);
     throw error;
   }
-  const warnings: string[] = [];
-  if (password === undefined || password === '') {
-    warnings.push('BKS keystore integrity not checked: no store password was given');
-  } else {
-    const macKey = derivePkcs12(
-      'sha1',
-      passwordForms(password)[0]!.bmp,
-      salt,
-      KDF_MAC,
-      iterations,
-      version === 2 ? 20 : 2,
-    );
-    const mac = createHmac('sha1', macKey).update(bytes.subarray(start, r.offset)).digest();
-    if (!timingSafeEqual(mac, bytes.subarray(r.offset)))
-      throw new KeystoreError('ERR_KEYSTORE_PASSWORD', PASSWORD_MESSAGE);
-  }
-  if (publicKeys.length > 0)
-    warnings.push(
-      `the BKS keystore holds public-key entries, not listed (the broker signs with private keys): ${publicKeys.join(', ')}`,
-    );
-  if (version === 1)
-    warnings.push('the BKS keystore is version 1, whose MAC key has 16 bits; convert it to PKCS#12');
-  return { format: 'bks', entries, warnings };
+  if (password !== undefined && password !== '') checkMac(bytes, header, r.offset, password);
+  let whole: RawStore | undefined;
+  const all = (): RawStore => (whole ??= storeOf(slots, header, password));
+  return {
+    format: 'bks',
+    get entries() {
+      return all().entries;
+    },
+    get warnings() {
+      return all().warnings;
+    },
+    named(alias) {
+      const wanted = alias.toLowerCase();
+      return storeOf(
+        slots.filter((slot) => !slot.sealed || slot.alias.toLowerCase() === wanted),
+        header,
+        password,
+      );
+    },
+  };
 }
 
 /**
@@ -241,7 +326,7 @@ export function parseBks(bytes: Uint8Array, password: string | undefined): RawSt
 function sealedEntryOf(
   alias: string,
   chain: Uint8Array[],
-  sealed: Uint8Array,
+  sealed: Sealed,
   password: string | undefined,
 ): RawEntry | undefined {
   const key = password ? unseal(sealed, password) : undefined;

@@ -41,11 +41,7 @@ function selectEntry(store: RawStore, alias: string | undefined): RawEntry {
       );
     throw noPrivateKey(store);
   }
-  const wanted = alias.toLowerCase();
-  const found =
-    store.entries.find((entry) => entry.alias === alias) ??
-    store.entries.find((entry) => entry.alias.toLowerCase() === wanted && entry.kind === 'private-key') ??
-    store.entries.find((entry) => entry.alias.toLowerCase() === wanted);
+  const found = findNamed(store.entries, alias);
   if (!found) {
     const all = store.entries.length > 0 ? aliasList(store.entries) : '(none)';
     throw new KeystoreError('ERR_ALIAS_NOT_FOUND', `alias '${printable(alias)}' not found; aliases: ${all}`);
@@ -58,6 +54,29 @@ function selectEntry(store: RawStore, alias: string | undefined): RawEntry {
     );
   }
   return found;
+}
+
+/** The entry `alias` names: exact match first, then a case-insensitive private key, then any. */
+function findNamed(entries: readonly RawEntry[], alias: string): RawEntry | undefined {
+  const wanted = alias.toLowerCase();
+  return (
+    entries.find((entry) => entry.alias === alias) ??
+    entries.find((entry) => entry.alias.toLowerCase() === wanted && entry.kind === 'private-key') ??
+    entries.find((entry) => entry.alias.toLowerCase() === wanted)
+  );
+}
+
+/**
+ * The store as far as opening `alias` needs, when the format can read that little
+ * ({@link RawStore.named}) and it names a private key. {@link findNamed} looks only at
+ * entries the alias matches case-insensitively, all of which the narrow view holds in
+ * store order, so it picks what the whole store would; anything else (no alias, an error
+ * to report with the store's other aliases) takes the whole store.
+ */
+function narrowed(store: RawStore, alias: string | undefined): RawStore {
+  if (alias === undefined || alias === '' || !store.named) return store;
+  const view = store.named(alias);
+  return findNamed(view.entries, alias)?.kind === 'private-key' ? view : store;
 }
 
 function noPrivateKey(store: RawStore): KeystoreError {
@@ -117,7 +136,8 @@ export function entryChain(
  *   `ERR_UNSUPPORTED_KEY`, `ERR_KEY_CERT_MISMATCH`, `ERR_KEYSTORE_FORMAT` (damaged certificate).
  * @see https://www.rfc-editor.org/rfc/rfc7515#section-4.1.8
  */
-export function openRawStore(store: RawStore, options: OpenKeystoreOptions = {}): KeyMaterial {
+export function openRawStore(whole: RawStore, options: OpenKeystoreOptions = {}): KeyMaterial {
+  const store = narrowed(whole, options.alias);
   const entry = selectEntry(store, options.alias);
   const privateKey = decryptEntry(entry, options);
   const jwsAlgorithm = chooseAlgorithm(describeKey(privateKey), options.algorithm, entry.algorithm);

@@ -110,6 +110,13 @@ export interface RawStore {
   readonly entries: readonly RawEntry[];
   /** Store-level warnings (e.g. legacy RC2-40 protection). */
   readonly warnings: readonly string[];
+  /**
+   * The store read only as far as opening `alias` needs, for a format that pays a key
+   * derivation to tell one entry's kind (BKS sealed entries): every entry whose alias
+   * matches `alias` case-insensitively, in store order, and any others that cost nothing.
+   * The opener takes its entry from here when this names a private key, else from `entries`.
+   */
+  readonly named?: (alias: string) => RawStore;
 }
 
 /** One entry of a {@link RawStore}. */
