@@ -3,7 +3,6 @@
  * `broker.issue()`, the token as JSON with `Cache-Control: no-store`.
  */
 import { callerFromEvent } from '../lib/http/identity.ts';
-import { jsonResult } from '../lib/http/event.ts';
 import {
   httpHandler,
   resolveLazy,
@@ -12,6 +11,7 @@ import {
   type Lazy,
 } from '../lib/http/stack.ts';
 import { parseTokenRequest } from '../lib/http/token-request.ts';
+import { answerTokenRequest } from '../lib/http/token-route.ts';
 import { getRuntime, runtimeLogger, runtimeMetrics } from '../lib/runtime.ts';
 import type { Broker, Logger } from '../lib/types.ts';
 
@@ -36,39 +36,17 @@ export function createTokenHandler(deps: TokenHandlerDeps): HttpHandler {
       body: parseTokenRequest,
       maxBodyBytes: deps.maxBodyBytes,
     },
-    async (event) => {
-      const caller = callerFromEvent(event);
-      const { profile, subject, scope, minTtl, rejected } = event.body;
-      const broker = await resolveLazy(deps.broker);
-      const dpop = event.headers?.['dpop'];
-      const issued = await broker.issue({
-        profile,
-        subject,
-        scope,
-        minTtl,
-        rejected,
-        dpop,
-        caller,
-        origin: {
+    async (event) =>
+      answerTokenRequest(
+        await resolveLazy(deps.broker),
+        event.body,
+        callerFromEvent(event),
+        event.headers?.['dpop'],
+        {
           requestId: event.requestContext?.requestId,
           sourceIp: event.requestContext?.http?.sourceIp,
         },
-      });
-      return jsonResult(
-        200,
-        {
-          // Provider fields first: the broker's own fields always win a name clash.
-          ...issued.fields,
-          access_token: issued.access_token,
-          token_type: issued.token_type,
-          expires_in: issued.expires_in,
-          expires_at: issued.expires_at,
-          ...(issued.scope === undefined ? {} : { scope: issued.scope }),
-        },
-        // RFC 9449 §8.2: the provider's next nonce, for the caller's next proof.
-        issued.dpopNonce === undefined ? {} : { 'DPoP-Nonce': issued.dpopNonce },
-      );
-    },
+      ),
   );
 }
 

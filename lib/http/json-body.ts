@@ -33,6 +33,17 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
  */
 export function parseJsonBody(event: HttpEvent, maxBytes: number = MAX_BODY_BYTES): unknown {
   const contentType = event.headers?.['content-type'];
+  // The media type is checked before the body is decoded at all.
+  checkJsonType(contentType);
+  const raw = event.body ?? '';
+  return parseJsonBytes(
+    contentType,
+    event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8'),
+    maxBytes,
+  );
+}
+
+function checkJsonType(contentType: string | undefined): void {
   if (contentType === undefined || !JSON_TYPE.test(contentType)) {
     const got = contentType === undefined ? 'none' : JSON.stringify(oneLineText(contentType, 80));
     throw new RequestError(
@@ -40,8 +51,19 @@ export function parseJsonBody(event: HttpEvent, maxBytes: number = MAX_BODY_BYTE
       `the body must be JSON; send Content-Type: application/json (got ${got})`,
     );
   }
-  const raw = event.body ?? '';
-  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+}
+
+/**
+ * {@link parseJsonBody} for a body already in bytes (the local server's request), with
+ * the same checks in the same order and the same errors.
+ * @throws RequestError ERR_UNSUPPORTED_MEDIA_TYPE, ERR_BODY_TOO_LARGE, ERR_INVALID_REQUEST
+ */
+export function parseJsonBytes(
+  contentType: string | undefined,
+  bytes: Buffer,
+  maxBytes: number = MAX_BODY_BYTES,
+): unknown {
+  checkJsonType(contentType);
   if (bytes.length > maxBytes) {
     throw new RequestError(
       'ERR_BODY_TOO_LARGE',

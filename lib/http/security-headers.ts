@@ -1,6 +1,3 @@
-import type { MiddlewareObj } from '@middy/core';
-import type { HttpEvent, HttpResult } from './event.ts';
-
 /**
  * Security headers on every API response. The API answers JSON (and the consent routes a
  * small script-free page), so the set is fixed: computed once, merged per response.
@@ -15,11 +12,3 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
   'Cross-Origin-Resource-Policy': 'same-origin',
   'X-Permitted-Cross-Domain-Policies': 'none',
 });
-
-/** Adds {@link SECURITY_HEADERS} to successful and error responses alike. */
-export function securityHeaders(): MiddlewareObj<HttpEvent, HttpResult> {
-  const add = (request: { response: HttpResult | null | undefined }): void => {
-    if (request.response) request.response.headers = { ...SECURITY_HEADERS, ...request.response.headers };
-  };
-  return { after: add, onError: add };
-}

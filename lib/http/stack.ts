@@ -11,7 +11,7 @@ import type { FlushableMetrics, Logger } from '../types.ts';
 import { errorHandler } from './error-handler.ts';
 import type { HttpEvent, HttpResult } from './event.ts';
 import { jsonBody, MAX_BODY_BYTES } from './json-body.ts';
-import { securityHeaders } from './security-headers.ts';
+import { SECURITY_HEADERS } from './security-headers.ts';
 
 export type { FlushableMetrics } from '../types.ts';
 
@@ -53,15 +53,32 @@ export type HandlerEvent<B> = Omit<HttpEvent, 'body'> & { body: B };
 /** A handler wrapped in the stack, callable as a Lambda handler. */
 export type HttpHandler = (event: HttpEvent, context: Context) => Promise<HttpResult>;
 
-function noStore(): MiddlewareObj<HttpEvent, HttpResult> {
+/**
+ * `result` with the headers every response of the stack carries: {@link SECURITY_HEADERS}
+ * first (a response's own header of the same name wins: the consent page sets its CSP),
+ * then the response's, then {@link NO_STORE_HEADERS}, which always win.
+ */
+export function withStackHeaders(result: HttpResult): HttpResult {
+  return { ...result, headers: { ...SECURITY_HEADERS, ...result.headers, ...NO_STORE_HEADERS } };
+}
+
+function stackHeaders(): MiddlewareObj<HttpEvent, HttpResult> {
   const add = (request: { response: HttpResult | null | undefined }): void => {
-    if (request.response) request.response.headers = { ...request.response.headers, ...NO_STORE_HEADERS };
+    if (request.response) request.response = withStackHeaders(request.response);
   };
   return { after: add, onError: add };
 }
 
+/** The error of a request still running {@link TIMEOUT_EARLY_MS} before its deadline. */
+export function earlyTimeoutError(): UpstreamError {
+  return new UpstreamError('ERR_UPSTREAM_TIMEOUT', 'the token request did not finish in time; retry');
+}
+
 function flushMetrics(metrics: FlushableMetrics | undefined): MiddlewareObj<HttpEvent> {
-  const flush = (): void => metrics?.flush?.();
+  // A block body: a middleware returning a value would end the request with it (middy's early response).
+  const flush = (): void => {
+    metrics?.flush?.();
+  };
   return { after: flush, onError: flush };
 }
 
@@ -84,12 +101,11 @@ export function httpHandler<B = undefined>(
   const stack = middy<HttpEvent, HttpResult>({
     timeoutEarlyInMillis: TIMEOUT_EARLY_MS,
     timeoutEarlyResponse: () => {
-      throw new UpstreamError('ERR_UPSTREAM_TIMEOUT', 'the token request did not finish in time; retry');
+      throw earlyTimeoutError();
     },
   })
     .use(httpHeaderNormalizer())
-    .use(securityHeaders())
-    .use(noStore())
+    .use(stackHeaders())
     .use(flushMetrics(options.metrics))
     .use(errorHandler(options.logger));
   const authenticate = options.authenticate;
