@@ -40,6 +40,8 @@ export interface EventParts {
   readonly pathParameters: Record<string, string> | undefined;
   readonly sourceIp: string;
   readonly authorizer: HttpRequestContext['authorizer'];
+  /** The request's id; default a new UUID. */
+  readonly requestId?: string | undefined;
   readonly now: number;
 }
 
@@ -59,7 +61,7 @@ export function toEvent(parts: EventParts): HttpEvent {
       sourceIp: parts.sourceIp,
       userAgent: parts.headers['user-agent'] ?? '',
     },
-    requestId: randomUUID(),
+    requestId: parts.requestId ?? randomUUID(),
     routeKey: parts.routeKey,
     stage: '$default',
     time: new Date(parts.now).toUTCString(),

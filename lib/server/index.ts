@@ -4,6 +4,7 @@
  * the very handlers the Lambda functions run; the caller is identified by SigV4, an API
  * key or the loopback rule (see `caller.ts`) and the profiles' `callers` policy applies.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
@@ -19,6 +20,7 @@ import type { ConsentStore } from '../consent/store.ts';
 import { DeepHealthCheck } from '../health/deep.ts';
 import { errorResult } from '../http/error-response.ts';
 import { jsonResult } from '../http/event.ts';
+import { createDirectTokenRoute, TOKEN_ROUTE } from '../http/token-route.ts';
 import { NO_STORE_HEADERS } from '../http/stack.ts';
 import { createSecretResolver } from '../secrets/index.ts';
 import type { SecretResolver } from '../secrets/types.ts';
@@ -43,6 +45,9 @@ export const MAX_REQUEST_BYTES = 1024 * 1024;
  * closes their connections (a provider that hangs must not hold a stopping server).
  */
 export const SHUTDOWN_GRACE_MS = 5_000;
+
+/** A request target that is its own pathname: `/` and segments of unreserved characters, no dots. */
+const PLAIN_PATH = /^\/(?:[A-Za-z0-9_~-]+\/?)*$/;
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions {
@@ -89,6 +94,13 @@ export interface StartServerOptions {
    * refused or matching no route.
    */
   readonly accessLog?: boolean | undefined;
+  /**
+   * Whether `POST /token` runs its route directly ({@link createDirectTokenRoute}: the same
+   * checks, errors, log lines and headers as the token handler's stack, without an API
+   * Gateway event per request); default true. Off, it runs the Lambda handler on an event,
+   * as every other route does.
+   */
+  readonly directToken?: boolean | undefined;
 }
 
 /** A route of the local server; `public` routes (browser-facing) skip caller identification. */
@@ -164,8 +176,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const consent = built?.consent;
   // The deployed health function's handler and checks: `?deep=1` answers the same here.
   const deepHealth = options.deepHealth ?? new DeepHealthCheck({ secrets, clock, logger });
+  const tokenRoute: LocalRoute = { key: TOKEN_ROUTE, handler: createTokenHandler({ broker, logger, metrics }) };
+  const direct = options.directToken === false ? undefined : createDirectTokenRoute({ broker, logger, metrics });
   const routes: readonly LocalRoute[] = Object.freeze([
-    { key: 'POST /token', handler: createTokenHandler({ broker, logger, metrics }) },
+    tokenRoute,
     {
       key: 'GET /health',
       handler: createHealthHandler({
@@ -201,8 +215,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const started = clock();
     const method = (req.method ?? 'GET').toUpperCase();
     const rawUrl = req.url ?? '/';
-    const url = new URL(rawUrl, 'http://localhost');
-    const match = matchRoute(routes, method, url.pathname);
+    // A plain path (no query, dot segment, escape or empty segment) is its own pathname:
+    // the URL is parsed only for the others.
+    let parsedUrl = PLAIN_PATH.test(rawUrl) ? undefined : new URL(rawUrl, 'http://localhost');
+    const url = (): URL => (parsedUrl ??= new URL(rawUrl, 'http://localhost'));
+    const pathname = parsedUrl === undefined ? rawUrl : parsedUrl.pathname;
+    const match = matchRoute(routes, method, pathname);
     const headers = flattenHeaders(req.headers);
     try {
       checkBrowserHeaders(headers, allowed, !(match?.route as LocalRoute | undefined)?.public);
@@ -215,7 +233,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       logger.warn('request refused', {
         method,
         route: match?.route.key,
-        path: match ? undefined : url.pathname,
+        path: match ? undefined : pathname,
         status: result.statusCode,
         code: 'ERR_FORBIDDEN',
         reason: err instanceof Error ? err.message : String(err),
@@ -225,9 +243,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     }
     if (!match) {
       req.resume();
-      const message = `no route ${method} ${url.pathname}; routes: ${routeList}`;
+      const message = `no route ${method} ${pathname}; routes: ${routeList}`;
       writeResult(res, jsonResult(404, { error: 'not_found', message }, { ...NO_STORE_HEADERS }));
-      logger.info('request', { method, path: url.pathname, status: 404, ms: clock() - started });
+      logger.info('request', { method, path: pathname, status: 404, ms: clock() - started });
       return;
     }
     const route = match.route as LocalRoute;
@@ -239,7 +257,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         {
           method,
           path: rawUrl.split('?')[0] ?? '/',
-          query: queryParameters(url.searchParams),
+          query: parsedUrl === undefined ? {} : queryParameters(parsedUrl.searchParams),
           headers,
           body: bytes.toString('utf8'),
           remoteAddress: req.socket.remoteAddress,
@@ -252,18 +270,33 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       if (!identified.authorizer)
         logger.warn('caller not identified', { route: route.key, reason: identified.reason });
     }
-    const event = toEvent({
-      method,
-      url,
-      headers,
-      body: bytes,
-      routeKey: route.key,
-      pathParameters: match.pathParameters,
-      sourceIp: req.socket.remoteAddress ?? '',
-      authorizer,
-      now: clock(),
-    });
-    const result = await route.handler(event, localContext(event.requestContext.requestId, clock));
+    const requestId = randomUUID();
+    const context = localContext(requestId, clock);
+    const result =
+      direct !== undefined && route === tokenRoute
+        ? await direct({
+            headers,
+            body: bytes,
+            authorizer,
+            requestId,
+            sourceIp: req.socket.remoteAddress ?? '',
+            remainingMs: context.getRemainingTimeInMillis,
+          })
+        : await route.handler(
+            toEvent({
+              method,
+              url: url(),
+              headers,
+              body: bytes,
+              routeKey: route.key,
+              pathParameters: match.pathParameters,
+              sourceIp: req.socket.remoteAddress ?? '',
+              authorizer,
+              requestId,
+              now: clock(),
+            }),
+            context,
+          );
     writeResult(res, result);
     if (truncated) req.destroy();
     if (accessLog)
