@@ -1,8 +1,10 @@
 /**
  * The local HTTP server (`token-broker serve`, `npm start`): DESIGN.md's HTTP API on
- * this machine, 127.0.0.1 by default. Each request becomes an API Gateway v2 event for
- * the very handlers the Lambda functions run; the caller is identified by SigV4, an API
- * key or the loopback rule (see `caller.ts`) and the profiles' `callers` policy applies.
+ * this machine, 127.0.0.1 by default. A request becomes an API Gateway v2 event for the
+ * very handlers the Lambda functions run, except `POST /token`, which runs the token
+ * handler's route functions directly (`createDirectTokenRoute`: same checks, errors, logs
+ * and headers, no event per request); the caller is identified by SigV4, an API key or
+ * the loopback rule (see `caller.ts`) and the profiles' `callers` policy applies.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
