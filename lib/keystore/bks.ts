@@ -23,7 +23,7 @@ import { KeystoreError } from '../errors.ts';
 import { JavaDataError, JavaDataReader } from './java-data.ts';
 import { MAX_ITERATIONS, passwordForms } from './pkcs12-cipher.ts';
 import { KDF_IV, KDF_KEY, KDF_MAC } from './pkcs12-kdf.ts';
-import { derivePkcs12 } from './work-budget.ts';
+import { derivePkcs12, prefetchPkcs12 } from './work-budget.ts';
 import { printable } from './text.ts';
 import type { RawEntry, RawStore } from './types.ts';
 
@@ -111,12 +111,19 @@ function readSealed(bytes: Uint8Array): Sealed {
   return { salt, iterations, data: bytes.subarray(r.offset) };
 }
 
+/** Starts the costly part of {@link unseal} off the event loop, see {@link prefetchPkcs12}. */
+function prefetchUnseal(sealed: Sealed, password: string): void {
+  const bmp = passwordForms(password)[0]!.bmp;
+  prefetchPkcs12('sha1', bmp, sealed.salt, KDF_KEY, sealed.iterations, 24);
+}
+
 /** Opens a sealed key (PBEWithSHAAnd3-KeyTripleDES-CBC); `undefined` for a wrong password. */
 function unseal(sealed: Sealed, password: string | undefined): EncodedKey | undefined {
   const { salt, iterations, data } = sealed;
   const bmp = passwordForms(password)[0]!.bmp;
-  const key = derivePkcs12('sha1', bmp, salt, KDF_KEY, iterations, 24);
+  // The IV first: it is cheap enough to derive here while a prefetched key runs off the loop.
   const iv = derivePkcs12('sha1', bmp, salt, KDF_IV, iterations, 8);
+  const key = derivePkcs12('sha1', bmp, salt, KDF_KEY, iterations, 24);
   let plain: Buffer;
   try {
     const decipher = createDecipheriv('des-ede3-cbc', key, iv);
@@ -157,21 +164,27 @@ function sealedEntry(alias: string, certificates: Uint8Array[], sealed: Sealed):
  */
 interface Slot {
   readonly alias: string;
-  readonly sealed: boolean;
+  readonly sealed: Sealed | undefined;
   readonly entry: () => RawEntry | undefined;
 }
 
 function known(alias: string, entry: RawEntry | undefined): Slot {
-  return { alias, sealed: false, entry: () => entry };
+  return { alias, sealed: undefined, entry: () => entry };
 }
 
 function sealedSlot(alias: string, chain: Uint8Array[], sealed: Sealed, password: string | undefined): Slot {
   let told: { readonly entry: RawEntry | undefined } | undefined;
   return {
     alias,
-    sealed: true,
+    sealed,
     entry: () => (told ??= { entry: sealedEntryOf(alias, chain, sealed, password) }).entry,
   };
+}
+
+/** The slots `alias` names case-insensitively, and those that cost nothing to tell. */
+function slotsNamed(slots: readonly Slot[], alias: string): Slot[] {
+  const wanted = alias.toLowerCase();
+  return slots.filter((slot) => !slot.sealed || slot.alias.toLowerCase() === wanted);
 }
 
 /** The entries that follow the header, up to the MAC; a damaged one is a format error. */
@@ -280,10 +293,13 @@ function storeOf(slots: readonly Slot[], header: Header, password: string | unde
  * when first read, `named(alias)` only for those the alias names (its other sealed public
  * keys go unmentioned in its warnings). Sealed keys are decrypted by `decryptKey`.
  *
+ * @param alias the alias the caller will open, if known: the costly derivation of its sealed
+ *   key starts off the event loop before the MAC is checked here, so the two overlap.
+ *
  * @throws KeystoreError `ERR_KEYSTORE_FORMAT` (damaged, truncated, UBER),
  *   `ERR_KEYSTORE_PASSWORD` (the MAC does not match), `ERR_UNSUPPORTED_KEY`.
  */
-export function parseBks(bytes: Uint8Array, password: string | undefined): RawStore {
+export function parseBks(bytes: Uint8Array, password: string | undefined, alias?: string): RawStore {
   const r = new JavaDataReader(bytes);
   let header: Header;
   let slots: Slot[];
@@ -296,7 +312,11 @@ export function parseBks(bytes: Uint8Array, password: string | undefined): RawSt
     if (error instanceof JavaDataError) throw formatError(error.message);
     throw error;
   }
-  if (password !== undefined && password !== '') checkMac(bytes, header, r.offset, password);
+  if (password !== undefined && password !== '') {
+    if (alias)
+      for (const slot of slotsNamed(slots, alias)) if (slot.sealed) prefetchUnseal(slot.sealed, password);
+    checkMac(bytes, header, r.offset, password);
+  }
   let whole: RawStore | undefined;
   const all = (): RawStore => (whole ??= storeOf(slots, header, password));
   return {
@@ -307,14 +327,7 @@ export function parseBks(bytes: Uint8Array, password: string | undefined): RawSt
     get warnings() {
       return all().warnings;
     },
-    named(alias) {
-      const wanted = alias.toLowerCase();
-      return storeOf(
-        slots.filter((slot) => !slot.sealed || slot.alias.toLowerCase() === wanted),
-        header,
-        password,
-      );
-    },
+    named: (named) => storeOf(slotsNamed(slots, named), header, password),
   };
 }
 

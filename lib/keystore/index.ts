@@ -178,7 +178,7 @@ async function parserFor(
     }
     case 'bks': {
       const { parseBks } = await formats.bks();
-      return (b, o) => parseBks(b, o.password);
+      return (b, o) => parseBks(b, o.password, o.alias);
     }
     case 'pem':
       return (await formats.pem()).parsePem;

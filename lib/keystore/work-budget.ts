@@ -7,7 +7,9 @@
  * cheap derivation at once, and for a costly one stops the pass with a pending request.
  * {@link runOpen} then computes it off the loop (`crypto.pbkdf2`, or the worker pool) and
  * runs the pass again, which now finds the result. Passes repeat only parsing, which costs
- * microseconds next to a derivation; each derivation runs once per open.
+ * microseconds next to a derivation; each derivation runs once per open. A parser that knows
+ * early which costly derivation it will need can {@link prefetch} it: it then runs off the
+ * loop while the pass does its cheap ones on the loop.
  */
 import { createHash } from 'node:crypto';
 import { KeystoreError } from '../errors.ts';
@@ -27,6 +29,8 @@ export const INLINE_DERIVATION_COST = 2_048;
 
 interface OpenWork {
   readonly results: Map<string, Buffer>;
+  /** Prefetched derivations still running, already charged. */
+  readonly running: Map<string, Promise<Buffer>>;
   spent: number;
 }
 
@@ -97,6 +101,7 @@ export function derive(derivation: Derivation, what: string): Buffer {
   const key = keyOf(derivation);
   const known = work.results.get(key);
   if (known) return Buffer.from(known);
+  if (work.running.has(key)) throw new PendingDerivation(derivation, key, 0);
   if (work.spent + cost > KEYSTORE_WORK_BUDGET) throw tooCostly(work.spent, cost, what);
   if (cost > INLINE_DERIVATION_COST) throw new PendingDerivation(derivation, key, cost);
   work.spent += cost;
@@ -104,6 +109,26 @@ export function derive(derivation: Derivation, what: string): Buffer {
   const result = computeDerivation(derivation);
   work.results.set(key, Buffer.from(result));
   return result;
+}
+
+/**
+ * Starts a costly derivation off the event loop now, charged to the open's budget, for a
+ * {@link derive} of it later in the pass; the cheap work between runs on the loop meanwhile.
+ * Does nothing outside {@link runOpen}, for a derivation cheap enough to run at once, one
+ * already known or running, or one past the budget (whose {@link derive} reports it).
+ */
+export function prefetch(derivation: Derivation): void {
+  const work = current;
+  const cost = derivationCost(derivation);
+  if (!work || cost <= INLINE_DERIVATION_COST || work.spent + cost > KEYSTORE_WORK_BUDGET) return;
+  const key = keyOf(derivation);
+  if (work.results.has(key) || work.running.has(key)) return;
+  work.spent += cost;
+  computed++;
+  const running = deriveOffLoop(derivation);
+  // A pass that fails before it needs the result never awaits it.
+  running.catch(() => undefined);
+  work.running.set(key, running);
 }
 
 /** Lets a pending derivation through a `catch` that would otherwise turn it into an error. */
@@ -117,7 +142,7 @@ export function rethrowPending(error: unknown): void {
  * @throws KeystoreError `ERR_KEYSTORE_TOO_COSTLY`, and whatever `work` throws.
  */
 export async function runOpen<T>(work: () => T): Promise<T> {
-  const open: OpenWork = { results: new Map(), spent: 0 };
+  const open: OpenWork = { results: new Map(), running: new Map(), spent: 0 };
   for (;;) {
     let pending: PendingDerivation;
     const outer = current;
@@ -129,6 +154,12 @@ export async function runOpen<T>(work: () => T): Promise<T> {
       pending = error;
     } finally {
       current = outer;
+    }
+    const running = open.running.get(pending.key);
+    if (running) {
+      open.results.set(pending.key, await running);
+      open.running.delete(pending.key);
+      continue;
     }
     open.spent += pending.cost;
     computed++;
@@ -161,4 +192,16 @@ export function derivePkcs12(
     { kind: 'pkcs12', digest, password, salt, id, iterations, length },
     `a PKCS#12 key derivation (${iterations.toLocaleString('en-US')} iterations)`,
   );
+}
+
+/** {@link prefetch} of {@link derivePkcs12}. */
+export function prefetchPkcs12(
+  digest: Pkcs12Digest,
+  password: Uint8Array,
+  salt: Uint8Array,
+  id: number,
+  iterations: number,
+  length: number,
+): void {
+  prefetch({ kind: 'pkcs12', digest, password, salt, id, iterations, length });
 }

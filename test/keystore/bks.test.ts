@@ -37,7 +37,7 @@ describe.each(['lt-bks.bks', 'lt-bks-v1.bks'])('BKS %s', (file) => {
     },
   );
 
-  it('still checks the MAC when one entry is asked for', async () => {
+  it('still checks the MAC, before it unseals the entry asked for', async () => {
     const bytes = Buffer.from(fixture(file));
     bytes[bytes.length - 1]! ^= 1;
     const { openKeystore } = createKeystoreOpener();
@@ -46,7 +46,8 @@ describe.each(['lt-bks.bks', 'lt-bks-v1.bks'])('BKS %s', (file) => {
     );
     expect(err.code).toBe('ERR_KEYSTORE_PASSWORD');
     expect(err.message).toBe('wrong keystore password (or the file was altered); check certPassword');
-    expect(derivations).toBe(MAC);
+    // The asked entry's 3DES key starts off the loop while the MAC is checked; nothing else runs.
+    expect(derivations).toBe(MAC + 1);
   });
 
   it.each([

@@ -5,7 +5,15 @@
 import { describe, expect, it } from 'vitest';
 import { FailedOpens } from '../../lib/keystore/failed-opens.ts';
 import { KEYSTORE_WORK_BUDGET, createKeystoreOpener, openKeystore } from '../../lib/keystore/index.ts';
-import { derivationsComputed } from '../../lib/keystore/work-budget.ts';
+import { computeDerivation } from '../../lib/keystore/derivation.ts';
+import type { Derivation } from '../../lib/keystore/derivation.ts';
+import {
+  INLINE_DERIVATION_COST,
+  derivationsComputed,
+  derive,
+  prefetch,
+  runOpen,
+} from '../../lib/keystore/work-budget.ts';
 import { fixture, rejection } from './helpers.ts';
 
 const PASSWORD = 'changeit';
@@ -130,5 +138,31 @@ describe('derivation off the event loop', () => {
     // it, no stretch comes near that, however slow a loaded machine makes both. The 50 ms
     // bound /health needs is tested on serve (test/server/health-during-open.test.ts).
     expect(gap).toBeLessThan(took / 3);
+  });
+});
+
+describe('prefetch', () => {
+  const costly: Derivation = {
+    kind: 'hash-chain',
+    digest: 'sha1',
+    input: Buffer.from('prefetched'),
+    iterations: INLINE_DERIVATION_COST + 1,
+  };
+
+  it('runs a costly derivation once, off the loop, for the derive that follows in the open', async () => {
+    const before = derivationsComputed();
+    const result = await runOpen(() => {
+      prefetch(costly);
+      return derive(costly, 'the test chain');
+    });
+    expect(result).toEqual(computeDerivation(costly));
+    expect(derivationsComputed() - before).toBe(1);
+  });
+
+  it('does nothing outside an open, or for a derivation cheap enough to run at once', async () => {
+    const before = derivationsComputed();
+    prefetch(costly);
+    await runOpen(() => prefetch({ ...costly, iterations: INLINE_DERIVATION_COST }));
+    expect(derivationsComputed()).toBe(before);
   });
 });
