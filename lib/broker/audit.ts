@@ -31,25 +31,25 @@ export interface RequestOrigin {
   readonly sourceIp?: string | undefined;
 }
 
-/** Builds the audit fields of one issued token. */
-export function auditFields(input: {
-  readonly caller: Caller;
-  readonly origin: RequestOrigin | undefined;
-  readonly profile: string;
-  readonly subject: string | undefined;
-  readonly scope: string | undefined;
-  readonly cached: boolean;
-  readonly fingerprint: string;
-}): AuditFields {
+/** Builds the audit fields of one issued token, in the line's order. */
+export function auditFields(
+  caller: Caller,
+  origin: RequestOrigin | undefined,
+  profile: string,
+  subject: string | undefined,
+  scope: string | undefined,
+  cached: boolean,
+  fingerprint: string,
+): AuditFields {
   return {
-    requestId: input.origin?.requestId ?? null,
-    caller: input.caller.id,
-    callerKind: input.caller.kind,
-    sourceIp: input.origin?.sourceIp ?? null,
-    profile: input.profile,
-    subject: input.subject ?? null,
-    scope: input.scope ?? null,
-    cached: input.cached,
-    fingerprint: input.fingerprint,
+    requestId: origin?.requestId ?? null,
+    caller: caller.id,
+    callerKind: caller.kind,
+    sourceIp: origin?.sourceIp ?? null,
+    profile,
+    subject: subject ?? null,
+    scope: scope ?? null,
+    cached,
+    fingerprint,
   };
 }

@@ -156,6 +156,12 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
   const fingerprints = new WeakMap<CachedToken, string>();
   // A provider's DPoP-Nonce sent with a token, for the answers that obtained it (not cache hits).
   const dpopNonces = new WeakMap<CachedToken, string>();
+  // The last answer served from each held token, and the scopes it was made for (their order
+  // names the scope when the provider did not): see `answered`.
+  const answers = new WeakMap<
+    CachedToken,
+    { readonly scopes: readonly string[]; readonly answer: IssuedToken }
+  >();
 
   function fingerprintOf(token: CachedToken): string {
     let fingerprint = fingerprints.get(token);
@@ -323,6 +329,31 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     };
   }
 
+  /** The answer of a token just obtained, with the provider's DPoP-Nonce when it sent one. */
+  function obtained(token: CachedToken, resolved: ResolvedRequest): IssuedToken {
+    const nonce = dpopNonces.get(token);
+    return Object.freeze({
+      ...answer(token, resolved, false),
+      ...(nonce !== undefined && { dpopNonce: nonce }),
+    });
+  }
+
+  /**
+   * The answer of a held token, built once per second of its life: while `expires_in` reads
+   * the same, every request of the same scopes shares one frozen answer (callers read it,
+   * never change it). One answer is kept per token, so it goes with its token.
+   */
+  function answered(token: CachedToken, resolved: ResolvedRequest): IssuedToken {
+    const last = answers.get(token);
+    if (last !== undefined && last.scopes === resolved.scopes) {
+      const expiresIn = Math.max(0, Math.floor((token.expiresAt - clock()) / 1000));
+      if (last.answer.expires_in === expiresIn) return last.answer;
+    }
+    const fresh = Object.freeze(answer(token, resolved, true));
+    answers.set(token, { scopes: resolved.scopes, answer: fresh });
+    return fresh;
+  }
+
   function describe(request: Omit<RefreshRequest, 'force'>) {
     const resolved = resolveRequest(profileOf(request.profile), request);
     return { key: cacheKey(resolved.descriptor), descriptor: resolved.descriptor, resolved };
@@ -345,28 +376,36 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
       );
       const key = cacheKey(resolved.descriptor);
       const rejected = request.rejected;
-      const { token, cached } = await cache.get(
-        key,
-        resolved.descriptor,
-        resolved.minTtlMs,
-        () => obtain(profile, resolved),
-        rejected === undefined ? undefined : (held) => fingerprintOf(held) === rejected,
-      );
-      const nonce = cached ? undefined : dpopNonces.get(token);
-      const issued = { ...answer(token, resolved, cached), ...(nonce !== undefined && { dpopNonce: nonce }) };
+      // A token held in process is served without a wait (no promise of the cache's to await).
+      // The loaders are written in place: under tsx (esbuild keepNames) a function value held in
+      // a named const is given its name by a call each time one is made.
+      let token: CachedToken | undefined =
+        rejected === undefined
+          ? cache.hit(key, resolved.descriptor, resolved.minTtlMs, () => obtain(profile, resolved))
+          : undefined;
+      let cached = true;
+      if (token === undefined)
+        ({ token, cached } = await cache.get(
+          key,
+          resolved.descriptor,
+          resolved.minTtlMs,
+          () => obtain(profile, resolved),
+          rejected === undefined ? undefined : (t) => fingerprintOf(t) === rejected,
+        ));
+      const issued = cached ? answered(token, resolved) : obtained(token, resolved);
       metrics.count('TokensIssued', 1, { profile: profile.name });
       metrics.count(cached ? 'CacheHits' : 'CacheMisses');
       logger.info(
         AUDIT_MESSAGE,
-        auditFields({
-          caller: request.caller,
-          origin: request.origin,
-          profile: profile.name,
-          subject: resolved.subject,
-          scope: issued.scope,
+        auditFields(
+          request.caller,
+          request.origin,
+          profile.name,
+          resolved.subject,
+          issued.scope,
           cached,
-          fingerprint: fingerprintOf(token),
-        }),
+          fingerprintOf(token),
+        ),
       );
       return issued;
     },

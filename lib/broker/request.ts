@@ -79,8 +79,8 @@ function tokenDescriptor(profile: Profile, subject: string, scopes: readonly str
  *
  * Derived once per (profile, subject, scope): the subject and scope of a request seen
  * before on the same profile object come from {@link RESOLVED_LIMIT} remembered answers,
- * with the same frozen descriptor, so a hit neither matches patterns nor digests the
- * variant again. The answer is always {@link resolveRequestAfresh}'s.
+ * with the same frozen descriptor (a request without `minTtl`: the same frozen answer), so a
+ * hit neither matches patterns nor digests the variant again, nor builds an answer. The answer is always {@link resolveRequestAfresh}'s.
  *
  * @throws RequestError `ERR_INVALID_REQUEST`, `ERR_SUBJECT_NOT_ALLOWED`, `ERR_SCOPE_NOT_ALLOWED`.
  */
@@ -95,24 +95,29 @@ export function resolveRequest(
     const resolved = resolveRequestAfresh(profile, request);
     if (seen === undefined || place === undefined) return resolved;
     if (seen.size >= RESOLVED_LIMIT) seen.delete(seen.keys().next().value!);
-    const remembered: Remembered = {
-      subject: resolved.subject,
-      scopes: Object.freeze(resolved.scopes),
-      descriptor: Object.freeze({
-        ...resolved.descriptor,
-        scopes: Object.freeze(resolved.descriptor.scopes),
-      }),
-    };
+    const remembered = rememberedOf(resolved);
     seen.set(place, remembered);
     // The first answer is the remembered one too: every request of a place shares one descriptor.
-    return { ...remembered, minTtlMs: resolved.minTtlMs };
+    return request.minTtl === undefined ? remembered.standard : withMinTtl(remembered, resolved.minTtlMs);
   }
-  return {
-    subject: known.subject,
-    scopes: known.scopes,
-    minTtlMs: minTtlMsOf(request.minTtl),
-    descriptor: known.descriptor,
+  return request.minTtl === undefined ? known.standard : withMinTtl(known, minTtlMsOf(request.minTtl));
+}
+
+/** What is remembered of a resolved request, frozen; `standard` is the answer without `minTtl`. */
+function rememberedOf(resolved: ResolvedRequest): Remembered {
+  const place = {
+    subject: resolved.subject,
+    scopes: Object.freeze(resolved.scopes),
+    descriptor: Object.freeze({
+      ...resolved.descriptor,
+      scopes: Object.freeze(resolved.descriptor.scopes),
+    }),
   };
+  return { ...place, standard: Object.freeze(withMinTtl(place, DEFAULT_MIN_TTL * 1000)) };
+}
+
+function withMinTtl(place: Place, minTtlMs: number): ResolvedRequest {
+  return { subject: place.subject, scopes: place.scopes, minTtlMs, descriptor: place.descriptor };
 }
 
 /**
@@ -122,7 +127,15 @@ export function resolveRequest(
  */
 export const RESOLVED_LIMIT = 256;
 
-type Remembered = Pick<ResolvedRequest, 'subject' | 'scopes' | 'descriptor'>;
+type Place = Pick<ResolvedRequest, 'subject' | 'scopes' | 'descriptor'>;
+
+/**
+ * A place's answer: its frozen parts, and the whole frozen answer for a request without
+ * `minTtl` (most requests), which such requests share.
+ */
+interface Remembered extends Place {
+  readonly standard: ResolvedRequest;
+}
 
 /**
  * Answers per profile object. A loaded configuration is frozen throughout (lib/config/parse.ts),
@@ -155,9 +168,15 @@ function rememberedPlace(request: {
   if (scope !== undefined && (typeof scope !== 'string' || scope.length > MAX_REMEMBERED_SCOPE))
     return undefined;
   // The subject's length keeps subject and scope apart; absent and empty are the same request.
+  // A request naming neither (the profile's defaults) gets one constant place, hashed once.
+  if ((subject === undefined || subject === '') && (scope === undefined || scope === ''))
+    return DEFAULTS_PLACE;
   const s = subject ?? '';
   return `${s.length}:${s}${scope ?? ''}`;
 }
+
+/** The place of a request with neither subject nor scope: `rememberedPlace`'s form of them. */
+const DEFAULTS_PLACE = '0:';
 
 /** Longest scope string whose answer is remembered (a longer one is resolved each time). */
 const MAX_REMEMBERED_SCOPE = 1024;

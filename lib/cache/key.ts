@@ -18,11 +18,10 @@ const KEY_VERSION = 'v2';
  * even compared.
  */
 export function cacheKey(descriptor: TokenDescriptor): string {
+  // Only frozen descriptors are held there, and frozen stays frozen: no need to ask again.
+  const own = keyOfFrozen.get(descriptor);
+  if (own !== undefined) return own;
   const frozen = Object.isFrozen(descriptor) && Object.isFrozen(descriptor.scopes);
-  if (frozen) {
-    const own = keyOfFrozen.get(descriptor);
-    if (own !== undefined) return own;
-  }
   const key = rememberedKey(descriptor);
   if (frozen) keyOfFrozen.set(descriptor, key);
   return key;

@@ -186,6 +186,10 @@ export class TokenCache {
     load: TokenLoader,
     rejected?: (token: CachedToken) => boolean,
   ): Promise<CacheResult> {
+    if (rejected === undefined) {
+      const held = this.hit(key, descriptor, minTtlMs, load);
+      if (held !== undefined) return { token: held, cached: true };
+    }
     const now = this.#clock();
     const consent = this.#consent.get(key);
     if (consent) {
@@ -223,6 +227,30 @@ export class TokenCache {
     // minTtl (a background refresh's) is asked for once more.
     if (!result.cached || this.usable(result.token, minTtlMs)) return result;
     return this.#flight(wanted, minTtlMs, false);
+  }
+
+  /**
+   * What {@link get} serves without waiting for anything, when it can: the token held in
+   * process for `key` when no `consent_required` is remembered for it, it meets `minTtlMs`
+   * and the hit needs no shared-store read first (background work allowed). As in `get`, a
+   * stale token starts its background refresh and the shared entry is touched. Undefined
+   * when `get` has more to do; then call `get`, which checks everything again.
+   */
+  hit(
+    key: string,
+    descriptor: TokenDescriptor,
+    minTtlMs: number,
+    load: TokenLoader,
+  ): CachedToken | undefined {
+    if (!this.#backgroundWork || this.#consent.get(key) !== undefined) return undefined;
+    const token = this.#tokens.get(key);
+    if (token === undefined) return undefined;
+    const now = this.#clock();
+    if (!this.usable(token, minTtlMs, now)) return undefined;
+    if (debugEnabled(this.#logger)) this.#debug('token path: memory hit', descriptor.profile, token, now);
+    if (this.stale(token, now)) this.#background({ key, descriptor, load });
+    this.#shared?.touch(key);
+    return token;
   }
 
   /**
