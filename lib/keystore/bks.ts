@@ -289,7 +289,7 @@ function storeOf(slots: readonly Slot[], header: Header, password: string | unde
 /**
  * Parses a BKS keystore (v1 or v2) and verifies its MAC with the store password. A sealed
  * entry is told apart (private, public or secret key) by unsealing it with the store
- * password, a key derivation each: `entries` and `warnings` do that for every sealed entry
+ * password, two key derivations (3DES key and IV): `entries` and `warnings` do that for every sealed entry
  * when first read, `named(alias)` only for those the alias names (its other sealed public
  * keys go unmentioned in its warnings). Sealed keys are decrypted by `decryptKey`.
  *
