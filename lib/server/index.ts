@@ -178,8 +178,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const consent = built?.consent;
   // The deployed health function's handler and checks: `?deep=1` answers the same here.
   const deepHealth = options.deepHealth ?? new DeepHealthCheck({ secrets, clock, logger });
-  const tokenRoute: LocalRoute = { key: TOKEN_ROUTE, handler: createTokenHandler({ broker, logger, metrics }) };
-  const direct = options.directToken === false ? undefined : createDirectTokenRoute({ broker, logger, metrics });
+  const tokenRoute: LocalRoute = {
+    key: TOKEN_ROUTE,
+    handler: createTokenHandler({ broker, logger, metrics }),
+  };
+  const direct =
+    options.directToken === false ? undefined : createDirectTokenRoute({ broker, logger, metrics });
   const routes: readonly LocalRoute[] = Object.freeze([
     tokenRoute,
     {

@@ -30,9 +30,13 @@ const key = fc.oneof(
 describe('JSON logger line', () => {
   it('is byte for byte the fields followed by level, message, service and timestamp, for any fields', () => {
     fc.assert(
-      fc.property(fc.dictionary(key, value, { maxKeys: 20 }), fc.integer({ min: 0, max: 4e12 }), (fields, at) => {
-        expect(lineOf(fields as LogFields, at)).toBe(reference(fields as LogFields, 'WARN', 'm', at));
-      }),
+      fc.property(
+        fc.dictionary(key, value, { maxKeys: 20 }),
+        fc.integer({ min: 0, max: 4e12 }),
+        (fields, at) => {
+          expect(lineOf(fields as LogFields, at)).toBe(reference(fields as LogFields, 'WARN', 'm', at));
+        },
+      ),
       { numRuns: 300 },
     );
   });
