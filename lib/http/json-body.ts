@@ -43,8 +43,13 @@ export function parseJsonBody(event: HttpEvent, maxBytes: number = MAX_BODY_BYTE
   );
 }
 
+/** Whether a `Content-Type` value names JSON (`application/json`, `application/*+json`). */
+export function isJsonMediaType(contentType: string): boolean {
+  return JSON_TYPE.test(contentType);
+}
+
 function checkJsonType(contentType: string | undefined): void {
-  if (contentType === undefined || !JSON_TYPE.test(contentType)) {
+  if (contentType === undefined || !isJsonMediaType(contentType)) {
     const got = contentType === undefined ? 'none' : JSON.stringify(oneLineText(contentType, 80));
     throw new RequestError(
       'ERR_UNSUPPORTED_MEDIA_TYPE',

@@ -9,7 +9,8 @@ import type { Broker, Caller, FlushableMetrics, Logger } from '../types.ts';
 import { failedRequest, profileOfBody } from './error-handler.ts';
 import { jsonResult, type HttpRequestContext, type HttpResult } from './event.ts';
 import { callerFromEvent } from './identity.ts';
-import { MAX_BODY_BYTES, parseJsonBytes } from './json-body.ts';
+import { beforeDeadline, Deadlines } from './deadlines.ts';
+import { isJsonMediaType, MAX_BODY_BYTES, parseJsonBytes } from './json-body.ts';
 import { earlyTimeoutError, TIMEOUT_EARLY_MS, withStackHeaders } from './stack.ts';
 import { parseTokenRequest, type TokenRequestBody } from './token-request.ts';
 
@@ -85,19 +86,30 @@ export function createDirectTokenRoute(
 ): (call: DirectTokenCall) => Promise<HttpResult> {
   const { broker, logger, metrics } = deps;
   const maxBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
+  const deadlines = new Deadlines();
+  const bodies = new RememberedBodies();
   return async (call) => {
-    const context = { authorizer: call.authorizer } as HttpRequestContext;
     let caller: Caller | undefined;
     let parsed: unknown;
     try {
-      caller = callerFromEvent({ requestContext: context });
-      parsed = parseJsonBytes(call.headers['content-type'], call.body, maxBytes);
-      const body = parseTokenRequest(parsed);
+      caller = callerFromEvent({ requestContext: { authorizer: call.authorizer } as HttpRequestContext });
+      const contentType = call.headers['content-type'];
+      // A body text validated before (a caller asking again) is answered from memory; the
+      // media type and size are checked first either way, as the stack checks them.
+      let body = bodies.get(contentType, call.body, maxBytes);
+      if (body === undefined) {
+        parsed = parseJsonBytes(contentType, call.body, maxBytes);
+        body = parseTokenRequest(parsed);
+        bodies.remember(call.body, body);
+      }
+      parsed = body;
       const answer = answerTokenRequest(broker, body, caller, call.headers['dpop'], {
         requestId: call.requestId,
         sourceIp: call.sourceIp,
       });
-      return withStackHeaders(await beforeDeadline(answer, call.remainingMs() - TIMEOUT_EARLY_MS));
+      return withStackHeaders(
+        await beforeDeadline(deadlines, answer, call.remainingMs() - TIMEOUT_EARLY_MS, earlyTimeoutError),
+      );
     } catch (err) {
       return withStackHeaders(
         failedRequest(logger, err, {
@@ -112,18 +124,35 @@ export function createDirectTokenRoute(
   };
 }
 
+/** Bodies remembered per route, and the longest remembered (a token request is well under it). */
+export const REMEMBERED_BODIES_LIMIT = 256;
+export const REMEMBERED_BODY_BYTES = 1024;
+
 /**
- * `answer`, or {@link earlyTimeoutError} once `ms` have passed (the answer goes on,
- * unawaited, as under middy; a timer is cleared as soon as either settles).
+ * Valid token request bodies by their exact text, frozen, at most
+ * {@link REMEMBERED_BODIES_LIMIT} (the oldest goes first). Only a body that passed every
+ * check is remembered, so a remembered text stands for the same checks passing again.
  */
-async function beforeDeadline(answer: Promise<HttpResult>, ms: number): Promise<HttpResult> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(earlyTimeoutError()), Math.max(0, ms));
-  });
-  try {
-    return await Promise.race([answer, late]);
-  } finally {
-    clearTimeout(timer);
+export class RememberedBodies {
+  readonly #bodies = new Map<string, TokenRequestBody>();
+
+  /** The remembered body for these bytes, once the media type and size pass (else undefined: check in full). */
+  get(contentType: string | undefined, bytes: Buffer, maxBytes: number): TokenRequestBody | undefined {
+    if (bytes.length > REMEMBERED_BODY_BYTES || bytes.length > maxBytes || this.#bodies.size === 0)
+      return undefined;
+    if (contentType === undefined || !isJsonMediaType(contentType)) return undefined;
+    return this.#bodies.get(bytes.toString('latin1'));
+  }
+
+  get size(): number {
+    return this.#bodies.size;
+  }
+
+  remember(bytes: Buffer, body: TokenRequestBody): void {
+    if (bytes.length > REMEMBERED_BODY_BYTES) return;
+    const text = bytes.toString('latin1');
+    if (this.#bodies.has(text)) return;
+    if (this.#bodies.size >= REMEMBERED_BODIES_LIMIT) this.#bodies.delete(this.#bodies.keys().next().value!);
+    this.#bodies.set(text, Object.freeze({ ...body }));
   }
 }

@@ -28,7 +28,14 @@ import { createSecretResolver } from '../secrets/index.ts';
 import type { SecretResolver } from '../secrets/types.ts';
 import { noMetrics, silentLogger, type Broker, type Clock, type Logger, type Metrics } from '../types.ts';
 import { identifyCaller } from './caller.ts';
-import { flattenHeaders, localContext, queryParameters, toEvent, writeResult } from './event.ts';
+import {
+  flattenHeaders,
+  localContext,
+  localRemainingMs,
+  queryParameters,
+  toEvent,
+  writeResult,
+} from './event.ts';
 import { listenError } from './listen-error.ts';
 import { allowedAuthorities, checkBrowserHeaders } from './origin.ts';
 import { matchRoute, type Route } from './routes.ts';
@@ -277,7 +284,6 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         logger.warn('caller not identified', { route: route.key, reason: identified.reason });
     }
     const requestId = randomUUID();
-    const context = localContext(requestId, clock);
     const result =
       direct !== undefined && route === tokenRoute
         ? await direct({
@@ -286,7 +292,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
             authorizer,
             requestId,
             sourceIp: req.socket.remoteAddress ?? '',
-            remainingMs: context.getRemainingTimeInMillis,
+            remainingMs: localRemainingMs(clock),
           })
         : await route.handler(
             toEvent({
@@ -301,7 +307,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
               requestId,
               now: clock(),
             }),
-            context,
+            localContext(requestId, clock),
           );
     writeResult(res, result);
     if (truncated) req.destroy();

@@ -3,10 +3,16 @@
  * request's deadline gets the same 503 and log line from the direct route as from the token
  * handler's middy stack, and a timer is not left behind after an answer.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createTokenHandler } from '../../functions/token.ts';
 import { TIMEOUT_EARLY_MS } from '../../lib/http/stack.ts';
-import { createDirectTokenRoute } from '../../lib/http/token-route.ts';
+import { beforeDeadline, Deadlines } from '../../lib/http/deadlines.ts';
+import {
+  createDirectTokenRoute,
+  REMEMBERED_BODIES_LIMIT,
+  REMEMBERED_BODY_BYTES,
+  RememberedBodies,
+} from '../../lib/http/token-route.ts';
 import type { Broker, IssuedToken, LogFields, Logger } from '../../lib/types.ts';
 import { apiEvent, lambdaContext } from '../functions/events.ts';
 
@@ -66,18 +72,114 @@ describe('direct token route deadline', () => {
     expect(viaStack.lines.join()).toContain('ERR_UPSTREAM_TIMEOUT');
   });
 
-  it('answers a broker that finishes before the deadline, and leaves no timer running', async () => {
-    const direct = createDirectTokenRoute({ broker: slowBroker(5), logger: recordingLogger().logger });
-    const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const got = await direct({
-      headers: { 'content-type': 'application/json' },
-      body: Buffer.from('{"profile":"billing"}'),
-      authorizer: { lambda: { callerId: 'local', callerKind: 'local' } },
-      requestId: 'req-2',
-      sourceIp: '127.0.0.1',
-      remainingMs: () => 60_000,
+  it('answers brokers that finish before the deadline with one shared timer, not a timer per request', async () => {
+    const direct = createDirectTokenRoute({ broker: slowBroker(2), logger: recordingLogger().logger });
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        direct({
+          headers: { 'content-type': 'application/json' },
+          body: Buffer.from('{"profile":"billing"}'),
+          authorizer: { lambda: { callerId: 'local', callerKind: 'local' } },
+          requestId: `req-${i}`,
+          sourceIp: '127.0.0.1',
+          remainingMs: () => 60_000,
+        }),
+      ),
+    );
+    expect(answers.map((a) => a.statusCode)).toEqual(Array(20).fill(200));
+    // The broker's own 20 timers have fired; what is left is the route's one deadline timer.
+    expect(timers() - before).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('Deadlines', () => {
+  it('fires each overdue entry once, never a settled one, and re-arms for the next deadline', () => {
+    vi.useFakeTimers();
+    try {
+      const deadlines = new Deadlines({ now: () => Date.now() });
+      const fired: string[] = [];
+      const a = deadlines.add(100, () => fired.push('a'));
+      deadlines.add(300, () => fired.push('b'));
+      deadlines.add(50, () => fired.push('c')); // earlier than the armed timer: re-armed for it
+      const d = deadlines.add(200, () => fired.push('d'));
+      deadlines.settle(d);
+      vi.advanceTimersByTime(60);
+      expect(fired).toEqual(['c']);
+      vi.advanceTimersByTime(50);
+      expect(fired).toEqual(['c', 'a']);
+      deadlines.settle(a); // already fired: nothing happens
+      vi.advanceTimersByTime(1000);
+      expect(fired).toEqual(['c', 'a', 'b']);
+      expect(deadlines.size).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('gives the answer when it comes first and the late error when the deadline does', async () => {
+    const deadlines = new Deadlines();
+    await expect(beforeDeadline(deadlines, Promise.resolve(7), 1000, () => new Error('late'))).resolves.toBe(
+      7,
+    );
+    await expect(
+      beforeDeadline(deadlines, new Promise(() => undefined), 5, () => new Error('late')),
+    ).rejects.toThrow('late');
+    await expect(
+      beforeDeadline(deadlines, Promise.reject(new Error('own')), 1000, () => new Error('late')),
+    ).rejects.toThrow('own');
+    expect(deadlines.size).toBe(0);
+  });
+});
+
+describe('remembered token request bodies', () => {
+  it('answers a body seen before from memory only after the media type and size checks pass', async () => {
+    const logged = recordingLogger();
+    const issued: unknown[] = [];
+    const broker: Broker = {
+      issue: async (request) => {
+        issued.push({ profile: request.profile, subject: request.subject });
+        return { access_token: 'a', token_type: 'Bearer', expires_in: 60, expires_at: 1, cached: true };
+      },
+    };
+    const direct = createDirectTokenRoute({ broker, logger: logged.logger, maxBodyBytes: 40 });
+    const call = (headers: Record<string, string>, body: string) =>
+      direct({
+        headers,
+        body: Buffer.from(body),
+        authorizer: { lambda: { callerId: 'local', callerKind: 'local' } },
+        requestId: 'r',
+        sourceIp: '127.0.0.1',
+        remainingMs: () => 60_000,
+      });
+    const json = { 'content-type': 'application/json' };
+    const body = '{"profile":"billing","subject":"a@b.c"}';
+    expect((await call(json, body)).statusCode).toBe(200);
+    expect((await call(json, body)).statusCode).toBe(200);
+    expect((await call({ 'content-type': 'text/plain' }, body)).statusCode).toBe(415);
+    expect((await call({}, body)).statusCode).toBe(415);
+    expect((await call(json, `${body} `)).statusCode).toBe(200);
+    expect(issued).toEqual(Array(3).fill({ profile: 'billing', subject: 'a@b.c' }));
+    // Past the route's limit, a body is refused even when a shorter prefix was remembered.
+    expect((await call(json, `${body}${' '.repeat(10)}`)).statusCode).toBe(413);
+  });
+
+  it('remembers at most REMEMBERED_BODIES_LIMIT bodies of at most REMEMBERED_BODY_BYTES, the oldest going first', () => {
+    const bodies = new RememberedBodies();
+    const bytes = (i: number): Buffer => Buffer.from(`{"profile":"p${i}"}`);
+    for (let i = 0; i < REMEMBERED_BODIES_LIMIT + 10; i++) bodies.remember(bytes(i), { profile: `p${i}` });
+    expect(bodies.size).toBe(REMEMBERED_BODIES_LIMIT);
+    const json = 'application/json';
+    expect(bodies.get(json, bytes(0), 16_384)).toBeUndefined();
+    expect(bodies.get(json, bytes(REMEMBERED_BODIES_LIMIT + 9), 16_384)).toEqual({
+      profile: `p${REMEMBERED_BODIES_LIMIT + 9}`,
     });
-    expect(got.statusCode).toBe(200);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before);
+    expect(bodies.get('text/plain', bytes(REMEMBERED_BODIES_LIMIT + 9), 16_384)).toBeUndefined();
+    expect(bodies.get(json, bytes(REMEMBERED_BODIES_LIMIT + 9), 5)).toBeUndefined();
+    const long = Buffer.from(`{"profile":"${'a'.repeat(REMEMBERED_BODY_BYTES)}"}`);
+    bodies.remember(long, { profile: 'a' });
+    expect(bodies.get(json, long, 16_384)).toBeUndefined();
   });
 });

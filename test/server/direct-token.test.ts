@@ -179,7 +179,8 @@ describe('serve: POST /token without an API Gateway event', () => {
     // Warm the cache: the first answer of each subject is a miss on whichever server asks first.
     for (const body of ['{"profile":"billing"}', '{"profile":"billing","subject":"ops@example.com"}'])
       expect((await ask(eventServer, evented, '/token', { headers: JSON_TYPE, body })).status).toBe(200);
-    for (const [name, path, headers, body] of CASES) {
+    // Twice: the second time the direct route knows each valid body already.
+    for (const [name, path, headers, body] of [...CASES, ...CASES]) {
       const viaEvent = await ask(eventServer, evented, path, { headers, body });
       const viaDirect = await ask(directServer, direct, path, { headers, body });
       expect(viaDirect, name).toEqual(viaEvent);
