@@ -137,16 +137,16 @@ function readBody(req: IncomingMessage, limit: number): Promise<{ bytes: Buffer;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const onData = (chunk: Buffer): void => {
+    // Inline listeners: a named closure costs a `__name` call per request under tsx (keepNames).
+    req.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       size += chunk.length;
       if (size > limit) {
-        req.off('data', onData);
+        req.removeAllListeners('data');
         req.pause();
         resolve({ bytes: Buffer.concat(chunks).subarray(0, limit + 1), truncated: true });
       }
-    };
-    req.on('data', onData);
+    });
     req.once('end', () => resolve({ bytes: Buffer.concat(chunks), truncated: false }));
     req.once('error', reject);
   });
@@ -230,8 +230,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const rawUrl = req.url ?? '/';
     // A plain path (no query, dot segment, escape or empty segment) is its own pathname:
     // the URL is parsed only for the others.
-    let parsedUrl = PLAIN_PATH.test(rawUrl) ? undefined : new URL(rawUrl, 'http://localhost');
-    const url = (): URL => (parsedUrl ??= new URL(rawUrl, 'http://localhost'));
+    const parsedUrl = PLAIN_PATH.test(rawUrl) ? undefined : new URL(rawUrl, 'http://localhost');
     const pathname = parsedUrl === undefined ? rawUrl : parsedUrl.pathname;
     const match = matchRoute(routes, method, pathname);
     const headers = flattenHeaders(req.headers);
@@ -297,7 +296,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         : await route.handler(
             toEvent({
               method,
-              url: url(),
+              url: parsedUrl ?? new URL(rawUrl, 'http://localhost'),
               headers,
               body: bytes,
               routeKey: route.key,

@@ -50,6 +50,17 @@ describe('JSON logger line', () => {
     expect(Object.keys(parsed)).toEqual(['__proto__', 'level', 'profile', 'message', 'service', 'timestamp']);
   });
 
+  it('stamps each line with its own millisecond when the clock moves back and forth', () => {
+    const times = [1000, 1000, 2001, 1000, 4e12];
+    let i = 0;
+    const lines: string[] = [];
+    const logger = createJsonLogger({ write: (l) => lines.push(l), clock: () => times[i++]! });
+    for (let n = 0; n < times.length; n++) logger.info('m');
+    expect(lines.map((l) => (JSON.parse(l) as { timestamp: string }).timestamp)).toEqual(
+      times.map((t) => new Date(t).toISOString()),
+    );
+  });
+
   it('writes a line without fields', () => {
     expect(lineOf(undefined, 5)).toBe(reference(undefined, 'WARN', 'm', 5));
   });
