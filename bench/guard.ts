@@ -40,18 +40,14 @@ export interface Breach {
 
 /**
  * Rows guarded at a measured floor rather than at twice their goal, because the code does
- * not meet the goal yet (docs/performance.md says why). Each floor is about half (P6) or
- * 2.1 times (P7-hit) the worst ratio measured on main, quick and full runs, quiet and
- * loaded machines alike, so a doubling of the hit path's cost still fails the run.
+ * not meet the goal on every machine yet (docs/performance.md says why). A floor sits at
+ * about half the worst ratio measured on main, quick and full runs, quiet and loaded
+ * machines alike, so a halving of the row's throughput still fails the run.
  */
 export const GUARD_FLOORS: Readonly<Record<string, { readonly limit: number; readonly why: string }>> = {
   P6: {
-    limit: 0.1,
-    why: 'measured floor: main runs 0.15-0.45x (median of rounds; quick and full, load 1-17); twice the goal (0.3x) is not met yet',
-  },
-  'P7-hit': {
-    limit: 12,
-    why: 'measured floor: main runs 3.1-5.7x since the request is resolved once per profile, subject and scope (6-11x before, 15-21x before the cache key was derived once; quick and full, load 2.5-17); the full run misses twice the goal (8x) by little',
+    limit: 0.25,
+    why: 'measured floor: main runs 0.45-0.49x on a quiet machine and 0.6-0.7x at load 4 (median of rounds, quick and full) since serve answers POST /token without an API Gateway event; twice the goal (0.3x) is too close to the quiet figure',
   },
 };
 

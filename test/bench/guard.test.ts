@@ -57,18 +57,33 @@ describe('bench regression guard', () => {
   });
 
   it('guards a row whose goal main does not meet yet at its measured floor instead', () => {
-    expect(guardLimit(row('P6', '≥ 0.7x', 0.25))).toMatchObject({
+    const floors = {
+      P6: { limit: 0.1, why: 'measured floor: test' },
+      'P7-hit': { limit: 12, why: 'measured floor: test' },
+    };
+    expect(guardLimit(row('P6', '≥ 0.7x', 0.25), floors)).toMatchObject({ direction: 'min', limit: 0.1 });
+    expect(guard([row('P6', '≥ 0.6x', 0.25), row('P7-hit', '≤ 4x', 10)], floors)).toEqual([]);
+    expect(guard([row('P6', '≥ 0.7x', 0.05)], floors).map((b) => b.id)).toEqual(['P6']);
+    const [hit] = guard([row('P7-hit', '≤ 4x', 60)], floors);
+    expect(hit!.message).toMatch(
+      /^P7-hit: ratio 60\.00x is worse than its guard ≤ 12x \(measured floor: test; goal ≤ 4x\) by 5\.00x$/,
+    );
+    expect(guard([row('P7-hit', '≤ 4x', 11.9)], floors)).toEqual([]);
+    expect(guard([row('P7-hit', '≤ 4x', 12.5)], floors).map((b) => b.id)).toEqual(['P7-hit']);
+  });
+
+  it('guards P7-hit at twice its goal now that main meets it, and P6 at its floor', () => {
+    expect(guardLimit(row('P7-hit', '≤ 4x', 2))).toEqual({
+      direction: 'max',
+      limit: 8,
+      why: 'twice the goal',
+    });
+    expect(guard([row('P7-hit', '≤ 4x', 8.5)]).map((b) => b.id)).toEqual(['P7-hit']);
+    expect(guardLimit(row('P6', '≥ 0.6x', 0.5))).toMatchObject({
       direction: 'min',
       limit: GUARD_FLOORS['P6']!.limit,
     });
-    expect(guard([row('P6', '≥ 0.6x', 0.25), row('P7-hit', '≤ 4x', 10)])).toEqual([]);
-    expect(guard([row('P6', '≥ 0.7x', 0.05)]).map((b) => b.id)).toEqual(['P6']);
-    const [hit] = guard([row('P7-hit', '≤ 4x', 60)]);
-    expect(hit!.message).toMatch(
-      /^P7-hit: ratio 60\.00x is worse than its guard ≤ 12x \(measured floor: .*\) by 5\.00x$/,
-    );
-    expect(guard([row('P7-hit', '≤ 4x', 11.9)])).toEqual([]);
-    expect(guard([row('P7-hit', '≤ 4x', 12.5)]).map((b) => b.id)).toEqual(['P7-hit']);
+    expect(guard([row('P6', '≥ 0.6x', 0.2)]).map((b) => b.id)).toEqual(['P6']);
   });
 
   it('passes on the recorded results of main', async () => {
