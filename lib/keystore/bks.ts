@@ -103,12 +103,32 @@ interface Sealed {
   readonly data: Uint8Array;
 }
 
-/** Reads a sealed key's header, so a damaged one is reported when the store is parsed. */
-function readSealed(bytes: Uint8Array): Sealed {
+/** Reads a sealed key's header: a damaged one is a format error. */
+function parseSealed(bytes: Uint8Array): Sealed {
   const r = new JavaDataReader(bytes);
   const salt = r.bytesOf(r.u32('the sealed key salt length'), 'the sealed key salt');
   const iterations = bounded(r.u32('the sealed key iteration count'), 'the sealed key iteration count');
   return { salt, iterations, data: bytes.subarray(r.offset) };
+}
+
+/**
+ * A sealed key whose header is read when first used (to unseal or to prefetch it): a damaged
+ * entry that the open never unseals, because another alias is asked for, does not fail it.
+ */
+function readSealed(bytes: Uint8Array): Sealed {
+  let parts: Sealed | undefined;
+  const read = (): Sealed => (parts ??= parseSealed(bytes));
+  return {
+    get salt() {
+      return read().salt;
+    },
+    get iterations() {
+      return read().iterations;
+    },
+    get data() {
+      return read().data;
+    },
+  };
 }
 
 /** Starts the costly part of {@link unseal} off the event loop, see {@link prefetchPkcs12}. */

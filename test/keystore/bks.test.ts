@@ -99,7 +99,63 @@ describe.each(['lt-bks.bks', 'lt-bks-v1.bks'])('BKS %s', (file) => {
     expect(whole).toBe(2 * UNSEAL);
     expect(countedSync(() => store.entries.length).derivations).toBe(0);
   });
+
+  it('opens an alias although another sealed entry is damaged, and reports the damage when that entry is asked for', async () => {
+    const damaged = withSealedIterations(fixture(file), 'secret', 0);
+    // Without the store password the MAC cannot be checked, so the damage is only found by reading the entry.
+    const { openKeystore } = createKeystoreOpener();
+    const opened = await openKeystore(damaged, { alias: 'signer', keyPassword: PASSWORD });
+    expect(opened.alias).toBe('signer');
+    const refused = await rejection(
+      createKeystoreOpener().openKeystore(damaged, { alias: 'secret', keyPassword: PASSWORD }),
+    );
+    expect(refused).toMatchObject({ code: 'ERR_KEYSTORE_FORMAT' });
+    expect(String((refused as Error).message)).toContain('iteration count');
+  });
 });
+
+/**
+ * `bytes` with the iteration count in the header of `alias`'s sealed key set to `count`,
+ * found by walking the BKS layout (lib/keystore/bks.ts's header comment).
+ */
+function withSealedIterations(bytes: Uint8Array, alias: string, count: number): Buffer {
+  const b = Buffer.from(bytes);
+  let o = 4;
+  o += 4 + b.readUInt32BE(o) + 4; // store salt, iteration count
+  const utf = (): string => {
+    const n = b.readUInt16BE(o);
+    const text = b.subarray(o + 2, o + 2 + n).toString('utf8');
+    o += 2 + n;
+    return text;
+  };
+  const certificate = (): void => {
+    utf();
+    o += 4 + b.readUInt32BE(o);
+  };
+  for (let type = b[o++]; type !== 0; type = b[o++]) {
+    const name = utf();
+    o += 8;
+    const chain = b.readUInt32BE(o);
+    o += 4;
+    for (let i = 0; i < chain; i++) certificate();
+    if (type === 1) certificate();
+    else if (type === 2) {
+      o += 1;
+      utf();
+      utf();
+      o += 4 + b.readUInt32BE(o);
+    } else if (type === 3) o += 4 + b.readUInt32BE(o);
+    else if (type === 4) {
+      const at = o + 4;
+      if (name === alias) {
+        b.writeUInt32BE(count, at + 4 + b.readUInt32BE(at));
+        return b;
+      }
+      o += 4 + b.readUInt32BE(o);
+    } else throw new Error(`entry type ${String(type)} is not in the fixtures' layout`);
+  }
+  throw new Error(`no sealed entry ${alias}`);
+}
 
 /** {@link counted} for synchronous work. */
 function countedSync<T>(work: () => T): { value: T; derivations: number } {
