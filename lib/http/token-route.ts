@@ -107,19 +107,24 @@ export function createDirectTokenRoute(
         requestId: call.requestId,
         sourceIp: call.sourceIp,
       });
-      return withStackHeaders(
-        await beforeDeadline(deadlines, answer, call.remainingMs() - TIMEOUT_EARLY_MS, earlyTimeoutError),
+      const result = await beforeDeadline(
+        deadlines,
+        answer,
+        call.remainingMs() - TIMEOUT_EARLY_MS,
+        earlyTimeoutError,
       );
-    } catch (err) {
-      return withStackHeaders(
-        failedRequest(logger, err, {
-          caller: caller?.id,
-          profile: profileOfBody(parsed),
-          route: TOKEN_ROUTE,
-        }),
-      );
-    } finally {
+      // As the stack's `after` step: a flush that throws fails the request like any error.
       metrics?.flush?.();
+      return withStackHeaders(result);
+    } catch (err) {
+      const failed = failedRequest(logger, err, {
+        caller: caller?.id,
+        profile: profileOfBody(parsed),
+        route: TOKEN_ROUTE,
+      });
+      // As the stack's `onError` step: a flush that throws here rejects the request.
+      metrics?.flush?.();
+      return withStackHeaders(failed);
     }
   };
 }

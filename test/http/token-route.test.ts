@@ -73,11 +73,21 @@ describe('direct token route deadline', () => {
   });
 
   it('answers brokers that finish before the deadline with one shared timer, not a timer per request', async () => {
-    const direct = createDirectTokenRoute({ broker: slowBroker(2), logger: recordingLogger().logger });
-    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
-    const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
+    // A broker answering when the test says, without timers of its own.
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const token: IssuedToken = {
+      access_token: 'a',
+      token_type: 'Bearer',
+      expires_in: 60,
+      expires_at: 1,
+      cached: true,
+    };
+    const broker: Broker = { issue: async () => (await gate, token) };
+    const direct = createDirectTokenRoute({ broker, logger: recordingLogger().logger });
+    const armed = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      const pending = Array.from({ length: 20 }, (_, i) =>
         direct({
           headers: { 'content-type': 'application/json' },
           body: Buffer.from('{"profile":"billing"}'),
@@ -86,12 +96,51 @@ describe('direct token route deadline', () => {
           sourceIp: '127.0.0.1',
           remainingMs: () => 60_000,
         }),
-      ),
-    );
-    expect(answers.map((a) => a.statusCode)).toEqual(Array(20).fill(200));
-    // The broker's own 20 timers have fired; what is left is the route's one deadline timer.
-    expect(timers() - before).toBeLessThanOrEqual(1);
+      );
+      // All 20 are in flight, each with its deadline: one timer holds them all.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(armed).toHaveBeenCalledTimes(1);
+      release();
+      const answers = await Promise.all(pending);
+      expect(answers.map((a) => a.statusCode)).toEqual(Array(20).fill(200));
+      expect(armed).toHaveBeenCalledTimes(1);
+    } finally {
+      armed.mockRestore();
+    }
   });
+});
+
+describe('direct token route metrics flush', () => {
+  it.each([
+    ['answers', slowBroker(0)],
+    ['fails', { issue: () => Promise.reject(new Error('broker down')) } as Broker],
+  ])(
+    'rejects with a flush that throws, after the same log lines as the stack, when the broker %s',
+    async (_, broker) => {
+      const flush = (): void => {
+        throw new Error('flush failed');
+      };
+      const metrics = { count: () => undefined, timing: () => undefined, flush };
+      const viaStack = recordingLogger();
+      const stack = createTokenHandler({ broker, logger: viaStack.logger, metrics });
+      const event = apiEvent({ body: '{"profile":"billing"}', userArn: CALLER_ARN });
+      await expect(stack(event, lambdaContext())).rejects.toThrow('flush failed');
+      const viaDirect = recordingLogger();
+      const direct = createDirectTokenRoute({ broker, logger: viaDirect.logger, metrics });
+      await expect(
+        direct({
+          headers: { 'content-type': 'application/json' },
+          body: Buffer.from('{"profile":"billing"}'),
+          authorizer: event.requestContext.authorizer,
+          requestId: 'req-1',
+          sourceIp: '10.0.0.1',
+          remainingMs: () => 60_000,
+        }),
+      ).rejects.toThrow('flush failed');
+      expect(viaStack.lines).toHaveLength(1);
+      expect(viaDirect.lines).toEqual(viaStack.lines);
+    },
+  );
 });
 
 describe('Deadlines', () => {

@@ -151,10 +151,14 @@ describe('prefetch', () => {
 
   it('runs a costly derivation once, off the loop, for the derive that follows in the open', async () => {
     const before = derivationsComputed();
+    const started: number[] = [];
     const result = await runOpen(() => {
       prefetch(costly);
+      // Started by the prefetch already, before the pass asks for it.
+      started.push(derivationsComputed() - before);
       return derive(costly, 'the test chain');
     });
+    expect(started[0]).toBe(1);
     expect(result).toEqual(computeDerivation(costly));
     expect(derivationsComputed() - before).toBe(1);
   });
