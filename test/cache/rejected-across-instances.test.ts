@@ -8,12 +8,13 @@ import { createDynamoDbStore } from '../../lib/cache/dynamodb-store.ts';
 import { ensureTable } from '../../lib/cache/ensure-table.ts';
 import { cacheKey } from '../../lib/cache/key.ts';
 import { FORCED_REFRESH_INTERVAL_MS, TokenCache } from '../../lib/cache/token-cache.ts';
-import type { CachedToken, SharedTokenStore } from '../../lib/cache/types.ts';
+import type { SharedTokenStore } from '../../lib/cache/types.ts';
 import { startDynalite, type Dynalite } from '../support/dynalite.ts';
 import { numberedTokens, startFaultServer, type FaultServer } from '../support/fault-server.ts';
 import { startFleet, type Fleet, type ServeProcess } from '../support/fleet.ts';
 import { memorySharedStore } from '../support/memory-shared-store.ts';
 import {
+  countingUpstream,
   descriptorFor,
   manualClock,
   randomSealKey,
@@ -21,31 +22,13 @@ import {
   uniqueKey,
 } from '../support/shared-cache-fixtures.ts';
 
-const HOUR = 3_600_000;
 const TABLE = 'token-broker-cache';
-
-/** One upstream for the whole fleet: `tok-1`, `tok-2`, … counted across instances. */
-function upstream(clock: { now: () => number }) {
-  let calls = 0;
-  const load = async (): Promise<CachedToken> => {
-    calls += 1;
-    const now = clock.now();
-    return {
-      accessToken: `tok-${calls}`,
-      tokenType: 'Bearer',
-      expiresAt: now + HOUR,
-      scope: undefined,
-      obtainedAt: now,
-    };
-  };
-  return { load, calls: () => calls };
-}
 
 /** Two instances X and Y, each with its own process cache, on stores of one table. */
 function fleetOn(stores: readonly [SharedTokenStore, SharedTokenStore], clock: { now: () => number }) {
   const descriptor = descriptorFor('alice@example.com');
   const key = cacheKey(descriptor);
-  const provider = upstream(clock);
+  const provider = countingUpstream(clock);
   const instance = (sharedStore: SharedTokenStore, holder: string) => {
     const cache = new TokenCache({ clock: clock.now, sharedStore, holder, sleep: async () => undefined });
     return async (rejected?: string) => {

@@ -7,7 +7,7 @@ import { cacheKey } from '../../lib/cache/key.ts';
 import { TokenCache } from '../../lib/cache/token-cache.ts';
 import type { CachedToken, TokenDescriptor } from '../../lib/cache/types.ts';
 import { ConsentRequired } from '../../lib/errors.ts';
-import { manualClock } from '../support/shared-cache-fixtures.ts';
+import { countingUpstream, manualClock } from '../support/shared-cache-fixtures.ts';
 
 const descriptor: TokenDescriptor = {
   profile: 'p',
@@ -23,27 +23,11 @@ const KEY = cacheKey(descriptor);
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-function loaderAt(clock: { now: () => number }) {
-  let calls = 0;
-  const load = async (): Promise<CachedToken> => {
-    calls += 1;
-    const now = clock.now();
-    return {
-      accessToken: `tok-${calls}`,
-      tokenType: 'Bearer',
-      expiresAt: now + HOUR,
-      scope: undefined,
-      obtainedAt: now,
-    };
-  };
-  return { load, calls: () => calls };
-}
-
 describe('TokenCache.hit', () => {
   it('serves the held token get would serve, and nothing for a key it does not hold', async () => {
     const clock = manualClock();
     const cache = new TokenCache({ clock: clock.now });
-    const { load, calls } = loaderAt(clock);
+    const { load, calls } = countingUpstream(clock);
     expect(cache.hit(KEY, descriptor, 0, load)).toBeUndefined();
     const { token } = await cache.get(KEY, descriptor, 0, load);
     expect(cache.hit(KEY, descriptor, MINUTE, load)).toBe(token);
@@ -54,7 +38,7 @@ describe('TokenCache.hit', () => {
   it('serves nothing for a token short of the minTtl asked, which get replaces', async () => {
     const clock = manualClock();
     const cache = new TokenCache({ clock: clock.now });
-    const { load, calls } = loaderAt(clock);
+    const { load, calls } = countingUpstream(clock);
     await cache.get(KEY, descriptor, 0, load);
     clock.advance(40 * MINUTE);
     expect(cache.hit(KEY, descriptor, 30 * MINUTE, load)).toBeUndefined();
@@ -65,7 +49,7 @@ describe('TokenCache.hit', () => {
   it('serves nothing while consent_required is remembered for the key, even with a token held', async () => {
     const clock = manualClock();
     const cache = new TokenCache({ clock: clock.now });
-    const { load } = loaderAt(clock);
+    const { load } = countingUpstream(clock);
     await cache.get(KEY, descriptor, 0, load);
     clock.advance(40 * MINUTE);
     const needsConsent = async (): Promise<CachedToken> => {
@@ -81,7 +65,7 @@ describe('TokenCache.hit', () => {
   it('serves nothing without background work, where get reads the shared store first', async () => {
     const clock = manualClock();
     const cache = new TokenCache({ clock: clock.now, backgroundWork: false });
-    const { load } = loaderAt(clock);
+    const { load } = countingUpstream(clock);
     await cache.get(KEY, descriptor, 0, load);
     expect(cache.hit(KEY, descriptor, 0, load)).toBeUndefined();
   });
@@ -89,7 +73,7 @@ describe('TokenCache.hit', () => {
   it('serves a stale token and starts one background refresh for it', async () => {
     const clock = manualClock();
     const cache = new TokenCache({ clock: clock.now, refreshMargin: 300 });
-    const { load, calls } = loaderAt(clock);
+    const { load, calls } = countingUpstream(clock);
     const { token } = await cache.get(KEY, descriptor, 0, load);
     clock.advance(HOUR - 4 * MINUTE);
     expect(cache.hit(KEY, descriptor, 0, load)).toBe(token);

@@ -32,6 +32,29 @@ export function tokenAt(now: number, lifetimeMs = 3_600_000): CachedToken {
   };
 }
 
+/**
+ * One counted upstream: each load returns `tok-1`, `tok-2`, … obtained at the clock's now,
+ * living an hour; `calls()` says how many loads there were.
+ */
+export function countingUpstream(clock: { now: () => number }): {
+  load: () => Promise<CachedToken>;
+  calls: () => number;
+} {
+  let calls = 0;
+  const load = async (): Promise<CachedToken> => {
+    calls += 1;
+    const now = clock.now();
+    return {
+      accessToken: `tok-${calls}`,
+      tokenType: 'Bearer',
+      expiresAt: now + 3_600_000,
+      scope: undefined,
+      obtainedAt: now,
+    };
+  };
+  return { load, calls: () => calls };
+}
+
 export function randomSealKey(): Uint8Array {
   return new Uint8Array(randomBytes(32));
 }
