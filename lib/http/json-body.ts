@@ -36,8 +36,7 @@ export function parseJsonBody(event: HttpEvent, maxBytes: number = MAX_BODY_BYTE
   // The media type is checked before the body is decoded at all.
   checkJsonType(contentType);
   const raw = event.body ?? '';
-  return parseJsonBytes(
-    contentType,
+  return parseCheckedBytes(
     event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8'),
     maxBytes,
   );
@@ -69,6 +68,11 @@ export function parseJsonBytes(
   maxBytes: number = MAX_BODY_BYTES,
 ): unknown {
   checkJsonType(contentType);
+  return parseCheckedBytes(bytes, maxBytes);
+}
+
+/** The size, emptiness and JSON checks of a body whose media type passed. */
+function parseCheckedBytes(bytes: Buffer, maxBytes: number): unknown {
   if (bytes.length > maxBytes) {
     throw new RequestError(
       'ERR_BODY_TOO_LARGE',
