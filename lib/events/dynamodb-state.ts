@@ -65,7 +65,7 @@ export function createDynamoDbEventState(options: DynamoDbEventStateOptions): Ev
   const lapse = (): AttributeValue => ({ N: String(Math.ceil(clock() / 1000) + STATE_TTL_SECONDS) });
 
   return {
-    async claim(pk, fields) {
+    async claim(pk, fields, signal) {
       const item: Record<string, AttributeValue> = { pk: { S: pk }, ttl: lapse() };
       for (const [name, value] of Object.entries(fields)) item[name] = attribute(value);
       try {
@@ -75,6 +75,7 @@ export function createDynamoDbEventState(options: DynamoDbEventStateOptions): Ev
             Item: item,
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
+          { abortSignal: signal },
         );
         return true;
       } catch (error) {
@@ -82,14 +83,15 @@ export function createDynamoDbEventState(options: DynamoDbEventStateOptions): Ev
       }
     },
 
-    async release(pk) {
+    async release(pk, signal) {
       const { Attributes } = await client.send(
         new DeleteItemCommand({ TableName: table, Key: key(pk), ReturnValues: 'ALL_OLD' }),
+        { abortSignal: signal },
       );
       return fieldsOf(Attributes);
     },
 
-    async addFailure(pk, at, fields) {
+    async addFailure(pk, at, fields, signal) {
       const names: Record<string, string> = { '#failures': 'failures', '#since': 'since', '#ttl': 'ttl' };
       const values: Record<string, AttributeValue> = {
         ':one': { N: '1' },
@@ -111,11 +113,12 @@ export function createDynamoDbEventState(options: DynamoDbEventStateOptions): Ev
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),
+        { abortSignal: signal },
       );
       return fieldsOf(Attributes) ?? {};
     },
 
-    async markNotified(pk, at) {
+    async markNotified(pk, at, signal) {
       try {
         await client.send(
           new UpdateItemCommand({
@@ -126,6 +129,7 @@ export function createDynamoDbEventState(options: DynamoDbEventStateOptions): Ev
             ExpressionAttributeNames: { '#notified': 'notified' },
             ExpressionAttributeValues: { ':at': { N: String(at) } },
           }),
+          { abortSignal: signal },
         );
         return true;
       } catch (error) {
@@ -133,7 +137,7 @@ export function createDynamoDbEventState(options: DynamoDbEventStateOptions): Ev
       }
     },
 
-    async unmarkNotified(pk) {
+    async unmarkNotified(pk, signal) {
       try {
         await client.send(
           new UpdateItemCommand({
@@ -143,13 +147,14 @@ export function createDynamoDbEventState(options: DynamoDbEventStateOptions): Ev
             ConditionExpression: 'attribute_exists(pk)',
             ExpressionAttributeNames: { '#notified': 'notified' },
           }),
+          { abortSignal: signal },
         );
       } catch (error) {
         lost(error);
       }
     },
 
-    async crossThreshold(pk, notAfter, threshold) {
+    async crossThreshold(pk, notAfter, threshold, signal) {
       try {
         await client.send(
           new UpdateItemCommand({
@@ -166,6 +171,7 @@ export function createDynamoDbEventState(options: DynamoDbEventStateOptions): Ev
               ':ttl': { N: ttlAfter(notAfter) },
             },
           }),
+          { abortSignal: signal },
         );
         return true;
       } catch (error) {

@@ -177,7 +177,7 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
     try {
       await send(detailType, eventDetail, signal);
     } catch (error) {
-      if (!signal.aborted) await state.release(key).catch(() => undefined);
+      if (!signal.aborted) await state.release(key, signal).catch(() => undefined);
       throw error;
     }
   }
@@ -186,11 +186,11 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
     refreshFailed(target, failure) {
       return guarded('Token Refresh Failed', target.profile, async (signal) => {
         const key = stateKey('refresh', target.profile, target.subject, target.scope);
-        const record = await state.addFailure(key, clock(), { code: failure.code });
+        const record = await state.addFailure(key, clock(), { code: failure.code }, signal);
         const failures = Number(record['failures']);
         if (failures < notify(target.profile).refreshFailures) return;
         signal.throwIfAborted();
-        if (!(await state.markNotified(key, clock()))) return;
+        if (!(await state.markNotified(key, clock(), signal))) return;
         const eventDetail = detail(target.profile, target.subject, {
           scope: target.scope,
           code: failure.code,
@@ -202,7 +202,7 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
         try {
           await send('Token Refresh Failed', eventDetail, signal);
         } catch (error) {
-          if (!signal.aborted) await state.unmarkNotified(key).catch(() => undefined);
+          if (!signal.aborted) await state.unmarkNotified(key, signal).catch(() => undefined);
           throw error;
         }
       });
@@ -210,7 +210,10 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
 
     refreshSucceeded(target) {
       return guarded('Token Refresh Recovered', target.profile, async (signal) => {
-        const held = await state.release(stateKey('refresh', target.profile, target.subject, target.scope));
+        const held = await state.release(
+          stateKey('refresh', target.profile, target.subject, target.scope),
+          signal,
+        );
         if (held?.['notified'] === undefined) return;
         await send(
           'Token Refresh Recovered',
@@ -227,7 +230,7 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
     consentRequired(fields) {
       return guarded('Consent Required', fields.profile, async (signal) => {
         const key = stateKey('consent', fields.profile, fields.subject);
-        if (!(await state.claim(key, { since: clock() }))) return;
+        if (!(await state.claim(key, { since: clock() }, signal))) return;
         await sendClaimed(
           key,
           'Consent Required',
@@ -244,7 +247,7 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
 
     consentGranted(fields) {
       return guarded('Consent Granted', fields.profile, async (signal) => {
-        const held = await state.release(stateKey('consent', fields.profile, fields.subject));
+        const held = await state.release(stateKey('consent', fields.profile, fields.subject), signal);
         const since = held?.['since'];
         await send(
           'Consent Granted',
@@ -267,7 +270,7 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
         const mark = `${notAfter.getTime()}@${threshold}`;
         if (announced.get(profile) === mark) return;
         const key = stateKey('certificate', profile);
-        if (await state.crossThreshold(key, notAfter.getTime(), threshold))
+        if (await state.crossThreshold(key, notAfter.getTime(), threshold, signal))
           await sendClaimed(
             key,
             'Certificate Expiring',
@@ -283,7 +286,7 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
         // This instance saw the rejection: its next token for the profile re-arms at once.
         rearmed.delete(fields.profile);
         const key = stateKey('key', fields.profile);
-        if (!(await state.claim(key, { since: clock(), error: fields.error }))) return;
+        if (!(await state.claim(key, { since: clock() }, signal))) return;
         await sendClaimed(
           key,
           'Key Rejected',
@@ -305,11 +308,13 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
       if (subjects === undefined) rearmed.set(profile, (subjects = new Map()));
       if (subjects.size >= MAX_REARM_ENTRIES) subjects.clear();
       subjects.set(subject, now);
-      await guarded('Key Rejected', profile, async () => {
-        await Promise.all([
-          state.release(stateKey('key', profile)),
-          state.release(stateKey('consent', profile, subject)),
+      await guarded('Key Rejected', profile, async (signal) => {
+        // Both settle before the call returns (a rejection of one must not leave the other running).
+        const released = await Promise.allSettled([
+          state.release(stateKey('key', profile), signal),
+          state.release(stateKey('consent', profile, subject), signal),
         ]);
+        for (const outcome of released) if (outcome.status === 'rejected') throw outcome.reason;
       });
     },
   };

@@ -9,27 +9,31 @@ import { hash } from 'node:crypto';
 /** The fields of a record: numbers and strings only (counts, times, codes). */
 export type StateFields = Readonly<Record<string, string | number>>;
 
-/** The repeat-prevention records; every method is atomic per key. */
+/**
+ * The repeat-prevention records; every method is atomic per key. Each call takes the
+ * emission's signal: at the emitter's time bound the request in flight is aborted, so none
+ * outlives the handler that awaited the emission.
+ */
 export interface EventState {
   /** Creates `key` holding `fields` unless it exists. True when this call created it. */
-  claim(key: string, fields: StateFields): Promise<boolean>;
+  claim(key: string, fields: StateFields, signal?: AbortSignal): Promise<boolean>;
   /** Deletes `key`. What it held, or undefined when there was nothing. */
-  release(key: string): Promise<StateFields | undefined>;
+  release(key: string, signal?: AbortSignal): Promise<StateFields | undefined>;
   /**
    * Adds one to `failures` of `key` (creating it), keeps the first `since`, sets `fields`.
    * The record after the change.
    */
-  addFailure(key: string, at: number, fields: StateFields): Promise<StateFields>;
+  addFailure(key: string, at: number, fields: StateFields, signal?: AbortSignal): Promise<StateFields>;
   /** Sets `notified` on an existing `key` unless it is set. True when this call set it. */
-  markNotified(key: string, at: number): Promise<boolean>;
+  markNotified(key: string, at: number, signal?: AbortSignal): Promise<boolean>;
   /** Clears `notified` (the event was not delivered), so the next change tries again. */
-  unmarkNotified(key: string): Promise<void>;
+  unmarkNotified(key: string, signal?: AbortSignal): Promise<void>;
   /**
    * Records threshold `threshold` of the certificate ending `notAfter` unless this
    * certificate's record already holds that threshold or a lower one. True when this call
    * recorded it.
    */
-  crossThreshold(key: string, notAfter: number, threshold: number): Promise<boolean>;
+  crossThreshold(key: string, notAfter: number, threshold: number, signal?: AbortSignal): Promise<boolean>;
 }
 
 /** What a record is about. */

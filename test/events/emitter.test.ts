@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -361,6 +362,74 @@ describe('profile events whose EventBridge does not answer', () => {
       silent.closeAllConnections();
       await new Promise((resolve) => silent.close(resolve));
     }
+  });
+});
+
+describe('profile events whose state table does not answer', () => {
+  it('abort the state write in flight at their time bound, so no request outlives the call', async () => {
+    // A table endpoint that reads the request and never answers.
+    const held: { closed: Promise<void> }[] = [];
+    const silent = createServer((req) => {
+      held.push({ closed: new Promise<void>((resolve) => req.socket.once('close', () => resolve())) });
+      req.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const client = new DynamoDBClient({
+      endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+      region: 'eu-west-1',
+      credentials: FAKE_CREDENTIALS,
+      maxAttempts: 1,
+    });
+    try {
+      const metrics = counter();
+      const logger = recorder();
+      const events = createProfileEvents({
+        config,
+        sink: createEventBridgeSink({ bus: 'default', client: eventBridgeClient() }),
+        state: createDynamoDbEventState({ client, table: 'events-table' }),
+        logger,
+        metrics,
+        timeoutMs: 200,
+      });
+      await events.keyRejected({ profile: 'billing', error: 'invalid_client', stage: 'key' });
+      expect(metrics.total('EventsFailed')).toBe(1);
+      expect(held).toHaveLength(1);
+      // Closed by the abort: without it the claim's request would stay open until the test times out.
+      await held[0]!.closed;
+      expect(bridge.events).toHaveLength(0);
+    } finally {
+      client.destroy();
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('settle both re-arming deletes before tokenObtained returns, even when one fails at once', async () => {
+    let slowSettled = false;
+    const memory = createMemoryEventState();
+    const state: EventState = {
+      ...memory,
+      release: (key) =>
+        key.startsWith('event#key#')
+          ? Promise.reject(new Error('AccessDenied'))
+          : new Promise((resolve) =>
+              setTimeout(() => {
+                slowSettled = true;
+                resolve(undefined);
+              }, 30),
+            ),
+    };
+    const logger = recorder();
+    const events = createProfileEvents({
+      config,
+      sink: { send: async () => undefined },
+      state,
+      logger,
+      metrics: counter(),
+    });
+    await events.tokenObtained('billing', 'alice@example.com');
+    expect(slowSettled).toBe(true);
+    expect(JSON.stringify(logger.lines)).toContain('AccessDenied');
   });
 });
 
