@@ -90,6 +90,7 @@ function impersonateOptions(
  * - `certStore: aws:web-identity` refuses the keys only a key uses, and `fallback`;
  * - a keystore `certStore` with `webIdentity` must say `fallback: keystore` (web identity
  *   is then tried first), and `fallback` needs a keystore;
+ * - a profile with web identity takes no consent step (`redirectUri`, `authUri`);
  * - the keyless presets need web identity; google-wif needs `workloadIdentityProvider`.
  */
 export function keylessOptions(
@@ -138,6 +139,14 @@ export function keylessOptions(
       'subjects',
       "the web identity JWT's subject is the function's role, whatever the caller asks; remove subjects",
     );
+  // The consent callback runs as its own role, whose JWT the provider does not trust (only
+  // the token and refresh roles are the subjects it is told), and is given no STS access.
+  for (const key of ['redirectUri', 'authUri'] as const)
+    if (raw[key] !== undefined)
+      add(
+        key,
+        "a web identity profile has no consent step (the provider trusts the token and refresh roles, not the consent callback's); remove it",
+      );
   const webIdentity: WebIdentityOptions = {
     audience: webIdentityAudience(raw, provider, profileAudience),
     algorithm: given?.algorithm ?? 'RS256',

@@ -54,6 +54,25 @@ describe('keyless profiles (certStore: aws:web-identity)', () => {
     ]);
   });
 
+  it('refuses a consent step, keyless or with a keystore fallback: the consent callback is not a subject the provider trusts', () => {
+    const fix =
+      "a web identity profile has no consent step (the provider trusts the token and refresh roles, not the consent callback's); remove it";
+    expect(
+      problems({
+        certStore: 'aws:web-identity',
+        redirectUri: 'https://broker.example.com:443/consent/callback',
+        authUri: 'https://idp.example.com/authorize',
+      }),
+    ).toEqual([`profile "a": redirectUri: ${fix}`, `profile "a": authUri: ${fix}`]);
+    expect(
+      problems({
+        certStore: 'kms:alias/broker',
+        webIdentity: '{ audience: x, fallback: keystore }',
+        redirectUri: 'https://broker.example.com:443/consent/callback',
+      }),
+    ).toEqual([`profile "a": redirectUri: ${fix}`]);
+  });
+
   it('takes fallback: keystore beside a keystore certStore, and refuses webIdentity without it', () => {
     const cfg = parse(
       yamlProfile('mixed', {
