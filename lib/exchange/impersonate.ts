@@ -6,7 +6,7 @@
  * @see https://cloud.google.com/iam/docs/workload-identity-federation-with-other-providers#impersonation
  */
 import type { ImpersonateOptions } from '../config/types.ts';
-import { UpstreamError, UpstreamRejected } from '../errors.ts';
+import { isBrokerError, UpstreamError, UpstreamRejected } from '../errors.ts';
 import { providerText } from '../text.ts';
 import { readCappedBody } from './response.ts';
 import { ATTEMPT_TIMEOUT_MS } from './retry.ts';
@@ -96,7 +96,18 @@ export async function impersonate(input: ImpersonateInput): Promise<Impersonated
       },
     );
   }
-  const text = await readCappedBody(response);
+  let text: string;
+  try {
+    text = await readCappedBody(response);
+  } catch (err) {
+    // The attempt's timeout also ends a body that stalls after its headers.
+    if (isBrokerError(err)) throw err;
+    throw new UpstreamError(
+      'ERR_UPSTREAM_UNAVAILABLE',
+      `${where(settings)} sent an answer that could not be read; try again`,
+      { cause: err },
+    );
+  }
   if (response.status >= 500)
     throw new UpstreamError(
       'ERR_UPSTREAM_UNAVAILABLE',

@@ -76,4 +76,33 @@ describe('impersonate (generateAccessToken)', () => {
     expect(rejected.errorDescription?.length).toBe(301);
     expect(rejected.message).toContain("grant the pool's principal roles/iam.workloadIdentityUser");
   });
+
+  it('answers a body that stalls after its headers with ERR_UPSTREAM_UNAVAILABLE at the attempt timeout', async () => {
+    const stalled = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"accessToken":');
+      });
+    });
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (stalled.address() as AddressInfo).port;
+      const refused = await impersonate({
+        settings: {
+          serviceAccount: 'sa@p.iam.gserviceaccount.com',
+          lifetime: 3600,
+          url: `http://127.0.0.1:${port}/x`,
+        },
+        federatedToken: FEDERATED,
+        scopes: ['https://www.googleapis.com/auth/cloud-platform'],
+        timeoutMs: 200,
+      }).catch((err: unknown) => err);
+      expect(refused).toMatchObject({ code: 'ERR_UPSTREAM_UNAVAILABLE' });
+      expect(String((refused as Error).message)).not.toContain(FEDERATED);
+    } finally {
+      stalled.closeAllConnections();
+      await new Promise((resolve) => stalled.close(resolve));
+    }
+  });
 });
