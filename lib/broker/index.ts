@@ -20,7 +20,7 @@ import { impersonate } from '../exchange/impersonate.ts';
 import { BrokerError, ConsentRequired, RequestError, UpstreamRejected } from '../errors.ts';
 import type { ProfileEvents } from '../events/emitter.ts';
 import { exchangeToken, type ExchangeSettings } from '../exchange/exchange.ts';
-import { DEADLINE_MS } from '../exchange/retry.ts';
+import { ATTEMPT_TIMEOUT_MS, DEADLINE_MS } from '../exchange/retry.ts';
 import { SkewMemory } from '../exchange/skew.ts';
 import { WEB_IDENTITY_STORE, type BrokerConfig, type Profile } from '../config/types.ts';
 import type { OpenKeystore } from '../keystore/types.ts';
@@ -193,6 +193,9 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
     const started = performance.now();
     try {
       const deadline = deps.exchange?.deadlineMs ?? DEADLINE_MS;
+      // The exchange and google-wif's second step share one deadline.
+      const endsAt =
+        clock() + Math.min(deadline, (resolved.deadlineAt ?? Number.POSITIVE_INFINITY) - clock());
       const sendables = await withResolvedHeaders(profile, deps.secrets);
       const result = await exchangeToken({
         ...deps.exchange,
@@ -240,6 +243,10 @@ export function createBroker(deps: BrokerDeps): TokenBroker {
               settings: profile.impersonate,
               federatedToken: federated.accessToken,
               scopes,
+              timeoutMs: Math.max(
+                1,
+                Math.min(deps.exchange?.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS, endsAt - clock()),
+              ),
               ...(deps.fetch && { fetch: deps.fetch }),
             })),
             tokenType: 'Bearer',

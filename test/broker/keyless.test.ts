@@ -5,6 +5,8 @@
  * development authorization server's federation on 127.0.0.1. STS calls and token endpoint
  * requests are counted throughout.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { stsApiFactory } from '../../lib/aws/sts.ts';
 import { createBroker, type BrokerDeps } from '../../lib/broker/index.ts';
@@ -232,6 +234,41 @@ describe('a keyless profile (certStore: aws:web-identity)', () => {
       "grant the pool's principal roles/iam.workloadIdentityUser on the service account",
     );
     expect([auth.requestsTo('google-sts'), auth.requestsTo('google-generate-access-token')]).toEqual([1, 1]);
+  });
+
+  it('google-wif: a generateAccessToken that stalls ends at the exchange deadline, not at a fresh attempt timeout', async () => {
+    const auth = await server([
+      {
+        issuer: sts.issuer,
+        subject: ROLE,
+        audiences: [`https://iam.googleapis.com/${WIP}`],
+        clientId: `//iam.googleapis.com/${WIP}`,
+      },
+    ]);
+    const stalled = createServer((req) => req.resume());
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (stalled.address() as AddressInfo).port;
+      const b = broker(
+        config(`  gcp:
+    provider: google-wif
+    issuer: gcp-broker
+    tokenUri: ${auth.url}/v1/token
+    certStore: aws:web-identity
+    workloadIdentityProvider: ${WIP}
+    impersonate: { serviceAccount: ${SERVICE_ACCOUNT}, url: "http://127.0.0.1:${port}/{serviceAccount}" }
+    callers: ["*"]
+`),
+        // An attempt may take a minute, the whole exchange 400 ms: the second step gets what is left.
+        { exchange: { attemptTimeoutMs: 60_000, deadlineMs: 400, sleep: async () => undefined } },
+      );
+      const err = await failure(b.issue({ profile: 'gcp', caller }));
+      expect(err.code).toBe('ERR_UPSTREAM_UNAVAILABLE');
+      expect(auth.requestsTo('google-sts')).toBe(1);
+    } finally {
+      stalled.closeAllConnections();
+      await new Promise((resolve) => stalled.close(resolve));
+    }
   });
 
   it('jwt-bearer: the JWT as the §2.1 assertion of a provider that trusts the AWS issuer', async () => {
