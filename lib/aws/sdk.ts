@@ -58,7 +58,7 @@ export function boundedRequests(
 export const AWS_ATTEMPT_TIMEOUT_MS = 5_000;
 
 /** A loader that imports once; a failed import is not kept, so the next call tries again. */
-function loadOnce<T>(load: () => Promise<T>): () => Promise<T> {
+export function loadOnce<T>(load: () => Promise<T>): () => Promise<T> {
   let loaded: Promise<T> | undefined;
   return () => {
     loaded ??= load().catch((error: unknown) => {

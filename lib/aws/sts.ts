@@ -7,7 +7,7 @@
  */
 import type * as StsModule from '@aws-sdk/client-sts';
 import type { STSClient, STSClientConfig } from '@aws-sdk/client-sts';
-import { AWS_ATTEMPT_TIMEOUT_MS, boundedRequests, namedExports } from './sdk.ts';
+import { AWS_ATTEMPT_TIMEOUT_MS, boundedRequests, loadOnce, namedExports } from './sdk.ts';
 
 /** The SDK package, loaded on first use. */
 export type StsSdk = typeof StsModule;
@@ -40,18 +40,10 @@ export interface StsApi {
 /** Builds the {@link StsApi} of one region (undefined: the ambient one, `AWS_REGION`). */
 export type StsApiFactory = (region: string | undefined) => Promise<StsApi>;
 
-let loaded: Promise<StsSdk> | undefined;
-
 /** `@aws-sdk/client-sts`, loaded on first use; a failed import is tried again next time. */
-export function loadStsSdk(): Promise<StsSdk> {
-  loaded ??= import('@aws-sdk/client-sts')
-    .then((module) => namedExports<StsSdk>(module, 'STSClient', '@aws-sdk/client-sts'))
-    .catch((error: unknown) => {
-      loaded = undefined;
-      throw error;
-    });
-  return loaded;
-}
+export const loadStsSdk: () => Promise<StsSdk> = loadOnce(async () =>
+  namedExports<StsSdk>(await import('@aws-sdk/client-sts'), 'STSClient', '@aws-sdk/client-sts'),
+);
 
 /** A {@link StsApi} over an SDK client. */
 export async function stsApi(client: STSClient): Promise<StsApi> {

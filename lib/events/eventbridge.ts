@@ -7,7 +7,7 @@
  */
 import type * as EventBridgeModule from '@aws-sdk/client-eventbridge';
 import type { EventBridgeClient, EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
-import { boundedRequests, namedExports } from '../aws/sdk.ts';
+import { boundedRequests, loadOnce, namedExports } from '../aws/sdk.ts';
 import { EVENT_SOURCE, type BrokerEvent } from './schema.ts';
 import type { EventSink } from './sink.ts';
 
@@ -25,19 +25,14 @@ export interface EventBridgeSinkOptions {
 /** Each `PutEvents` attempt; the emitter bounds the whole send besides. */
 const ATTEMPT_TIMEOUT_MS = 2_000;
 
-let sdk: Promise<EventBridgeSdk> | undefined;
-
-function loadSdk(): Promise<EventBridgeSdk> {
-  sdk ??= import('@aws-sdk/client-eventbridge')
-    .then((loaded) =>
-      namedExports<EventBridgeSdk>(loaded, 'EventBridgeClient', '@aws-sdk/client-eventbridge'),
-    )
-    .catch((error: unknown) => {
-      sdk = undefined;
-      throw error;
-    });
-  return sdk;
-}
+/** `@aws-sdk/client-eventbridge`, loaded on first use; a failed import is tried again next time. */
+const loadSdk = loadOnce(async () =>
+  namedExports<EventBridgeSdk>(
+    await import('@aws-sdk/client-eventbridge'),
+    'EventBridgeClient',
+    '@aws-sdk/client-eventbridge',
+  ),
+);
 
 /**
  * A sink that puts each event on `bus`.
