@@ -53,10 +53,14 @@ export interface RefreshFailure {
 
 /** The events of the broker's flows (lib/broker, lib/refresh, lib/consent). */
 export interface ProfileEvents {
-  /** A scheduled refresh of `target` failed: `Token Refresh Failed` at the profile's `notify.refreshFailures`-th in a row. */
-  refreshFailed(target: EventTarget, failure: RefreshFailure): Promise<void>;
-  /** A scheduled refresh of `target` obtained a token: `Token Refresh Recovered` when it had been reported failing. */
-  refreshSucceeded(target: EventTarget): Promise<void>;
+  /**
+   * A scheduled refresh of `target` failed: `Token Refresh Failed` at the profile's
+   * `notify.refreshFailures`-th in a row. `until` (epoch ms): the emission ends by then if
+   * that comes before its time bound (the refresh run's `finishBy`).
+   */
+  refreshFailed(target: EventTarget, failure: RefreshFailure, until?: number): Promise<void>;
+  /** A scheduled refresh of `target` obtained a token: `Token Refresh Recovered` when it had been reported failing; `until` as above. */
+  refreshSucceeded(target: EventTarget, until?: number): Promise<void>;
   /**
    * The provider wants consent: `Consent Required`, the first time per subject until granted;
    * without `consentUrl` when the profile names subjects by fingerprint (the URL holds the subject).
@@ -131,14 +135,16 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
   }
 
   /**
-   * Runs `work` within the timeout, aborting its signal at the bound; a failure is a warning
-   * and a count, never an exception.
+   * Runs `work` within the timeout (or until `until`, when sooner), aborting its signal at the
+   * bound; a failure is a warning and a count, never an exception.
    */
   async function guarded(
     what: DetailType,
     profile: string,
     work: (signal: AbortSignal) => Promise<void>,
+    until?: number,
   ): Promise<void> {
+    const boundMs = until === undefined ? timeoutMs : Math.max(0, Math.min(timeoutMs, until - clock()));
     let timer: NodeJS.Timeout | undefined;
     const bound = new AbortController();
     try {
@@ -146,10 +152,10 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
         work(bound.signal),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
-            const timeout = new EmitTimeout(`no answer within ${timeoutMs} ms`);
+            const timeout = new EmitTimeout(`no answer within ${boundMs} ms`);
             bound.abort(timeout);
             reject(timeout);
-          }, timeoutMs);
+          }, boundMs);
         }),
       ]);
     } catch (error) {
@@ -183,48 +189,58 @@ export function createProfileEvents(deps: ProfileEventsDeps): ProfileEvents {
   }
 
   return {
-    refreshFailed(target, failure) {
-      return guarded('Token Refresh Failed', target.profile, async (signal) => {
-        const key = stateKey('refresh', target.profile, target.subject, target.scope);
-        const record = await state.addFailure(key, clock(), { code: failure.code }, signal);
-        const failures = Number(record['failures']);
-        if (failures < notify(target.profile).refreshFailures) return;
-        signal.throwIfAborted();
-        if (!(await state.markNotified(key, clock(), signal))) return;
-        const eventDetail = detail(target.profile, target.subject, {
-          scope: target.scope,
-          code: failure.code,
-          error: errorCode(failure.error),
-          failures,
-          retryAfter: failure.retryAfter,
-          since: new Date(Number(record['since'])).toISOString(),
-        });
-        try {
-          await send('Token Refresh Failed', eventDetail, signal);
-        } catch (error) {
-          if (!signal.aborted) await state.unmarkNotified(key, signal).catch(() => undefined);
-          throw error;
-        }
-      });
+    refreshFailed(target, failure, until) {
+      return guarded(
+        'Token Refresh Failed',
+        target.profile,
+        async (signal) => {
+          const key = stateKey('refresh', target.profile, target.subject, target.scope);
+          const record = await state.addFailure(key, clock(), { code: failure.code }, signal);
+          const failures = Number(record['failures']);
+          if (failures < notify(target.profile).refreshFailures) return;
+          signal.throwIfAborted();
+          if (!(await state.markNotified(key, clock(), signal))) return;
+          const eventDetail = detail(target.profile, target.subject, {
+            scope: target.scope,
+            code: failure.code,
+            error: errorCode(failure.error),
+            failures,
+            retryAfter: failure.retryAfter,
+            since: new Date(Number(record['since'])).toISOString(),
+          });
+          try {
+            await send('Token Refresh Failed', eventDetail, signal);
+          } catch (error) {
+            if (!signal.aborted) await state.unmarkNotified(key, signal).catch(() => undefined);
+            throw error;
+          }
+        },
+        until,
+      );
     },
 
-    refreshSucceeded(target) {
-      return guarded('Token Refresh Recovered', target.profile, async (signal) => {
-        const held = await state.release(
-          stateKey('refresh', target.profile, target.subject, target.scope),
-          signal,
-        );
-        if (held?.['notified'] === undefined) return;
-        await send(
-          'Token Refresh Recovered',
-          detail(target.profile, target.subject, {
-            scope: target.scope,
-            failures: Number(held['failures']),
-            since: new Date(Number(held['since'])).toISOString(),
-          }),
-          signal,
-        );
-      });
+    refreshSucceeded(target, until) {
+      return guarded(
+        'Token Refresh Recovered',
+        target.profile,
+        async (signal) => {
+          const held = await state.release(
+            stateKey('refresh', target.profile, target.subject, target.scope),
+            signal,
+          );
+          if (held?.['notified'] === undefined) return;
+          await send(
+            'Token Refresh Recovered',
+            detail(target.profile, target.subject, {
+              scope: target.scope,
+              failures: Number(held['failures']),
+              since: new Date(Number(held['since'])).toISOString(),
+            }),
+            signal,
+          );
+        },
+        until,
+      );
     },
 
     consentRequired(fields) {

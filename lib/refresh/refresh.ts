@@ -86,22 +86,27 @@ export function refreshWindow(now: number, remainingMs: number): { startBy: numb
 
 type Outcome = 'refreshed' | 'skipped' | { readonly code: string; readonly message: string };
 
-/** Tells the events of one target's outcome: a token obtained, or a failure with the provider's answer. */
+/** Tells the events of one target's outcome (a token obtained, or a failure with the provider's answer), ending by `until`. */
 async function reportOutcome(
   events: ProfileEvents,
   target: RefreshTarget,
   result: Outcome,
   error: unknown,
+  until: number,
 ): Promise<void> {
   const about = { profile: target.profile, subject: target.descriptor.subject, scope: target.scope };
-  if (result === 'refreshed') return events.refreshSucceeded(about);
+  if (result === 'refreshed') return events.refreshSucceeded(about, until);
   if (result === 'skipped') return undefined;
   const retryAfter = error instanceof BrokerError ? error.details['retry_after'] : undefined;
-  return events.refreshFailed(about, {
-    code: result.code,
-    error: error instanceof UpstreamRejected ? error.error : undefined,
-    retryAfter: typeof retryAfter === 'number' ? retryAfter : undefined,
-  });
+  return events.refreshFailed(
+    about,
+    {
+      code: result.code,
+      error: error instanceof UpstreamRejected ? error.error : undefined,
+      retryAfter: typeof retryAfter === 'number' ? retryAfter : undefined,
+    },
+    until,
+  );
 }
 
 /**
@@ -182,7 +187,8 @@ export async function runScheduledRefresh(
       if (result === 'refreshed') refreshed += 1;
       else if (result === 'skipped') skipped += 1;
       else fail(result.code, target, result.message);
-      if (deps.events) await reportOutcome(deps.events, target, result, error);
+      // Events end by the run's finishBy too: the run stops waiting for its items then.
+      if (deps.events) await reportOutcome(deps.events, target, result, error, options.finishBy);
     },
     {
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,

@@ -325,6 +325,40 @@ describe('profile events whose sink does not answer', () => {
   });
 });
 
+describe('refresh events with a deadline of their own', () => {
+  it('end by `until` when it comes before their time bound, the send aborted then', async () => {
+    const at = Date.parse('2026-12-07T03:00:00Z');
+    const metrics = counter();
+    const logger = recorder();
+    let aborted: boolean | undefined;
+    const events = createProfileEvents({
+      config,
+      clock: () => at,
+      sink: {
+        send: (_, signal) =>
+          new Promise<void>((_, reject) =>
+            signal?.addEventListener('abort', () => {
+              aborted = true;
+              reject(signal.reason);
+            }),
+          ),
+      },
+      state: createMemoryEventState(),
+      logger,
+      metrics,
+      timeoutMs: 60_000,
+    });
+    const t = { profile: 'billing', subject: 'alice@example.com', scope: undefined };
+    // The profile reports at its third failure in a row; the third has 50 ms left of its run.
+    await events.refreshFailed(t, { code: 'ERR_UPSTREAM_TIMEOUT' }, at + 60_000);
+    await events.refreshFailed(t, { code: 'ERR_UPSTREAM_TIMEOUT' }, at + 60_000);
+    await events.refreshFailed(t, { code: 'ERR_UPSTREAM_TIMEOUT' }, at + 50);
+    expect(aborted).toBe(true);
+    expect(metrics.total('EventsFailed')).toBe(1);
+    expect(JSON.stringify(logger.lines)).toContain('no answer within 50 ms');
+  });
+});
+
 describe('profile events whose EventBridge does not answer', () => {
   it('abort the PutEvents in flight at their time bound, so no request outlives the call', async () => {
     // A bus that reads the request and never answers; the client has no timeout of its own.
